@@ -1,0 +1,1 @@
+"""The API: JSON-RPC framing and dispatch, the method registry, WebSocket and HTTP."""

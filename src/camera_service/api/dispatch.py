@@ -1,0 +1,231 @@
+"""Dispatch: one frame in, one reply out. Rate limit, method lookup, authentication,
+role check, params validation, handler call and error mapping, in that order.
+
+Transport-free: a transport hands in the frame text and a ``Session`` and writes back
+what comes out; replies of ``concurrent`` methods leave through ``session.send``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from camera_service.api.jsonrpc import (
+    AUTH_REQUIRED,
+    INTERNAL_ERROR,
+    METHOD_NOT_FOUND,
+    PERMISSION_DENIED,
+    RATE_LIMITED,
+    Invalid,
+    Message,
+    Request,
+    RpcError,
+    batch_reply,
+    error_reply,
+    parse,
+    result_reply,
+)
+from camera_service.api.registry import Call, MethodRegistry, MethodSpec
+from camera_service.api.session import Session
+from camera_service.auth.identity import AuthError, Identity
+from camera_service.observability.logging import correlation_id
+
+log = logging.getLogger(__name__)
+
+
+class Authenticator(Protocol):
+    def authenticate(self, token: str, auth_type: str = "auto") -> Identity: ...
+
+    def recheck(self, identity: Identity, now: float) -> AuthError | None:
+        """None while the identity is still good (not expired, not revoked)."""
+        ...
+
+
+class Observer(Protocol):
+    def request_done(self, method: str, code: int, seconds: float) -> None: ...
+
+    def security_event(self, event: str, actor: str | None, **detail: Any) -> None: ...
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        registry: MethodRegistry,
+        authenticator: Authenticator,
+        observer: Observer,
+        request_timeout: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.registry = registry
+        self.auth = authenticator
+        self.observer = observer
+        self.request_timeout = request_timeout
+        self.clock = clock
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # --- entry point ---------------------------------------------------------------
+
+    async def handle(self, session: Session, payload: str | bytes) -> bytes | None:
+        """Process one frame; returns the reply to send now (None: nothing, or later)."""
+        parsed = parse(payload)
+        if any(self._is_concurrent(m) for m in parsed.messages):
+            self._spawn(self._deliver(session, parsed.messages, parsed.is_batch))
+            return None
+        if not parsed.is_batch:
+            return await self._one(session, parsed.messages[0])
+        return await self._batch(session, parsed.messages)
+
+    def _is_concurrent(self, msg: Message) -> bool:
+        if not isinstance(msg, Request):
+            return False
+        spec = self.registry.get(msg.method)
+        return spec is not None and spec.concurrent
+
+    async def _batch(self, session: Session, messages: list[Message]) -> bytes | None:
+        replies = [r for r in [await self._one(session, m) for m in messages] if r is not None]
+        return batch_reply(replies) if replies else None
+
+    async def _deliver(self, session: Session, messages: list[Message], is_batch: bool) -> None:
+        reply = await (self._batch(session, messages) if is_batch else self._one(session, messages[0]))
+        if reply is not None:
+            session.send(reply)
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        self._idle.clear()
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not self._tasks and not self._inflight:
+            self._idle.set()
+
+    # --- one request ---------------------------------------------------------------
+
+    async def _one(self, session: Session, msg: Message) -> bytes | None:
+        started = time.perf_counter()
+        if isinstance(msg, Invalid):
+            self.observer.request_done("invalid", msg.error.code, time.perf_counter() - started)
+            return None if msg.is_notification else error_reply(msg.id, msg.error)
+        spec = self.registry.get(msg.method)
+        label = spec.name if spec is not None else "unknown"  # bounded metric labels
+        token = correlation_id.set(f"{session.conn_id}:{msg.id}")
+        code = 0
+        try:
+            result = await self._call(session, msg, spec)
+            reply = None if msg.is_notification else result_reply(msg.id, result)
+        except RpcError as exc:
+            code = exc.code
+            reply = None if msg.is_notification else error_reply(msg.id, exc)
+        except Exception as exc:  # a handler bug must not take down the connection
+            code = INTERNAL_ERROR
+            ref = f"{session.conn_id}-{uuid.uuid4().hex[:12]}"
+            if isinstance(exc, TimeoutError):
+                message = f"Internal error: {label} timed out after {self.request_timeout:g} s"
+                log.error("request timed out", extra={"method": label, "error_ref": ref})
+            else:
+                message = "Internal error"
+                log.exception("handler failed", extra={"method": label, "error_ref": ref})
+            err = RpcError(INTERNAL_ERROR, message, {"reason": "internal_error", "correlation_id": ref})
+            reply = None if msg.is_notification else error_reply(msg.id, err)
+        finally:
+            correlation_id.reset(token)
+        self.observer.request_done(label, code, time.perf_counter() - started)
+        return reply
+
+    async def _call(self, session: Session, req: Request, spec: MethodSpec | None) -> Any:
+        if not session.bucket.allow(time.monotonic()):
+            raise RpcError(RATE_LIMITED, "Rate limit exceeded", {"reason": "rate_limited"})
+        if spec is None:
+            raise RpcError(
+                METHOD_NOT_FOUND,
+                f"Method not found: {req.method[:64]}",
+                {"reason": "method_not_found"},
+            )
+        if spec.role is not None:
+            self._authorize(session, req, spec)
+        call = Call(spec.validate(req.params), session)
+        if not spec.is_async:
+            return spec.handler(call)
+        self._inflight += 1
+        self._idle.clear()
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                return await spec.handler(call)  # type: ignore[misc]
+        finally:
+            self._inflight -= 1
+            if not self._inflight and not self._tasks:
+                self._idle.set()
+
+    def _authorize(self, session: Session, req: Request, spec: MethodSpec) -> None:
+        assert spec.role is not None
+        now = self.clock()
+        identity = session.identity
+        problem: AuthError | None = None
+        if identity is not None:
+            problem = self.auth.recheck(identity, now)
+            if problem is not None:
+                session.forget_identity()
+                identity = None
+        if identity is None:
+            token = req.params.get("auth_token") or req.params.get("token")
+            if isinstance(token, str) and token:
+                identity = self.authenticate(session, token, "auto")
+            elif problem is not None:
+                self.observer.security_event("auth_failure", None, reason=problem.reason)
+                raise RpcError(AUTH_REQUIRED, problem.message, {"reason": problem.reason})
+            else:
+                raise RpcError(
+                    AUTH_REQUIRED,
+                    f"Authentication required for {spec.name} - "
+                    "call authenticate or provide auth_token",
+                    {"reason": "authentication_required"},
+                )
+        if identity.role < spec.role:
+            self.observer.security_event(
+                "role_denied", identity.user_id, method=spec.name, role=identity.role.label
+            )
+            raise RpcError(
+                PERMISSION_DENIED,
+                f"Insufficient permissions - {spec.role.label} role required for {spec.name}",
+                {
+                    "reason": "insufficient_role",
+                    "required_role": spec.role.label,
+                    "role": identity.role.label,
+                },
+            )
+
+    def authenticate(self, session: Session, token: str, auth_type: str) -> Identity:
+        """Verify a token and bind the identity to this session only."""
+        try:
+            identity = self.auth.authenticate(token, auth_type)
+        except AuthError as exc:
+            self.observer.security_event("auth_failure", None, reason=exc.reason)
+            raise RpcError(AUTH_REQUIRED, exc.message, {"reason": exc.reason}) from None
+        session.authenticate(identity)
+        return identity
+
+    # --- shutdown --------------------------------------------------------------------
+
+    @property
+    def busy(self) -> int:
+        return self._inflight + len(self._tasks)
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait for in-flight requests; True if all finished within the timeout."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+            return True
+        except TimeoutError:
+            for task in list(self._tasks):
+                task.cancel()
+            return False

@@ -1,0 +1,114 @@
+"""Service-level methods: server info, status, metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing_extensions import TypedDict
+
+from camera_service import __version__
+from camera_service.api.registry import Call, MethodRegistry, MethodSpec
+from camera_service.auth.identity import Role
+from camera_service.config import Settings
+from camera_service.observability.health import HealthRegistry
+from camera_service.observability.metrics import Metrics
+
+CAPABILITIES = [
+    "json_rpc_2.0",
+    "websocket",
+    "batch_requests",
+    "notifications",
+    "event_subscriptions",
+    "jwt_auth",
+    "api_key_auth",
+    "rpc_discover",
+    "prometheus_metrics",
+]
+SUPPORTED_FORMATS = ["mp4", "ts", "jpg", "png"]
+
+
+class ServerInfo(TypedDict):
+    name: str
+    version: str
+    capabilities: list[str]
+    supported_formats: list[str]
+    max_cameras: int
+
+
+class StatusResult(TypedDict):
+    status: str
+    uptime: float
+    version: str
+    components: dict[str, str]
+
+
+class MetricsResult(TypedDict):
+    active_connections: int
+    total_requests: int
+    average_response_time: float
+    error_rate: float
+    memory_usage: float
+    cpu_usage: float
+    p50_ms: float
+    p99_ms: float
+    requests_per_second: float
+    cameras: int
+    streams: int
+    recordings_active: int
+
+
+Counts = Callable[[], dict[str, int]]
+
+
+def register(
+    registry: MethodRegistry,
+    settings: Callable[[], Settings],
+    metrics: Metrics,
+    health: HealthRegistry,
+    started: float,
+    counts: Counts,
+) -> None:
+    def get_server_info(call: Call) -> ServerInfo:
+        return {
+            "name": "camera-service",
+            "version": __version__,
+            "capabilities": CAPABILITIES,
+            "supported_formats": SUPPORTED_FORMATS,
+            "max_cameras": settings().resources.max_streams,
+        }
+
+    def get_status(call: Call) -> StatusResult:
+        return {
+            "status": health.overall().value,
+            "uptime": round(time.monotonic() - started, 3),
+            "version": __version__,
+            "components": {n: c.status.value for n, c in sorted(health.components.items())},
+        }
+
+    def get_metrics(call: Call) -> MetricsResult:
+        c = counts()
+        return {  # type: ignore[typeddict-item]
+            **metrics.summary(),
+            "cameras": c.get("cameras", 0),
+            "streams": c.get("streams", 0),
+            "recordings_active": c.get("recordings_active", 0),
+        }
+
+    registry.add(
+        MethodSpec(
+            "get_server_info", get_server_info, "Name, version, capabilities.", Role.ADMIN,
+            result=ServerInfo,
+        )
+    )  # fmt: skip
+    registry.add(
+        MethodSpec(
+            "get_status", get_status, "Overall health, uptime and components.", Role.ADMIN,
+            result=StatusResult,
+        )
+    )  # fmt: skip
+    registry.add(
+        MethodSpec(
+            "get_metrics", get_metrics, "Request, latency and resource figures.", Role.ADMIN,
+            result=MetricsResult,
+        )
+    )  # fmt: skip

@@ -1,0 +1,84 @@
+"""``rpc.discover``: an OpenRPC 1.x document generated from the method registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from camera_service.api.jsonrpc import (
+    AUTH_REQUIRED,
+    INVALID_PARAMS,
+    PERMISSION_DENIED,
+    RATE_LIMITED,
+)
+from camera_service.api.registry import MethodRegistry, MethodSpec, NoParams
+
+REF = "#/components/schemas/{model}"
+
+ERROR_MESSAGES: dict[int, str] = {
+    -32700: "Parse error",
+    -32600: "Invalid Request",
+    -32601: "Method not found",
+    INVALID_PARAMS: "Invalid params",
+    -32603: "Internal error",
+    AUTH_REQUIRED: "Authentication required or failed",
+    RATE_LIMITED: "Rate limit exceeded",
+    PERMISSION_DENIED: "Insufficient permissions",
+    -1000: "Camera not found or not connected",
+    -1003: "MediaMTX operation failed",
+    -1005: "File not found",
+    -1006: "Camera is already recording",
+    -1008: "Storage low",
+    -1010: "Storage critical",
+    -1012: "Capacity exceeded",
+}
+
+
+def openrpc_document(registry: MethodRegistry, version: str) -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    methods = [_method(spec, schemas) for spec in registry]
+    return {
+        "openrpc": "1.3.2",
+        "info": {
+            "title": "camera-service",
+            "version": version,
+            "description": "Camera hub control API (JSON-RPC 2.0 over WebSocket).",
+        },
+        "methods": methods,
+        "components": {"schemas": dict(sorted(schemas.items()))},
+    }
+
+
+def _schema(tp: Any, schemas: dict[str, Any]) -> dict[str, Any]:
+    schema = TypeAdapter(tp).json_schema(ref_template=REF)
+    schemas.update(schema.pop("$defs", {}))
+    return schema
+
+
+def _method(spec: MethodSpec, schemas: dict[str, Any]) -> dict[str, Any]:
+    params: list[dict[str, Any]] = []
+    if spec.params is not NoParams:
+        model_schema = _schema(spec.params, schemas)
+        required = set(model_schema.get("required", []))
+        for name, prop in model_schema.get("properties", {}).items():
+            params.append({"name": name, "required": name in required, "schema": prop})
+    codes = list(spec.errors)
+    if spec.params is not NoParams:
+        codes.append(INVALID_PARAMS)
+    codes.append(RATE_LIMITED)
+    if spec.role is not None:
+        codes += [AUTH_REQUIRED, PERMISSION_DENIED]
+    doc: dict[str, Any] = {
+        "name": spec.name,
+        "summary": spec.summary,
+        "paramStructure": "by-name",
+        "params": params,
+        "result": {
+            "name": "result",
+            "schema": _schema(spec.result, schemas) if spec.result is not None else {},
+        },
+        "errors": [{"code": c, "message": ERROR_MESSAGES[c]} for c in sorted(set(codes))],
+        "x-required-role": spec.role.label if spec.role is not None else None,
+    }
+    return doc

@@ -1,0 +1,340 @@
+"""Composition root: builds every part from the settings, owns start/stop order,
+signals (SIGTERM/SIGINT drain and exit 0, SIGHUP reloads) and background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import resource
+import signal
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from camera_service import __version__
+from camera_service.api import http as http_api
+from camera_service.api.dispatch import Dispatcher
+from camera_service.api.jsonrpc import notification
+from camera_service.api.methods import session as session_methods
+from camera_service.api.methods import system as system_methods
+from camera_service.api.openrpc import openrpc_document
+from camera_service.api.registry import MethodRegistry
+from camera_service.api.websocket import WebSocketServer, text_frame
+from camera_service.auth.apikeys import ApiKeyStore
+from camera_service.auth.audit import AuditLog
+from camera_service.auth.authenticator import Authenticator
+from camera_service.auth.jwt import JwtAuthenticator, load_or_create_secret
+from camera_service.config import ConfigError, Settings, load_settings, split_reload
+from camera_service.db import Database
+from camera_service.events import EventBus
+from camera_service.observability.health import ComponentState, HealthRegistry, Status
+from camera_service.observability.logging import set_level
+from camera_service.observability.metrics import Metrics
+from camera_service.paths import Paths, resolve_paths
+
+log = logging.getLogger("camera_service")
+
+HOUSEKEEPING_PERIOD = 1.0
+ReloadListener = Callable[[Settings, list[str]], None]
+
+
+class Observer:
+    """Feeds dispatcher outcomes into metrics and the audit trail."""
+
+    def __init__(self, metrics: Metrics, audit: AuditLog) -> None:
+        self.request_done = metrics.request_done
+        self._metrics = metrics
+        self._audit = audit
+
+    def security_event(self, event: str, actor: str | None, **detail: Any) -> None:
+        self._metrics.security_event(event)
+        self._audit.record(event, actor, **detail)
+
+
+class Application:
+    def __init__(
+        self, settings: Settings, config_path: Path | None = None, environ: Any = None
+    ) -> None:
+        self.settings = settings
+        self.config_path = config_path
+        self.environ = environ
+        self.started = time.monotonic()
+        self.phase = "starting"  # starting -> ready -> draining -> stopped
+        self.reload_listeners: list[ReloadListener] = []
+        self.metrics = Metrics()
+        self.health = HealthRegistry()
+        self.events = EventBus()
+        self.registry = MethodRegistry()
+        self.paths: Paths = resolve_paths(settings, create=False)
+        self._runners: list[web.AppRunner] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stops: list[Callable[[], Awaitable[None]]] = []  # run in reverse on stop
+        self.ws_port = 0
+        self.health_port = 0
+
+    # --- start --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        s = self.settings
+        self.paths = resolve_paths(s)
+        if self.paths.fell_back:
+            log.warning(
+                "system data dir not writable; using per-user data dir",
+                extra={"data_dir": str(self.paths.data_dir)},
+            )
+        _raise_fd_limit()
+
+        self.db = Database(self.paths.database)
+        self._stops.append(self._close_db)
+        secret, source = load_or_create_secret(s, self.paths)
+        if source == "file":
+            log.info("JWT secret loaded from data dir", extra={"path": str(self.paths.jwt_secret)})
+        self.keys = ApiKeyStore(self.db)
+        self.audit = AuditLog(self.db)
+        self.authenticator = Authenticator(JwtAuthenticator(secret), self.keys)
+
+        self.dispatcher = Dispatcher(
+            self.registry,
+            self.authenticator,
+            Observer(self.metrics, self.audit),
+            s.server.request_timeout,
+        )
+        self.ws = WebSocketServer(s.server, self.dispatcher, self.metrics)
+        self.ws.requests_per_minute = s.security.rate_limit.requests_per_minute
+        self._register_methods()
+        self.events.subscribe(self._notify)
+        self.health.listeners.append(self._health_changed)
+        self.ws_health = self.health.register("websocket_server", status=Status.UNHEALTHY,
+                                              reason="starting")  # fmt: skip
+
+        await self._start_http()
+        self.ws.start()
+        self._tasks.append(asyncio.get_running_loop().create_task(self._housekeeping()))
+        self.ws_health.set(Status.HEALTHY, port=self.ws_port)
+        self.phase = "ready"
+        log.info(
+            "camera-service ready",
+            extra={
+                "version": __version__,
+                "ws_port": self.ws_port,
+                "health_port": self.health_port,
+                "data_dir": str(self.paths.data_dir),
+                "startup_ms": round((time.monotonic() - self.started) * 1000, 1),
+            },
+        )
+
+    def _register_methods(self) -> None:
+        discover_cache: dict[str, Any] = {}
+
+        def discover() -> dict[str, Any]:
+            if not discover_cache:
+                discover_cache.update(openrpc_document(self.registry, __version__))
+            return discover_cache
+
+        session_methods.register(self.registry, self.dispatcher, discover)
+        system_methods.register(
+            self.registry,
+            lambda: self.settings,
+            self.metrics,
+            self.health,
+            self.started,
+            self.counts,
+        )
+
+    def counts(self) -> dict[str, int]:
+        """Figures other parts own; later capabilities fill these in."""
+        return {"cameras": 0, "streams": 0, "recordings_active": 0}
+
+    async def _start_http(self) -> None:
+        s = self.settings
+        tls = _tls_context(s)
+        ws_app = web.Application(client_max_size=s.server.max_message_bytes)
+        ws_app.router.add_get("/ws", self.ws.handle)
+        ws_app.router.add_get("/", self.ws.handle)
+        health_app = web.Application()
+        health_app.add_routes(http_api.health_routes(self.health, self.metrics, self.readiness))
+        self.ws_port = await self._serve(ws_app, s.server.host, s.server.port, tls)
+        self.health_port = await self._serve(health_app, s.health.host, s.health.port, None)
+
+    async def _serve(
+        self, app: web.Application, host: str, port: int, tls: ssl.SSLContext | None
+    ) -> int:
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=self.settings.server.shutdown_timeout,
+        )
+        await runner.setup()
+        self._runners.append(runner)
+        site = web.TCPSite(runner, host, port, ssl_context=tls, backlog=1024)
+        await site.start()
+        return int(runner.addresses[-1][1])
+
+    # --- events -> clients -------------------------------------------------------------------
+
+    def _notify(self, topic: str, payload: dict[str, Any]) -> None:
+        # Serialized and framed once, whatever the number of clients.
+        frame = text_frame(notification(topic, payload))
+        sent, dropped = self.ws.broadcast(topic, frame)
+        self.metrics.notifications_sent += sent
+        self.metrics.notifications_dropped += dropped
+
+    def _health_changed(self, state: ComponentState) -> None:
+        log.info(
+            "component health changed",
+            extra={"component": state.name, "status": state.status.value, "reason": state.reason},
+        )
+        self.events.publish(
+            "system_status_update",
+            {"component": state.name, **state.to_dict(), "overall": self.health.overall().value},
+        )
+
+    # --- readiness and background work ---------------------------------------------------------
+
+    def readiness(self) -> tuple[bool, str]:
+        if self.phase != "ready":
+            return False, self.phase
+        if self.health.overall() is Status.UNHEALTHY:
+            bad = [n for n, c in self.health.components.items() if c.status is Status.UNHEALTHY]
+            return False, "unhealthy: " + ", ".join(sorted(bad))
+        return True, ""
+
+    async def _housekeeping(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(HOUSEKEEPING_PERIOD)
+            self.metrics.loop_lag = max(0.0, loop.time() - before - HOUSEKEEPING_PERIOD)
+            self.metrics.sample()
+            try:
+                await self.audit.flush()
+                await self.keys.flush_last_used()
+            except Exception:
+                log.exception("housekeeping failed")
+
+    # --- reload ----------------------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """SIGHUP: apply what can change live; a bad file keeps the running config."""
+        try:
+            new, _ = load_settings(self.config_path, self.environ)
+        except ConfigError as exc:
+            log.error("reload rejected; keeping the running config", extra={"error": str(exc)})
+            return False
+        applied, restart = split_reload(self.settings, new)
+        if restart:
+            log.warning("reload: these keys need a restart", extra={"keys": restart})
+            new = _merge_live(self.settings, new, applied)
+        self.settings = new
+        if "logging.level" in applied:
+            set_level(new.logging.level)
+        if "security.rate_limit.requests_per_minute" in applied:
+            self.ws.set_rate_limit(new.security.rate_limit.requests_per_minute)
+        for listener in self.reload_listeners:
+            listener(new, applied)
+        log.info("configuration reloaded", extra={"applied": applied})
+        return True
+
+    # --- stop -----------------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        """Drain: not ready, stop accepting, finish in-flight, close 1001, stop parts."""
+        if self.phase in ("draining", "stopped"):
+            return
+        self.phase = "draining"
+        timeout = self.settings.server.shutdown_timeout
+        log.info("shutting down", extra={"in_flight": getattr(self, "dispatcher", None) and
+                                          self.dispatcher.busy})  # fmt: skip
+        if hasattr(self, "ws"):
+            self.ws.accepting = False
+        for runner in self._runners:
+            for site in list(runner.sites):
+                await site.stop()  # closes the listening socket only
+        if hasattr(self, "dispatcher") and not await self.dispatcher.drain(timeout):
+            log.warning("in-flight requests cancelled at the shutdown deadline")
+        if hasattr(self, "ws"):
+            await self.ws.close_all()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        for stop in reversed(self._stops):
+            try:
+                await stop()
+            except Exception:
+                log.exception("stop step failed")
+        self.phase = "stopped"
+        log.info("stopped")
+
+    async def _close_db(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.audit.flush()
+            await self.keys.flush_last_used()
+        self.db.close()
+
+    async def run_until_signal(self) -> int:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        try:
+            await self.start()
+        except Exception:
+            log.exception("startup failed")
+            await self.stop()
+            return 1
+        await stop.wait()
+        await self.stop()
+        return 0
+
+
+def _merge_live(old: Settings, new: Settings, applied: list[str]) -> Settings:
+    """The running settings with only the live keys taken from ``new``."""
+    data = old.model_dump()
+    fresh = new.model_dump()
+    for key in applied:
+        parts = key.split(".")
+        src, dst = fresh, data
+        for p in parts[:-1]:
+            src, dst = src[p], dst[p]
+        dst[parts[-1]] = src[parts[-1]]
+    return Settings.model_validate(data)
+
+
+def _tls_context(s: Settings) -> ssl.SSLContext | None:
+    if s.server.tls.cert_file is None or s.server.tls.key_file is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(s.server.tls.cert_file, s.server.tls.key_file)
+    return ctx
+
+
+def _raise_fd_limit() -> None:
+    """Each WebSocket is a file descriptor; the default soft limit (1024) is too low."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def run(settings: Settings, config_path: Path | None) -> int:
+    """Run the service until SIGTERM/SIGINT; returns the process exit code."""
+    try:
+        import uvloop
+
+        runner: Callable[[Any], int] = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        runner = asyncio.run
+    app = Application(settings, config_path, os.environ)
+    return runner(app.run_until_signal())

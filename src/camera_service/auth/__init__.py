@@ -1,0 +1,1 @@
+"""Who is calling: JWTs, API keys, roles, rate limits and the audit trail."""

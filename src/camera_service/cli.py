@@ -1,0 +1,74 @@
+"""The ``camera-service`` command: run (default), config check/show, token, keys."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from camera_service import __version__
+from camera_service.config import ConfigError, Settings, load_settings, masked_dict
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from camera_service.app import run
+    from camera_service.observability.logging import setup_logging
+
+    setup_logging(settings.logging)
+    return run(settings, args.config_used)
+
+
+def _config_check(args: argparse.Namespace, settings: Settings) -> int:
+    source = str(args.config_used) if args.config_used else "built-in defaults"
+    print(f"configuration OK ({source})")
+    return 0
+
+
+def _config_show(args: argparse.Namespace, settings: Settings) -> int:
+    print(yaml.safe_dump(masked_dict(settings), sort_keys=False), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from camera_service.auth import commands as auth_commands
+
+    parser = argparse.ArgumentParser(prog="camera-service", description=__doc__)
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="YAML config (default: $CAMERA_SERVICE_CONFIG, else "
+        "/etc/camera-service/config.yaml if present, else built-in defaults)",
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command")
+    run_p = sub.add_parser("run", help="run the service (default)")
+    run_p.set_defaults(func=_run)
+    cfg = sub.add_parser("config", help="validate or print the effective configuration")
+    cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
+    cfg_sub.add_parser("check", help="validate and exit").set_defaults(func=_config_check)
+    cfg_sub.add_parser("show", help="print the effective config, secrets masked").set_defaults(
+        func=_config_show
+    )
+    auth_commands.register(sub)
+    parser.set_defaults(func=_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings, used = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"camera-service: {exc}", file=sys.stderr)
+        return 2
+    args.config_used = used
+    code: int = args.func(args, settings)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

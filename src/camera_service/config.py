@@ -1,0 +1,448 @@
+"""Typed settings: the single source of defaults, validation and documentation.
+
+Precedence: built-in defaults < YAML file < ``CAMERA_SERVICE_*`` environment.
+
+Environment rule (documented in docs/configuration.md):
+
+* ``CAMERA_SERVICE_<SECTION>_<KEY>`` sets a key directly under a section, e.g.
+  ``CAMERA_SERVICE_SERVER_PORT=9000``. Section names contain no underscore, so the first
+  ``_`` after the section ends it.
+* Deeper keys separate every further level with a double underscore:
+  ``CAMERA_SERVICE_SECURITY_RATE_LIMIT__REQUESTS_PER_MINUTE=600``. Field names never
+  contain ``__``, so the rule is unambiguous.
+* ``CAMERA_SERVICE_JWT_SECRET`` is kept from the earlier service and sets
+  ``security.jwt.secret_key``; ``CAMERA_SERVICE_CONFIG`` names the YAML file.
+* Values are read as YAML scalars (``true``, ``8002``, ``[a, b]``); anything else is an
+  error naming the variable.
+
+Fields marked ``reload="live"`` are applied by SIGHUP without a restart; a change to
+any other field is reported as needing a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+ENV_PREFIX = "CAMERA_SERVICE_"
+DEFAULT_CONFIG_PATH = Path("/etc/camera-service/config.yaml")
+SYSTEM_DATA_DIR = Path("/var/lib/camera-service")
+CAMERA_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+Port = Annotated[int, Field(ge=0, le=65535)]  # 0 binds an ephemeral port (tests)
+PositiveSeconds = Annotated[float, Field(gt=0)]
+
+
+def live(default: Any, description: str, **kwargs: Any) -> Any:
+    """A field that SIGHUP applies without a restart."""
+    return Field(default, description=description, json_schema_extra={"reload": "live"}, **kwargs)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class TlsConfig(Section):
+    cert_file: Path | None = Field(None, description="PEM certificate; enables wss:// and https.")
+    key_file: Path | None = Field(None, description="PEM private key for `cert_file`.")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> TlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file must be set together")
+        return self
+
+
+class ServerConfig(Section):
+    host: str = Field("0.0.0.0", description="Address the WebSocket/HTTP API listens on.")
+    port: Port = Field(8002, description="WebSocket JSON-RPC port (`/ws` and `/`).")
+    max_connections: int = Field(
+        1000, ge=1, le=200_000, description="Concurrent WebSocket connections; past it 503."
+    )
+    max_message_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest accepted frame; larger closes with 1009."
+    )
+    send_buffer_bytes: int = Field(
+        1_048_576,
+        ge=4096,
+        description="Unsent bytes queued per connection before it is closed with 1013.",
+    )
+    ping_interval: PositiveSeconds = Field(30.0, description="Seconds between server pings.")
+    ping_timeout: PositiveSeconds = Field(
+        60.0, description="A client silent (no pong, no frame) this long is dropped."
+    )
+    request_timeout: PositiveSeconds = Field(
+        30.0, description="Deadline for one JSON-RPC request; past it -32603."
+    )
+    shutdown_timeout: PositiveSeconds = Field(
+        10.0, description="Seconds in-flight requests get to finish on SIGTERM."
+    )
+    tls: TlsConfig = Field(default_factory=TlsConfig)  # type: ignore[arg-type]
+
+
+class MediaMtxConfig(Section):
+    manage: Literal["auto", "always", "never"] = Field(
+        "auto", description="Start MediaMTX ourselves: always, never, or when found (auto)."
+    )
+    binary: Path | None = Field(None, description="MediaMTX executable; implies managed mode.")
+    api_url: str = Field("http://127.0.0.1:9997", description="MediaMTX Control API base URL.")
+    public_host: str | None = Field(
+        None, description="Host put in stream URLs; default: the host the client connected to."
+    )
+    rtsp_port: Port = Field(8554, description="MediaMTX RTSP port (used in stream URLs).")
+    webrtc_port: Port = Field(8889, description="MediaMTX WebRTC port (used in stream URLs).")
+    hls_port: Port = Field(8888, description="MediaMTX HLS port (used in stream URLs).")
+    request_timeout: PositiveSeconds = Field(5.0, description="Timeout of one Control API call.")
+    reconcile_interval: PositiveSeconds = Field(
+        15.0, description="Seconds between full desired-state reconciles."
+    )
+
+
+class RtspSource(Section):
+    type: Literal["rtsp"] = "rtsp"
+    id: str = Field(pattern=CAMERA_ID_PATTERN, description="camera_id and MediaMTX path name.")
+    name: str | None = Field(None, description="Display name; default: the id.")
+    url: str = Field(description="rtsp:// or rtsps:// URL, without credentials.")
+    username: str | None = None
+    password: SecretStr | None = None
+    transport: Literal["tcp", "udp"] = "tcp"
+    on_demand: bool = Field(True, description="Pull the source only while someone reads it.")
+
+    @field_validator("url")
+    @classmethod
+    def _rtsp_url(cls, v: str) -> str:
+        if not re.match(r"^rtsps?://[^\s@/]+(/[^\s]*)?$", v):
+            raise ValueError("must be rtsp://host[:port]/path without credentials or spaces")
+        return v
+
+
+class TestPatternSource(Section):
+    type: Literal["test"] = "test"
+    id: str = Field(pattern=CAMERA_ID_PATTERN, description="camera_id and MediaMTX path name.")
+    name: str | None = None
+    pattern: Literal["testsrc", "testsrc2", "smptebars", "rgbtestsrc"] = "testsrc2"
+    resolution: str = Field("1280x720", pattern=r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$")
+    fps: int = Field(15, ge=1, le=120)
+
+
+Source = Annotated[RtspSource | TestPatternSource, Field(discriminator="type")]
+
+
+class CamerasConfig(Section):
+    device_root: Path = Field(Path("/dev"), description="Where /dev/videoN nodes live.")
+    sysfs_root: Path = Field(Path("/sys"), description="sysfs root read for V4L2 devices.")
+    assignments_file: Path | None = Field(
+        None, description="Hub OS device assignment file; absent = claim every capture device."
+    )
+    hotplug: bool = Field(True, description="Watch udev/inotify for plug events.")
+    poll_interval: PositiveSeconds = Field(10.0, description="Safety-net rescan period.")
+    probe_timeout: PositiveSeconds = Field(5.0, description="Capability probe timeout.")
+    sources: list[Source] = live(  # type: ignore[assignment]
+        [], "Configured RTSP and test-pattern cameras."
+    )
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_ids(cls, v: list[RtspSource | TestPatternSource]) -> list[Any]:
+        seen: set[str] = set()
+        for s in v:
+            if s.id in seen:
+                raise ValueError(f"duplicate source id {s.id!r}")
+            seen.add(s.id)
+        return v
+
+
+class RecordingConfig(Section):
+    format: Literal["mp4", "ts"] = Field("mp4", description="Default container.")
+    segment_minutes: int = Field(30, ge=1, le=1440, description="Segment length.")
+
+
+class SnapshotsConfig(Section):
+    format: Literal["jpg", "png"] = "jpg"
+    quality: int = Field(85, ge=1, le=100)
+    warm: list[Annotated[str, Field(pattern=CAMERA_ID_PATTERN)]] = Field(
+        [], description="Cameras that keep a decoded keyframe ready."
+    )
+
+
+class StorageConfig(Section):
+    data_dir: Path | None = Field(
+        None,
+        description=(
+            "Database, secrets and state. Default /var/lib/camera-service when writable, "
+            "else $XDG_DATA_HOME/camera-service."
+        ),
+    )
+    recordings_path: Path | None = Field(None, description="Default <data_dir>/recordings.")
+    snapshots_path: Path | None = Field(None, description="Default <data_dir>/snapshots.")
+    warn_percent: float = live(80.0, "Disk use that raises a warning.", gt=0, le=100)
+    block_percent: float = live(90.0, "Disk use that refuses new media.", gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StorageConfig:
+        if self.warn_percent >= self.block_percent:
+            raise ValueError("warn_percent must be below block_percent")
+        return self
+
+
+class RetentionConfig(Section):
+    policy_type: Literal["age", "size", "count", "manual"] = live("age", "Default policy.")
+    enabled: bool = live(False, "Apply the policy periodically.")
+    max_age_days: float = live(30.0, "age policy.", gt=0)
+    max_size_gb: float = live(50.0, "size policy.", gt=0)
+    max_count: int = live(10_000, "count policy.", ge=1)
+    interval: PositiveSeconds = live(3600.0, "Seconds between retention runs.")
+
+
+class JwtConfig(Section):
+    secret_key: SecretStr | None = Field(
+        None,
+        description=(
+            "HS256 secret. Unset: a random 256-bit secret is generated once and kept in "
+            "<data_dir>/jwt_secret (mode 0600)."
+        ),
+    )
+    default_ttl: PositiveSeconds = Field(86400.0, description="`token create` default lifetime.")
+
+
+class RateLimitConfig(Section):
+    requests_per_minute: int = live(120, "Per connection; past it -32002.", ge=1)
+
+
+class SecurityConfig(Section):
+    jwt: JwtConfig = Field(default_factory=JwtConfig)  # type: ignore[arg-type]
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)  # type: ignore[arg-type]
+    files_require_auth: bool = live(True, "Downloads need a token or API key.")
+
+
+class LoggingConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = live("INFO", "Log level.")
+    format: Literal["auto", "json", "text"] = Field(
+        "auto", description="auto: text when stderr is a TTY, JSON lines otherwise."
+    )
+    file: Path | None = Field(None, description="Also log to this file, rotated.")
+    max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Rotate the file at this size.")
+    backup_count: int = Field(5, ge=0, le=100, description="Rotated files kept.")
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+
+class HealthConfig(Section):
+    host: str = Field("0.0.0.0", description="Health/metrics/files HTTP address.")
+    port: Port = Field(8003, description="Health/metrics/files HTTP port.")
+
+
+class RegistryConfig(Section):
+    backend: Literal["none", "etcd", "http"] = Field("none", description="Service registry.")
+    endpoints: list[str] = Field(["http://127.0.0.1:2379"], description="etcd endpoints.")
+    prefix: str = Field("/camera-service/instances/", description="etcd key prefix.")
+    ttl: int = Field(15, ge=2, le=3600, description="Lease TTL seconds.")
+    url: str | None = Field(None, description="HTTP aggregator base URL.")
+    heartbeat_interval: PositiveSeconds = Field(10.0, description="Aggregator heartbeat.")
+    instance_id: str | None = Field(None, description="Default: hostname-port.")
+
+
+class ResourcesConfig(Section):
+    max_usb_cameras: int = Field(8, ge=0, description="USB cameras claimed at most.")
+    max_streams: int = Field(16, ge=1, description="Active streams at most.")
+    max_recordings: int = Field(8, ge=1, description="Concurrent recordings at most.")
+    max_snapshots: int = Field(4, ge=1, description="Concurrent snapshot captures at most.")
+    executor_workers: int = Field(4, ge=1, le=64, description="Threads for blocking probes.")
+
+
+class Settings(Section):
+    server: ServerConfig = Field(default_factory=ServerConfig)  # type: ignore[arg-type]
+    mediamtx: MediaMtxConfig = Field(default_factory=MediaMtxConfig)  # type: ignore[arg-type]
+    cameras: CamerasConfig = Field(default_factory=CamerasConfig)  # type: ignore[arg-type]
+    recording: RecordingConfig = Field(default_factory=RecordingConfig)  # type: ignore[arg-type]
+    snapshots: SnapshotsConfig = Field(default_factory=SnapshotsConfig)  # type: ignore[arg-type]
+    storage: StorageConfig = Field(default_factory=StorageConfig)  # type: ignore[arg-type]
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)  # type: ignore[arg-type]
+    security: SecurityConfig = Field(default_factory=SecurityConfig)  # type: ignore[arg-type]
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)  # type: ignore[arg-type]
+    health: HealthConfig = Field(default_factory=HealthConfig)  # type: ignore[arg-type]
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)  # type: ignore[arg-type]
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)  # type: ignore[arg-type]
+
+
+SECTIONS: tuple[str, ...] = tuple(Settings.model_fields)
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names key, value and what is allowed."""
+
+
+# --- loading -------------------------------------------------------------------------
+
+
+def load_settings(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Settings, Path | None]:
+    """Build the effective settings; returns them with the YAML file actually read."""
+    env = os.environ if environ is None else environ
+    if path is None and env.get(ENV_PREFIX + "CONFIG"):
+        path = Path(env[ENV_PREFIX + "CONFIG"])
+    if path is None and DEFAULT_CONFIG_PATH.is_file():
+        path = DEFAULT_CONFIG_PATH
+    data: dict[str, Any] = read_yaml(path) if path is not None else {}
+    for dotted, value in env_overrides(env):
+        _set_path(data, dotted.split("."), value)
+    return validate(data), path
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections")
+    return data
+
+
+def env_overrides(env: Mapping[str, str]) -> Iterator[tuple[str, Any]]:
+    """Yield (dotted.key, value) for every CAMERA_SERVICE_* variable; unknown ones fail."""
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        raw = env[name]
+        if name == ENV_PREFIX + "JWT_SECRET":
+            yield "security.jwt.secret_key", raw  # a secret is never YAML-parsed
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        section, _, key = rest.partition("_")
+        if section not in SECTIONS or not key:
+            raise ConfigError(
+                f"unknown environment variable {name}: expected "
+                f"{ENV_PREFIX}<SECTION>_<KEY> with SECTION one of {', '.join(SECTIONS)}"
+            )
+        yield section + "." + key.replace("__", "."), _parse_env_value(name, raw)
+
+
+def _parse_env_value(name: str, raw: str) -> Any:
+    try:
+        return yaml.safe_load(raw) if raw.strip() else raw
+    except yaml.YAMLError:
+        raise ConfigError(f"environment variable {name}: cannot parse value {raw!r}") from None
+
+
+def _set_path(data: dict[str, Any], keys: list[str], value: Any) -> None:
+    node = data
+    for key in keys[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = {}
+            node[key] = child
+        node = child
+    node[keys[-1]] = value
+
+
+def validate(data: Mapping[str, Any]) -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        value = err.get("input")
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown key (value {_show(value, key)})")
+        else:
+            lines.append(f"{key}: {err['msg']} (got {_show(value, key)})")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _show(value: Any, key: str) -> str:
+    if any(word in key for word in ("secret", "password", "token")):
+        return "***"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# --- introspection used by `config show`, SIGHUP and the docs generator ----------------
+
+
+def masked_dict(settings: Settings) -> dict[str, Any]:
+    """Effective config as plain data with every secret replaced by ``***``."""
+
+    def mask(v: Any) -> Any:
+        if isinstance(v, SecretStr):
+            return "***"
+        if isinstance(v, BaseModel):
+            return {k: mask(getattr(v, k)) for k in type(v).model_fields}
+        if isinstance(v, list):
+            return [mask(x) for x in v]
+        if isinstance(v, Path):
+            return str(v)
+        return v
+
+    result: dict[str, Any] = mask(settings)
+    return result
+
+
+def iter_fields(
+    model: type[BaseModel] = Settings, prefix: str = ""
+) -> Iterator[tuple[str, Any, bool]]:
+    """Yield (dotted key, FieldInfo, live) for every leaf field of the model."""
+    for name, info in model.model_fields.items():
+        dotted = prefix + name
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, Section):
+            yield from iter_fields(ann, dotted + ".")
+        else:
+            extra = info.json_schema_extra
+            is_live = isinstance(extra, dict) and extra.get("reload") == "live"
+            yield dotted, info, is_live
+
+
+LIVE_KEYS: frozenset[str] = frozenset(k for k, _, is_live in iter_fields() if is_live)
+
+
+def changed_keys(old: Settings, new: Settings) -> list[str]:
+    """Dotted keys whose value differs between two settings."""
+    a, b = _flatten(old.model_dump()), _flatten(new.model_dump())
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        if isinstance(v, Mapping) and (prefix + k) not in LIVE_KEYS:
+            out.update(_flatten(v, prefix + k + "."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def split_reload(old: Settings, new: Settings) -> tuple[list[str], list[str]]:
+    """(keys applied live, keys that need a restart) for a reload from old to new."""
+    changed = changed_keys(old, new)
+    return [k for k in changed if k in LIVE_KEYS], [k for k in changed if k not in LIVE_KEYS]

@@ -1,0 +1,106 @@
+"""Structured logs: JSON lines by default, readable text on a terminal, UTC times,
+the request's correlation id on every line, and credentials never written."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import re
+import sys
+import time
+from contextvars import ContextVar
+from typing import Any
+
+import orjson
+
+from camera_service.config import LoggingConfig
+
+# "<connection>:<request id>" of the request being handled, for every log line it causes.
+correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+
+# JWTs, our API keys and user:password@ in URLs are cut out of any message.
+_SECRETS = re.compile(
+    r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"
+    r"|csk_[A-Za-z0-9_-]{16,}"
+    r"|(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"
+)
+_STD_ATTRS = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys() | {"message", "asctime"}
+)
+
+
+def redact(text: str) -> str:
+    return _SECRETS.sub("***", text)
+
+
+def _iso(record: logging.LogRecord) -> str:
+    t = time.gmtime(record.created)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{int(record.msecs):03d}Z"
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in vars(record).items() if k not in _STD_ATTRS and not k.startswith("_")}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": _iso(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": redact(record.getMessage()),
+        }
+        cid = getattr(record, "correlation_id", None)
+        if cid:
+            entry["correlation_id"] = cid
+        for k, v in _extras(record).items():
+            if k != "correlation_id":
+                entry[k] = redact(v) if isinstance(v, str) else v
+        if record.exc_info:
+            entry["exc"] = redact(self.formatException(record.exc_info))
+        return orjson.dumps(entry, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        extras = " ".join(f"{k}={v}" for k, v in _extras(record).items())
+        line = f"{_iso(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        if extras:
+            line += "  " + extras
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return redact(line)
+
+
+class CorrelationFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "correlation_id"):
+            record.correlation_id = correlation_id.get()
+        return True
+
+
+def setup_logging(cfg: LoggingConfig, stream: Any = None) -> None:
+    stream = stream or sys.stderr
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+        h.close()
+    use_text = cfg.format == "text" or (cfg.format == "auto" and stream.isatty())
+    handler: logging.Handler = logging.StreamHandler(stream)
+    handler.setFormatter(TextFormatter() if use_text else JsonFormatter())
+    handler.addFilter(CorrelationFilter())
+    root.addHandler(handler)
+    if cfg.file is not None:
+        cfg.file.parent.mkdir(parents=True, exist_ok=True)
+        fh = logging.handlers.RotatingFileHandler(
+            cfg.file, maxBytes=cfg.max_bytes, backupCount=cfg.backup_count, encoding="utf-8"
+        )
+        fh.setFormatter(JsonFormatter())
+        fh.addFilter(CorrelationFilter())
+        root.addHandler(fh)
+    root.setLevel(cfg.level)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def set_level(level: str) -> None:
+    logging.getLogger().setLevel(level)

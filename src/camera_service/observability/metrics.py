@@ -1,0 +1,213 @@
+"""Request, connection and notification metrics, kept as plain counters.
+
+Recording a request is a few dict and list updates (it runs per request on the hot
+path); the Prometheus text is built only when scraped.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import resource
+import time
+from collections import deque
+from dataclasses import dataclass
+
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0,
+)  # fmt: skip
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+class LogHistogram:
+    """Microsecond latencies in log-linear buckets (16 per power of two, ~6 % wide):
+    percentiles in O(buckets) from constant memory, one integer index per sample."""
+
+    __slots__ = ("count", "counts")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (16 + 16 * 40)
+        self.count = 0
+
+    @staticmethod
+    def index(us: int) -> int:
+        if us < 16:
+            return max(us, 0)
+        e = us.bit_length() - 5
+        return 16 + e * 16 + ((us >> e) - 16)
+
+    @staticmethod
+    def lower_bound(idx: int) -> int:
+        if idx < 16:
+            return idx
+        e, m = divmod(idx - 16, 16)
+        return (m + 16) << e
+
+    def add(self, seconds: float) -> None:
+        idx = self.index(int(seconds * 1e6))
+        if idx < len(self.counts):
+            self.counts[idx] += 1
+        else:
+            self.counts[-1] += 1
+        self.count += 1
+
+    def percentile(self, q: float) -> float:
+        """Value in milliseconds below which a fraction ``q`` of samples fall."""
+        if not self.count:
+            return 0.0
+        rank = q * self.count
+        seen = 0
+        for idx, n in enumerate(self.counts):
+            seen += n
+            if seen >= rank and n:
+                lo, hi = self.lower_bound(idx), self.lower_bound(idx + 1)
+                return (lo + hi) / 2 / 1000.0
+        return self.lower_bound(len(self.counts)) / 1000.0
+
+
+@dataclass(slots=True)
+class _Rate:
+    at: float
+    requests: int
+    cpu: float
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.requests: dict[tuple[str, int], int] = {}
+        self.method_buckets: dict[str, list[int]] = {}
+        self.method_seconds: dict[str, float] = {}
+        self.latency = LogHistogram()
+        self.total_requests = 0
+        self.total_errors = 0
+        self.total_seconds = 0.0
+        self.active_connections = 0
+        self.connections_total = 0
+        self.connections_rejected = 0
+        self.slow_consumers_closed = 0
+        self.notifications_sent = 0
+        self.notifications_dropped = 0
+        self.security_events: dict[str, int] = {}
+        self.loop_lag = 0.0
+        self._rates: deque[_Rate] = deque(maxlen=11)
+        self.sample()
+
+    # --- hot path ----------------------------------------------------------------------
+
+    def request_done(self, method: str, code: int, seconds: float) -> None:
+        key = (method, code)
+        self.requests[key] = self.requests.get(key, 0) + 1
+        buckets = self.method_buckets.get(method)
+        if buckets is None:
+            buckets = self.method_buckets[method] = [0] * (len(LATENCY_BUCKETS) + 1)
+            self.method_seconds[method] = 0.0
+        buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.method_seconds[method] += seconds
+        self.latency.add(seconds)
+        self.total_requests += 1
+        self.total_seconds += seconds
+        if code:
+            self.total_errors += 1
+
+    def security_event(self, event: str) -> None:
+        self.security_events[event] = self.security_events.get(event, 0) + 1
+
+    # --- sampled figures -----------------------------------------------------------------
+
+    def sample(self) -> None:
+        """Called about once a second: keeps the window for rates and CPU use."""
+        self._rates.append(_Rate(time.monotonic(), self.total_requests, time.process_time()))
+
+    def _window(self) -> tuple[float, float]:
+        first = self._rates[0]
+        now = _Rate(time.monotonic(), self.total_requests, time.process_time())
+        span = now.at - first.at
+        if span <= 0:
+            return 0.0, 0.0
+        return (now.requests - first.requests) / span, 100.0 * (now.cpu - first.cpu) / span
+
+    @staticmethod
+    def rss_bytes() -> int:
+        try:
+            with open("/proc/self/statm", "rb") as f:
+                return int(f.read().split()[1]) * _PAGE
+        except OSError:  # not Linux: peak RSS is the best portable figure
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    def summary(self) -> dict[str, float | int]:
+        rps, cpu = self._window()
+        n = self.total_requests
+        return {
+            "active_connections": self.active_connections,
+            "total_requests": n,
+            "average_response_time": round(1000.0 * self.total_seconds / n, 3) if n else 0.0,
+            "error_rate": round(self.total_errors / n, 4) if n else 0.0,
+            "memory_usage": round(self.rss_bytes() / 1048576, 1),
+            "cpu_usage": round(cpu, 1),
+            "p50_ms": round(self.latency.percentile(0.50), 3),
+            "p99_ms": round(self.latency.percentile(0.99), 3),
+            "requests_per_second": round(rps, 1),
+        }
+
+    # --- Prometheus text exposition --------------------------------------------------------
+
+    def render(self, extra: dict[str, float] | None = None) -> str:
+        out: list[str] = []
+
+        def family(name: str, kind: str, help_: str) -> None:
+            out.append(f"# HELP {name} {help_}")
+            out.append(f"# TYPE {name} {kind}")
+
+        family("camera_service_rpc_requests_total", "counter", "JSON-RPC requests by method, code.")
+        for (method, code), n in sorted(self.requests.items()):
+            out.append(f'camera_service_rpc_requests_total{{method="{method}",code="{code}"}} {n}')
+        family(
+            "camera_service_rpc_request_duration_seconds", "histogram", "JSON-RPC handling time."
+        )
+        for method, buckets in sorted(self.method_buckets.items()):
+            cumulative = 0
+            for bound, n in zip((*LATENCY_BUCKETS, float("inf")), buckets, strict=True):
+                cumulative += n
+                le = "+Inf" if bound == float("inf") else repr(bound)
+                out.append(
+                    "camera_service_rpc_request_duration_seconds_bucket"
+                    f'{{method="{method}",le="{le}"}} {cumulative}'
+                )
+            out.append(
+                f'camera_service_rpc_request_duration_seconds_sum{{method="{method}"}} '
+                f"{self.method_seconds[method]:.6f}"
+            )
+            out.append(
+                f'camera_service_rpc_request_duration_seconds_count{{method="{method}"}} '
+                f"{cumulative}"
+            )
+        gauges = {
+            "camera_service_websocket_connections": ("gauge", self.active_connections, "Open."),
+            "camera_service_websocket_connections_total": (
+                "counter", self.connections_total, "Accepted since start."),
+            "camera_service_websocket_connections_rejected_total": (
+                "counter", self.connections_rejected, "Refused at the connection cap."),
+            "camera_service_websocket_slow_consumers_closed_total": (
+                "counter", self.slow_consumers_closed, "Closed with 1013: send queue full."),
+            "camera_service_notifications_sent_total": (
+                "counter", self.notifications_sent, "Notification frames queued to clients."),
+            "camera_service_notifications_dropped_total": (
+                "counter", self.notifications_dropped, "Notifications not delivered."),
+            "camera_service_event_loop_lag_seconds": (
+                "gauge", self.loop_lag, "Last measured event-loop scheduling delay."),
+            "camera_service_resident_memory_bytes": ("gauge", self.rss_bytes(), "RSS."),
+            "camera_service_uptime_seconds": (
+                "gauge", round(time.monotonic() - self.started, 3), "Since start."),
+        }  # fmt: skip
+        for name, (kind, value, help_) in gauges.items():
+            family(name, kind, help_)
+            out.append(f"{name} {value}")
+        family("camera_service_security_events_total", "counter", "Auth failures, denials.")
+        for event, n in sorted(self.security_events.items()):
+            out.append(f'camera_service_security_events_total{{event="{event}"}} {n}')
+        for name, value in sorted((extra or {}).items()):
+            family(name, "gauge", name.replace("_", " "))
+            out.append(f"{name} {value}")
+        return "\n".join(out) + "\n"

@@ -1,0 +1,62 @@
+"""Where the service keeps its state and media when the config does not say."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from camera_service.config import SYSTEM_DATA_DIR, Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Paths:
+    data_dir: Path
+    recordings: Path
+    snapshots: Path
+    fell_back: bool  # data_dir is the per-user fallback, not the configured/system one
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "camera-service.db"
+
+    @property
+    def jwt_secret(self) -> Path:
+        return self.data_dir / "jwt_secret"
+
+
+def user_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "camera-service"
+
+
+def _writable(path: Path) -> bool:
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            return False
+        probe = probe.parent
+    return os.access(probe, os.W_OK | os.X_OK)
+
+
+def resolve_paths(settings: Settings, create: bool = True) -> Paths:
+    """Resolve data and media dirs; without configuration prefer the system dir if usable."""
+    storage = settings.storage
+    fell_back = False
+    if storage.data_dir is not None:
+        data_dir = storage.data_dir
+    elif _writable(SYSTEM_DATA_DIR):
+        data_dir = SYSTEM_DATA_DIR
+    else:
+        data_dir, fell_back = user_data_dir(), True
+    paths = Paths(
+        data_dir=data_dir,
+        recordings=storage.recordings_path or data_dir / "recordings",
+        snapshots=storage.snapshots_path or data_dir / "snapshots",
+        fell_back=fell_back,
+    )
+    if create:
+        for d in (paths.data_dir, paths.recordings, paths.snapshots):
+            d.mkdir(parents=True, exist_ok=True)
+        os.chmod(paths.data_dir, 0o700)
+    return paths

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+
+from camera_service.app import Application
+from camera_service.config import Settings, validate
+from tests.rpc import RpcClient
+
+SECRET = "test-secret-0123456789abcdef0123456789abcdef"
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    data: dict[str, Any] = {
+        "server": {"host": "127.0.0.1", "port": 0},
+        "health": {"host": "127.0.0.1", "port": 0},
+        "storage": {"data_dir": str(tmp_path / "data")},
+        "security": {"jwt": {"secret_key": SECRET}},
+        "logging": {"level": "DEBUG", "format": "json"},
+    }
+    for section, values in overrides.items():
+        data.setdefault(section, {}).update(values)
+    return validate(data)
+
+
+def make_token(role: str = "admin", ttl: float = 3600, user: str = "tester", **claims: Any) -> str:
+    now = time.time()
+    payload = {"user_id": user, "role": role, "iat": now, "exp": now + ttl, **claims}
+    return jwt.encode(payload, SECRET, algorithm="HS256")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+async def service(settings: Settings) -> AsyncIterator[Application]:
+    app = Application(settings)
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.stop()
+
+
+Connect = Callable[..., Awaitable[RpcClient]]
+
+
+@pytest.fixture
+async def connect(service: Application) -> AsyncIterator[Connect]:
+    clients: list[RpcClient] = []
+
+    async def _connect(role: str | None = None, path: str = "/ws") -> RpcClient:
+        client = await RpcClient.connect(f"ws://127.0.0.1:{service.ws_port}{path}")
+        clients.append(client)
+        if role is not None:
+            result = await client.call("authenticate", {"auth_token": make_token(role)})
+            assert result["authenticated"] is True
+        return client
+
+    yield _connect
+    for c in clients:
+        await c.close()

@@ -1,0 +1,185 @@
+"""The dispatcher over data: a Session with a list as its outbox, no sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+import pytest
+
+from camera_service.api.dispatch import Dispatcher
+from camera_service.api.registry import Call, MethodRegistry, MethodSpec, Params
+from camera_service.api.session import Session
+from camera_service.auth.authenticator import Authenticator
+from camera_service.auth.identity import Role
+from camera_service.auth.jwt import JwtAuthenticator
+from tests.conftest import SECRET, make_token
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, int]] = []
+        self.events: list[str] = []
+
+    def request_done(self, method: str, code: int, seconds: float) -> None:
+        self.requests.append((method, code))
+
+    def security_event(self, event: str, actor: str | None, **detail: Any) -> None:
+        self.events.append(event)
+
+
+class EchoParams(Params):
+    value: int
+
+
+def make(rpm: int = 1000) -> tuple[Dispatcher, Session, list[bytes], Recorder]:
+    registry = MethodRegistry()
+
+    async def slow(call: Call) -> str:
+        await asyncio.sleep(0)
+        return "done"
+
+    def boom(call: Call) -> None:
+        raise RuntimeError("secret internal detail /etc/passwd")
+
+    registry.add(MethodSpec("ping", lambda c: "pong", "", None))
+    registry.add(MethodSpec("echo", lambda c: c.params.value, "", Role.VIEWER, EchoParams))
+    registry.add(MethodSpec("admin_only", lambda c: "ok", "", Role.ADMIN))
+    registry.add(MethodSpec("boom", boom, "", Role.VIEWER))
+    registry.add(MethodSpec("slow", slow, "", Role.VIEWER, concurrent=True))
+    rec = Recorder()
+    d = Dispatcher(registry, Authenticator(JwtAuthenticator(SECRET), None), rec, 5.0)
+    out: list[bytes] = []
+    return d, Session(rpm, out.append), out, rec
+
+
+async def rpc(d: Dispatcher, s: Session, obj: Any) -> Any:
+    reply = await d.handle(s, orjson.dumps(obj))
+    return None if reply is None else orjson.loads(reply)
+
+
+def req(method: str, params: dict[str, Any] | None = None, rid: int = 1) -> dict[str, Any]:
+    msg: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": rid}
+    if params is not None:
+        msg["params"] = params
+    return msg
+
+
+async def test_unknown_method_before_auth() -> None:
+    d, s, _, rec = make()
+    r = await rpc(d, s, req("nope"))
+    assert r["error"]["code"] == -32601
+    assert rec.requests == [("unknown", -32601)]
+
+
+async def test_auth_required_message() -> None:
+    d, s, _, _ = make()
+    r = await rpc(d, s, req("echo", {"value": 1}))
+    assert r["error"]["code"] == -32001
+    assert r["error"]["message"] == (
+        "Authentication required for echo - call authenticate or provide auth_token"
+    )
+
+
+async def test_per_call_token_authenticates_the_session() -> None:
+    d, s, _, _ = make()
+    r = await rpc(d, s, req("echo", {"value": 7, "auth_token": make_token("viewer")}))
+    assert r["result"] == 7
+    assert s.identity is not None and s.identity.role is Role.VIEWER
+    # the session identity wins afterwards: a bad per-call token is ignored
+    r = await rpc(d, s, req("echo", {"value": 8, "auth_token": "garbage"}))
+    assert r["result"] == 8
+
+
+async def test_role_too_low() -> None:
+    d, s, _, rec = make()
+    r = await rpc(d, s, req("admin_only", {"auth_token": make_token("operator")}))
+    assert r["error"]["code"] == -32003
+    assert r["error"]["message"] == (
+        "Insufficient permissions - admin role required for admin_only"
+    )
+    assert "role_denied" in rec.events
+
+
+async def test_expired_session_is_refused_on_next_call() -> None:
+    d, s, _, _ = make()
+    now = [time.time()]
+    d.clock = lambda: now[0]
+    r = await rpc(d, s, req("echo", {"value": 1, "auth_token": make_token("viewer", ttl=60)}))
+    assert r["result"] == 1
+    now[0] += 120
+    r = await rpc(d, s, req("echo", {"value": 1}))
+    assert r["error"]["code"] == -32001
+    assert "expired" in r["error"]["message"]
+    assert s.identity is None
+
+
+async def test_invalid_params_name_the_param_and_extra_params_are_ignored() -> None:
+    d, s, _, _ = make()
+    tok = make_token("viewer")
+    r = await rpc(d, s, req("echo", {"auth_token": tok}))
+    assert r["error"]["code"] == -32602
+    assert "value" in r["error"]["message"]
+    r = await rpc(d, s, req("echo", {"value": "abc"}))
+    assert r["error"]["code"] == -32602 and "value" in r["error"]["message"]
+    r = await rpc(d, s, req("echo", {"value": 3, "whatever": True}))
+    assert r["result"] == 3
+
+
+async def test_handler_crash_is_internal_error_with_correlation_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    d, s, _, _ = make()
+    with caplog.at_level(logging.ERROR):
+        r = await rpc(d, s, req("boom", {"auth_token": make_token("viewer")}))
+    err = r["error"]
+    assert err["code"] == -32603
+    assert "/etc/passwd" not in err["message"] and "Traceback" not in err["message"]
+    ref = err["data"]["correlation_id"]
+    logged = [rec for rec in caplog.records if getattr(rec, "error_ref", None) == ref]
+    assert logged and logged[0].exc_info is not None
+    assert (await rpc(d, s, req("ping")))["result"] == "pong"
+
+
+async def test_notification_gets_no_reply_but_runs() -> None:
+    d, s, _, rec = make()
+    assert await rpc(d, s, {"jsonrpc": "2.0", "method": "ping"}) is None
+    assert rec.requests == [("ping", 0)]
+
+
+async def test_batch_semantics() -> None:
+    d, s, _, _ = make()
+    r = await rpc(
+        d,
+        s,
+        [req("ping", rid=1), {"jsonrpc": "2.0", "method": "ping"}, 42, req("nope", rid=3)],
+    )
+    assert [x.get("id") for x in r] == [1, None, 3]
+    assert r[0]["result"] == "pong"
+    assert r[1]["error"]["code"] == -32600
+    assert r[2]["error"]["code"] == -32601
+    assert await rpc(d, s, [{"jsonrpc": "2.0", "method": "ping"}]) is None
+    r = await rpc(d, s, [])
+    assert r["error"]["code"] == -32600
+
+
+async def test_concurrent_method_replies_through_session_send() -> None:
+    d, s, out, _ = make()
+    assert await rpc(d, s, req("slow", {"auth_token": make_token("viewer")}, rid=9)) is None
+    assert await d.drain(5.0)
+    assert orjson.loads(out[0]) == {"jsonrpc": "2.0", "result": "done", "id": 9}
+
+
+async def test_rate_limit() -> None:
+    d, s, _, _ = make(rpm=3)
+    codes = [("error" in await rpc(d, s, req("ping"))) for _ in range(5)]
+    assert codes == [False, False, False, True, True]
+    r = await rpc(d, s, req("ping"))
+    assert r["error"] == {
+        "code": -32002,
+        "message": "Rate limit exceeded",
+        "data": {"reason": "rate_limited"},
+    }

@@ -1,0 +1,226 @@
+"""The WebSocket API over real loopback sockets: api.md §1-2."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import orjson
+import pytest
+
+from camera_service.app import Application
+from tests.conftest import Connect, make_token
+from tests.rpc import RpcClient
+
+ROLE_OF = {
+    "ping": None,
+    "authenticate": None,
+    "rpc.discover": None,
+    "subscribe_events": "viewer",
+    "unsubscribe_events": "viewer",
+    "get_server_info": "admin",
+    "get_status": "admin",
+    "get_metrics": "admin",
+}
+ROLES = ["viewer", "operator", "admin"]
+
+
+async def test_ping_on_both_paths(connect: Connect) -> None:
+    for path in ("/ws", "/"):
+        c = await connect(path=path)
+        assert await c.call("ping") == "pong"
+
+
+async def test_authenticate_result_shape(connect: Connect) -> None:
+    c = await connect()
+    r = await c.call("authenticate", {"auth_token": make_token("operator")})
+    assert r["authenticated"] is True
+    assert r["role"] == "operator"
+    assert r["permissions"] == ["view", "control"]
+    assert r["expires_at"].endswith("Z")
+    assert r["session_id"]
+    r = await c.call("authenticate", {"token": make_token("admin"), "auth_type": "jwt"})
+    assert r["permissions"] == ["view", "control", "admin"]
+
+
+@pytest.mark.parametrize(
+    ("token", "word"),
+    [("not-a-token", "invalid"), (make_token("admin", ttl=-5), "expired"), ("", "invalid")],
+)
+async def test_authenticate_failures(connect: Connect, token: str, word: str) -> None:
+    c = await connect()
+    r = await c.request("authenticate", {"auth_token": token})
+    assert r["error"]["code"] == -32001
+    assert word in r["error"]["message"]
+    assert r["error"]["data"]["reason"]
+    assert token not in r["error"]["message"] or not token
+
+
+async def test_role_matrix_for_every_registered_method(
+    service: Application, connect: Connect
+) -> None:
+    assert set(service.registry.names()) >= set(ROLE_OF)
+    order = {None: 0, "viewer": 1, "operator": 2, "admin": 3}
+    anon = await connect()
+    clients = {role: await connect(role) for role in ROLES}
+    for spec in service.registry:
+        required = spec.role.label if spec.role is not None else None
+        if spec.name in ROLE_OF:
+            assert ROLE_OF[spec.name] == required, spec.name
+        params = {"auth_token": make_token("admin")} if spec.name == "authenticate" else {}
+        r = await anon.request(spec.name, params)
+        if required is None:
+            assert "result" in r, (spec.name, r)
+        else:
+            assert r["error"]["code"] == -32001, (spec.name, r)
+        if spec.name == "authenticate":
+            anon = await connect()  # keep this one unauthenticated
+        for role, client in clients.items():
+            if spec.name == "authenticate":
+                continue
+            r = await client.request(spec.name, {})
+            if order[role] >= order[required]:
+                assert "result" in r, (spec.name, role, r)
+            else:
+                assert r["error"]["code"] == -32003, (spec.name, role, r)
+                assert r["error"]["message"] == (
+                    f"Insufficient permissions - {required} role required for {spec.name}"
+                )
+
+
+async def test_only_the_calling_connection_is_authenticated(connect: Connect) -> None:
+    a = await connect()
+    b = await connect()
+    await a.call("authenticate", {"auth_token": make_token("admin")})
+    assert "result" in await a.request("get_status")
+    r = await b.request("get_status")
+    assert r["error"]["code"] == -32001
+    assert r["error"]["message"] == (
+        "Authentication required for get_status - call authenticate or provide auth_token"
+    )
+
+
+async def test_bad_tokens_refused(connect: Connect) -> None:
+    import base64
+    import time
+
+    import jwt as pyjwt
+
+    def b64(d: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(orjson.dumps(d)).rstrip(b"=").decode()
+
+    claims = {"user_id": "u", "role": "admin", "exp": time.time() + 60}
+    none_alg = f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}."
+    wrong_secret = pyjwt.encode(claims, "another-secret-another-secret-123", algorithm="HS256")
+    wrong_alg = pyjwt.encode(claims, "test-secret-0123456789abcdef0123456789abcdef",
+                             algorithm="HS512")  # fmt: skip
+    c = await connect()
+    for tok in (none_alg, wrong_secret, wrong_alg):
+        r = await c.request("authenticate", {"auth_token": tok})
+        assert r["error"]["code"] == -32001, tok
+        assert "invalid" in r["error"]["message"]
+
+
+async def test_error_codes_on_the_wire(connect: Connect) -> None:
+    c = await connect()
+    r = await c.send_raw("{broken")
+    assert r == {
+        "jsonrpc": "2.0",
+        "error": {"code": -32700, "message": "Parse error: invalid JSON"},
+        "id": None,
+    }
+    r = await c.send_raw('{"jsonrpc":"2.0","id":1}')
+    assert r["error"]["code"] == -32600
+    r = await c.send_raw('{"jsonrpc":"2.0","method":"x","id":2}')
+    assert r["error"]["code"] == -32601
+    r = await c.send_raw("[]")
+    assert r["error"]["code"] == -32600
+    r = await c.send_raw(
+        '[{"jsonrpc":"2.0","method":"ping","id":1},{"jsonrpc":"2.0","method":"ping"}]',
+        expect="batch",
+    )
+    assert r == [{"jsonrpc": "2.0", "result": "pong", "id": 1}]
+
+
+async def test_rate_limit(tmp_path, connect: Connect, service: Application) -> None:
+    service.ws.set_rate_limit(5)
+    c = await connect()
+    replies = [await c.request("ping") for _ in range(7)]
+    assert [("error" in r) for r in replies] == [False] * 5 + [True] * 2
+    assert replies[-1]["error"]["code"] == -32002
+    assert replies[-1]["error"]["message"] == "Rate limit exceeded"
+
+
+async def test_binary_frame_closes_1003(connect: Connect) -> None:
+    c = await connect()
+    await c.ws.send_bytes(b"\x00\x01")
+    assert await c.wait_closed() == 1003
+
+
+async def test_oversized_frame_closes_1009(service: Application, connect: Connect) -> None:
+    c = await connect()
+    big = '{"jsonrpc":"2.0","method":"ping","id":1,"pad":"' + "x" * (1 << 20) + '"}'
+    await c.ws.send_str(big)
+    assert await c.wait_closed() == 1009
+    # the service lives on
+    d = await connect()
+    assert await d.call("ping") == "pong"
+
+
+async def test_plain_http_on_ws_port_asks_for_upgrade(service: Application) -> None:
+    async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{service.ws_port}/ws") as r:
+        assert r.status == 426
+
+
+async def test_subscriptions_filter_notifications(
+    service: Application, connect: Connect
+) -> None:
+    a = await connect("viewer")
+    b = await connect("viewer")
+    anon = await connect()
+    r = await b.call("subscribe_events", {"topics": ["snapshot_taken"]})
+    assert r == {"subscribed": True, "topics": ["snapshot_taken"]}
+    r = await b.request("subscribe_events", {"topics": ["no_such_topic"]})
+    assert r["error"]["code"] == -32602
+    service.events.publish("camera_status_update", {"device": "camera0"})
+    service.events.publish("snapshot_taken", {"device": "camera0"})
+    first = await a.notification()
+    assert first == {
+        "jsonrpc": "2.0",
+        "method": "camera_status_update",
+        "params": {"device": "camera0"},
+    }
+    assert (await a.notification())["method"] == "snapshot_taken"
+    assert (await b.notification())["method"] == "snapshot_taken"
+    # b filtered the first one out; anon gets nothing at all: a ping round-trip proves
+    # every notification published before it was already written.
+    assert await b.call("ping") == "pong" and b.notifications.empty()
+    assert await anon.call("ping") == "pong" and anon.notifications.empty()
+    r = await b.call("unsubscribe_events", {})
+    assert r == {"unsubscribed": True, "topics": []}
+
+
+async def test_connection_cap(tmp_path) -> None:
+    from tests.conftest import make_settings
+
+    app = Application(make_settings(tmp_path, server={"max_connections": 2}))
+    await app.start()
+    clients: list[RpcClient] = []
+    try:
+        url = f"ws://127.0.0.1:{app.ws_port}/ws"
+        clients = [await RpcClient.connect(url) for _ in range(2)]
+        with pytest.raises(aiohttp.WSServerHandshakeError) as exc:
+            await RpcClient.connect(url)
+        assert exc.value.status == 503
+        assert app.metrics.connections_rejected == 1
+        await clients.pop().close()
+        # the slot frees once the server sees the close
+        for _ in range(100):
+            if len(app.ws.connections) < 2:
+                break
+            await asyncio.sleep(0.01)
+        clients.append(await RpcClient.connect(url))
+    finally:
+        for c in clients:
+            await c.close()
+        await app.stop()
