@@ -58,7 +58,8 @@ class RpcClient:
         msg: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": rid}
         if params is not None:
             msg["params"] = params
-        return await self.send_raw(orjson.dumps(msg).decode(), rid)
+        reply: dict[str, Any] = await self.send_raw(orjson.dumps(msg).decode(), rid)
+        return reply
 
     async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """Send a request and return its result; an error reply fails the test."""

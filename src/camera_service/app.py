@@ -31,7 +31,7 @@ from camera_service.auth.audit import AuditLog
 from camera_service.auth.authenticator import Authenticator
 from camera_service.auth.jwt import JwtAuthenticator, load_or_create_secret
 from camera_service.config import ConfigError, Settings, load_settings, split_reload
-from camera_service.db import Database
+from camera_service.db import AsyncDatabase
 from camera_service.events import EventBus
 from camera_service.observability.health import ComponentState, HealthRegistry, Status
 from camera_service.observability.logging import set_level
@@ -90,14 +90,14 @@ class Application:
             )
         _raise_fd_limit()
 
-        self.db = Database(self.paths.database)
+        self.db = await AsyncDatabase.open(self.paths.database)
         self._stops.append(self._close_db)
         secret, source = load_or_create_secret(s, self.paths)
         if source == "file":
             log.info("JWT secret loaded from data dir", extra={"path": str(self.paths.jwt_secret)})
-        self.keys = ApiKeyStore(self.db)
+        self.keys = ApiKeyStore(self.db.database)
         self.audit = AuditLog(self.db)
-        self.authenticator = Authenticator(JwtAuthenticator(secret), self.keys)
+        self.authenticator = Authenticator(JwtAuthenticator(secret), self.keys, self.db)
 
         self.dispatcher = Dispatcher(
             self.registry,
@@ -215,7 +215,7 @@ class Application:
             self.metrics.sample()
             try:
                 await self.audit.flush()
-                await self.keys.flush_last_used()
+                await self.db.run(self.keys.flush_last_used)
             except Exception:
                 log.exception("housekeeping failed")
 
@@ -279,8 +279,9 @@ class Application:
     async def _close_db(self) -> None:
         with contextlib.suppress(Exception):
             await self.audit.flush()
-            await self.keys.flush_last_used()
-        self.db.close()
+            await self.db.run(self.keys.flush_last_used)
+        self.keys.close()
+        await self.db.close()
 
     async def run_until_signal(self) -> int:
         loop = asyncio.get_running_loop()

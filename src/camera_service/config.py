@@ -91,7 +91,7 @@ class ServerConfig(Section):
     shutdown_timeout: PositiveSeconds = Field(
         10.0, description="Seconds in-flight requests get to finish on SIGTERM."
     )
-    tls: TlsConfig = Field(default_factory=TlsConfig)  # type: ignore[arg-type]
+    tls: TlsConfig = Field(default_factory=TlsConfig)
 
 
 class MediaMtxConfig(Section):
@@ -151,9 +151,7 @@ class CamerasConfig(Section):
     hotplug: bool = Field(True, description="Watch udev/inotify for plug events.")
     poll_interval: PositiveSeconds = Field(10.0, description="Safety-net rescan period.")
     probe_timeout: PositiveSeconds = Field(5.0, description="Capability probe timeout.")
-    sources: list[Source] = live(  # type: ignore[assignment]
-        [], "Configured RTSP and test-pattern cameras."
-    )
+    sources: list[Source] = live([], "Configured RTSP and test-pattern cameras.")
 
     @field_validator("sources")
     @classmethod
@@ -224,8 +222,8 @@ class RateLimitConfig(Section):
 
 
 class SecurityConfig(Section):
-    jwt: JwtConfig = Field(default_factory=JwtConfig)  # type: ignore[arg-type]
-    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)  # type: ignore[arg-type]
+    jwt: JwtConfig = Field(default_factory=JwtConfig)
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     files_require_auth: bool = live(True, "Downloads need a token or API key.")
 
 
@@ -268,18 +266,18 @@ class ResourcesConfig(Section):
 
 
 class Settings(Section):
-    server: ServerConfig = Field(default_factory=ServerConfig)  # type: ignore[arg-type]
-    mediamtx: MediaMtxConfig = Field(default_factory=MediaMtxConfig)  # type: ignore[arg-type]
-    cameras: CamerasConfig = Field(default_factory=CamerasConfig)  # type: ignore[arg-type]
-    recording: RecordingConfig = Field(default_factory=RecordingConfig)  # type: ignore[arg-type]
-    snapshots: SnapshotsConfig = Field(default_factory=SnapshotsConfig)  # type: ignore[arg-type]
-    storage: StorageConfig = Field(default_factory=StorageConfig)  # type: ignore[arg-type]
-    retention: RetentionConfig = Field(default_factory=RetentionConfig)  # type: ignore[arg-type]
-    security: SecurityConfig = Field(default_factory=SecurityConfig)  # type: ignore[arg-type]
-    logging: LoggingConfig = Field(default_factory=LoggingConfig)  # type: ignore[arg-type]
-    health: HealthConfig = Field(default_factory=HealthConfig)  # type: ignore[arg-type]
-    registry: RegistryConfig = Field(default_factory=RegistryConfig)  # type: ignore[arg-type]
-    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)  # type: ignore[arg-type]
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    mediamtx: MediaMtxConfig = Field(default_factory=MediaMtxConfig)
+    cameras: CamerasConfig = Field(default_factory=CamerasConfig)
+    recording: RecordingConfig = Field(default_factory=RecordingConfig)
+    snapshots: SnapshotsConfig = Field(default_factory=SnapshotsConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
 
 
 SECTIONS: tuple[str, ...] = tuple(Settings.model_fields)

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 
 class Authenticator(Protocol):
-    def authenticate(self, token: str, auth_type: str = "auto") -> Identity: ...
+    async def authenticate(self, token: str, auth_type: str = "auto") -> Identity: ...
 
     def recheck(self, identity: Identity, now: float) -> AuthError | None:
         """None while the identity is still good (not expired, not revoked)."""
@@ -93,7 +93,9 @@ class Dispatcher:
         return batch_reply(replies) if replies else None
 
     async def _deliver(self, session: Session, messages: list[Message], is_batch: bool) -> None:
-        reply = await (self._batch(session, messages) if is_batch else self._one(session, messages[0]))
+        reply = await (
+            self._batch(session, messages) if is_batch else self._one(session, messages[0])
+        )
         if reply is not None:
             session.send(reply)
 
@@ -134,7 +136,9 @@ class Dispatcher:
             else:
                 message = "Internal error"
                 log.exception("handler failed", extra={"method": label, "error_ref": ref})
-            err = RpcError(INTERNAL_ERROR, message, {"reason": "internal_error", "correlation_id": ref})
+            err = RpcError(
+                INTERNAL_ERROR, message, {"reason": "internal_error", "correlation_id": ref}
+            )
             reply = None if msg.is_notification else error_reply(msg.id, err)
         finally:
             correlation_id.reset(token)
@@ -151,7 +155,12 @@ class Dispatcher:
                 {"reason": "method_not_found"},
             )
         if spec.role is not None:
-            self._authorize(session, req, spec)
+            identity = session.identity
+            problem = None if identity is None else self.auth.recheck(identity, self.clock())
+            if identity is None or problem is not None:
+                identity = await self._authenticate_call(session, req, spec, problem)
+            if identity.role < spec.role:
+                self._deny(identity, spec)
         call = Call(spec.validate(req.params), session)
         if not spec.is_async:
             return spec.handler(call)
@@ -159,54 +168,49 @@ class Dispatcher:
         self._idle.clear()
         try:
             async with asyncio.timeout(self.request_timeout):
-                return await spec.handler(call)  # type: ignore[misc]
+                return await spec.handler(call)
         finally:
             self._inflight -= 1
             if not self._inflight and not self._tasks:
                 self._idle.set()
 
-    def _authorize(self, session: Session, req: Request, spec: MethodSpec) -> None:
-        assert spec.role is not None
-        now = self.clock()
-        identity = session.identity
-        problem: AuthError | None = None
-        if identity is not None:
-            problem = self.auth.recheck(identity, now)
-            if problem is not None:
-                session.forget_identity()
-                identity = None
-        if identity is None:
-            token = req.params.get("auth_token") or req.params.get("token")
-            if isinstance(token, str) and token:
-                identity = self.authenticate(session, token, "auto")
-            elif problem is not None:
-                self.observer.security_event("auth_failure", None, reason=problem.reason)
-                raise RpcError(AUTH_REQUIRED, problem.message, {"reason": problem.reason})
-            else:
-                raise RpcError(
-                    AUTH_REQUIRED,
-                    f"Authentication required for {spec.name} - "
-                    "call authenticate or provide auth_token",
-                    {"reason": "authentication_required"},
-                )
-        if identity.role < spec.role:
-            self.observer.security_event(
-                "role_denied", identity.user_id, method=spec.name, role=identity.role.label
-            )
-            raise RpcError(
-                PERMISSION_DENIED,
-                f"Insufficient permissions - {spec.role.label} role required for {spec.name}",
-                {
-                    "reason": "insufficient_role",
-                    "required_role": spec.role.label,
-                    "role": identity.role.label,
-                },
-            )
+    async def _authenticate_call(
+        self, session: Session, req: Request, spec: MethodSpec, problem: AuthError | None
+    ) -> Identity:
+        """No valid session identity: use the call's own token, or refuse."""
+        if problem is not None:
+            session.forget_identity()
+        token = req.params.get("auth_token") or req.params.get("token")
+        if isinstance(token, str) and token:
+            return await self.authenticate(session, token, "auto")
+        if problem is not None:
+            self.observer.security_event("auth_failure", None, reason=problem.reason)
+            raise RpcError(AUTH_REQUIRED, problem.message, {"reason": problem.reason})
+        raise RpcError(
+            AUTH_REQUIRED,
+            f"Authentication required for {spec.name} - call authenticate or provide auth_token",
+            {"reason": "authentication_required"},
+        )
 
-    def authenticate(self, session: Session, token: str, auth_type: str) -> Identity:
+    def _deny(self, identity: Identity, spec: MethodSpec) -> None:
+        assert spec.role is not None
+        self.observer.security_event(
+            "role_denied", identity.user_id, method=spec.name, role=identity.role.label
+        )
+        raise RpcError(
+            PERMISSION_DENIED,
+            f"Insufficient permissions - {spec.role.label} role required for {spec.name}",
+            {
+                "reason": "insufficient_role",
+                "required_role": spec.role.label,
+                "role": identity.role.label,
+            },
+        )
+
+    async def authenticate(self, session: Session, token: str, auth_type: str) -> Identity:
         """Verify a token and bind the identity to this session only."""
         try:
-            identity = self.auth.authenticate(token, auth_type)
+            identity = await self.auth.authenticate(token, auth_type)
         except AuthError as exc:
             self.observer.security_event("auth_failure", None, reason=exc.reason)
             raise RpcError(AUTH_REQUIRED, exc.message, {"reason": exc.reason}) from None

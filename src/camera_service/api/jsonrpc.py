@@ -83,7 +83,9 @@ def parse(payload: str | bytes) -> Parsed:
         return Parsed([Invalid(RpcError(PARSE_ERROR, "Parse error: invalid JSON"))], False)
     if isinstance(obj, list):
         if not obj:
-            return Parsed([Invalid(RpcError(INVALID_REQUEST, "Invalid Request: empty batch"))], False)
+            return Parsed(
+                [Invalid(RpcError(INVALID_REQUEST, "Invalid Request: empty batch"))], False
+            )
         return Parsed([to_message(item) for item in obj], True)
     return Parsed([to_message(obj)], False)
 

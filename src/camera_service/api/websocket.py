@@ -84,7 +84,9 @@ class WebSocketServer:
     def start(self) -> None:
         self._keepalive = asyncio.get_running_loop().create_task(self._keepalive_loop())
 
-    async def close_all(self, code: int = CLOSE_GOING_AWAY, reason: str = "server shutdown") -> None:
+    async def close_all(
+        self, code: int = CLOSE_GOING_AWAY, reason: str = "server shutdown"
+    ) -> None:
         """Stop accepting and close every connection with ``code``."""
         self.accepting = False
         if self._keepalive is not None:
@@ -150,7 +152,9 @@ class WebSocketServer:
         )
         if not ws.can_prepare(request).ok:
             return web.json_response(
-                {"error": "WebSocket upgrade required"}, status=426, headers={"Upgrade": "websocket"}
+                {"error": "WebSocket upgrade required"},
+                status=426,
+                headers={"Upgrade": "websocket"},
             )
         await ws.prepare(request)
         conn = Connection(self, ws, request.transport)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from typing_extensions import TypedDict
-
 from pydantic import Field
+from typing_extensions import TypedDict
 
 from camera_service.api.dispatch import Dispatcher
 from camera_service.api.jsonrpc import AUTH_REQUIRED, INVALID_PARAMS, RpcError
@@ -56,7 +55,7 @@ def ping(call: Call) -> str:
 def register(
     registry: MethodRegistry, dispatcher: Dispatcher, discover: Callable[[], dict[str, Any]]
 ) -> None:
-    def authenticate(call: Call) -> AuthenticateResult:
+    async def authenticate(call: Call) -> AuthenticateResult:
         p: AuthenticateParams = call.params
         token = p.auth_token if p.auth_token is not None else p.token
         if token is None:
@@ -66,8 +65,10 @@ def register(
                 {"reason": "invalid_params", "param": "auth_token"},
             )
         if not token:
-            raise RpcError(AUTH_REQUIRED, "Authentication failed: invalid token", {"reason": "invalid"})
-        identity = dispatcher.authenticate(call.session, token, p.auth_type)
+            raise RpcError(
+                AUTH_REQUIRED, "Authentication failed: invalid token", {"reason": "invalid"}
+            )
+        identity = await dispatcher.authenticate(call.session, token, p.auth_type)
         return {
             "authenticated": True,
             "role": identity.role.label,
@@ -92,7 +93,7 @@ def register(
         s.topics = frozenset() if topics is None else current - frozenset(topics)
         return {"unsubscribed": True, "topics": sorted(s.topics)}
 
-    registry.add(MethodSpec("ping", ping, "Liveness check; returns \"pong\".", None, result=str))
+    registry.add(MethodSpec("ping", ping, 'Liveness check; returns "pong".', None, result=str))
     registry.add(
         MethodSpec(
             "authenticate",

@@ -1,0 +1,243 @@
+"""``camera-service token ...`` and ``camera-service keys ...``.
+
+These run in a separate process from the service, against the same data dir: the
+token is signed with the secret the service uses, and key changes go straight to
+the shared SQLite file, where the running service sees a revocation on its next
+call (see ``ApiKeyStore.still_valid``). Secrets go to stdout only when they are the
+output asked for; messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import getpass
+import json
+import math
+import sqlite3
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from camera_service.auth.apikeys import ApiKeyRecord, ApiKeyStore, UnknownKeyError
+from camera_service.auth.audit import AuditLog
+from camera_service.auth.identity import Role
+from camera_service.auth.jwt import JwtAuthenticator, load_or_create_secret
+from camera_service.config import Settings
+from camera_service.db import Database
+from camera_service.paths import resolve_paths
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    token = subparsers.add_parser("token", help="mint JWTs for clients")
+    token_sub = token.add_subparsers(dest="token_command", metavar="COMMAND", required=True)
+    p = token_sub.add_parser(
+        "create", help="print a signed JWT (HS256, the service's secret) on stdout"
+    )
+    p.add_argument("--role", required=True, type=_role, help="viewer, operator or admin")
+    p.add_argument("--user", required=True, help="user_id claim")
+    p.add_argument(
+        "--ttl", type=_ttl, help="lifetime in seconds (default security.jwt.default_ttl)"
+    )
+    p.set_defaults(func=token_create)
+
+    keys = subparsers.add_parser("keys", help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="COMMAND", required=True)
+    p = keys_sub.add_parser("create", help="create a key; it is shown once")
+    p.add_argument("--name", required=True, help="label, 1-64 printable characters")
+    p.add_argument("--role", required=True, type=_role, help="viewer, operator or admin")
+    p.add_argument("--ttl", type=_ttl, help="lifetime in seconds (default: never expires)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=keys_create)
+
+    p = keys_sub.add_parser("list", help="list keys (never the keys themselves)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=keys_list)
+
+    p = keys_sub.add_parser("revoke", help="revoke a key; live sessions using it stop at once")
+    p.add_argument("key_id", metavar="KEY_ID")
+    p.set_defaults(func=keys_revoke)
+
+    p = keys_sub.add_parser("rotate", help="revoke a key and create its replacement")
+    p.add_argument("key_id", metavar="KEY_ID")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=keys_rotate)
+
+
+def _role(value: str) -> Role:
+    try:
+        return Role.parse(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _ttl(value: str) -> float:
+    try:
+        ttl = float(value)
+    except ValueError:
+        ttl = math.nan
+    if not math.isfinite(ttl) or ttl <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds (got {value!r})")
+    return ttl
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _actor() -> str:
+    try:
+        return "cli:" + getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "cli"
+
+
+def _err(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def _handles_errors(fn: Handler) -> Handler:
+    """Turn expected failures into a message and an exit code, not a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(args: argparse.Namespace, settings: Settings) -> int:
+        try:
+            return fn(args, settings)
+        except ValueError as exc:
+            _err(str(exc))
+            return 2
+        except (OSError, sqlite3.Error) as exc:
+            _err(f"cannot use the data dir: {exc}")
+            return 1
+
+    return wrapper
+
+
+class _Keys:
+    """The database, key store and audit log one command needs, closed together."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.db = Database(resolve_paths(settings).database)
+        self.store = ApiKeyStore(self.db)
+        self.audit = AuditLog(self.db)
+
+    def __enter__(self) -> _Keys:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.audit.flush_sync()
+        finally:
+            self.store.close()
+            self.db.close()
+
+
+def _json_record(record: ApiKeyRecord) -> dict[str, Any]:
+    data = record.as_dict()
+    for k in ("created_at", "expires_at", "last_used_at", "revoked_at"):
+        data[k] = _iso(data[k])
+    return data
+
+
+def _print_new_key(key: str, record: ApiKeyRecord, as_json: bool, **extra: str) -> None:
+    if as_json:
+        print(json.dumps({**extra, **_json_record(record), "api_key": key}, indent=2))
+    else:
+        for name, value in extra.items():
+            print(f"{name}: {value}")
+        print(f"key_id: {record.key_id}")
+        print(f"api_key: {key}")
+    print("Store the key now: it is not saved and cannot be shown again.", file=sys.stderr)
+
+
+@_handles_errors
+def token_create(args: argparse.Namespace, settings: Settings) -> int:
+    secret, _source = load_or_create_secret(settings, resolve_paths(settings))
+    ttl = args.ttl if args.ttl is not None else settings.security.jwt.default_ttl
+    print(JwtAuthenticator(secret).mint(args.user, args.role, ttl))
+    return 0
+
+
+@_handles_errors
+def keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    with _Keys(settings) as k:
+        key, record = k.store.create(args.name, args.role, args.ttl)
+        k.audit.record(
+            "key_created",
+            _actor(),
+            key_id=record.key_id,
+            name=record.name,
+            role=record.role.label,
+            expires_at=record.expires_at,
+        )
+    _print_new_key(key, record, args.json)
+    return 0
+
+
+@_handles_errors
+def keys_list(args: argparse.Namespace, settings: Settings) -> int:
+    with _Keys(settings) as k:
+        records = k.store.list()
+    if args.json:
+        print(json.dumps([_json_record(r) for r in records], indent=2))
+        return 0
+    header = ("KEY_ID", "NAME", "ROLE", "CREATED", "EXPIRES", "LAST USED", "REVOKED")
+    rows = [header] + [
+        (
+            r.key_id,
+            r.name,
+            r.role.label,
+            _iso(r.created_at) or "-",
+            _iso(r.expires_at) or "never",
+            _iso(r.last_used_at) or "never",
+            (_iso(r.revoked_at) or "yes") if r.revoked else "no",
+        )
+        for r in records
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+@_handles_errors
+def keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    with _Keys(settings) as k:
+        record = k.store.get(args.key_id)
+        if record is None:
+            _err(f"no API key with id {args.key_id!r}")
+            return 1
+        if not k.store.revoke(args.key_id):
+            print(f"{args.key_id} was already revoked")
+            return 0
+        k.audit.record("key_revoked", _actor(), key_id=record.key_id, name=record.name)
+    print(f"revoked {record.key_id} ({record.name})")
+    return 0
+
+
+@_handles_errors
+def keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    with _Keys(settings) as k:
+        try:
+            key, record = k.store.rotate(args.key_id)
+        except UnknownKeyError as exc:
+            _err(str(exc))
+            return 1
+        except ValueError as exc:  # revoked: rotating would undo the revocation
+            _err(str(exc))
+            return 1
+        k.audit.record(
+            "key_rotated",
+            _actor(),
+            old_key_id=args.key_id,
+            key_id=record.key_id,
+            name=record.name,
+            role=record.role.label,
+        )
+    _print_new_key(key, record, args.json, replaces=args.key_id)
+    return 0

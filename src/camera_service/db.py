@@ -1,0 +1,209 @@
+"""The embedded SQLite store: API keys, audit trail and (later) the media index.
+
+One file under the data dir, WAL mode so the CLI in another process and the service
+can read and write at the same time. Schema changes are versioned migrations.
+
+Adding a migration: append ``(next_version, "SQL; SQL; ...")`` to :data:`MIGRATIONS`.
+Never edit or reorder an entry that has shipped; a database records the versions it
+has applied in ``schema_version`` and only later entries run. Each entry runs in one
+transaction, so a failing migration leaves the database at the previous version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 5000
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE api_keys (
+            key_id       TEXT PRIMARY KEY,
+            name         TEXT NOT NULL,
+            role         TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+            key_hash     TEXT NOT NULL UNIQUE,
+            created_at   REAL NOT NULL,
+            expires_at   REAL,
+            last_used_at REAL,
+            revoked      INTEGER NOT NULL DEFAULT 0,
+            revoked_at   REAL
+        );
+        CREATE TABLE audit_log (
+            id     INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts     REAL NOT NULL,
+            event  TEXT NOT NULL,
+            actor  TEXT,
+            detail TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX audit_log_ts ON audit_log (ts);
+        """,
+    ),
+]
+
+
+def split_statements(script: str) -> Iterator[str]:
+    """Split a migration into statements; sqlite3's executescript would commit mid-way.
+
+    ``complete_statement`` keeps semicolons inside string literals and trigger bodies.
+    """
+    buf = ""
+    for part in script.split(";"):
+        buf += part + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \t\r\n;"):
+                yield buf.strip()
+            buf = ""
+    if buf.strip(" \t\r\n;"):
+        raise ValueError(f"incomplete SQL statement in migration: {buf.strip()[:60]!r}")
+
+
+def connect(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
+    """Open a connection with the pragmas every user of the file needs.
+
+    ``isolation_level=None``: transactions are explicit (see :meth:`Database.transaction`)
+    instead of the sqlite3 module's implicit ones. ``check_same_thread=False``: the
+    connection is created on one thread and used by the single DB worker thread.
+    """
+    conn = sqlite3.connect(
+        path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def _create_private(path: Path) -> None:
+    """Create the file 0600 before SQLite does (it would honour the umask, often 0644).
+
+    SQLite gives the -wal and -shm files the same mode as the database file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    with contextlib.suppress(PermissionError):  # not ours: leave it to its owner
+        os.chmod(path, 0o600)
+
+
+class Database:
+    """Synchronous access, for the CLI and for code running on the DB worker thread.
+
+    Not safe for concurrent use from several threads; in the service wrap it in
+    :class:`AsyncDatabase` and touch it only through :meth:`AsyncDatabase.run`.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        _create_private(path)
+        self._conn = connect(path)
+        try:
+            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise sqlite3.OperationalError(f"cannot enable WAL on {path} (got {mode})")
+            self.migrate()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        return self._conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self._conn.execute(sql, params)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        return self._conn.execute(sql, params).fetchall()
+
+    def query_one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self._conn.execute(sql, params).fetchone()
+        return row
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE takes the write lock up front, so two writers queue on
+        busy_timeout instead of one failing half-way with "database is locked"."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        row = self._conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+        return int(row[0])
+
+    def migrate(self, migrations: Sequence[tuple[int, str]] = MIGRATIONS) -> int:
+        """Apply pending migrations; safe when another process migrates concurrently."""
+        versions = [v for v, _ in migrations]
+        if versions != sorted(set(versions)) or (versions and versions[0] < 1):
+            raise ValueError("MIGRATIONS must have unique, increasing versions >= 1")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            "version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+        )
+        for version, sql in migrations:
+            if version <= self.schema_version():
+                continue
+            with self.transaction() as conn:
+                if version <= self.schema_version():  # re-read under the write lock
+                    continue
+                for statement in split_statements(sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                    (version, time.time()),
+                )
+        return self.schema_version()
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class AsyncDatabase:
+    """Runs every call on one dedicated thread, so the event loop never waits on
+    SQLite and calls are serialized on the one connection without locks."""
+
+    def __init__(self, database: Database, executor: ThreadPoolExecutor | None = None) -> None:
+        self.database = database
+        self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="sqlite")
+
+    @classmethod
+    async def open(cls, path: Path) -> AsyncDatabase:
+        """Open (and migrate) on the worker thread too; a migration may take a while."""
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        try:
+            db = await asyncio.get_running_loop().run_in_executor(executor, Database, path)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(db, executor)
+
+    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """``await adb.run(store.revoke, key_id)`` runs ``store.revoke(key_id)`` off-loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    async def close(self) -> None:
+        """Let queued calls finish, then close the connection on its own thread."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self.database.close)
+        finally:
+            self._executor.shutdown(wait=True)

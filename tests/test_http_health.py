@@ -1,0 +1,117 @@
+"""Health and metrics over HTTP, and the admin status methods, on a running service."""
+
+from __future__ import annotations
+
+import time
+
+import aiohttp
+
+from camera_service.app import Application
+from camera_service.observability.health import Status
+from tests.conftest import Connect
+
+
+async def get(app: Application, path: str) -> tuple[int, dict[str, object] | str]:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(f"http://127.0.0.1:{app.health_port}{path}") as r,
+    ):
+        if r.content_type == "application/json":
+            return r.status, await r.json()
+        return r.status, await r.text()
+
+
+async def test_live_and_ready(service: Application) -> None:
+    assert (await get(service, "/health/live"))[0] == 200
+    status, body = await get(service, "/health/ready")
+    assert status == 200 and isinstance(body, dict) and body["status"] == "ready"
+
+
+async def test_component_turning_unhealthy_fails_readiness_and_notifies(
+    service: Application, connect: Connect
+) -> None:
+    client = await connect("admin")
+    part = service.health.register("mediamtx")
+    part.set(Status.UNHEALTHY, "unreachable", url="http://127.0.0.1:9997")
+    note = await client.notification()
+    assert note["method"] == "system_status_update"
+    assert note["params"]["component"] == "mediamtx"
+    assert note["params"]["status"] == "unhealthy"
+
+    status, body = await get(service, "/health/system")
+    assert status == 503 and isinstance(body, dict)
+    assert body["status"] == "unhealthy"
+    comp = body["components"]["mediamtx"]  # type: ignore[index]
+    assert comp["status"] == "unhealthy" and comp["details"]["reason"] == "unreachable"
+    status, body = await get(service, "/health/ready")
+    assert status == 503 and body["status"] == "not_ready"  # type: ignore[index]
+    status, body = await get(service, "/health/mediamtx")
+    assert status == 503
+    r = await client.call("get_status")
+    assert r["status"] == "unhealthy"
+    assert r["components"] == {"mediamtx": "unhealthy", "websocket_server": "healthy"}
+
+    part.set(Status.HEALTHY)
+    assert (await get(service, "/health/ready"))[0] == 200
+    assert (await get(service, "/health/mediamtx"))[0] == 200
+
+
+async def test_non_critical_component_only_degrades(service: Application) -> None:
+    service.health.register("registry", critical=False).set(Status.UNHEALTHY, "etcd down")
+    status, body = await get(service, "/health/system")
+    assert status == 200 and body["status"] == "degraded"  # type: ignore[index]
+    assert (await get(service, "/health/ready"))[0] == 200
+
+
+async def test_unknown_component_is_404(service: Application) -> None:
+    status, body = await get(service, "/health/cameras")
+    assert status == 404 and body["status"] == "unknown"  # type: ignore[index]
+
+
+async def test_metrics_count_real_requests(service: Application, connect: Connect) -> None:
+    c = await connect("admin")
+    for _ in range(5):
+        await c.call("ping")
+    await c.request("no_such_method")
+    m = await c.call("get_metrics")
+    assert m["total_requests"] >= 7  # authenticate + 5 pings + the bad one
+    assert 0 < m["error_rate"] < 1
+    assert m["active_connections"] == 1
+    assert m["memory_usage"] > 1
+    assert m["p99_ms"] >= m["p50_ms"] > 0
+    for key in ("average_response_time", "cpu_usage", "requests_per_second", "cameras",
+                "streams", "recordings_active"):  # fmt: skip
+        assert key in m
+    status, text = await get(service, "/metrics")
+    assert status == 200 and isinstance(text, str)
+    assert 'camera_service_rpc_requests_total{method="ping",code="0"} 5' in text
+    assert 'camera_service_rpc_requests_total{method="unknown",code="-32601"} 1' in text
+    assert 'camera_service_rpc_request_duration_seconds_bucket{method="ping",le="+Inf"} 5' in text
+    assert "camera_service_websocket_connections 1" in text
+    assert "camera_service_notifications_dropped_total 0" in text
+
+
+async def test_server_info_and_discover(service: Application, connect: Connect) -> None:
+    c = await connect("admin")
+    info = await c.call("get_server_info")
+    assert info["name"] == "camera-service"
+    assert {"capabilities", "supported_formats", "max_cameras", "version"} <= set(info)
+    doc = await c.call("rpc.discover")
+    assert doc["openrpc"].startswith("1.")
+    by_name = {m["name"]: m for m in doc["methods"]}
+    assert set(by_name) == set(service.registry.names())
+    assert by_name["get_status"]["x-required-role"] == "admin"
+    assert by_name["ping"]["x-required-role"] is None
+    auth_params = {p["name"] for p in by_name["authenticate"]["params"]}
+    assert {"auth_token", "token", "auth_type"} <= auth_params
+    assert by_name["get_metrics"]["result"]["schema"]
+
+
+async def test_token_expiring_mid_session(service: Application, connect: Connect) -> None:
+    c = await connect("viewer")
+    assert "result" in await c.request("subscribe_events", {})
+    service.dispatcher.clock = lambda: time.time() + 2 * 86400  # the token is now past exp
+    r = await c.request("subscribe_events", {})
+    assert r["error"]["code"] == -32001 and "expired" in r["error"]["message"]
+    # and it stays unauthenticated: notifications stop too
+    assert c.notifications.empty()
