@@ -35,6 +35,7 @@ from camera_service.config import (
     masked_dict,
 )
 
+EN_DASH = "\u2013"  # ranges: int (1\u2013200000)
 REGENERATE = "python -m camera_service.config_docs > docs/configuration.md"
 
 # What each top-level section is about (the model has no text for a section as such).
@@ -136,7 +137,7 @@ def _constraints(metadata: list[Any]) -> str:
     if pattern:
         return f"matching {_code(pattern)}"
     if lo.startswith("≥") and hi.startswith("≤"):
-        return f"{lo[2:]}–{hi[2:]}"
+        return f"{lo[2:]}{EN_DASH}{hi[2:]}"
     return ", ".join(x for x in (lo, hi) if x)
 
 
@@ -152,7 +153,7 @@ def _annotated_parts(tp: Any) -> tuple[Any, list[Any]]:
 
 
 def render_type(tp: Any, metadata: list[Any] | None = None) -> str:
-    """A readable type: ``int (1–200000)``, ``"auto" | "always"``, ``list of string``."""
+    """A readable type: ``int (1-200000)``, ``"auto" | "always"``, ``list of string``."""
     tp, inner = _annotated_parts(tp)
     metadata = [*(metadata or []), *inner]
     origin = typing.get_origin(tp)
@@ -311,7 +312,7 @@ def _intro() -> list[str]:
         "export CAMERA_SERVICE_SERVER_PORT=9000",
         "export CAMERA_SERVICE_LOGGING_LEVEL=DEBUG",
         "export CAMERA_SERVICE_SECURITY_RATE_LIMIT__REQUESTS_PER_MINUTE=600",
-        "export CAMERA_SERVICE_JWT_SECRET=\"$(openssl rand -hex 32)\"",
+        'export CAMERA_SERVICE_JWT_SECRET="$(openssl rand -hex 32)"',
         "export CAMERA_SERVICE_CAMERAS_SOURCES='[{type: test, id: lab}]'",
         "```",
         "",
