@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -35,15 +36,18 @@ def _config_show(args: argparse.Namespace, settings: Settings) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from camera_service.auth import commands as auth_commands
 
-    parser = argparse.ArgumentParser(prog="camera-service", description=__doc__)
-    parser.add_argument(
+    # --config is accepted before or after the subcommand (`camera-service run --config X`).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
         "--config",
         type=Path,
+        default=argparse.SUPPRESS,
         help="YAML config (default: $CAMERA_SERVICE_CONFIG, else "
         "/etc/camera-service/config.yaml if present, else built-in defaults)",
     )
+    parser = argparse.ArgumentParser(prog="camera-service", description=__doc__, parents=[common])
     parser.add_argument("--version", action="version", version=__version__)
-    sub = parser.add_subparsers(dest="command")
+    sub = parser.add_subparsers(dest="command", parser_class=_subparser(common))
     run_p = sub.add_parser("run", help="run the service (default)")
     run_p.set_defaults(func=_run)
     cfg = sub.add_parser("config", help="validate or print the effective configuration")
@@ -57,11 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _subparser(common: argparse.ArgumentParser) -> type[argparse.ArgumentParser]:
+    class Sub(argparse.ArgumentParser):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("parents", [common])
+            super().__init__(*args, **kwargs)
+
+    return Sub
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        settings, used = load_settings(args.config)
+        settings, used = load_settings(getattr(args, "config", None))
     except ConfigError as exc:
         print(f"camera-service: {exc}", file=sys.stderr)
         return 2

@@ -1,72 +1,192 @@
-"""WebSocket transport (aiohttp): frames in, dispatcher, frames out.
+"""WebSocket connections: frames in, dispatcher, frames out.
 
-Outgoing frames are built here and written straight to the transport, so one
-notification is framed once and the same bytes go to every client. The transport's
-write buffer is the per-connection send queue; a client that lets it grow past
+Outgoing frames are built once and written straight to the transport, so a
+notification is serialized and framed once for all clients. The transport's write
+buffer is the per-connection send queue; a client that lets it grow past
 ``server.send_buffer_bytes`` is a slow consumer and is closed with 1013.
+
+Requests of one connection are answered in order: while one waits (an async
+handler), later frames queue in a bounded inbox and reading pauses when it is full.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections import deque
 
-from aiohttp import WSMsgType, web
-
-from camera_service.api.dispatch import Dispatcher
+from camera_service.api.dispatch import Dispatcher, Pending
+from camera_service.api.httpserver import HttpRequest, Response, json_response
 from camera_service.api.session import Session
+from camera_service.api.wsframes import (
+    CLOSE_GOING_AWAY,
+    CLOSE_INVALID_DATA,
+    CLOSE_NORMAL,
+    CLOSE_TRY_AGAIN_LATER,
+    CLOSE_UNSUPPORTED_DATA,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    PING_FRAME,
+    FrameParser,
+    HandshakeError,
+    ProtocolError,
+    accept_upgrade,
+    close_frame,
+    control_frame,
+    parse_close,
+    text_frame,
+)
 from camera_service.config import ServerConfig
 from camera_service.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-CLOSE_GOING_AWAY = 1001
-CLOSE_UNSUPPORTED_DATA = 1003
-CLOSE_TRY_AGAIN_LATER = 1013
-PING_FRAME = b"\x89\x00"
-SLOW_CONSUMER_GRACE = 2.0  # seconds a closed slow consumer gets to read its close frame
-
-
-def text_frame(payload: bytes) -> bytes:
-    """An unmasked, final text frame (server frames are never masked, RFC 6455 §5.1)."""
-    n = len(payload)
-    if n < 126:
-        return bytes((0x81, n)) + payload
-    if n < 65536:
-        return b"\x81\x7e" + n.to_bytes(2, "big") + payload
-    return b"\x81\x7f" + n.to_bytes(8, "big") + payload
-
-
-def close_frame(code: int, reason: str) -> bytes:
-    payload = code.to_bytes(2, "big") + reason.encode()[:123]
-    return bytes((0x88, len(payload))) + payload
+CLOSE_TIMEOUT = 2.0  # seconds a peer gets to answer our close frame
+INBOX_LIMIT = 64  # frames queued behind a waiting request before reading pauses
 
 
 class Connection:
-    __slots__ = ("closing", "last_seen", "server", "session", "transport", "ws")
+    __slots__ = (
+        "_inbox",
+        "_worker",
+        "closing",
+        "last_seen",
+        "loop",
+        "parser",
+        "server",
+        "session",
+        "transport",
+    )
 
-    def __init__(self, server: WebSocketServer, ws: web.WebSocketResponse, transport: Any) -> None:
+    def __init__(self, server: WebSocketServer, transport: asyncio.Transport, host: str) -> None:
         self.server = server
-        self.ws = ws
-        self.transport: asyncio.WriteTransport = transport
-        self.session: Session = None  # type: ignore[assignment]  # set right after
-        self.last_seen = asyncio.get_running_loop().time()
+        self.transport = transport
+        self.loop = asyncio.get_running_loop()
+        self.parser = FrameParser(server.cfg.max_message_bytes)
+        self.session = Session(server.requests_per_minute, self.send_payload, host)
+        self.last_seen = self.loop.time()
         self.closing = False
+        self._inbox: deque[bytes] = deque()
+        self._worker: asyncio.Task[None] | None = None
+
+    # --- outgoing ---------------------------------------------------------------------
 
     def write(self, frame: bytes) -> bool:
-        """Queue one frame; False if the connection is closing or was just closed as slow."""
+        """Queue one frame; False if closing or just closed as a slow consumer."""
         t = self.transport
         if self.closing or t.is_closing():
             return False
         if t.get_write_buffer_size() > self.server.cfg.send_buffer_bytes:
-            self.server.close_slow_consumer(self)
+            self.server.metrics.slow_consumers_closed += 1
+            log.warning(
+                "closing slow consumer",
+                extra={"conn": self.session.conn_id, "queued": t.get_write_buffer_size()},
+            )
+            self.close(CLOSE_TRY_AGAIN_LATER, "send queue overflow")
             return False
         t.write(frame)
         return True
 
     def send_payload(self, payload: bytes) -> bool:
         return self.write(text_frame(payload))
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Start the closing handshake; the TCP connection ends when the peer answers
+        or after CLOSE_TIMEOUT."""
+        if self.closing:
+            return
+        self.closing = True
+        if not self.transport.is_closing():
+            self.transport.write(close_frame(code, reason))
+            self.loop.call_later(CLOSE_TIMEOUT, self.transport.abort)
+
+    # --- incoming (called by the HTTP protocol after the upgrade) ----------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self.last_seen = self.loop.time()
+        try:
+            events = self.parser.feed(data)
+        except ProtocolError as exc:
+            self.close(exc.code, exc.reason)
+            return
+        for opcode, payload in events:
+            if self.closing and opcode != OP_CLOSE:
+                continue
+            if opcode == OP_TEXT:
+                if self._worker is None:
+                    self._handle(payload)
+                else:
+                    self._inbox.append(payload)
+                    if len(self._inbox) >= INBOX_LIMIT:
+                        self.transport.pause_reading()
+            elif opcode == OP_PING:
+                self.write(control_frame(OP_PONG, payload))
+            elif opcode == OP_CLOSE:
+                self._closed_by_peer(payload)
+                return
+            elif opcode == OP_BINARY:
+                self.close(CLOSE_UNSUPPORTED_DATA, "binary frames not supported")
+            # OP_PONG: receiving it already refreshed last_seen
+
+    def _closed_by_peer(self, payload: bytes) -> None:
+        try:
+            code, _ = parse_close(payload)
+        except ProtocolError as exc:
+            code = exc.code
+        if not self.closing:
+            self.closing = True
+            echo = CLOSE_NORMAL if code == 1005 else code
+            self.transport.write(close_frame(echo))
+        self.transport.close()  # the server ends the TCP connection (RFC 6455 §7.1.1)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        if self._worker is not None:
+            self._worker.cancel()
+        self.server.forget(self)
+
+    # --- requests ---------------------------------------------------------------------
+
+    def _decode(self, payload: bytes) -> str | None:
+        try:
+            return payload.decode()
+        except UnicodeDecodeError:
+            self.close(CLOSE_INVALID_DATA, "text frame is not valid UTF-8")
+            return None
+
+    def _handle(self, payload: bytes) -> None:
+        text = self._decode(payload)
+        if text is None:
+            return
+        reply = self.server.dispatcher.handle_nowait(self.session, text)
+        if isinstance(reply, bytes):
+            self.write(text_frame(reply))
+        elif reply is not None:  # it has to wait: finish it (and what queues behind) in order
+            self._worker = self.loop.create_task(self._work(reply))
+
+    async def _work(self, pending: Pending) -> None:
+        """Finish a waiting request, then the frames that queued behind it, in order."""
+        dispatcher = self.server.dispatcher
+        try:
+            reply = await pending
+            while True:
+                if reply is not None:
+                    self.write(text_frame(reply))
+                if not self._inbox or self.closing:
+                    break
+                text = self._decode(self._inbox.popleft())
+                if text is None:
+                    break
+                reply = await dispatcher.handle(self.session, text)
+        finally:
+            self._worker = None
+            if not self.closing and not self.transport.is_closing():
+                self.transport.resume_reading()
+                while self._inbox and self._worker is None and not self.closing:
+                    self._handle(self._inbox.popleft())
 
 
 class WebSocketServer:
@@ -78,8 +198,9 @@ class WebSocketServer:
         self.accepting = True
         self.requests_per_minute = 120
         self._keepalive: asyncio.Task[None] | None = None
+        self._all_gone = asyncio.Event()
 
-    # --- lifecycle -----------------------------------------------------------------
+    # --- lifecycle --------------------------------------------------------------------
 
     def start(self) -> None:
         self._keepalive = asyncio.get_running_loop().create_task(self._keepalive_loop())
@@ -91,14 +212,16 @@ class WebSocketServer:
         self.accepting = False
         if self._keepalive is not None:
             self._keepalive.cancel()
-        conns = list(self.connections)
-        if conns:
-            await asyncio.gather(
-                *(c.ws.close(code=code, message=reason.encode()) for c in conns),
-                return_exceptions=True,
-            )
-        for c in conns:
-            if not c.transport.is_closing():
+        if not self.connections:
+            return
+        self._all_gone.clear()
+        for c in list(self.connections):
+            c.close(code, reason)
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT + 0.5):
+                await self._all_gone.wait()
+        except TimeoutError:
+            for c in list(self.connections):
                 c.transport.abort()
 
     def set_rate_limit(self, requests_per_minute: int) -> None:
@@ -107,89 +230,49 @@ class WebSocketServer:
         for c in self.connections:
             c.session.bucket.set_rate(requests_per_minute)
 
-    # --- fan-out -----------------------------------------------------------------------
+    # --- the upgrade ------------------------------------------------------------------
+
+    def upgrade(self, request: HttpRequest, transport: asyncio.Transport) -> Connection | Response:
+        if not self.accepting:
+            return json_response({"error": "shutting down"}, 503)
+        if len(self.connections) >= self.cfg.max_connections:
+            self.metrics.connections_rejected += 1
+            return json_response(
+                {"error": "connection limit reached", "limit": self.cfg.max_connections},
+                503,
+                {"Retry-After": "5"},
+            )
+        try:
+            handshake = accept_upgrade(request.method.encode(), request.headers)
+        except HandshakeError as exc:
+            extra = {"Sec-WebSocket-Version": "13"} if exc.status == 426 else {}
+            return json_response({"error": str(exc)}, exc.status, extra)
+        transport.write(handshake)
+        conn = Connection(self, transport, request.host)
+        self.connections.add(conn)
+        self.metrics.active_connections += 1
+        self.metrics.connections_total += 1
+        return conn
+
+    def forget(self, conn: Connection) -> None:
+        if conn in self.connections:
+            self.connections.discard(conn)
+            self.metrics.active_connections -= 1
+            if not self.connections:
+                self._all_gone.set()
+
+    # --- fan-out ----------------------------------------------------------------------
 
     def broadcast(self, topic: str, frame: bytes) -> tuple[int, int]:
         """Write one pre-built frame to every subscribed session; (sent, dropped)."""
         sent = dropped = 0
-        for c in self.connections:
+        for c in list(self.connections):
             if c.session.wants(topic):
                 if c.write(frame):
                     sent += 1
                 else:
                     dropped += 1
         return sent, dropped
-
-    def close_slow_consumer(self, conn: Connection) -> None:
-        if conn.closing:
-            return
-        conn.closing = True
-        self.metrics.slow_consumers_closed += 1
-        log.warning(
-            "closing slow consumer",
-            extra={"conn": conn.session.conn_id, "queued": conn.transport.get_write_buffer_size()},
-        )
-        conn.transport.write(close_frame(CLOSE_TRY_AGAIN_LATER, "send queue overflow"))
-        asyncio.get_running_loop().call_later(SLOW_CONSUMER_GRACE, conn.transport.abort)
-
-    # --- the connection handler -----------------------------------------------------------
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        if not self.accepting:
-            return web.json_response({"error": "shutting down"}, status=503)
-        if len(self.connections) >= self.cfg.max_connections:
-            self.metrics.connections_rejected += 1
-            return web.json_response(
-                {"error": "connection limit reached", "limit": self.cfg.max_connections},
-                status=503,
-                headers={"Retry-After": "5"},
-            )
-        ws = web.WebSocketResponse(
-            autoping=False,  # pongs are ours to see: they prove a client is alive
-            max_msg_size=self.cfg.max_message_bytes,
-            compress=False,  # frames are pre-built; per-message deflate would break that
-            timeout=5.0,
-        )
-        if not ws.can_prepare(request).ok:
-            return web.json_response(
-                {"error": "WebSocket upgrade required"},
-                status=426,
-                headers={"Upgrade": "websocket"},
-            )
-        await ws.prepare(request)
-        conn = Connection(self, ws, request.transport)
-        session = Session(self.requests_per_minute, conn.send_payload, request.url.host or "")
-        conn.session = session
-        self.connections.add(conn)
-        self.metrics.active_connections += 1
-        self.metrics.connections_total += 1
-        try:
-            await self._serve(conn, ws, session)
-        finally:
-            self.connections.discard(conn)
-            self.metrics.active_connections -= 1
-        return ws
-
-    async def _serve(self, conn: Connection, ws: web.WebSocketResponse, session: Session) -> None:
-        loop = asyncio.get_running_loop()
-        dispatch = self.dispatcher.handle
-        while True:
-            msg = await ws.receive()
-            conn.last_seen = loop.time()
-            kind = msg.type
-            if kind is WSMsgType.TEXT:
-                reply = await dispatch(session, msg.data)
-                if reply is not None:
-                    conn.write(text_frame(reply))
-            elif kind is WSMsgType.PING:
-                conn.write(b"\x8a" + bytes((len(msg.data),)) + msg.data)
-            elif kind is WSMsgType.PONG:
-                continue
-            elif kind is WSMsgType.BINARY:
-                await ws.close(code=CLOSE_UNSUPPORTED_DATA, message=b"binary frames not supported")
-                return
-            else:  # CLOSE, CLOSING, CLOSED, ERROR (aiohttp already answered, e.g. 1009)
-                return
 
     async def _keepalive_loop(self) -> None:
         """One timer for all connections: ping each, drop those silent too long."""

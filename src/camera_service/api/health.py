@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from aiohttp import web
-
+from camera_service.api.httpserver import HttpRequest, Response, Router, json_response
 from camera_service.observability.health import HealthRegistry, Status, iso
 from camera_service.observability.metrics import Metrics
 
@@ -15,35 +14,37 @@ COMPONENT_ALIASES = {"cameras": "camera_monitor", "mediamtx": "mediamtx"}
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def health_routes(
+def add_health_routes(
+    router: Router,
     health: HealthRegistry,
     metrics: Metrics,
     is_ready: Callable[[], tuple[bool, str]],
     extra_metrics: Callable[[], dict[str, float]] = dict,
-) -> list[web.RouteDef]:
-    async def live(request: web.Request) -> web.Response:
+) -> None:
+    async def live(request: HttpRequest) -> Response:
         # Answering at all proves the event loop is turning.
-        return web.json_response({"status": "alive", "timestamp": iso(time.time())})
+        return json_response({"status": "alive", "timestamp": iso(time.time())})
 
-    async def ready(request: web.Request) -> web.Response:
+    async def ready(request: HttpRequest) -> Response:
         ok, why = is_ready()
         now = iso(time.time())
         if ok:
-            return web.json_response({"status": "ready", "timestamp": now})
-        body = {"status": "not_ready", "timestamp": now, "details": {"reason": why}}
-        return web.json_response(body, status=503)
+            return json_response({"status": "ready", "timestamp": now})
+        return json_response(
+            {"status": "not_ready", "timestamp": now, "details": {"reason": why}}, 503
+        )
 
-    async def system(request: web.Request) -> web.Response:
+    async def system(request: HttpRequest) -> Response:
         overall = health.overall()
         body = {
             "status": overall.value,
             "timestamp": iso(time.time()),
             "components": health.snapshot(),
         }
-        return web.json_response(body, status=503 if overall is Status.UNHEALTHY else 200)
+        return json_response(body, 503 if overall is Status.UNHEALTHY else 200)
 
-    async def component(request: web.Request) -> web.Response:
-        alias = request.match_info["name"]
+    async def component(request: HttpRequest) -> Response:
+        alias = request.path.removeprefix("/health/")
         state = health.components.get(COMPONENT_ALIASES.get(alias, alias))
         if state is None:
             body = {
@@ -51,18 +52,15 @@ def health_routes(
                 "timestamp": iso(time.time()),
                 "details": {"reason": f"no component {alias!r} is running"},
             }
-            return web.json_response(body, status=404)
-        d = state.to_dict()
-        return web.json_response(d, status=503 if state.status is Status.UNHEALTHY else 200)
+            return json_response(body, 404)
+        return json_response(state.to_dict(), 503 if state.status is Status.UNHEALTHY else 200)
 
-    async def prometheus(request: web.Request) -> web.Response:
+    async def prometheus(request: HttpRequest) -> Response:
         text = metrics.render(extra_metrics())
-        return web.Response(text=text, headers={"Content-Type": PROMETHEUS_TYPE})
+        return Response(200, text.encode(), PROMETHEUS_TYPE)
 
-    return [
-        web.get("/health/live", live),
-        web.get("/health/ready", ready),
-        web.get("/health/system", system),
-        web.get("/health/{name}", component),
-        web.get("/metrics", prometheus),
-    ]
+    router.add("/health/live", live)
+    router.add("/health/ready", ready)
+    router.add("/health/system", system)
+    router.add_prefix("/health/", component)
+    router.add("/metrics", prometheus)

@@ -1,0 +1,523 @@
+#!/usr/bin/env python3
+"""camera-service benchmark scenarios: one command each, median of >= 3 runs.
+
+    python bench/run.py throughput --method ping --connections 100,1000
+    python bench/run.py throughput --method get_server_info --connections 100
+    python bench/run.py open-loop --connections 1000 --rate 20000
+    python bench/run.py rss --connections 1000
+    python bench/run.py startup
+    python bench/run.py all
+
+Every scenario starts the service itself (``bench/server.py``: temp config, free ports,
+random JWT secret) and drives it with ``bench/loadgen.py`` in a separate process, so
+the generator never shares the server's interpreter -- it does share the machine's
+CPUs, which the output says. Figures are printed and written as JSON into
+``bench/results/`` (gitignored). ``--target echo`` runs the same scenario against the
+aiohttp stand-in (``bench/_echo_server.py``) to check the harness itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from server import REPO, ServiceProcess
+
+BENCH = REPO / "bench"
+LOADGEN = BENCH / "loadgen.py"
+RESULTS = BENCH / "results"
+TOKEN_ENV = "BENCH_AUTH_TOKEN"
+
+
+# --- environment ----------------------------------------------------------------------
+
+
+def machine_info() -> dict[str, Any]:
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_mb = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            mem_mb = int(f.readline().split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        uvloop_version: str | None = importlib.metadata.version("uvloop")
+    except importlib.metadata.PackageNotFoundError:
+        uvloop_version = None
+    return {
+        "nproc": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)),
+        "cpu_model": model,
+        "mem_total_mb": mem_mb,
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "kernel": platform.release(),
+        "uvloop": uvloop_version,
+    }
+
+
+def git_revision() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+class Ctx:
+    """Options shared by every scenario."""
+
+    def __init__(self, ns: argparse.Namespace) -> None:
+        self.ns = ns
+        self.runs: int = ns.runs
+        self.target: str = ns.target
+        self.overrides: dict[str, Any] = dict(ns.overrides)
+        can_pin = ns.pin and shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
+        if ns.pin and not can_pin:
+            print("# --pin ignored: taskset missing or fewer than 2 CPUs", file=sys.stderr)
+        self.server_cpus: str | None = "0" if can_pin else None
+        self.loadgen_cpus: str | None = "1" if can_pin else None
+        self.machine = machine_info()
+        n = self.machine["usable_cpus"]
+        self.note = f"generator (own process) and server share this {n}-CPU machine" + (
+            "; pinned: server CPU 0, generator CPU 1" if can_pin else "; not pinned"
+        )
+
+    def service(self, max_connections: int) -> ServiceProcess:
+        return ServiceProcess(
+            max_connections=max_connections,
+            overrides=self.overrides,
+            target=self.target,
+            cpu_list=self.server_cpus,
+        )
+
+    def loadgen(self, srv: ServiceProcess, args: Sequence[str], timeout: float) -> dict[str, Any]:
+        """Run bench/loadgen.py in its own process against ``srv``; return its JSON."""
+        with tempfile.TemporaryDirectory(prefix="loadgen-") as tmp:
+            out = Path(tmp) / "result.json"
+            cmd = [
+                sys.executable,
+                str(LOADGEN),
+                "--host",
+                srv.host,
+                "--port",
+                str(srv.port),
+                "--token-env",
+                TOKEN_ENV,
+                *args,
+                "--json",
+                str(out),
+            ]
+            if self.loadgen_cpus:
+                cmd = ["taskset", "-c", self.loadgen_cpus, *cmd]
+            env = dict(os.environ, **{TOKEN_ENV: srv.mint_token()})
+            proc = subprocess.run(
+                cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+            )
+            if proc.returncode != 0 or not out.exists():
+                raise RuntimeError(
+                    f"loadgen failed (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}"
+                    f"\nservice log:\n{srv.log_tail()}"
+                )
+            summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+            print(f"   {summary}", flush=True)
+            result: dict[str, Any] = orjson.loads(out.read_bytes())
+            return result
+
+
+def median(values: Sequence[float | int | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def warn_if_unclean(res: dict[str, Any]) -> list[str]:
+    problems = []
+    if res.get("connect_failures"):
+        problems.append(f"connect failures {res['connect_failures']}")
+    if res.get("errors"):
+        problems.append(
+            f"{res['errors']} error replies, e.g. {(res.get('error_samples') or [])[:1]}"
+        )
+    if res.get("dropped"):
+        problems.append(f"{res['dropped']} connections dropped")
+    if res.get("unanswered_after_drain"):
+        problems.append(f"{res['unanswered_after_drain']} requests never answered")
+    for p in problems:
+        print(f"   WARNING: {p}", flush=True)
+    return problems
+
+
+def loadgen_timeout(connections: int, seconds: float) -> float:
+    return 120.0 + seconds + connections / 100.0
+
+
+def fmt(v: float | None, spec: str = ".2f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+# --- scenarios ------------------------------------------------------------------------
+
+
+def scenario_throughput(ctx: Ctx) -> dict[str, Any]:
+    ns = ctx.ns
+    rows = []
+    for conns in ns.connections:
+        print(f"== throughput {ns.method} connections={conns} (closed loop, {ctx.runs} runs)")
+        args = [
+            "--mode",
+            "closed",
+            "--connections",
+            str(conns),
+            "--duration",
+            str(ns.duration),
+            "--warmup",
+            str(ns.warmup),
+            "--method",
+            ns.method,
+        ]
+        if ns.params:
+            args += ["--params", ns.params]
+        runs = []
+        with ctx.service(max_connections=conns + 100) as srv:
+            for _ in range(ctx.runs):
+                runs.append(ctx.loadgen(srv, args, loadgen_timeout(conns, ns.duration + ns.warmup)))
+        problems = [p for r in runs for p in warn_if_unclean(r)]
+        row: dict[str, Any] = {
+            "connections": conns,
+            "method": ns.method,
+            "rps_median": median([r.get("rps") for r in runs]),
+            "p50_ms_median": median([r["latency_ms"]["p50"] for r in runs]),
+            "p99_ms_median": median([r["latency_ms"]["p99"] for r in runs]),
+            "max_ms_max": max((r["latency_ms"]["max"] or 0.0) for r in runs),
+            "errors_total": sum(r["errors"] for r in runs),
+            "generator_cpu_percent_median": median([r.get("generator_cpu_percent") for r in runs]),
+            "rps_runs": [r.get("rps") for r in runs],
+            "problems": problems,
+            "runs": runs,
+        }
+        rows.append(row)
+        print(
+            f"-> {ns.method} x{conns}: median {fmt(row['rps_median'], ',.0f')} req/s, "
+            f"median p50 {fmt(row['p50_ms_median'])} ms, median p99 "
+            f"{fmt(row['p99_ms_median'])} ms, errors {row['errors_total']} "
+            f"(runs: {row['rps_runs']}; generator CPU "
+            f"{fmt(row['generator_cpu_percent_median'], '.0f')}%)",
+            flush=True,
+        )
+    return {"params": {"method": ns.method, "duration_s": ns.duration}, "results": rows}
+
+
+def scenario_open_loop(ctx: Ctx) -> dict[str, Any]:
+    ns = ctx.ns
+    conns, rate = ns.connections, ns.rate
+    print(f"== open-loop {ns.method} connections={conns} rate={rate:g}/s ({ctx.runs} runs)")
+    args = [
+        "--mode",
+        "open",
+        "--connections",
+        str(conns),
+        "--rate",
+        str(rate),
+        "--duration",
+        str(ns.duration),
+        "--warmup",
+        str(ns.warmup),
+        "--method",
+        ns.method,
+    ]
+    runs = []
+    with ctx.service(max_connections=conns + 100) as srv:
+        for _ in range(ctx.runs):
+            runs.append(ctx.loadgen(srv, args, loadgen_timeout(conns, ns.duration + ns.warmup)))
+    problems = [p for r in runs for p in warn_if_unclean(r)]
+    row: dict[str, Any] = {
+        "connections": conns,
+        "offered_rps": rate,
+        "achieved_rps_median": median([r.get("rps") for r in runs]),
+        "p50_ms_median": median([r["latency_ms"]["p50"] for r in runs]),
+        "p90_ms_median": median([r["latency_ms"]["p90"] for r in runs]),
+        "p99_ms_median": median([r["latency_ms"]["p99"] for r in runs]),
+        "max_ms_max": max((r["latency_ms"]["max"] or 0.0) for r in runs),
+        "service_p99_ms_median": median([r["service_latency_ms"]["p99"] for r in runs]),
+        "send_lag_p99_ms_median": median([r["send_lag_ms"]["p99"] for r in runs]),
+        "unanswered_at_end_median": median([r.get("in_flight_at_end") for r in runs]),
+        "unanswered_after_drain_max": max(r.get("unanswered_after_drain", 0) for r in runs),
+        "errors_total": sum(r["errors"] for r in runs),
+        "problems": problems,
+        "runs": runs,
+    }
+    print(
+        f"-> offered {rate:g}/s: achieved {fmt(row['achieved_rps_median'], ',.0f')} req/s, "
+        f"p50 {fmt(row['p50_ms_median'])} p90 {fmt(row['p90_ms_median'])} "
+        f"p99 {fmt(row['p99_ms_median'])} ms (from scheduled send; from actual send p99 "
+        f"{fmt(row['service_p99_ms_median'])} ms, send lag p99 "
+        f"{fmt(row['send_lag_p99_ms_median'])} ms), max {fmt(row['max_ms_max'])} ms, "
+        f"unanswered at end {fmt(row['unanswered_at_end_median'], '.0f')} "
+        f"(after drain {row['unanswered_after_drain_max']}), errors {row['errors_total']}",
+        flush=True,
+    )
+    return {
+        "params": {"method": ns.method, "duration_s": ns.duration, "warmup_s": ns.warmup},
+        "results": [row],
+    }
+
+
+def scenario_rss(ctx: Ctx) -> dict[str, Any]:
+    ns = ctx.ns
+    conns = ns.connections
+    print(f"== rss: idle, then {conns} idle authenticated connections ({ctx.runs} runs)")
+    runs = []
+    for _ in range(ctx.runs):
+        with ctx.service(max_connections=conns + 100) as srv:
+            time.sleep(ns.settle)
+            idle = srv.rss_kb()
+            res = ctx.loadgen(
+                srv,
+                [
+                    "--mode",
+                    "hold",
+                    "--connections",
+                    str(conns),
+                    "--duration",
+                    str(ns.hold),
+                    "--rss-pid",
+                    str(srv.pid),
+                    "--settle",
+                    str(ns.settle),
+                ],
+                loadgen_timeout(conns, ns.hold + ns.settle),
+            )
+            time.sleep(ns.settle)
+            after = srv.rss_kb()
+        held = res.get("server_rss_kb", {}).get("held_kb")
+        est = res["connections_established"]
+        per_conn = (held - idle) / est if held and idle and est else None
+        run = {
+            "idle_kb": idle,
+            "held_kb": held,
+            "after_close_kb": after,
+            "connections": est,
+            "kb_per_connection": per_conn,
+            "problems": warn_if_unclean(res),
+            "loadgen": res,
+        }
+        print(
+            f"   idle {fmt(idle and idle / 1024, '.1f')} MB, with {est} conns "
+            f"{fmt(held and held / 1024, '.1f')} MB ({fmt(per_conn, '.1f')} KB/conn), "
+            f"after close {fmt(after and after / 1024, '.1f')} MB",
+            flush=True,
+        )
+        runs.append(run)
+    row: dict[str, Any] = {
+        "connections": conns,
+        "idle_mb_median": median([r["idle_kb"] and r["idle_kb"] / 1024 for r in runs]),
+        "held_mb_median": median([r["held_kb"] and r["held_kb"] / 1024 for r in runs]),
+        "kb_per_connection_median": median([r["kb_per_connection"] for r in runs]),
+        "after_close_mb_median": median(
+            [r["after_close_kb"] and r["after_close_kb"] / 1024 for r in runs]
+        ),
+        "runs": runs,
+    }
+    print(
+        f"-> RSS idle {fmt(row['idle_mb_median'], '.1f')} MB; with {conns} connections "
+        f"{fmt(row['held_mb_median'], '.1f')} MB = "
+        f"{fmt(row['kb_per_connection_median'], '.1f')} KB/connection; after close "
+        f"{fmt(row['after_close_mb_median'], '.1f')} MB (medians)",
+        flush=True,
+    )
+    return {"params": {"hold_s": ns.hold, "settle_s": ns.settle}, "results": [row]}
+
+
+def scenario_startup(ctx: Ctx) -> dict[str, Any]:
+    print(f"== startup: spawn -> GET /health/ready 200 ({ctx.runs} runs)")
+    runs = []
+    for _ in range(ctx.runs):
+        srv = ctx.service(max_connections=1000)
+        with srv:
+            ready = srv.time_to_ready
+            rss = srv.rss_kb()
+        runs.append(
+            {
+                "time_to_ready_s": ready,
+                "rss_at_ready_kb": rss,
+                "shutdown_s": srv.shutdown_seconds,
+                "exit_code": srv.returncode,
+            }
+        )
+        print(
+            f"   ready in {fmt(ready, '.3f')} s, RSS {fmt(rss and rss / 1024, '.1f')} MB, "
+            f"SIGTERM -> exit {fmt(srv.shutdown_seconds, '.3f')} s (rc {srv.returncode})",
+            flush=True,
+        )
+    row: dict[str, Any] = {
+        "time_to_ready_s_median": median([r["time_to_ready_s"] for r in runs]),
+        "shutdown_s_median": median([r["shutdown_s"] for r in runs]),
+        "runs": runs,
+    }
+    print(
+        f"-> time to ready {fmt(row['time_to_ready_s_median'], '.3f')} s (median; "
+        f"polled every 10 ms), shutdown {fmt(row['shutdown_s_median'], '.3f')} s",
+        flush=True,
+    )
+    return {"params": {}, "results": [row]}
+
+
+SCENARIOS: dict[str, Callable[[Ctx], dict[str, Any]]] = {
+    "throughput": scenario_throughput,
+    "open-loop": scenario_open_loop,
+    "rss": scenario_rss,
+    "startup": scenario_startup,
+}
+
+
+# --- CLI ------------------------------------------------------------------------------
+
+
+def parse_set(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError("expected KEY=VALUE, e.g. mediamtx.manage=never")
+    return key.strip(), yaml.safe_load(value)
+
+
+def parse_ints(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError("expected integers like 100,1000") from exc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--runs", type=int, default=3, help="runs per figure (median; >= 3)")
+    common.add_argument(
+        "--target",
+        choices=("service", "echo"),
+        default="service",
+        help="the real service, or the aiohttp echo stand-in (harness check)",
+    )
+    common.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        type=parse_set,
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra service config, dotted (repeatable), e.g. mediamtx.manage=never",
+    )
+    common.add_argument(
+        "--pin", action="store_true", help="taskset: server on CPU 0, generator on CPU 1"
+    )
+    common.add_argument("--results-dir", type=Path, default=RESULTS)
+
+    p = argparse.ArgumentParser(
+        description=(__doc__ or "").split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n\n".join((__doc__ or "").split("\n\n")[1:]),
+    )
+    sub = p.add_subparsers(dest="scenario", required=True)
+
+    t = sub.add_parser("throughput", parents=[common], help="closed loop req/s and p99")
+    t.add_argument("--method", default="ping", help="ping, get_server_info, ...")
+    t.add_argument("--params", default=None, help="JSON object sent as params")
+    t.add_argument("--connections", type=parse_ints, default=[100, 1000])
+    t.add_argument("--duration", type=float, default=10.0)
+    t.add_argument("--warmup", type=float, default=2.0)
+
+    o = sub.add_parser("open-loop", parents=[common], help="fixed offered rate, latency")
+    o.add_argument("--method", default="ping")
+    o.add_argument("--connections", type=int, default=1000)
+    o.add_argument("--rate", type=float, default=20000.0, help="total offered req/s")
+    o.add_argument("--duration", type=float, default=10.0)
+    o.add_argument("--warmup", type=float, default=2.0)
+
+    r = sub.add_parser("rss", parents=[common], help="server RSS idle and per connection")
+    r.add_argument("--connections", type=int, default=1000)
+    r.add_argument("--hold", type=float, default=5.0, help="seconds the connections are held")
+    r.add_argument("--settle", type=float, default=2.0, help="seconds before each RSS sample")
+
+    sub.add_parser("startup", parents=[common], help="spawn -> /health/ready 200")
+    sub.add_parser("all", parents=[common], help="every scenario with its defaults")
+    return p
+
+
+def run_one(name: str, ns: argparse.Namespace, ctx: Ctx, argv: Sequence[str]) -> Path:
+    started = dt.datetime.now(dt.UTC)
+    body = SCENARIOS[name](ctx)
+    doc = {
+        "scenario": name,
+        "command": "python bench/run.py " + shlex.join(argv),
+        "started": started.isoformat(timespec="seconds"),
+        "runs_per_figure": ctx.runs,
+        "statistic": f"median of {ctx.runs} runs",
+        "target": ctx.target,
+        "config_overrides": ctx.overrides,
+        "machine": ctx.machine,
+        "note": ctx.note,
+        "git_revision": git_revision(),
+        **body,
+    }
+    ns.results_dir.mkdir(parents=True, exist_ok=True)
+    path: Path = ns.results_dir / f"{name}-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    print(f"   written {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if ns.runs < 3:
+        print(f"# note: --runs {ns.runs} < 3; figures are not publishable", file=sys.stderr)
+    ctx = Ctx(ns)
+    m = ctx.machine
+    print(
+        f"# machine: {m['usable_cpus']}/{m['nproc']} CPUs, {m['cpu_model']}, {m['python']}, "
+        f"kernel {m['kernel']}; target={ctx.target}; {ctx.note}",
+        flush=True,
+    )
+    if ns.scenario == "all":
+        defaults = build_parser()
+        for name in SCENARIOS:
+            sub_ns = defaults.parse_args([name])
+            for key in ("runs", "target", "overrides", "pin", "results_dir"):
+                setattr(sub_ns, key, getattr(ns, key))
+            sub_ctx = Ctx(sub_ns)
+            run_one(name, sub_ns, sub_ctx, [name, *argv[1:]])
+    else:
+        run_one(ns.scenario, ns, ctx, argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,325 @@
+"""A small HTTP/1.1 server on asyncio (httptools parses), with WebSocket upgrades.
+
+Each connection speaks HTTP until a request to an upgrade route arrives; from then
+on its bytes go to the WebSocket layer. Requests on one connection are answered in
+order; headers, bodies and idle time are bounded so a slow or hostile client holds
+little.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import parse_qsl, unquote
+
+import httptools
+import orjson
+
+if TYPE_CHECKING:
+    import ssl
+
+log = logging.getLogger(__name__)
+
+MAX_HEADER_BYTES = 16 * 1024
+MAX_BODY_BYTES = 1024 * 1024
+MAX_PIPELINED = 16  # requests parsed ahead of their responses
+REQUEST_TIMEOUT = 15.0  # from connection (or last response) to a complete request
+KEEPALIVE_TIMEOUT = 75.0
+
+REASONS = {
+    200: "OK", 204: "No Content", 206: "Partial Content", 400: "Bad Request",
+    401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+    408: "Request Timeout", 413: "Content Too Large", 416: "Range Not Satisfiable",
+    426: "Upgrade Required", 431: "Request Header Fields Too Large",
+    500: "Internal Server Error", 503: "Service Unavailable",
+}  # fmt: skip
+
+
+@dataclass(slots=True)
+class HttpRequest:
+    method: str
+    path: str  # percent-decoded
+    raw_path: str  # as sent, for code that must see encoded separators
+    query: dict[str, str]
+    headers: dict[bytes, bytes]  # lower-case names
+    body: bytes
+    peer: str
+    keep_alive: bool = True
+    upgrade: bool = False
+
+    @property
+    def host(self) -> str:
+        """The Host header without its port (the host the client connected to)."""
+        host = self.headers.get(b"host", b"").decode("latin-1")
+        if host.startswith("["):
+            return host[1 : host.find("]")] if "]" in host else host
+        return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def head(self, keep_alive: bool, length: int | None = None) -> bytes:
+        lines = [
+            f"HTTP/1.1 {self.status} {REASONS.get(self.status, 'Unknown')}",
+            f"Content-Type: {self.content_type}",
+            f"Content-Length: {len(self.body) if length is None else length}",
+        ]
+        lines += [f"{k}: {v}" for k, v in self.headers.items()]
+        if not keep_alive:
+            lines.append("Connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(status, orjson.dumps(obj), headers=headers or {})
+
+
+Handler = Callable[[HttpRequest], Awaitable[Response]]
+
+
+class Upgrader(Protocol):
+    """The WebSocket side: accepts an upgrade (returning the byte sink for the
+    connection) or refuses it with a response."""
+
+    def upgrade(self, request: HttpRequest, transport: asyncio.Transport) -> Any: ...
+
+
+class Router:
+    def __init__(self) -> None:
+        self._exact: dict[str, Handler] = {}
+        self._prefix: list[tuple[str, Handler]] = []
+        self.upgrade_paths: set[str] = set()
+
+    def add(self, path: str, handler: Handler) -> None:
+        self._exact[path] = handler
+
+    def add_prefix(self, prefix: str, handler: Handler) -> None:
+        self._prefix.append((prefix, handler))
+
+    def resolve(self, path: str) -> Handler | None:
+        handler = self._exact.get(path)
+        if handler is not None:
+            return handler
+        for prefix, h in self._prefix:
+            if path.startswith(prefix):
+                return h
+        return None
+
+
+class HttpServer:
+    """Listens on one port; owns its connections so shutdown can close them."""
+
+    def __init__(self, router: Router, upgrader: Upgrader | None = None) -> None:
+        self.router = router
+        self.upgrader = upgrader
+        self.connections: set[HttpProtocol] = set()
+        self._server: asyncio.Server | None = None
+
+    async def start(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> int:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: HttpProtocol(self), host, port, ssl=tls, backlog=2048, reuse_address=True
+        )
+        return int(self._server.sockets[0].getsockname()[1])
+
+    def stop_listening(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    def close_idle(self) -> None:
+        """Close HTTP connections (upgraded ones belong to the WebSocket layer)."""
+        for conn in list(self.connections):
+            if conn.sink is None:
+                conn.close()
+
+
+class HttpProtocol(asyncio.Protocol):
+    def __init__(self, server: HttpServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.parser = httptools.HttpRequestParser(self)
+        self.sink: Any = None  # after an upgrade: the WebSocket connection
+        self._url = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._header_bytes = 0
+        self._body: list[bytes] = []
+        self._body_bytes = 0
+        self._ready: list[HttpRequest] = []
+        self._busy = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._peer = ""
+
+    # --- asyncio.Protocol -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self._peer = str(peer[0]) if peer else ""
+        self.server.connections.add(self)
+        self._arm(REQUEST_TIMEOUT)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
+        if self.sink is not None:
+            self.sink.connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.sink is not None:
+            self.sink.data_received(data)
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self._upgrade(data[exc.args[0] :] if exc.args else b"")
+            return
+        except _TooLarge as exc:
+            self._reply_and_close(exc.status, str(exc))
+            return
+        except httptools.HttpParserError:
+            self._reply_and_close(400, "malformed HTTP request")
+            return
+        if self._ready and not self._busy:
+            self._busy = True
+            self._task = asyncio.get_running_loop().create_task(self._serve_requests())
+
+    # --- parsing ------------------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = {}
+        self._header_bytes = 0
+        self._body = []
+        self._body_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._header_bytes += len(url)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            raise _TooLarge(431, "request line too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            raise _TooLarge(431, "request headers too large")
+        self._headers[name.lower()] = value
+
+    def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        if self._body_bytes > MAX_BODY_BYTES:
+            raise _TooLarge(413, "request body too large")
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        url = httptools.parse_url(self._url)
+        raw_path = (url.path or b"/").decode("latin-1")
+        query = url.query.decode("latin-1") if url.query else ""
+        if len(self._ready) >= MAX_PIPELINED:
+            raise _TooLarge(503, "too many pipelined requests")
+        self._ready.append(
+            HttpRequest(
+                method=self.parser.get_method().decode("latin-1"),
+                path=unquote(raw_path),
+                raw_path=raw_path,
+                query=dict(parse_qsl(query)),
+                headers=self._headers,
+                body=b"".join(self._body),
+                peer=self._peer,
+                keep_alive=self.parser.should_keep_alive(),
+                upgrade=self.parser.should_upgrade(),
+            )
+        )
+
+    # --- upgrade and responses -------------------------------------------------------------------
+
+    def _upgrade(self, rest: bytes) -> None:
+        """The last parsed request asked for an upgrade; ``rest`` are bytes after it."""
+        request = self._ready.pop() if self._ready else None
+        upgrader = self.server.upgrader
+        if request is None or self._busy or self._ready:
+            self._reply_and_close(400, "upgrade must not be pipelined")
+            return
+        if upgrader is None or request.path not in self.server.router.upgrade_paths:
+            self._reply_and_close(404, "not found")
+            return
+        result = upgrader.upgrade(request, self.transport)
+        if isinstance(result, Response):
+            self.transport.write(result.head(False) + result.body)
+            self.transport.close()
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.sink = result
+        if rest:
+            self.sink.data_received(rest)
+
+    async def _serve_requests(self) -> None:
+        while self._ready:
+            request = self._ready.pop(0)
+            response = await self._respond(request)
+            if self.transport.is_closing():
+                return
+            body = b"" if request.method == "HEAD" else response.body
+            self.transport.write(response.head(request.keep_alive, len(response.body)) + body)
+            if not request.keep_alive:
+                self.transport.close()
+                return
+        self._busy = False
+        self._task = None
+        self._arm(KEEPALIVE_TIMEOUT)
+
+    async def _respond(self, request: HttpRequest) -> Response:
+        handler = self.server.router.resolve(request.path)
+        if request.path in self.server.router.upgrade_paths:
+            response = json_response(
+                {"error": "WebSocket upgrade required"}, 426, {"Upgrade": "websocket"}
+            )
+        elif handler is None:
+            response = json_response({"error": "not found"}, 404)
+        elif request.method not in ("GET", "HEAD"):
+            response = json_response({"error": "method not allowed"}, 405, {"Allow": "GET, HEAD"})
+        else:
+            try:
+                response = await handler(request)
+            except Exception:
+                log.exception("HTTP handler failed", extra={"path": request.path})
+                response = json_response({"error": "internal error"}, 500)
+        return response
+
+    def _reply_and_close(self, status: int, message: str) -> None:
+        response = json_response({"error": message}, status)
+        self.transport.write(response.head(False) + response.body)
+        self.transport.close()
+
+    def _arm(self, seconds: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(seconds, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        if self.sink is None and not self._busy:
+            self.transport.close()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+
+class _TooLarge(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status

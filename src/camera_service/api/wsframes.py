@@ -1,0 +1,213 @@
+"""RFC 6455 for a server, as plain functions over bytes: the upgrade handshake, an
+incremental parser for client frames, and builders for server frames. No sockets.
+
+No extension or subprotocol is negotiated, so RSV bits must be zero and every
+message is a text or binary payload as sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Mapping
+from typing import Final
+
+GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+OP_CONT: Final = 0x0
+OP_TEXT: Final = 0x1
+OP_BINARY: Final = 0x2
+OP_CLOSE: Final = 0x8
+OP_PING: Final = 0x9
+OP_PONG: Final = 0xA
+
+CLOSE_NORMAL: Final = 1000
+CLOSE_GOING_AWAY: Final = 1001
+CLOSE_PROTOCOL_ERROR: Final = 1002
+CLOSE_UNSUPPORTED_DATA: Final = 1003
+CLOSE_INVALID_DATA: Final = 1007
+CLOSE_TOO_BIG: Final = 1009
+CLOSE_INTERNAL_ERROR: Final = 1011
+CLOSE_TRY_AGAIN_LATER: Final = 1013
+
+PING_FRAME: Final = b"\x89\x00"
+_ZERO_MASK: Final = b"\0\0\0\0"
+
+
+class HandshakeError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ProtocolError(Exception):
+    """The peer broke the protocol; close the connection with ``code``."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+# --- handshake -----------------------------------------------------------------------
+
+
+def _has_token(value: bytes | None, token: bytes) -> bool:
+    return value is not None and token in (v.strip().lower() for v in value.split(b","))
+
+
+def is_upgrade(headers: Mapping[bytes, bytes]) -> bool:
+    return _has_token(headers.get(b"upgrade"), b"websocket")
+
+
+def accept_upgrade(method: bytes, headers: Mapping[bytes, bytes]) -> bytes:
+    """Validate an upgrade request (lower-cased header names); return the 101 response."""
+    if method != b"GET":
+        raise HandshakeError(405, "WebSocket upgrade must use GET")
+    if not _has_token(headers.get(b"connection"), b"upgrade"):
+        raise HandshakeError(400, "Connection header must contain Upgrade")
+    if headers.get(b"sec-websocket-version") != b"13":
+        raise HandshakeError(426, "unsupported WebSocket version (13 required)")
+    key = headers.get(b"sec-websocket-key", b"").strip()
+    try:
+        if len(base64.b64decode(key, validate=True)) != 16:
+            raise ValueError
+    except (binascii.Error, ValueError):
+        raise HandshakeError(400, "invalid Sec-WebSocket-Key") from None
+    accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+    return (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+    )
+
+
+# --- server frames -----------------------------------------------------------------------
+
+
+def text_frame(payload: bytes) -> bytes:
+    """An unmasked, final text frame (server frames are never masked, §5.1)."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + n.to_bytes(8, "big") + payload
+
+
+def control_frame(opcode: int, payload: bytes = b"") -> bytes:
+    return bytes((0x80 | opcode, len(payload))) + payload[:125]
+
+
+def close_frame(code: int, reason: str = "") -> bytes:
+    return control_frame(OP_CLOSE, code.to_bytes(2, "big") + reason.encode()[:123])
+
+
+# --- client frames -------------------------------------------------------------------------
+
+
+def unmask(data: bytes, key: bytes) -> bytes:
+    if key == _ZERO_MASK:
+        return data
+    n = len(data)
+    # XOR as one big integer: C speed without a per-byte Python loop.
+    mask = int.from_bytes((key * (n // 4 + 1))[:n], "little")
+    return (int.from_bytes(data, "little") ^ mask).to_bytes(n, "little")
+
+
+def parse_close(payload: bytes) -> tuple[int, str]:
+    """Code and reason of a received close frame (1005 = no code given)."""
+    if not payload:
+        return 1005, ""
+    if len(payload) == 1:
+        raise ProtocolError(CLOSE_PROTOCOL_ERROR, "close frame with a 1-byte payload")
+    code = int.from_bytes(payload[:2], "big")
+    if not (code in (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013)
+            or 3000 <= code < 5000):  # fmt: skip
+        raise ProtocolError(CLOSE_PROTOCOL_ERROR, f"invalid close code {code}")
+    try:
+        return code, payload[2:].decode()
+    except UnicodeDecodeError:
+        raise ProtocolError(CLOSE_INVALID_DATA, "close reason is not UTF-8") from None
+
+
+Event = tuple[int, bytes]  # (opcode, payload): whole messages, or single control frames
+
+
+class FrameParser:
+    """Incremental parser of client frames. ``feed`` returns complete messages
+    (fragments reassembled) and control frames, in order; a violation raises
+    ``ProtocolError`` with the close code to send."""
+
+    __slots__ = ("_buf", "_frag_op", "_frag_size", "_frags", "max_size")
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self._buf = b""
+        self._frags: list[bytes] = []
+        self._frag_op = 0
+        self._frag_size = 0
+
+    def feed(self, data: bytes) -> list[Event]:
+        buf = self._buf + data if self._buf else data
+        events: list[Event] = []
+        pos, end = 0, len(buf)
+        while end - pos >= 2:
+            b0, b1 = buf[pos], buf[pos + 1]
+            n = b1 & 0x7F
+            head = pos + 2
+            if n == 126:
+                if end - pos < 4:
+                    break
+                n = int.from_bytes(buf[head : head + 2], "big")
+                head += 2
+            elif n == 127:
+                if end - pos < 10:
+                    break
+                n = int.from_bytes(buf[head : head + 8], "big")
+                head += 8
+            opcode = b0 & 0x0F
+            self._check_header(b0, b1, opcode, n)
+            if end - head < 4 + n:
+                break
+            payload = unmask(buf[head + 4 : head + 4 + n], buf[head : head + 4])
+            pos = head + 4 + n
+            if opcode >= OP_CLOSE:
+                events.append((opcode, payload))
+            elif b0 & 0x80 and opcode and not self._frags:
+                events.append((opcode, payload))  # the common case: one unfragmented frame
+            else:
+                self._fragment(b0 & 0x80, opcode, payload, events)
+        self._buf = buf[pos:] if pos < end else b""
+        return events
+
+    def _check_header(self, b0: int, b1: int, opcode: int, n: int) -> None:
+        if b0 & 0x70:
+            raise ProtocolError(CLOSE_PROTOCOL_ERROR, "reserved bits set")
+        if not b1 & 0x80:
+            raise ProtocolError(CLOSE_PROTOCOL_ERROR, "client frames must be masked")
+        if opcode >= OP_CLOSE:
+            if opcode > OP_PONG:
+                raise ProtocolError(CLOSE_PROTOCOL_ERROR, f"unknown opcode {opcode}")
+            if not b0 & 0x80 or n > 125:
+                raise ProtocolError(CLOSE_PROTOCOL_ERROR, "invalid control frame")
+        elif opcode > OP_BINARY:
+            raise ProtocolError(CLOSE_PROTOCOL_ERROR, f"unknown opcode {opcode}")
+        elif n + self._frag_size > self.max_size:
+            # Refused from the header alone: the payload is never buffered.
+            raise ProtocolError(CLOSE_TOO_BIG, f"message larger than {self.max_size} bytes")
+
+    def _fragment(self, fin: int, opcode: int, payload: bytes, events: list[Event]) -> None:
+        if opcode == OP_CONT:
+            if not self._frags:
+                raise ProtocolError(CLOSE_PROTOCOL_ERROR, "continuation without a message")
+        elif self._frags:
+            raise ProtocolError(CLOSE_PROTOCOL_ERROR, "new message inside a fragmented one")
+        else:
+            self._frag_op = opcode
+        self._frags.append(payload)
+        self._frag_size += len(payload)
+        if fin:
+            events.append((self._frag_op, b"".join(self._frags)))
+            self._frags = []
+            self._frag_size = 0
