@@ -198,6 +198,7 @@ async def test_subscriptions_filter_notifications(service: Application, connect:
     assert await anon.call("ping") == "pong" and anon.notifications.empty()
     r = await b.call("unsubscribe_events", {})
     assert r == {"unsubscribed": True, "topics": []}
+    assert await b.call("subscribe_events", {"topics": []}) == {"subscribed": True, "topics": []}
 
 
 async def test_connection_cap(tmp_path) -> None:

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import os
 import re
+import types
+import typing
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -113,13 +115,15 @@ class MediaMtxConfig(Section):
 
 
 class RtspSource(Section):
-    type: Literal["rtsp"] = "rtsp"
+    type: Literal["rtsp"] = Field("rtsp", description="Selects this schema.")
     id: str = Field(pattern=CAMERA_ID_PATTERN, description="camera_id and MediaMTX path name.")
     name: str | None = Field(None, description="Display name; default: the id.")
     url: str = Field(description="rtsp:// or rtsps:// URL, without credentials.")
-    username: str | None = None
-    password: SecretStr | None = None
-    transport: Literal["tcp", "udp"] = "tcp"
+    username: str | None = Field(None, description="RTSP user name, sent to the camera.")
+    password: SecretStr | None = Field(
+        None, description="RTSP password; never logged, masked by `config show`."
+    )
+    transport: Literal["tcp", "udp"] = Field("tcp", description="RTP transport to pull with.")
     on_demand: bool = Field(True, description="Pull the source only while someone reads it.")
 
     @field_validator("url")
@@ -131,12 +135,18 @@ class RtspSource(Section):
 
 
 class TestPatternSource(Section):
-    type: Literal["test"] = "test"
+    type: Literal["test"] = Field("test", description="Selects this schema.")
     id: str = Field(pattern=CAMERA_ID_PATTERN, description="camera_id and MediaMTX path name.")
-    name: str | None = None
-    pattern: Literal["testsrc", "testsrc2", "smptebars", "rgbtestsrc"] = "testsrc2"
-    resolution: str = Field("1280x720", pattern=r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$")
-    fps: int = Field(15, ge=1, le=120)
+    name: str | None = Field(None, description="Display name; default: the id.")
+    pattern: Literal["testsrc", "testsrc2", "smptebars", "rgbtestsrc"] = Field(
+        "testsrc2", description="FFmpeg lavfi test source."
+    )
+    resolution: str = Field(
+        "1280x720",
+        pattern=r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$",
+        description="WIDTHxHEIGHT of the generated stream.",
+    )
+    fps: int = Field(15, ge=1, le=120, description="Frames per second of the generated stream.")
 
 
 Source = Annotated[RtspSource | TestPatternSource, Field(discriminator="type")]
@@ -170,8 +180,8 @@ class RecordingConfig(Section):
 
 
 class SnapshotsConfig(Section):
-    format: Literal["jpg", "png"] = "jpg"
-    quality: int = Field(85, ge=1, le=100)
+    format: Literal["jpg", "png"] = Field("jpg", description="Default snapshot image format.")
+    quality: int = Field(85, ge=1, le=100, description="Default JPEG quality.")
     warm: list[Annotated[str, Field(pattern=CAMERA_ID_PATTERN)]] = Field(
         [], description="Cameras that keep a decoded keyframe ready."
     )
@@ -338,7 +348,28 @@ def env_overrides(env: Mapping[str, str]) -> Iterator[tuple[str, Any]]:
                 f"unknown environment variable {name}: expected "
                 f"{ENV_PREFIX}<SECTION>_<KEY> with SECTION one of {', '.join(SECTIONS)}"
             )
-        yield section + "." + key.replace("__", "."), _parse_env_value(name, raw)
+        dotted = section + "." + key.replace("__", ".")
+        yield dotted, raw if _is_text_field(dotted) else _parse_env_value(name, raw)
+
+
+def _is_text_field(dotted: str) -> bool:
+    """True when the key holds a string-like value (str, secret, path): such an
+    environment value is taken verbatim, so ``0042`` stays ``"0042"``."""
+    model: Any = Settings
+    info = None
+    for part in dotted.split("."):
+        fields = getattr(model, "model_fields", None)
+        if fields is None or part not in fields:
+            return False
+        info = fields[part]
+        model = info.annotation
+    if info is None:
+        return False
+    ann = info.annotation
+    union = typing.get_origin(ann) in (typing.Union, types.UnionType)
+    args = typing.get_args(ann) if union else (ann,)
+    text_types = (str, SecretStr, Path)
+    return all(a is type(None) or (isinstance(a, type) and issubclass(a, text_types)) for a in args)
 
 
 def _parse_env_value(name: str, raw: str) -> Any:
@@ -372,16 +403,59 @@ def format_validation_error(exc: ValidationError) -> str:
         key = ".".join(str(p) for p in err["loc"])
         value = err.get("input")
         if err["type"] == "extra_forbidden":
-            lines.append(f"{key}: unknown key (value {_show(value, key)})")
+            allowed = _allowed_keys(err["loc"][:-1])
+            hint = f"; allowed here: {', '.join(allowed)}" if allowed else ""
+            lines.append(f"{key}: unknown key (value {_show(value, key)}){hint}")
         else:
             lines.append(f"{key}: {err['msg']} (got {_show(value, key)})")
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the model at ``loc`` (best effort), for "allowed here" hints."""
+    model: Any = Settings
+    for part in loc:
+        if isinstance(part, int):
+            continue  # a list index: the item type was resolved at the list field
+        fields = getattr(model, "model_fields", None)
+        if fields is not None and part in fields:
+            model = _item_model(fields[part].annotation)
+        else:  # a discriminated union's tag, e.g. cameras.sources.0.rtsp
+            model = next(
+                (
+                    m
+                    for m in (RtspSource, TestPatternSource)
+                    if m.model_fields["type"].default == part
+                ),
+                None,
+            )
+        if model is None:
+            return []
+    fields = getattr(model, "model_fields", None)
+    return sorted(fields) if fields else []
+
+
+def _item_model(annotation: Any) -> Any:
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return annotation
+
+
+_SECRET_WORDS = ("secret", "password", "passwd", "token", "key")
+_URL_USERINFO = re.compile(r"(?<=://)[^/\s@]*@")
+
+
 def _show(value: Any, key: str) -> str:
-    if any(word in key for word in ("secret", "password", "token")):
+    """A value fit for an error message: never a secret, never a whole section."""
+    if any(word in key.lower() for word in _SECRET_WORDS):
         return "***"
-    text = repr(value)
+    if isinstance(value, dict):
+        # Sections and sources may hold passwords anywhere inside: name keys, not values.
+        return "a mapping with keys " + ", ".join(str(k) for k in value)
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)} item(s)"
+    text = _URL_USERINFO.sub("***@", repr(value))
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -61,22 +61,6 @@ SECTION_NOTES: dict[str, str] = {
     "storage": "`storage.warn_percent` must be below `storage.block_percent`.",
 }
 
-# Only used where a field has no ``description`` in the model; a description added in
-# config.py takes precedence over these.
-FALLBACK_DESCRIPTIONS: dict[str, str] = {
-    "snapshots.format": "Default snapshot image format.",
-    "snapshots.quality": "Default JPEG quality.",
-    "rtsp.type": "Selects this schema.",
-    "rtsp.username": "RTSP user name, sent to the camera by MediaMTX.",
-    "rtsp.password": "RTSP password; masked by `config show`.",
-    "rtsp.transport": "RTP transport used to pull the stream.",
-    "test.type": "Selects this schema.",
-    "test.name": "Display name; default: the id.",
-    "test.pattern": "FFmpeg lavfi test source.",
-    "test.resolution": "WIDTHxHEIGHT of the generated stream.",
-    "test.fps": "Frames per second of the generated stream.",
-}
-
 EXAMPLE_SOURCES: list[dict[str, Any]] = [
     {
         "type": "rtsp",
@@ -200,7 +184,7 @@ def render_default(info: FieldInfo) -> str:
 
 
 def _description(info: FieldInfo, key: str) -> str:
-    text = info.description or FALLBACK_DESCRIPTIONS.get(key, "")
+    text = info.description or ""
     if _is_secret(info) and "mask" not in text:
         text += " Masked as `***` by `config show`."
     return text.strip()
@@ -301,10 +285,10 @@ def _intro() -> list[str]:
         "  `security.jwt.secret_key`. Its value is taken verbatim. Set it or",
         "  `CAMERA_SERVICE_SECURITY_JWT__SECRET_KEY`, not both.",
         "* `CAMERA_SERVICE_CONFIG` names the YAML file (see above).",
+        "* A key that holds text (a string, secret or path) takes the value verbatim:",
+        '  `CAMERA_SERVICE_REGISTRY_INSTANCE_ID=0042` is the string `"0042"`.',
         "* Every other value is read as a YAML scalar or flow collection: `true`, `8002`,",
-        "  `30.5`, `[a, b]`, `[{type: test, id: lab}]`. Quote a string that would read as",
-        "  another type, e.g. `CAMERA_SERVICE_REGISTRY_INSTANCE_ID='\"0042\"'` (unquoted,",
-        "  `0042` is a YAML octal number and is refused).",
+        "  `30.5`, `[a, b]`, `[{type: test, id: lab}]`.",
         "* Any other `CAMERA_SERVICE_*` variable is an error naming the variable: a typo",
         "  never goes unnoticed.",
         "",

@@ -8,6 +8,7 @@ from pydantic import TypeAdapter
 
 from camera_service.api.jsonrpc import (
     AUTH_REQUIRED,
+    INTERNAL_ERROR,
     INVALID_PARAMS,
     PERMISSION_DENIED,
     RATE_LIMITED,
@@ -66,7 +67,7 @@ def _method(spec: MethodSpec, schemas: dict[str, Any]) -> dict[str, Any]:
     codes = list(spec.errors)
     if spec.params is not NoParams:
         codes.append(INVALID_PARAMS)
-    codes.append(RATE_LIMITED)
+    codes += [RATE_LIMITED, INTERNAL_ERROR]
     if spec.role is not None:
         codes += [AUTH_REQUIRED, PERMISSION_DENIED]
     doc: dict[str, Any] = {

@@ -63,7 +63,7 @@ class JsonFormatter(logging.Formatter):
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        extras = " ".join(f"{k}={v}" for k, v in _extras(record).items())
+        extras = " ".join(f"{k}={v}" for k, v in _extras(record).items() if v is not None)
         line = f"{_iso(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
         if extras:
             line += "  " + extras

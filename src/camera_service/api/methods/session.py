@@ -84,7 +84,10 @@ def register(
             s.topics = None
         else:
             s.topics = (s.topics or frozenset()) | frozenset(topics)
-        return {"subscribed": True, "topics": sorted(s.topics or NOTIFICATION_TOPICS)}
+        return {
+            "subscribed": True,
+            "topics": sorted(NOTIFICATION_TOPICS if s.topics is None else s.topics),
+        }
 
     def unsubscribe_events(call: Call) -> SubscribeResult:
         topics: list[str] | None = call.params.topics
