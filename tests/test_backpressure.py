@@ -78,8 +78,14 @@ async def test_slow_consumer_closed_with_bounded_memory(
 ) -> None:
     app = small_buffer_service
     slow = await RawClient.connect(app.ws_port)
-    slow.send({"jsonrpc": "2.0", "method": "authenticate", "id": 1,
-               "params": {"auth_token": make_token("viewer")}})  # fmt: skip
+    slow.send(
+        {
+            "jsonrpc": "2.0",
+            "method": "authenticate",
+            "id": 1,
+            "params": {"auth_token": make_token("viewer")},
+        }
+    )
     opcode, body = await slow.frame()
     assert orjson.loads(body)["result"]["authenticated"] is True
     [conn] = [c for c in app.ws.connections if c.session.identity is not None]

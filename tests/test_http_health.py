@@ -49,7 +49,11 @@ async def test_component_turning_unhealthy_fails_readiness_and_notifies(
     assert status == 503
     r = await client.call("get_status")
     assert r["status"] == "unhealthy"
-    assert r["components"] == {"mediamtx": "unhealthy", "websocket_server": "healthy"}
+    assert r["components"] == {
+        "camera_monitor": "healthy",
+        "mediamtx": "unhealthy",
+        "websocket_server": "healthy",
+    }
 
     part.set(Status.HEALTHY)
     assert (await get(service, "/health/ready"))[0] == 200
@@ -64,8 +68,10 @@ async def test_non_critical_component_only_degrades(service: Application) -> Non
 
 
 async def test_unknown_component_is_404(service: Application) -> None:
-    status, body = await get(service, "/health/cameras")
+    status, body = await get(service, "/health/nosuch")
     assert status == 404 and body["status"] == "unknown"  # type: ignore[index]
+    status, body = await get(service, "/health/cameras")  # alias of camera_monitor
+    assert status == 200 and body["status"] == "healthy"  # type: ignore[index]
 
 
 async def test_metrics_count_real_requests(service: Application, connect: Connect) -> None:
@@ -79,8 +85,14 @@ async def test_metrics_count_real_requests(service: Application, connect: Connec
     assert m["active_connections"] == 1
     assert m["memory_usage"] > 1
     assert m["p99_ms"] >= m["p50_ms"] > 0
-    for key in ("average_response_time", "cpu_usage", "requests_per_second", "cameras",
-                "streams", "recordings_active"):  # fmt: skip
+    for key in (
+        "average_response_time",
+        "cpu_usage",
+        "requests_per_second",
+        "cameras",
+        "streams",
+        "recordings_active",
+    ):
         assert key in m
     status, text = await get(service, "/metrics")
     assert status == 200 and isinstance(text, str)

@@ -56,9 +56,16 @@ async def process(tmp_path: Path) -> AsyncIterator[ServiceProcess]:
     write_config(cfg, tmp_path / "data")
     env = {**os.environ, "CAMERA_SERVICE_JWT_SECRET": SECRET}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "camera_service", "--config", str(cfg), "run",
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "camera_service",
+        "--config",
+        str(cfg),
+        "run",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     sp = ServiceProcess(proc)
     try:
         sp.ready = await sp.wait_for_log("camera-service ready")
@@ -111,9 +118,15 @@ async def test_invalid_config_stops_startup_naming_the_key(tmp_path: Path) -> No
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("server:\n  port: 70000\n  colour: blue\n")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "camera_service", "--config", str(cfg), "run",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "camera_service",
+        "--config",
+        str(cfg),
+        "run",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2
     text = err.decode()

@@ -22,6 +22,14 @@ ROLE_OF = {
     "get_server_info": "admin",
     "get_status": "admin",
     "get_metrics": "admin",
+    "get_camera_list": "viewer",
+    "get_camera_status": "viewer",
+    "get_camera_capabilities": "viewer",
+}
+# Well-formed params for methods that need some (the matrix is about roles, not params).
+PARAMS: dict[str, dict[str, object]] = {
+    "get_camera_status": {"device": "camera0"},
+    "get_camera_capabilities": {"device": "camera0"},
 }
 ROLES = ["viewer", "operator", "admin"]
 
@@ -68,7 +76,11 @@ async def test_role_matrix_for_every_registered_method(
         required = spec.role.label if spec.role is not None else None
         if spec.name in ROLE_OF:
             assert ROLE_OF[spec.name] == required, spec.name
-        params = {"auth_token": make_token("admin")} if spec.name == "authenticate" else {}
+        params = (
+            {"auth_token": make_token("admin")}
+            if spec.name == "authenticate"
+            else (PARAMS.get(spec.name, {}))
+        )
         r = await anon.request(spec.name, params)
         if required is None:
             assert "result" in r, (spec.name, r)
@@ -79,7 +91,7 @@ async def test_role_matrix_for_every_registered_method(
         for role, client in clients.items():
             if spec.name == "authenticate":
                 continue
-            r = await client.request(spec.name, {})
+            r = await client.request(spec.name, PARAMS.get(spec.name, {}))
             if order[role] >= order[required]:
                 assert "result" in r, (spec.name, role, r)
             else:

@@ -14,6 +14,7 @@ import signal
 import ssl
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +22,19 @@ from camera_service import __version__
 from camera_service.api.dispatch import Dispatcher
 from camera_service.api.health import add_health_routes
 from camera_service.api.httpserver import HttpServer, Router
-from camera_service.api.jsonrpc import notification
+from camera_service.api.methods import cameras as camera_methods
 from camera_service.api.methods import session as session_methods
 from camera_service.api.methods import system as system_methods
+from camera_service.api.notifications import Notifier
 from camera_service.api.openrpc import openrpc_document
 from camera_service.api.registry import MethodRegistry
 from camera_service.api.websocket import WebSocketServer
-from camera_service.api.wsframes import text_frame
 from camera_service.auth.apikeys import ApiKeyStore
 from camera_service.auth.audit import AuditLog
 from camera_service.auth.authenticator import Authenticator
 from camera_service.auth.jwt import JwtAuthenticator, load_or_create_secret
+from camera_service.cameras.monitor import CameraMonitor
+from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import ConfigError, Settings, load_settings, split_reload
 from camera_service.db import AsyncDatabase
 from camera_service.events import EventBus
@@ -73,6 +76,10 @@ class Application:
         self.health = HealthRegistry()
         self.events = EventBus()
         self.registry = MethodRegistry()
+        self.cameras = CameraRegistry(self.events)
+        self.executor = ThreadPoolExecutor(
+            settings.resources.executor_workers, thread_name_prefix="probe"
+        )
         self.paths: Paths = resolve_paths(settings, create=False)
         self._servers: list[HttpServer] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -110,10 +117,22 @@ class Application:
         self.ws = WebSocketServer(s.server, self.dispatcher, self.metrics)
         self.ws.requests_per_minute = s.security.rate_limit.requests_per_minute
         self._register_methods()
-        self.events.subscribe(self._notify)
+        self.events.subscribe(Notifier(self.ws, self.metrics, lambda: self.settings.mediamtx))
         self.health.listeners.append(self._health_changed)
-        self.ws_health = self.health.register("websocket_server", status=Status.UNHEALTHY,
-                                              reason="starting")  # fmt: skip
+        self.ws_health = self.health.register(
+            "websocket_server", status=Status.UNHEALTHY, reason="starting"
+        )
+
+        self.monitor = CameraMonitor(
+            lambda: self.settings.cameras,
+            lambda: self.settings.resources,
+            self.cameras,
+            self.health.register("camera_monitor"),
+            self.executor,
+        )
+        await self.monitor.start()
+        self._stops.append(self.monitor.stop)
+        self.reload_listeners.append(self._cameras_reloaded)
 
         await self._start_http()
         self.ws.start()
@@ -141,6 +160,7 @@ class Application:
             return discover_cache
 
         session_methods.register(self.registry, self.dispatcher, discover)
+        camera_methods.register(self.registry, self.cameras, lambda: self.settings.mediamtx)
         system_methods.register(
             self.registry,
             lambda: self.settings,
@@ -151,8 +171,12 @@ class Application:
         )
 
     def counts(self) -> dict[str, int]:
-        """Figures other parts own; later capabilities fill these in."""
-        return {"cameras": 0, "streams": 0, "recordings_active": 0}
+        """Figures other parts own; later capabilities fill in the rest."""
+        return {"cameras": len(self.cameras), "streams": 0, "recordings_active": 0}
+
+    def _cameras_reloaded(self, settings: Settings, applied: list[str]) -> None:
+        if "cameras.sources" in applied:
+            self.monitor.apply_sources()
 
     async def _start_http(self) -> None:
         s = self.settings
@@ -167,13 +191,6 @@ class Application:
         self.health_port = await self.health_server.start(s.health.host, s.health.port)
 
     # --- events -> clients -------------------------------------------------------------------
-
-    def _notify(self, topic: str, payload: dict[str, Any]) -> None:
-        # Serialized and framed once, whatever the number of clients.
-        frame = text_frame(notification(topic, payload))
-        sent, dropped = self.ws.broadcast(topic, frame)
-        self.metrics.notifications_sent += sent
-        self.metrics.notifications_dropped += dropped
 
     def _health_changed(self, state: ComponentState) -> None:
         log.info(
@@ -239,8 +256,10 @@ class Application:
             return
         self.phase = "draining"
         timeout = self.settings.server.shutdown_timeout
-        log.info("shutting down", extra={"in_flight": getattr(self, "dispatcher", None) and
-                                          self.dispatcher.busy})  # fmt: skip
+        log.info(
+            "shutting down",
+            extra={"in_flight": getattr(self, "dispatcher", None) and self.dispatcher.busy},
+        )
         if hasattr(self, "ws"):
             self.ws.accepting = False
         if self._servers:
@@ -264,6 +283,7 @@ class Application:
                 await stop()
             except Exception:
                 log.exception("stop step failed")
+        self.executor.shutdown(wait=False, cancel_futures=True)
         self.phase = "stopped"
         log.info("stopped")
 

@@ -161,6 +161,17 @@ class CamerasConfig(Section):
     hotplug: bool = Field(True, description="Watch udev/inotify for plug events.")
     poll_interval: PositiveSeconds = Field(10.0, description="Safety-net rescan period.")
     probe_timeout: PositiveSeconds = Field(5.0, description="Capability probe timeout.")
+    probe_retries: int = Field(3, ge=0, le=20, description="Retries of a failed probe.")
+    v4l2_ctl: str = Field("v4l2-ctl", description="v4l2-ctl executable used to probe devices.")
+    assignments_poll: PositiveSeconds = Field(
+        1.0, description="Seconds between checks of the assignments file for edits."
+    )
+    rtsp_check_interval: PositiveSeconds = Field(
+        10.0, description="Seconds between health checks of a connected RTSP source."
+    )
+    rtsp_max_backoff: PositiveSeconds = Field(
+        60.0, description="Longest wait between checks of an unreachable RTSP source."
+    )
     sources: list[Source] = live([], "Configured RTSP and test-pattern cameras.")
 
     @field_validator("sources")
@@ -170,6 +181,8 @@ class CamerasConfig(Section):
         for s in v:
             if s.id in seen:
                 raise ValueError(f"duplicate source id {s.id!r}")
+            if re.fullmatch(r"camera[0-9]+", s.id):
+                raise ValueError(f"source id {s.id!r}: cameraN ids belong to /dev/videoN devices")
             seen.add(s.id)
         return v
 

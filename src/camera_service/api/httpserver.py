@@ -30,12 +30,22 @@ REQUEST_TIMEOUT = 15.0  # from connection (or last response) to a complete reque
 KEEPALIVE_TIMEOUT = 75.0
 
 REASONS = {
-    200: "OK", 204: "No Content", 206: "Partial Content", 400: "Bad Request",
-    401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-    408: "Request Timeout", 413: "Content Too Large", 416: "Range Not Satisfiable",
-    426: "Upgrade Required", 431: "Request Header Fields Too Large",
-    500: "Internal Server Error", 503: "Service Unavailable",
-}  # fmt: skip
+    200: "OK",
+    204: "No Content",
+    206: "Partial Content",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    413: "Content Too Large",
+    416: "Range Not Satisfiable",
+    426: "Upgrade Required",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 @dataclass(slots=True)
@@ -152,8 +162,13 @@ class HttpProtocol(asyncio.Protocol):
         self._header_bytes = 0
         self._body: list[bytes] = []
         self._body_bytes = 0
-        self._ready: list[HttpRequest] = []
+        self._ready: list[HttpRequest | Response] = []  # a Response: an error owed in order
         self._busy = False
+        self._in_message = False  # a request has begun and is not complete yet
+        self._in_headers = False
+        self._raw_header_bytes = 0
+        self._error: _TooLarge | None = None  # raised inside a parser callback
+        self._broken = False  # the stream cannot be parsed further: ignore the rest
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._peer = ""
@@ -180,17 +195,33 @@ class HttpProtocol(asyncio.Protocol):
         if self.sink is not None:
             self.sink.data_received(data)
             return
+        if self._broken:
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
             self._upgrade(data[exc.args[0] :] if exc.args else b"")
             return
-        except _TooLarge as exc:
-            self._reply_and_close(exc.status, str(exc))
-            return
         except httptools.HttpParserError:
-            self._reply_and_close(400, "malformed HTTP request")
-            return
+            # httptools wraps what a callback raised; our own limits come back here too.
+            error, self._error = self._error, None
+            if error is not None:
+                self._fail(error.status, str(error))
+            elif self._ready and not self._ready[-1].keep_alive:  # type: ignore[union-attr]
+                self._broken = True  # bytes after "Connection: close": answer, then close
+            else:
+                self._fail(400, "malformed HTTP request")
+        else:
+            # httptools holds a header until it ends, so one endless header value never
+            # reaches on_header: bound the raw bytes of an unfinished header block too
+            # (a chunk that also held earlier pipelined requests counts whole: harmless).
+            if self._in_headers:
+                self._raw_header_bytes += len(data)
+                if self._raw_header_bytes > MAX_HEADER_BYTES:
+                    self._fail(431, "request headers too large")
+        self._serve_soon()
+
+    def _serve_soon(self) -> None:
         if self._ready and not self._busy:
             self._busy = True
             self._task = asyncio.get_running_loop().create_task(self._serve_requests())
@@ -198,6 +229,9 @@ class HttpProtocol(asyncio.Protocol):
     # --- parsing ------------------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        self._in_message = self._in_headers = True
+        self._raw_header_bytes = 0
+        self._arm(REQUEST_TIMEOUT)  # a started request must finish in time, kept-alive or not
         self._url = b""
         self._headers = {}
         self._header_bytes = 0
@@ -208,26 +242,37 @@ class HttpProtocol(asyncio.Protocol):
         self._url += url
         self._header_bytes += len(url)
         if self._header_bytes > MAX_HEADER_BYTES:
-            raise _TooLarge(431, "request line too long")
+            self._raise(431, "request line too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_bytes += len(name) + len(value)
         if self._header_bytes > MAX_HEADER_BYTES:
-            raise _TooLarge(431, "request headers too large")
+            self._raise(431, "request headers too large")
         self._headers[name.lower()] = value
+
+    def on_headers_complete(self) -> None:
+        self._in_headers = False
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
         if self._body_bytes > MAX_BODY_BYTES:
-            raise _TooLarge(413, "request body too large")
+            self._raise(413, "request body too large")
         self._body.append(body)
+
+    def _raise(self, status: int, message: str) -> None:
+        self._error = _TooLarge(status, message)
+        raise self._error
 
     def on_message_complete(self) -> None:
         url = httptools.parse_url(self._url)
         raw_path = (url.path or b"/").decode("latin-1")
         query = url.query.decode("latin-1") if url.query else ""
+        self._in_message = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if len(self._ready) >= MAX_PIPELINED:
-            raise _TooLarge(503, "too many pipelined requests")
+            self.transport.pause_reading()  # let the client wait; resumed as we answer
         self._ready.append(
             HttpRequest(
                 method=self.parser.get_method().decode("latin-1"),
@@ -246,13 +291,14 @@ class HttpProtocol(asyncio.Protocol):
 
     def _upgrade(self, rest: bytes) -> None:
         """The last parsed request asked for an upgrade; ``rest`` are bytes after it."""
-        request = self._ready.pop() if self._ready else None
+        last = self._ready.pop() if self._ready else None
         upgrader = self.server.upgrader
-        if request is None or self._busy or self._ready:
-            self._reply_and_close(400, "upgrade must not be pipelined")
+        if not isinstance(last, HttpRequest) or self._busy or self._ready:
+            self._fail(400, "upgrade must not be pipelined")
             return
+        request = last
         if upgrader is None or request.path not in self.server.router.upgrade_paths:
-            self._reply_and_close(404, "not found")
+            self._fail(404, "not found")
             return
         result = upgrader.upgrade(request, self.transport)
         if isinstance(result, Response):
@@ -268,18 +314,25 @@ class HttpProtocol(asyncio.Protocol):
 
     async def _serve_requests(self) -> None:
         while self._ready:
-            request = self._ready.pop(0)
-            response = await self._respond(request)
-            if self.transport.is_closing():
-                return
-            body = b"" if request.method == "HEAD" else response.body
-            self.transport.write(response.head(request.keep_alive, len(response.body)) + body)
-            if not request.keep_alive:
+            item = self._ready.pop(0)
+            if isinstance(item, Response):  # an error owed after the earlier answers
+                self.transport.write(item.head(False) + item.body)
                 self.transport.close()
                 return
+            response = await self._respond(item)
+            if self.transport.is_closing():
+                return
+            body = b"" if item.method == "HEAD" else response.body
+            self.transport.write(response.head(item.keep_alive, len(response.body)) + body)
+            if not item.keep_alive:
+                self.transport.close()
+                return
+            if len(self._ready) < MAX_PIPELINED:
+                self.transport.resume_reading()
         self._busy = False
         self._task = None
-        self._arm(KEEPALIVE_TIMEOUT)
+        if not self._in_message:
+            self._arm(KEEPALIVE_TIMEOUT)
 
     async def _respond(self, request: HttpRequest) -> Response:
         handler = self.server.router.resolve(request.path)
@@ -299,10 +352,11 @@ class HttpProtocol(asyncio.Protocol):
                 response = json_response({"error": "internal error"}, 500)
         return response
 
-    def _reply_and_close(self, status: int, message: str) -> None:
-        response = json_response({"error": message}, status)
-        self.transport.write(response.head(False) + response.body)
-        self.transport.close()
+    def _fail(self, status: int, message: str) -> None:
+        """Answer ``status`` after the responses still owed, then close; read no more."""
+        self._broken = True
+        self._ready.append(json_response({"error": message}, status))
+        self._serve_soon()
 
     def _arm(self, seconds: float) -> None:
         if self._timer is not None:
@@ -311,7 +365,11 @@ class HttpProtocol(asyncio.Protocol):
 
     def _expire(self) -> None:
         self._timer = None
-        if self.sink is None and not self._busy:
+        if self.sink is not None:
+            return
+        if self._busy:  # answering a request: look again once that is done
+            self._arm(1.0)
+        else:
             self.transport.close()
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 
 from camera_service.api.dispatch import Dispatcher, Pending
 from camera_service.api.httpserver import HttpRequest, Response, json_response
@@ -65,7 +66,7 @@ class Connection:
         self.server = server
         self.transport = transport
         self.loop = asyncio.get_running_loop()
-        self.parser = FrameParser(server.cfg.max_message_bytes)
+        self.parser: FrameParser | None = FrameParser(server.cfg.max_message_bytes)
         self.session = Session(server.requests_per_minute, self.send_payload, host)
         self.last_seen = self.loop.time()
         self.closing = False
@@ -107,10 +108,12 @@ class Connection:
 
     def data_received(self, data: bytes) -> None:
         self.last_seen = self.loop.time()
+        if self.parser is None:
+            return  # failed: the stream can no longer be parsed
         try:
             events = self.parser.feed(data)
         except ProtocolError as exc:
-            self.close(exc.code, exc.reason)
+            self._fail(exc.code, exc.reason)
             return
         for opcode, payload in events:
             if self.closing and opcode != OP_CLOSE:
@@ -131,11 +134,21 @@ class Connection:
                 self.close(CLOSE_UNSUPPORTED_DATA, "binary frames not supported")
             # OP_PONG: receiving it already refreshed last_seen
 
+    def _fail(self, code: int, reason: str) -> None:
+        """Fail the connection (RFC 6455 §7.1.7): send the close frame, then end TCP
+        without waiting, since the peer's next bytes can no longer be parsed."""
+        self.parser = None
+        if not self.closing:
+            self.closing = True
+            self.transport.write(close_frame(code, reason))
+        self.transport.close()
+
     def _closed_by_peer(self, payload: bytes) -> None:
         try:
             code, _ = parse_close(payload)
         except ProtocolError as exc:
-            code = exc.code
+            self._fail(exc.code, exc.reason)
+            return
         if not self.closing:
             self.closing = True
             echo = CLOSE_NORMAL if code == 1005 else code
@@ -263,15 +276,25 @@ class WebSocketServer:
 
     # --- fan-out ----------------------------------------------------------------------
 
-    def broadcast(self, topic: str, frame: bytes) -> tuple[int, int]:
-        """Write one pre-built frame to every subscribed session; (sent, dropped)."""
+    def broadcast(self, topic: str, frame: bytes | Callable[[str], bytes]) -> tuple[int, int]:
+        """Write a pre-built frame to every subscribed session; (sent, dropped).
+
+        ``frame`` may depend on the host a client connected to (stream URLs do); it is
+        then built once per distinct host, never once per client."""
+        by_host: dict[str, bytes] = {}
         sent = dropped = 0
         for c in list(self.connections):
-            if c.session.wants(topic):
-                if c.write(frame):
-                    sent += 1
-                else:
-                    dropped += 1
+            if not c.session.wants(topic):
+                continue
+            if isinstance(frame, bytes):
+                data = frame
+            else:
+                host = c.session.host
+                data = by_host.get(host) or by_host.setdefault(host, frame(host))
+            if c.write(data):
+                sent += 1
+            else:
+                dropped += 1
         return sent, dropped
 
     async def _keepalive_loop(self) -> None:

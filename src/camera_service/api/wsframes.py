@@ -65,6 +65,8 @@ def accept_upgrade(method: bytes, headers: Mapping[bytes, bytes]) -> bytes:
     """Validate an upgrade request (lower-cased header names); return the 101 response."""
     if method != b"GET":
         raise HandshakeError(405, "WebSocket upgrade must use GET")
+    if not is_upgrade(headers):
+        raise HandshakeError(400, "Upgrade header must be websocket")
     if not _has_token(headers.get(b"connection"), b"upgrade"):
         raise HandshakeError(400, "Connection header must contain Upgrade")
     if headers.get(b"sec-websocket-version") != b"13":
@@ -96,11 +98,14 @@ def text_frame(payload: bytes) -> bytes:
 
 
 def control_frame(opcode: int, payload: bytes = b"") -> bytes:
-    return bytes((0x80 | opcode, len(payload))) + payload[:125]
+    payload = payload[:125]  # control frames carry at most 125 bytes (§5.5)
+    return bytes((0x80 | opcode, len(payload))) + payload
 
 
 def close_frame(code: int, reason: str = "") -> bytes:
-    return control_frame(OP_CLOSE, code.to_bytes(2, "big") + reason.encode()[:123])
+    # Cut the reason on a character boundary: a split UTF-8 sequence is a 1007 for the peer.
+    text = reason.encode()[:123].decode(errors="ignore").encode()
+    return control_frame(OP_CLOSE, code.to_bytes(2, "big") + text)
 
 
 # --- client frames -------------------------------------------------------------------------
@@ -122,8 +127,10 @@ def parse_close(payload: bytes) -> tuple[int, str]:
     if len(payload) == 1:
         raise ProtocolError(CLOSE_PROTOCOL_ERROR, "close frame with a 1-byte payload")
     code = int.from_bytes(payload[:2], "big")
-    if not (code in (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013)
-            or 3000 <= code < 5000):  # fmt: skip
+    if not (
+        code in (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013)
+        or 3000 <= code < 5000
+    ):
         raise ProtocolError(CLOSE_PROTOCOL_ERROR, f"invalid close code {code}")
     try:
         return code, payload[2:].decode()

@@ -14,9 +14,23 @@ from collections import deque
 from dataclasses import dataclass
 
 LATENCY_BUCKETS: tuple[float, ...] = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-    2.5, 5.0, 10.0,
-)  # fmt: skip
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -186,21 +200,42 @@ class Metrics:
         gauges = {
             "camera_service_websocket_connections": ("gauge", self.active_connections, "Open."),
             "camera_service_websocket_connections_total": (
-                "counter", self.connections_total, "Accepted since start."),
+                "counter",
+                self.connections_total,
+                "Accepted since start.",
+            ),
             "camera_service_websocket_connections_rejected_total": (
-                "counter", self.connections_rejected, "Refused at the connection cap."),
+                "counter",
+                self.connections_rejected,
+                "Refused at the connection cap.",
+            ),
             "camera_service_websocket_slow_consumers_closed_total": (
-                "counter", self.slow_consumers_closed, "Closed with 1013: send queue full."),
+                "counter",
+                self.slow_consumers_closed,
+                "Closed with 1013: send queue full.",
+            ),
             "camera_service_notifications_sent_total": (
-                "counter", self.notifications_sent, "Notification frames queued to clients."),
+                "counter",
+                self.notifications_sent,
+                "Notification frames queued to clients.",
+            ),
             "camera_service_notifications_dropped_total": (
-                "counter", self.notifications_dropped, "Notifications not delivered."),
+                "counter",
+                self.notifications_dropped,
+                "Notifications not delivered.",
+            ),
             "camera_service_event_loop_lag_seconds": (
-                "gauge", self.loop_lag, "Last measured event-loop scheduling delay."),
+                "gauge",
+                self.loop_lag,
+                "Last measured event-loop scheduling delay.",
+            ),
             "camera_service_resident_memory_bytes": ("gauge", self.rss_bytes(), "RSS."),
             "camera_service_uptime_seconds": (
-                "gauge", round(time.monotonic() - self.started, 3), "Since start."),
-        }  # fmt: skip
+                "gauge",
+                round(time.monotonic() - self.started, 3),
+                "Since start.",
+            ),
+        }
         for name, (kind, value, help_) in gauges.items():
             family(name, kind, help_)
             out.append(f"{name} {value}")

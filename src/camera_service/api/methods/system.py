@@ -99,19 +99,28 @@ def register(
 
     registry.add(
         MethodSpec(
-            "get_server_info", get_server_info, "Name, version, capabilities.", Role.ADMIN,
+            "get_server_info",
+            get_server_info,
+            "Name, version, capabilities.",
+            Role.ADMIN,
             result=ServerInfo,
         )
-    )  # fmt: skip
+    )
     registry.add(
         MethodSpec(
-            "get_status", get_status, "Overall health, uptime and components.", Role.ADMIN,
+            "get_status",
+            get_status,
+            "Overall health, uptime and components.",
+            Role.ADMIN,
             result=StatusResult,
         )
-    )  # fmt: skip
+    )
     registry.add(
         MethodSpec(
-            "get_metrics", get_metrics, "Request, latency and resource figures.", Role.ADMIN,
+            "get_metrics",
+            get_metrics,
+            "Request, latency and resource figures.",
+            Role.ADMIN,
             result=MetricsResult,
         )
-    )  # fmt: skip
+    )

@@ -1,0 +1,168 @@
+"""Camera methods: get_camera_list, get_camera_status, get_camera_capabilities."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import Field, field_validator
+from typing_extensions import TypedDict
+
+from camera_service.api.registry import Call, MethodRegistry, MethodSpec, Params
+from camera_service.api.session import Session
+from camera_service.auth.identity import Role
+from camera_service.cameras.model import (
+    Camera,
+    CameraStatus,
+    SourceType,
+    Validation,
+    camera_id_for,
+    stream_urls,
+)
+from camera_service.cameras.registry import CameraRegistry
+from camera_service.config import MediaMtxConfig
+
+
+class DeviceParams(Params):
+    device: str = Field(
+        description="/dev/videoN or a camera_id",
+        json_schema_extra={"pattern": r"^(/dev/video[0-9]{1,4}|[A-Za-z0-9_-]{1,64})$"},
+    )
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _well_formed(cls, v: Any) -> Any:
+        if camera_id_for(v) is None:
+            raise ValueError("must be /dev/videoN or a camera id ([A-Za-z0-9_-], 1-64 chars)")
+        return v
+
+    @property
+    def camera_id(self) -> str:
+        camera_id = camera_id_for(self.device)
+        assert camera_id is not None  # validated above
+        return camera_id
+
+
+class CameraInfo(TypedDict):
+    device: str
+    status: str
+    name: str
+    resolution: str
+    fps: int
+    streams: dict[str, str]
+    camera_id: str
+    source_type: str
+    recording: bool
+
+
+class CameraList(TypedDict):
+    cameras: list[CameraInfo]
+    total: int
+    connected: int
+
+
+class CameraStatusResult(CameraInfo):
+    metrics: dict[str, Any]
+    capabilities: dict[str, list[str]]
+    recording_session: str | None
+    current_file: str | None
+    elapsed_time: float | None
+
+
+class Capabilities(TypedDict):
+    device: str
+    formats: list[str]
+    resolutions: list[str]
+    fps_options: list[float]
+    validation_status: str
+
+
+def _placeholder(camera_id: str) -> Camera:
+    """A well-formed id nobody has: reported DISCONNECTED, not an error (api.md §4)."""
+    source = (
+        SourceType.USB
+        if camera_id.startswith("camera") and camera_id[6:].isdigit()
+        else (SourceType.RTSP)
+    )
+    return Camera(
+        camera_id, source, camera_id, CameraStatus.DISCONNECTED, validation=Validation.DISCONNECTED
+    )
+
+
+def register(
+    registry: MethodRegistry,
+    cameras: CameraRegistry,
+    mediamtx: Callable[[], MediaMtxConfig],
+    stream_metrics: Callable[[str], dict[str, Any]] = lambda camera_id: {},
+) -> None:
+    def api(camera: Camera, session: Session) -> dict[str, Any]:
+        return camera.to_api(stream_urls(camera.camera_id, session.host, mediamtx()))
+
+    def get_camera_list(call: Call) -> CameraList:
+        listed = [api(c, call.session) for c in cameras]
+        return {
+            "cameras": listed,  # type: ignore[typeddict-item]
+            "total": len(listed),
+            "connected": sum(1 for c in listed if c["status"] == "CONNECTED"),
+        }
+
+    def get_camera_status(call: Call) -> CameraStatusResult:
+        camera_id = call.params.camera_id
+        camera = cameras.get(camera_id) or _placeholder(camera_id)
+        result = api(camera, call.session)
+        uptime = (
+            time.time() - camera.connected_at if camera.connected and camera.connected_at else 0
+        )
+        result["metrics"] = {
+            "bytes_sent": 0,
+            "readers": 0,
+            "uptime": round(uptime, 1),
+            **stream_metrics(camera_id),
+        }
+        result["capabilities"] = {"formats": camera.formats, "resolutions": camera.resolutions}
+        result["recording_session"] = None
+        result["current_file"] = None
+        result["elapsed_time"] = None
+        return result  # type: ignore[return-value]
+
+    def get_camera_capabilities(call: Call) -> Capabilities:
+        camera_id = call.params.camera_id
+        camera = cameras.get(camera_id) or _placeholder(camera_id)
+        return {
+            "device": camera.device,
+            "formats": camera.formats,
+            "resolutions": camera.resolutions,
+            "fps_options": camera.fps_options,
+            "validation_status": camera.validation.value,
+        }
+
+    registry.add(
+        MethodSpec(
+            "get_camera_list",
+            get_camera_list,
+            "Every camera this service serves.",
+            Role.VIEWER,
+            result=CameraList,
+        )
+    )
+    registry.add(
+        MethodSpec(
+            "get_camera_status",
+            get_camera_status,
+            "One camera with stream metrics and capabilities.",
+            Role.VIEWER,
+            DeviceParams,
+            CameraStatusResult,
+        )
+    )
+    registry.add(
+        MethodSpec(
+            "get_camera_capabilities",
+            get_camera_capabilities,
+            "Formats, resolutions and frame rates of a camera.",
+            Role.VIEWER,
+            DeviceParams,
+            Capabilities,
+        )
+    )

@@ -1,0 +1,99 @@
+"""The camera as the service knows it, and its wire form (api.md §3)."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from camera_service.config import MediaMtxConfig
+
+CAMERA_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+V4L2_DEVICE = re.compile(r"^/dev/video([0-9]{1,4})$")
+
+
+class SourceType(enum.StrEnum):
+    USB = "usb"
+    RTSP = "rtsp"
+    TEST = "test"
+
+
+class CameraStatus(enum.StrEnum):
+    CONNECTED = "CONNECTED"
+    DISCONNECTED = "DISCONNECTED"
+    ERROR = "ERROR"
+
+
+class Validation(enum.StrEnum):
+    NONE = "none"
+    PROVISIONAL = "provisional"
+    CONFIRMED = "confirmed"
+    DISCONNECTED = "disconnected"
+    ERROR = "error"
+
+
+@dataclass(slots=True)
+class Camera:
+    camera_id: str
+    source_type: SourceType
+    name: str
+    status: CameraStatus = CameraStatus.DISCONNECTED
+    resolution: str = ""  # "WxH"
+    fps: int = 0
+    formats: list[str] = field(default_factory=list)
+    resolutions: list[str] = field(default_factory=list)
+    fps_options: list[float] = field(default_factory=list)
+    validation: Validation = Validation.NONE
+    identity: str | None = None  # a USB camera's stable physical identity
+    error: str = ""  # why it is in ERROR or DISCONNECTED, for humans
+    connected_at: float | None = None
+    recording: bool = False
+    # What a publisher needs to read the device (fourcc, width, height, fps); USB only.
+    mode: tuple[str, int, int, float] | None = None
+
+    @property
+    def device(self) -> str:
+        """``/dev/videoN`` for V4L2 cameras, the camera_id otherwise (api.md §3)."""
+        if self.source_type is SourceType.USB:
+            return "/dev/video" + self.camera_id.removeprefix("camera")
+        return self.camera_id
+
+    @property
+    def connected(self) -> bool:
+        return self.status is CameraStatus.CONNECTED
+
+    def to_api(self, streams: dict[str, str]) -> dict[str, Any]:
+        connected = self.connected
+        return {
+            "device": self.device,
+            "status": self.status.value,
+            "name": self.name,
+            "resolution": self.resolution if connected else "",
+            "fps": self.fps if connected else 0,
+            "streams": streams if connected else {},
+            "camera_id": self.camera_id,
+            "source_type": self.source_type.value,
+            "recording": self.recording,
+        }
+
+
+def camera_id_for(device: object) -> str | None:
+    """The camera_id a ``device`` param names, or None when it is malformed."""
+    if not isinstance(device, str):
+        return None
+    m = V4L2_DEVICE.match(device)
+    if m:
+        return f"camera{int(m.group(1))}"
+    return device if CAMERA_ID.match(device) else None
+
+
+def stream_urls(camera_id: str, host: str, cfg: MediaMtxConfig) -> dict[str, str]:
+    h = cfg.public_host or host or "localhost"
+    if ":" in h and not h.startswith("["):
+        h = f"[{h}]"  # an IPv6 literal
+    return {
+        "rtsp": f"rtsp://{h}:{cfg.rtsp_port}/{camera_id}",
+        "webrtc": f"http://{h}:{cfg.webrtc_port}/{camera_id}",
+        "hls": f"http://{h}:{cfg.hls_port}/{camera_id}/index.m3u8",
+    }
