@@ -122,10 +122,13 @@ class CameraMonitor:
                 if node is None or identity(node) != seen.identity:
                     self._unplugged(camera_id)
             fresh = [(cid, n) for cid, n in present.items() if cid not in self._nodes]
-            infos = await asyncio.gather(*(self._device_info(n) for _, n in fresh))
-            for (camera_id, node), info in zip(fresh, infos, strict=True):
-                self._decide(camera_id, node, info)
+            # Each node is decided as soon as it is identified: a slow or vanishing one
+            # (a retry backoff) must not hold back the announcement of the others.
+            await asyncio.gather(*(self._identify(cid, n) for cid, n in fresh))
             self._report()
+
+    async def _identify(self, camera_id: str, node: V4l2Node) -> None:
+        self._decide(camera_id, node, await self._device_info(node))
 
     async def _device_info(self, node: V4l2Node) -> DeviceInfo | None:
         # The ioctl answers in microseconds on a real device; v4l2-ctl is the fallback

@@ -27,6 +27,7 @@ class CameraRegistry:
     def __init__(self, events: EventBus) -> None:
         self.events = events
         self._cameras: dict[str, Camera] = {}
+        self.version = 0  # bumped on every change, so readers can cache what they derive
 
     def get(self, camera_id: str) -> Camera | None:
         return self._cameras.get(camera_id)
@@ -41,6 +42,7 @@ class CameraRegistry:
         """Add or replace a camera; events say what a client would see change."""
         old = self._cameras.get(camera.camera_id)
         self._cameras[camera.camera_id] = camera
+        self.version += 1
         if old is None:
             self.events.publish("camera.added", {"camera": camera})
             return
@@ -60,5 +62,6 @@ class CameraRegistry:
     def remove(self, camera_id: str) -> Camera | None:
         camera = self._cameras.pop(camera_id, None)
         if camera is not None:
+            self.version += 1
             self.events.publish("camera.removed", {"camera": camera})
         return camera

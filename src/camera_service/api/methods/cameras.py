@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from pydantic import Field, field_validator
 from typing_extensions import TypedDict
 
@@ -99,13 +100,26 @@ def register(
     def api(camera: Camera, session: Session) -> dict[str, Any]:
         return camera.to_api(stream_urls(camera.camera_id, session.host, mediamtx()))
 
-    def get_camera_list(call: Call) -> CameraList:
+    # The list changes rarely and is asked for often: keep it encoded per registry
+    # version, client host and stream settings; a reply embeds the bytes as they are.
+    list_cache: dict[tuple[int, str, MediaMtxConfig], orjson.Fragment] = {}
+
+    def get_camera_list(call: Call) -> Any:
+        cfg = mediamtx()
+        key = (cameras.version, call.session.host, cfg)
+        cached = list_cache.get(key)
+        if cached is not None:
+            return cached
+        if any(k[0] != cameras.version for k in list_cache) or len(list_cache) > 64:
+            list_cache.clear()
         listed = [api(c, call.session) for c in cameras]
-        return {
+        result: CameraList = {
             "cameras": listed,  # type: ignore[typeddict-item]
             "total": len(listed),
             "connected": sum(1 for c in listed if c["status"] == "CONNECTED"),
         }
+        encoded = list_cache[key] = orjson.Fragment(orjson.dumps(result))
+        return encoded
 
     def get_camera_status(call: Call) -> CameraStatusResult:
         camera_id = call.params.camera_id
