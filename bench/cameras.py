@@ -29,10 +29,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.server import ServiceProcess  # noqa: E402
 from tests.support.v4l2tree import FakeV4l2Tree  # noqa: E402
 
+from server import ServiceProcess  # noqa: E402  (bench/ is on sys.path: run as a script)
+
 RESULTS = ROOT / "bench" / "results"
+
+
+def constant(value: Any) -> Any:
+    return lambda: value
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -92,9 +97,12 @@ async def next_status(ws: aiohttp.ClientWebSocketResponse, camera_id: str, statu
         msg = await asyncio.wait_for(ws.receive(), 10)
         data = orjson.loads(msg.data)
         p = data.get("params") or {}
-        if data.get("method") == "camera_status_update" and p.get("camera_id") == camera_id:
-            if p.get("status") == status:
-                return
+        if (
+            data.get("method") == "camera_status_update"
+            and p.get("camera_id") == camera_id
+            and p.get("status") == status
+        ):
+            return
 
 
 async def hotplug(cycles: int) -> dict[str, Any]:
@@ -126,7 +134,7 @@ async def hotplug(cycles: int) -> dict[str, Any]:
                     tree.remove(1)
                     await next_status(ws, "camera0", "DISCONNECTED")
                     remove.append((time.perf_counter() - t0) * 1000)
-    result = {
+    result: dict[str, Any] = {
         "cycles": cycles,
         "add_ms": {"p50": statistics.median(add), "p99": percentile(add, 0.99), "max": max(add)},
         "remove_ms": {
@@ -161,8 +169,8 @@ async def discovery(cameras: int, runs: int) -> dict[str, Any]:
             )
             registry = CameraRegistry(EventBus())
             monitor = CameraMonitor(
-                lambda: cfg.cameras,
-                lambda: cfg.resources,
+                constant(cfg.cameras),
+                constant(cfg.resources),
                 registry,
                 HealthRegistry().register("camera_monitor"),
             )
