@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 from camera_service.app import Application
 from camera_service.config import Settings, validate
 from tests.rpc import RpcClient
+from tests.support.rawws import Opener, Streams
 
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 
@@ -47,6 +50,23 @@ async def service(settings: Settings) -> AsyncIterator[Application]:
         yield app
     finally:
         await app.stop()
+
+
+@pytest.fixture
+async def opener() -> AsyncIterator[Opener]:
+    """Raw loopback connections, all closed at teardown."""
+    writers: list[asyncio.StreamWriter] = []
+
+    async def _open(port: int) -> Streams:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writers.append(writer)
+        return reader, writer
+
+    yield _open
+    for w in writers:
+        w.close()
+        with suppress(OSError):
+            await w.wait_closed()
 
 
 Connect = Callable[..., Awaitable[RpcClient]]

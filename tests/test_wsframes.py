@@ -31,6 +31,7 @@ from camera_service.api.wsframes import (
     text_frame,
     unmask,
 )
+from tests.support.rawws import frame, ref_mask
 
 MAX = 1024
 KEY = b"dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3
@@ -38,42 +39,6 @@ ACCEPT = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
 
 # --- helpers: a client frame encoder written independently of the code under test ------
-
-
-def ref_mask(data: bytes, key: bytes) -> bytes:
-    """The RFC's definition, one byte at a time (§5.3)."""
-    out = bytearray(len(data))
-    for i, b in enumerate(data):
-        out[i] = b ^ key[i % 4]
-    return bytes(out)
-
-
-def frame(
-    opcode: int,
-    payload: bytes = b"",
-    *,
-    fin: bool = True,
-    rsv: int = 0,
-    key: bytes | None = b"\x37\xfa\x21\x3d",
-    length: int | None = None,
-    width: int | None = None,
-) -> bytes:
-    """A client frame. ``key=None`` leaves it unmasked; ``length`` lies about the size;
-    ``width`` forces the length encoding (7, 16 or 64 bits)."""
-    n = len(payload) if length is None else length
-    if width is None:
-        width = 7 if n < 126 else 16 if n < 65536 else 64
-    b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
-    mbit = 0x80 if key is not None else 0
-    if width == 7:
-        head = bytes((b0, mbit | n))
-    elif width == 16:
-        head = bytes((b0, mbit | 126)) + n.to_bytes(2, "big")
-    else:
-        head = bytes((b0, mbit | 127)) + n.to_bytes(8, "big")
-    if key is None:
-        return head + payload
-    return head + key + ref_mask(payload, key)
 
 
 def feed_bytewise(parser: FrameParser, data: bytes) -> list[tuple[int, bytes]]:
