@@ -117,6 +117,8 @@ async def test_hotplug_add_and_remove(tmp_path: Path, tree: FakeV4l2Tree, app_fa
     assert caps["validation_status"] == "confirmed"
     assert {"MJPG", "YUYV"} <= set(caps["formats"])
     assert "1920x1080" in caps["resolutions"]
+    assert set(caps["fps_by_resolution"]) == set(caps["resolutions"])
+    assert 30 in caps["fps_by_resolution"]["1920x1080"]
     status = await client.call("get_camera_status", {"device": "camera0"})
     assert status["status"] == "CONNECTED"
     assert status["capabilities"]["resolutions"] == caps["resolutions"]

@@ -44,6 +44,7 @@ class Camera:
     formats: list[str] = field(default_factory=list)
     resolutions: list[str] = field(default_factory=list)
     fps_options: list[float] = field(default_factory=list)
+    fps_by_resolution: dict[str, list[float]] = field(default_factory=dict)
     validation: Validation = Validation.NONE
     identity: str | None = None  # a USB camera's stable physical identity
     error: str = ""  # why it is in ERROR or DISCONNECTED, for humans

@@ -216,6 +216,7 @@ class CameraMonitor:
             formats=caps.formats,
             resolutions=caps.resolutions(),
             fps_options=caps.fps_options(),
+            fps_by_resolution={r: caps.fps_for(r) for r in caps.resolutions()},
             validation=Validation.CONFIRMED,
             resolution=f"{mode[1]}x{mode[2]}" if mode else "",
             fps=round(mode[3]) if mode else 0,

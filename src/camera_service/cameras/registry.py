@@ -15,7 +15,7 @@ from camera_service.cameras.model import Camera
 from camera_service.events import EventBus
 
 _VISIBLE = ("status", "name", "resolution", "fps")
-_CAPABILITIES = ("formats", "resolutions", "fps_options", "validation")
+_CAPABILITIES = ("formats", "resolutions", "fps_options", "fps_by_resolution", "validation")
 
 
 def _natural(camera_id: str) -> tuple[str, int]:

@@ -77,6 +77,7 @@ class Capabilities(TypedDict):
     resolutions: list[str]
     fps_options: list[float]
     validation_status: str
+    fps_by_resolution: dict[str, list[float]]  # [new] frame rates each size offers
 
 
 def _placeholder(camera_id: str) -> Camera:
@@ -149,6 +150,7 @@ def register(
             "resolutions": camera.resolutions,
             "fps_options": camera.fps_options,
             "validation_status": camera.validation.value,
+            "fps_by_resolution": camera.fps_by_resolution,
         }
 
     registry.add(
