@@ -25,6 +25,8 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "storage": {"data_dir": str(tmp_path / "data")},
         "security": {"jwt": {"secret_key": SECRET}},
         "logging": {"level": "DEBUG", "format": "json"},
+        # a closed port: a MediaMTX a developer runs on :9997 must not join the tests
+        "mediamtx": {"api_url": "http://127.0.0.1:1"},
     }
     for section, values in overrides.items():
         data.setdefault(section, {}).update(values)

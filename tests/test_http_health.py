@@ -31,33 +31,47 @@ async def test_component_turning_unhealthy_fails_readiness_and_notifies(
     service: Application, connect: Connect
 ) -> None:
     client = await connect("admin")
-    part = service.health.register("mediamtx")
-    part.set(Status.UNHEALTHY, "unreachable", url="http://127.0.0.1:9997")
-    note = await client.notification()
+    part = service.health.register("recorder")  # a critical component
+    part.set(Status.UNHEALTHY, "disk gone", path="/media")
+    while True:  # skip other components' changes (MediaMTX is absent in this test)
+        note = await client.notification()
+        if note["params"]["component"] == "recorder":
+            break
     assert note["method"] == "system_status_update"
-    assert note["params"]["component"] == "mediamtx"
     assert note["params"]["status"] == "unhealthy"
 
     status, body = await get(service, "/health/system")
     assert status == 503 and isinstance(body, dict)
     assert body["status"] == "unhealthy"
-    comp = body["components"]["mediamtx"]  # type: ignore[index]
-    assert comp["status"] == "unhealthy" and comp["details"]["reason"] == "unreachable"
+    comp = body["components"]["recorder"]  # type: ignore[index]
+    assert comp["status"] == "unhealthy" and comp["details"]["reason"] == "disk gone"
     status, body = await get(service, "/health/ready")
     assert status == 503 and body["status"] == "not_ready"  # type: ignore[index]
-    status, body = await get(service, "/health/mediamtx")
-    assert status == 503
+    assert "recorder" in body["details"]["reason"]  # type: ignore[index]
+    assert (await get(service, "/health/recorder"))[0] == 503
     r = await client.call("get_status")
     assert r["status"] == "unhealthy"
-    assert r["components"] == {
-        "camera_monitor": "healthy",
-        "mediamtx": "unhealthy",
-        "websocket_server": "healthy",
+    assert set(r["components"]) == {
+        "camera_monitor",
+        "mediamtx",
+        "mediamtx_controller",
+        "recorder",
+        "websocket_server",
     }
+    assert r["components"]["recorder"] == "unhealthy"
 
     part.set(Status.HEALTHY)
     assert (await get(service, "/health/ready"))[0] == 200
-    assert (await get(service, "/health/mediamtx"))[0] == 200
+    assert (await get(service, "/health/recorder"))[0] == 200
+
+
+async def test_mediamtx_down_only_degrades(service: Application) -> None:
+    await service.media.check()  # nothing listens on the configured API port
+    status, body = await get(service, "/health/mediamtx")
+    assert status == 503 and body["status"] == "unhealthy"  # type: ignore[index]
+    status, body = await get(service, "/health/system")
+    assert status == 200 and body["status"] == "degraded"  # type: ignore[index]
+    assert (await get(service, "/health/ready"))[0] == 200
 
 
 async def test_non_critical_component_only_degrades(service: Application) -> None:

@@ -1,8 +1,5 @@
 """Camera hub control service: WebSocket JSON-RPC 2.0 API over MediaMTX."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("camera-service")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0+local"
+# The single source of the version (pyproject reads it from here). Kept as a literal:
+# importlib.metadata would cost the running service ~5 MB of imports to look it up.
+__version__ = "0.1.0"

@@ -24,6 +24,7 @@ from camera_service.api.health import add_health_routes
 from camera_service.api.httpserver import HttpServer, Router
 from camera_service.api.methods import cameras as camera_methods
 from camera_service.api.methods import session as session_methods
+from camera_service.api.methods import streams as stream_methods
 from camera_service.api.methods import system as system_methods
 from camera_service.api.notifications import Notifier
 from camera_service.api.openrpc import openrpc_document
@@ -38,6 +39,7 @@ from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import ConfigError, Settings, load_settings, split_reload
 from camera_service.db import AsyncDatabase
 from camera_service.events import EventBus
+from camera_service.media.controller import MediaController
 from camera_service.observability.health import ComponentState, HealthRegistry, Status
 from camera_service.observability.logging import set_level
 from camera_service.observability.metrics import Metrics
@@ -132,6 +134,17 @@ class Application:
         )
         await self.monitor.start()
         self._stops.append(self.monitor.stop)
+        self.media = MediaController(
+            lambda: self.settings.mediamtx,
+            self.cameras,
+            self.events,
+            self.health,
+            self.db,
+            self.monitor.source,
+            self.monitor.device_path,
+        )
+        await self.media.start()
+        self._stops.append(self.media.stop)
         self.reload_listeners.append(self._cameras_reloaded)
 
         await self._start_http()
@@ -160,7 +173,13 @@ class Application:
             return discover_cache
 
         session_methods.register(self.registry, self.dispatcher, discover)
-        camera_methods.register(self.registry, self.cameras, lambda: self.settings.mediamtx)
+        camera_methods.register(
+            self.registry,
+            self.cameras,
+            lambda: self.settings.mediamtx,
+            lambda camera_id: self.media.stream_metrics(camera_id),
+        )
+        stream_methods.register(self.registry, lambda: self.media.managed_streams())
         system_methods.register(
             self.registry,
             lambda: self.settings,
@@ -172,11 +191,13 @@ class Application:
 
     def counts(self) -> dict[str, int]:
         """Figures other parts own; later capabilities fill in the rest."""
-        return {"cameras": len(self.cameras), "streams": 0, "recordings_active": 0}
+        streams = self.media.active_streams if hasattr(self, "media") else 0
+        return {"cameras": len(self.cameras), "streams": streams, "recordings_active": 0}
 
     def _cameras_reloaded(self, settings: Settings, applied: list[str]) -> None:
         if "cameras.sources" in applied:
             self.monitor.apply_sources()
+            self.media.reconcile_soon()
 
     async def _start_http(self) -> None:
         s = self.settings

@@ -112,6 +112,25 @@ class MediaMtxConfig(Section):
     reconcile_interval: PositiveSeconds = Field(
         15.0, description="Seconds between full desired-state reconciles."
     )
+    check_interval: PositiveSeconds = Field(
+        1.0,
+        description="Seconds between MediaMTX liveness checks (a restart is re-applied "
+        "within about this long) and stream metric refreshes.",
+    )
+    ffmpeg: str = Field("ffmpeg", description="FFmpeg executable the publishers run.")
+    encoder: Literal["libx264", "h264_v4l2m2m", "h264_vaapi", "h264_nvenc", "h264_qsv"] = Field(
+        "libx264", description="H.264 encoder of USB and test-pattern publishers."
+    )
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = Field(
+        "ultrafast", description="libx264 preset (CPU against quality)."
+    )
+    bitrate_kbps: int = Field(2000, ge=100, le=50_000, description="Publisher video bitrate.")
+    on_demand_start_timeout: PositiveSeconds = Field(
+        10.0, description="How long MediaMTX waits for a publisher to start."
+    )
+    on_demand_close_after: PositiveSeconds = Field(
+        10.0, description="Seconds a publisher runs on after its last reader left."
+    )
 
 
 class RtspSource(Section):

@@ -52,6 +52,16 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX audit_log_ts ON audit_log (ts);
         """,
     ),
+    (
+        2,
+        """
+        -- MediaMTX paths this service created: the only ones it may change or delete.
+        CREATE TABLE mediamtx_paths (
+            name       TEXT PRIMARY KEY,
+            created_at REAL NOT NULL
+        );
+        """,
+    ),
 ]
 
 

@@ -102,6 +102,17 @@ class CameraMonitor:
                 await task
         await self.watcher.stop()
 
+    # --- what publishers need -----------------------------------------------------------
+
+    def device_path(self, camera_id: str) -> str | None:
+        """The device node a USB camera's publisher opens."""
+        seen = self._nodes.get(camera_id)
+        return str(seen.node.device) if seen is not None and seen.kind == "camera" else None
+
+    def source(self, camera_id: str) -> Source | None:
+        """The configured or assigned source behind a camera."""
+        return self._sources.get(camera_id)
+
     # --- USB / V4L2 ----------------------------------------------------------------------
 
     async def _watch_devices(self) -> None:

@@ -1,0 +1,1 @@
+"""Media plane: the MediaMTX Control API client and what drives it."""

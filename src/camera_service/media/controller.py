@@ -1,0 +1,247 @@
+"""The MediaMTX controller keeps MediaMTX in line with the cameras.
+
+MediaMTX keeps API-made paths in RAM only and pushes no events, so the service owns
+the desired state (one path per camera) and re-applies it: on every camera event,
+on a timer, and at once when MediaMTX comes back or restarts (its ``/v3/info``
+``started`` changes). Only paths this service created are ever changed or deleted;
+their names are kept in SQLite so a restart of the service does not orphan them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from camera_service.cameras.registry import CameraRegistry
+from camera_service.config import MediaMtxConfig, RtspSource, TestPatternSource
+from camera_service.db import AsyncDatabase
+from camera_service.events import EventBus
+from camera_service.media.circuit import CircuitBreaker
+from camera_service.media.mediamtx.client import MediaMtxClient, MediaMtxError
+from camera_service.media.mediamtx.models import PathState
+from camera_service.media.paths import PathConf, desired_path, differs
+from camera_service.observability.health import ComponentHealth, HealthRegistry, Status
+
+log = logging.getLogger(__name__)
+
+Source = RtspSource | TestPatternSource
+CAMERA_EVENTS = ("camera.added", "camera.changed", "camera.removed", "camera.capabilities")
+
+
+class MediaController:
+    def __init__(
+        self,
+        cfg: Callable[[], MediaMtxConfig],
+        cameras: CameraRegistry,
+        events: EventBus,
+        health: HealthRegistry,
+        db: AsyncDatabase,
+        source_of: Callable[[str], Source | None],
+        device_of: Callable[[str], str | None],
+    ) -> None:
+        self.cfg = cfg
+        self.cameras = cameras
+        self.db = db
+        self.source_of = source_of
+        self.device_of = device_of
+        c = cfg()
+        # A short reset: a MediaMTX that restarts must be seen again within seconds.
+        self.breaker = CircuitBreaker(3, 2.0, name="MediaMTX API", on_change=self._circuit)
+        self.client = MediaMtxClient(c.api_url, c.request_timeout, retries=2, breaker=self.breaker)
+        self.link: ComponentHealth = health.register(
+            "mediamtx", critical=False, status=Status.UNHEALTHY, reason="not checked yet"
+        )
+        self.sync: ComponentHealth = health.register("mediamtx_controller", critical=False)
+        self.owned: set[str] = set()
+        self.streams: dict[str, PathState] = {}  # last snapshot of MediaMTX's paths
+        self.version = ""
+        self.reachable = False
+        self._started: str | None = None
+        self._kick = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lock = asyncio.Lock()
+        self._last_reconcile = 0.0
+        events.subscribe(self._on_event)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.owned = set(await self.db.run(_load_owned, self.db))
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._watch()), loop.create_task(self._reconcile_loop())]
+        self._kick.set()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.client.close()
+
+    def _on_event(self, topic: str, payload: dict[str, Any]) -> None:
+        if topic in CAMERA_EVENTS:
+            self._kick.set()
+
+    def reconcile_soon(self) -> None:
+        """Ask for a reconcile (after a config reload, say)."""
+        self._kick.set()
+
+    # --- watching MediaMTX ----------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        while True:
+            await self.check()
+            await asyncio.sleep(self.cfg().check_interval)
+
+    async def check(self) -> None:
+        """One look at MediaMTX: alive? restarted? what are the streams doing?"""
+        try:
+            info = await self.client.info()
+            self.streams = await self.client.list_paths()
+        except MediaMtxError as exc:
+            if self.reachable:
+                log.warning("MediaMTX unreachable", extra={"error": str(exc)})
+            self.reachable = False
+            self.link.set(
+                Status.UNHEALTHY, str(exc), url=self.cfg().api_url, circuit=self.breaker.state
+            )
+            return
+        if not self.reachable or info.started != self._started:
+            # Back, or restarted with every API-made path forgotten: re-apply now.
+            log.info("MediaMTX reachable", extra={"version": info.version, "started": info.started})
+            self._kick.set()
+        self.reachable = True
+        self._started = info.started
+        self.version = info.version
+        self.link.set(
+            Status.HEALTHY,
+            version=info.version,
+            paths=len(self.streams),
+            circuit=self.breaker.state,
+        )
+
+    def _circuit(self, state: str) -> None:
+        log.warning("MediaMTX circuit breaker", extra={"state": state})
+
+    # --- reconciling ------------------------------------------------------------------------------
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.cfg().reconcile_interval):
+                    await self._kick.wait()
+            self._kick.clear()
+            if not self.reachable and time.monotonic() - self._last_reconcile < 1.0:
+                continue  # nothing to talk to; the watcher kicks us when it is back
+            try:
+                await self.reconcile()
+            except Exception:
+                log.exception("reconcile failed")
+
+    def desired(self) -> dict[str, PathConf]:
+        cfg = self.cfg()
+        wanted: dict[str, PathConf] = {}
+        for camera in self.cameras:
+            conf = desired_path(
+                camera, cfg, self.device_of(camera.camera_id), self.source_of(camera.camera_id)
+            )
+            if conf is not None:
+                wanted[camera.camera_id] = conf
+        return wanted
+
+    async def reconcile(self) -> None:
+        """Add, patch and delete our paths until MediaMTX matches the desired state."""
+        async with self._lock:
+            self._last_reconcile = time.monotonic()
+            wanted = self.desired()
+            try:
+                current = await self.client.list_path_configs()
+            except MediaMtxError as exc:
+                self.sync.set(Status.DEGRADED, f"cannot read paths: {exc}")
+                return
+            problems: list[str] = []
+            for name, conf in wanted.items():
+                try:
+                    if name not in current:
+                        await self._own(name)
+                        await self.client.add_path(name, conf)
+                        log.info("path added", extra={"path": name})
+                    elif name not in self.owned:
+                        problems.append(f"path {name} exists and was not created by this service")
+                    elif differs(current[name], conf):
+                        await self.client.patch_path(name, conf)
+                        log.info("path updated", extra={"path": name})
+                except MediaMtxError as exc:
+                    problems.append(f"{name}: {exc}")
+            for name in sorted(self.owned - wanted.keys()):
+                try:
+                    if name in current:
+                        await self.client.delete_path(name)
+                        log.info("path removed", extra={"path": name})
+                    await self._disown(name)
+                except MediaMtxError as exc:
+                    problems.append(f"{name}: {exc}")
+            if problems:
+                self.sync.set(Status.DEGRADED, "; ".join(problems[:5]), paths=len(wanted))
+            else:
+                self.sync.set(Status.HEALTHY, "", paths=len(wanted))
+
+    async def _own(self, name: str) -> None:
+        if name not in self.owned:
+            # Recorded before the add: a crash in between leaves at worst a path we own
+            # and will correct, never one we created but think foreign.
+            await self.db.run(_store_owned, self.db, name)
+            self.owned.add(name)
+
+    async def _disown(self, name: str) -> None:
+        await self.db.run(_forget_owned, self.db, name)
+        self.owned.discard(name)
+
+    # --- what clients see ----------------------------------------------------------------------
+
+    def stream_metrics(self, camera_id: str) -> dict[str, Any]:
+        state = self.streams.get(camera_id)
+        if state is None:
+            return {}
+        return {"bytes_sent": state.outbound_bytes, "readers": state.readers}
+
+    def managed_streams(self) -> list[dict[str, Any]]:
+        out = []
+        for name in sorted(self.owned):
+            state = self.streams.get(name)
+            out.append(
+                {
+                    "name": name,
+                    "source": state.source_type if state else None,
+                    "ready": state.available if state else False,
+                    "readers": state.readers if state else 0,
+                    "bytes_sent": state.outbound_bytes if state else 0,
+                }
+            )
+        return out
+
+    @property
+    def active_streams(self) -> int:
+        return sum(1 for name in self.owned if (s := self.streams.get(name)) and s.available)
+
+
+def _load_owned(db: AsyncDatabase) -> list[str]:
+    return [row[0] for row in db.database.query("SELECT name FROM mediamtx_paths")]
+
+
+def _store_owned(db: AsyncDatabase, name: str) -> None:
+    with db.database.transaction() as conn:
+        conn.execute(
+            "INSERT OR IGNORE INTO mediamtx_paths (name, created_at) VALUES (?, ?)",
+            (name, time.time()),
+        )
+
+
+def _forget_owned(db: AsyncDatabase, name: str) -> None:
+    with db.database.transaction() as conn:
+        conn.execute("DELETE FROM mediamtx_paths WHERE name = ?", (name,))

@@ -1,0 +1,144 @@
+"""FFmpeg publisher commands for MediaMTX's ``runOnDemand``.
+
+MediaMTX splits the command like a POSIX shell would (without running one) and then
+expands ``$MTX_PATH`` and ``$RTSP_PORT`` in each resulting part. So the command is built
+as an argument list from validated values only and every part is quoted with
+``shlex.quote``; quoting does not stop that expansion, which happens after the split.
+
+Output is H.264 a browser can play over WebRTC and HLS: constrained baseline (the only
+profile every WebRTC browser decodes), ``yuv420p``, no B-frames, and a keyframe every
+second so snapshots and late joiners start fast.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Encoder = Literal["libx264", "h264_v4l2m2m", "h264_vaapi", "h264_nvenc", "h264_qsv"]
+
+# V4L2 fourcc -> FFmpeg's -input_format name.
+INPUT_FORMATS = {
+    "MJPG": "mjpeg",
+    "JPEG": "mjpeg",
+    "YUYV": "yuyv422",
+    "UYVY": "uyvy422",
+    "NV12": "nv12",
+    "YU12": "yuv420p",
+    "H264": "h264",
+    "RGB3": "rgb24",
+    "BGR3": "bgr24",
+}
+PUBLISH_URL = "rtsp://127.0.0.1:$RTSP_PORT/$MTX_PATH"
+_DEVICE = re.compile(r"^/[A-Za-z0-9_./-]+/video[0-9]{1,4}$")
+_PATTERNS = ("testsrc", "testsrc2", "smptebars", "rgbtestsrc")
+
+
+class CommandError(ValueError):
+    """A value that must not reach a command line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Encoding:
+    encoder: Encoder = "libx264"
+    preset: str = "ultrafast"
+    bitrate_kbps: int = 2000
+    ffmpeg: str = "ffmpeg"
+
+    def args(self, fps: float) -> list[str]:
+        gop = str(max(1, round(fps)))  # one keyframe per second
+        rate = f"{self.bitrate_kbps}k"
+        common = [
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            gop,
+            "-keyint_min",
+            gop,
+            "-bf",
+            "0",
+            "-b:v",
+            rate,
+            "-maxrate",
+            rate,
+            "-bufsize",
+            f"{2 * self.bitrate_kbps}k",
+        ]
+        if self.encoder == "libx264":
+            return [
+                "-c:v",
+                "libx264",
+                "-preset",
+                self.preset,
+                "-tune",
+                "zerolatency",
+                "-profile:v",
+                "baseline",
+                "-sc_threshold",
+                "0",
+                *common,
+            ]
+        if self.encoder == "h264_vaapi":
+            # VAAPI encodes from GPU surfaces: upload first.
+            return [
+                "-vf",
+                "format=nv12,hwupload",
+                "-c:v",
+                "h264_vaapi",
+                "-profile:v",
+                "constrained_baseline",
+                *common[2:],
+            ]
+        return ["-c:v", self.encoder, "-profile:v", "baseline", *common]
+
+
+def _check(cond: bool, what: str) -> None:
+    if not cond:
+        raise CommandError(what)
+
+
+def _fps(fps: float) -> str:
+    _check(0 < fps <= 240, f"frame rate {fps!r} out of range")
+    return f"{fps:g}"
+
+
+def _size(width: int, height: int) -> str:
+    _check(16 <= width <= 8192 and 16 <= height <= 8192, f"size {width}x{height} out of range")
+    return f"{width}x{height}"
+
+
+def v4l2_command(
+    device: Path, fourcc: str, width: int, height: int, fps: float, enc: Encoding
+) -> str:
+    """Publish a V4L2 device in the mode its probe chose."""
+    _check(bool(_DEVICE.match(str(device))), f"not a V4L2 device path: {device}")
+    _check(fourcc in INPUT_FORMATS, f"unsupported pixel format {fourcc!r}")
+    argv = [
+        enc.ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
+        "-f", "v4l2", "-input_format", INPUT_FORMATS[fourcc],
+        "-video_size", _size(width, height), "-framerate", _fps(fps),
+        "-i", str(device),
+        *enc.args(fps),
+        "-f", "rtsp", "-rtsp_transport", "tcp", PUBLISH_URL,
+    ]  # fmt: skip
+    return join(argv)
+
+
+def pattern_command(pattern: str, width: int, height: int, fps: float, enc: Encoding) -> str:
+    """Publish an FFmpeg lavfi test pattern (a camera without hardware)."""
+    _check(pattern in _PATTERNS, f"unknown test pattern {pattern!r}")
+    source = f"{pattern}=size={_size(width, height)}:rate={_fps(fps)}"
+    argv = [
+        enc.ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
+        "-re", "-f", "lavfi", "-i", source,
+        *enc.args(fps),
+        "-f", "rtsp", "-rtsp_transport", "tcp", PUBLISH_URL,
+    ]  # fmt: skip
+    return join(argv)
+
+
+def join(argv: list[str]) -> str:
+    return " ".join(shlex.quote(part) for part in argv)

@@ -1,0 +1,73 @@
+"""What MediaMTX path each camera should have: plain data, derived from the camera and
+the settings, compared key by key with what MediaMTX reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from camera_service.cameras.model import Camera, SourceType
+from camera_service.config import MediaMtxConfig, RtspSource, TestPatternSource
+from camera_service.media.ffmpeg import Encoding, pattern_command, v4l2_command
+
+PathConf = dict[str, Any]
+
+
+def encoding(cfg: MediaMtxConfig) -> Encoding:
+    return Encoding(cfg.encoder, cfg.preset, cfg.bitrate_kbps, cfg.ffmpeg)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s"  # MediaMTX durations are Go duration strings
+
+
+def desired_path(
+    camera: Camera,
+    cfg: MediaMtxConfig,
+    device_path: str | None = None,
+    source: RtspSource | TestPatternSource | None = None,
+) -> PathConf | None:
+    """The path config for ``camera``; None while it cannot be published yet (a USB
+    camera whose formats are still being probed)."""
+    if camera.source_type is SourceType.RTSP:
+        if not isinstance(source, RtspSource):
+            return None
+        return {
+            "source": source_url(source),
+            "sourceOnDemand": source.on_demand,
+            "rtspTransport": source.transport,
+        }
+    on_demand = {
+        "runOnDemandRestart": True,
+        "runOnDemandStartTimeout": _seconds(cfg.on_demand_start_timeout),
+        "runOnDemandCloseAfter": _seconds(cfg.on_demand_close_after),
+    }
+    if camera.source_type is SourceType.TEST:
+        if not isinstance(source, TestPatternSource):
+            return None
+        w, h = (int(x) for x in source.resolution.split("x"))
+        cmd = pattern_command(source.pattern, w, h, source.fps, encoding(cfg))
+        return {"runOnDemand": cmd, **on_demand}
+    if camera.mode is None or device_path is None:
+        return None
+    fourcc, width, height, fps = camera.mode
+    cmd = v4l2_command(Path(device_path), fourcc, width, height, fps, encoding(cfg))
+    return {"runOnDemand": cmd, **on_demand}
+
+
+def source_url(source: RtspSource) -> str:
+    """The camera URL MediaMTX pulls, credentials included (never logged)."""
+    if not source.username:
+        return source.url
+    parts = urlsplit(source.url)
+    password = source.password.get_secret_value() if source.password else ""
+    userinfo = quote(source.username, safe="")
+    if password:
+        userinfo += ":" + quote(password, safe="")
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
+
+
+def differs(current: PathConf, desired: PathConf) -> bool:
+    """Only the keys we set matter: MediaMTX reports every field with its default."""
+    return any(current.get(k) != v for k, v in desired.items())
