@@ -154,6 +154,7 @@ class RtspSource(Section):
 
 
 class TestPatternSource(Section):
+    __test__ = False  # a camera source, not a pytest test class
     type: Literal["test"] = Field("test", description="Selects this schema.")
     id: str = Field(pattern=CAMERA_ID_PATTERN, description="camera_id and MediaMTX path name.")
     name: str | None = Field(None, description="Display name; default: the id.")
