@@ -15,6 +15,8 @@ from camera_service.config import Settings, validate
 from tests.rpc import RpcClient
 from tests.support.rawws import Opener, Streams
 
+pytest_plugins = ("tests.support.mediamtx.fixtures",)
+
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 
 

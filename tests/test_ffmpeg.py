@@ -122,3 +122,13 @@ def test_test_pattern_spec_and_differs() -> None:
     reported = {**conf, "record": False, "sourceOnDemand": False}  # MediaMTX adds defaults
     assert not differs(reported, conf)
     assert differs({**reported, "runOnDemandCloseAfter": "20s"}, conf)
+
+
+def test_durations_compare_by_value() -> None:
+    from camera_service.media.paths import duration_seconds
+
+    assert duration_seconds("1m0s") == duration_seconds("60s") == 60
+    assert duration_seconds("1h2m3.5s") == 3723.5 and duration_seconds("1d") == 86400
+    assert duration_seconds("soon") is None
+    assert not differs({"runOnDemandCloseAfter": "1m0s"}, {"runOnDemandCloseAfter": "60s"})
+    assert differs({"runOnDemandCloseAfter": "1m1s"}, {"runOnDemandCloseAfter": "60s"})

@@ -3,6 +3,7 @@ the settings, compared key by key with what MediaMTX reports."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -69,5 +70,33 @@ def source_url(source: RtspSource) -> str:
 
 
 def differs(current: PathConf, desired: PathConf) -> bool:
-    """Only the keys we set matter: MediaMTX reports every field with its default."""
-    return any(current.get(k) != v for k, v in desired.items())
+    """Only the keys we set matter: MediaMTX reports every field with its default, and
+    prints durations its own way ("60s" comes back as "1m0s"), so those compare by value."""
+    for key, want in desired.items():
+        have = current.get(key)
+        if isinstance(want, str) and isinstance(have, str) and _DURATION.fullmatch(want):
+            if duration_seconds(have) != duration_seconds(want):
+                return True
+        elif have != want:
+            return True
+    return False
+
+
+_DURATION = re.compile(r"(?:[0-9.]+(?:d|h|ms|m|s|us|µs|ns))+")
+_UNITS = {
+    "d": 86400.0,
+    "h": 3600.0,
+    "m": 60.0,
+    "s": 1.0,
+    "ms": 1e-3,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ns": 1e-9,
+}
+
+
+def duration_seconds(text: str) -> float | None:
+    """A Go/MediaMTX duration ("1m30s", "10s", "1d") in seconds; None if it is not one."""
+    if not _DURATION.fullmatch(text):
+        return None
+    return sum(float(n) * _UNITS[u] for n, u in re.findall(r"([0-9.]+)(d|h|ms|m|s|us|µs|ns)", text))

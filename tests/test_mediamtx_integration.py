@@ -1,0 +1,156 @@
+"""The service against the contract-held MediaMTX double (architecture.md): paths
+follow cameras, come back after a MediaMTX restart, foreign paths are left alone,
+failures open the circuit and recovery closes it. The double fails the test if the
+service ever sends something MediaMTX's OpenAPI spec forbids."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from camera_service.app import Application
+from camera_service.observability.health import Status
+from tests.conftest import make_settings, make_token
+from tests.rpc import RpcClient
+from tests.support.mediamtx.double import MediaMtxDouble, RecordedRequest
+from tests.support.mediamtx.fixtures import MediaMtxFactory
+from tests.support.v4l2tree import FakeV4l2Tree
+
+LAB = {"type": "test", "id": "lab", "resolution": "640x360", "fps": 15}
+
+
+def adds(name: str) -> Callable[[RecordedRequest], bool]:
+    return lambda r: r.method == "POST" and r.path == f"/v3/config/paths/add/{name}"
+
+
+def deletes(name: str) -> Callable[[RecordedRequest], bool]:
+    return lambda r: r.method == "DELETE" and r.path == f"/v3/config/paths/delete/{name}"
+
+
+@pytest.fixture
+async def service_with(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    apps: list[Application] = []
+
+    async def start(mtx: MediaMtxDouble, **cameras: Any) -> Application:
+        settings = make_settings(
+            tmp_path,
+            mediamtx={"api_url": mtx.api_url, "check_interval": 0.1, "request_timeout": 1.0},
+            cameras={"poll_interval": 30.0, **cameras},
+        )
+        app = Application(settings)
+        await app.start()
+        apps.append(app)
+        return app
+
+    yield start
+    for app in apps:
+        await app.stop()
+
+
+async def test_paths_follow_cameras_and_return_after_a_restart(
+    mediamtx_factory: MediaMtxFactory, service_with: Any, tmp_path: Path
+) -> None:
+    mtx = await mediamtx_factory(work_dir=tmp_path)
+    tree = FakeV4l2Tree(tmp_path / "v4l2")
+    app = await service_with(
+        mtx,
+        sources=[LAB],
+        device_root=str(tree.device_root),
+        sysfs_root=str(tree.sysfs_root),
+        v4l2_ctl=str(tree.v4l2_ctl),
+    )
+    await mtx.wait_for_request(adds("lab"))
+    conf = mtx.path_conf("lab")
+    assert conf is not None and "testsrc2=size=640x360:rate=15" in conf["runOnDemand"]
+    assert conf["runOnDemandCloseAfter"] in ("10s",)
+
+    # hot-plug: a new USB camera gets a path once its formats are known; unplug removes it
+    mark = len(mtx.requests)
+    tree.add_camera(0, "C920", "046d", "082d", serial="S1")
+    await mtx.wait_for_request(adds("camera0"), start=mark)
+    conf = mtx.path_conf("camera0")
+    assert conf is not None
+    assert f"-i {tree.device_root}/video0" in conf["runOnDemand"]
+    mark = len(mtx.requests)
+    tree.remove(0)
+    await mtx.wait_for_request(deletes("camera0"), start=mark)
+    assert mtx.path_names() == ["lab"]
+
+    # MediaMTX restarts and forgets every API-made path: back within 2 s, nobody asked
+    mark = len(mtx.requests)
+    await mtx.restart()
+    await mtx.wait_for_request(adds("lab"), start=mark, timeout=2.0)
+    assert mtx.path_names() == ["lab"]
+    assert app.health.components["mediamtx_controller"].status is Status.HEALTHY
+
+
+async def test_a_path_created_by_someone_else_is_never_touched(
+    mediamtx_factory: MediaMtxFactory, service_with: Any, tmp_path: Path
+) -> None:
+    mtx = await mediamtx_factory(work_dir=tmp_path)
+    await mtx.add_path("lab", {"source": "publisher"})  # another client got there first
+    await mtx.add_path("their_cam", {"source": "publisher"})
+    app = await service_with(mtx, sources=[LAB])
+    await app.media.reconcile()
+    assert (mtx.path_conf("lab") or {})["source"] == "publisher"  # still theirs
+    mutating = [r for r in mtx.requests if r.method != "GET"]
+    assert mutating == []
+    sync = app.health.components["mediamtx_controller"]
+    assert sync.status is Status.DEGRADED and "not created by this service" in sync.reason
+    assert "their_cam" in mtx.path_names()
+
+
+async def test_failures_open_the_circuit_the_api_keeps_answering_and_recovery_closes_it(
+    mediamtx_factory: MediaMtxFactory, service_with: Any, tmp_path: Path
+) -> None:
+    mtx = await mediamtx_factory(work_dir=tmp_path)
+    app = await service_with(mtx, sources=[LAB])
+    await mtx.wait_for_request(adds("lab"))
+    client = await RpcClient.connect(f"ws://127.0.0.1:{app.ws_port}/ws")
+    try:
+        await client.call("authenticate", {"auth_token": make_token("admin")})
+        async with mtx.stopped(lose_state=False):
+            for _ in range(6):  # each check fails; the breaker opens after 3 failures
+                await app.media.check()
+            assert app.media.breaker.state == "open"
+            link = app.health.components["mediamtx"]
+            assert link.status is Status.UNHEALTHY
+            status = await client.call("get_status")
+            assert status["status"] == "degraded"  # the API answers; MediaMTX is optional
+            assert status["components"]["mediamtx"] == "unhealthy"
+            assert [c["camera_id"] for c in (await client.call("get_camera_list"))["cameras"]] == [
+                "lab"
+            ]
+        app.media.breaker.reset()  # skip the 2 s cool-down: what follows is the trial call
+        await app.media.check()
+        assert app.media.breaker.state == "closed"
+        assert app.health.components["mediamtx"].status is Status.HEALTHY
+        streams = await client.call("get_streams")
+        assert [s["name"] for s in streams] == ["lab"]
+        assert set(streams[0]) == {"name", "source", "ready", "readers", "bytes_sent"}
+    finally:
+        await client.close()
+
+
+async def test_rtsp_camera_becomes_a_mediamtx_source_with_credentials_for_mediamtx_only(
+    mediamtx_factory: MediaMtxFactory, service_with: Any, tmp_path: Path
+) -> None:
+    mtx = await mediamtx_factory(work_dir=tmp_path)
+    source = {"type": "rtsp", "id": "gate", "url": "rtsp://127.0.0.1:1/stream",
+              "username": "viewer", "password": "pa55:word", "on_demand": True}  # fmt: skip
+    app = await service_with(mtx, sources=[source], rtsp_check_interval=30.0)
+    await mtx.wait_for_request(adds("gate"))
+    conf = mtx.path_conf("gate")
+    assert conf is not None
+    assert conf["source"] == "rtsp://viewer:pa55%3Aword@127.0.0.1:1/stream"
+    assert conf["sourceOnDemand"] is True and conf["rtspTransport"] == "tcp"
+    client = await RpcClient.connect(f"ws://127.0.0.1:{app.ws_port}/ws")
+    try:
+        await client.call("authenticate", {"auth_token": make_token("admin")})
+        seen = repr([await client.call("get_streams"), await client.call("get_camera_list")])
+        assert "pa55" not in seen
+    finally:
+        await client.close()
