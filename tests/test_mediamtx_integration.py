@@ -139,8 +139,14 @@ async def test_rtsp_camera_becomes_a_mediamtx_source_with_credentials_for_mediam
     mediamtx_factory: MediaMtxFactory, service_with: Any, tmp_path: Path
 ) -> None:
     mtx = await mediamtx_factory(work_dir=tmp_path)
-    source = {"type": "rtsp", "id": "gate", "url": "rtsp://127.0.0.1:1/stream",
-              "username": "viewer", "password": "pa55:word", "on_demand": True}  # fmt: skip
+    source = {
+        "type": "rtsp",
+        "id": "gate",
+        "url": "rtsp://127.0.0.1:1/stream",
+        "username": "viewer",
+        "password": "pa55:word",
+        "on_demand": True,
+    }
     app = await service_with(mtx, sources=[source], rtsp_check_interval=30.0)
     await mtx.wait_for_request(adds("gate"))
     conf = mtx.path_conf("gate")

@@ -40,6 +40,7 @@ from camera_service.config import ConfigError, Settings, load_settings, split_re
 from camera_service.db import AsyncDatabase
 from camera_service.events import EventBus
 from camera_service.media.controller import MediaController
+from camera_service.media.mediamtx.managed import ManagedMediaMtx, find_binary
 from camera_service.observability.health import ComponentState, HealthRegistry, Status
 from camera_service.observability.logging import set_level
 from camera_service.observability.metrics import Metrics
@@ -134,6 +135,11 @@ class Application:
         )
         await self.monitor.start()
         self._stops.append(self.monitor.stop)
+        binary = find_binary(s.mediamtx)
+        if binary is not None:
+            self.managed = ManagedMediaMtx(binary, s.mediamtx, self.paths.data_dir / "mediamtx")
+            await self.managed.start()
+            self._stops.append(self.managed.stop)  # stopped after the controller
         self.media = MediaController(
             lambda: self.settings.mediamtx,
             self.cameras,

@@ -108,6 +108,15 @@ class MediaMtxConfig(Section):
     rtsp_port: Port = Field(8554, description="MediaMTX RTSP port (used in stream URLs).")
     webrtc_port: Port = Field(8889, description="MediaMTX WebRTC port (used in stream URLs).")
     hls_port: Port = Field(8888, description="MediaMTX HLS port (used in stream URLs).")
+    rtp_port: Port = Field(8000, description="Managed MediaMTX: RTSP over UDP, RTP port.")
+    rtcp_port: Port = Field(8001, description="Managed MediaMTX: RTSP over UDP, RTCP port.")
+    multicast_rtp_port: Port = Field(
+        8004, description="Managed MediaMTX: multicast RTP (its default 8002 is our API port)."
+    )
+    multicast_rtcp_port: Port = Field(
+        8005, description="Managed MediaMTX: multicast RTCP (its default 8003 is our health port)."
+    )
+    webrtc_udp_port: Port = Field(8189, description="Managed MediaMTX: WebRTC ICE UDP port.")
     request_timeout: PositiveSeconds = Field(5.0, description="Timeout of one Control API call.")
     reconcile_interval: PositiveSeconds = Field(
         15.0, description="Seconds between full desired-state reconciles."

@@ -50,7 +50,7 @@ class MediaController:
         self.device_of = device_of
         c = cfg()
         # A short reset: a MediaMTX that restarts must be seen again within seconds.
-        self.breaker = CircuitBreaker(3, 2.0, name="MediaMTX API", on_change=self._circuit)
+        self.breaker = CircuitBreaker(3, 2.0, name="MediaMTX API")
         self.client = MediaMtxClient(c.api_url, c.request_timeout, retries=2, breaker=self.breaker)
         self.link: ComponentHealth = health.register(
             "mediamtx", critical=False, status=Status.UNHEALTHY, reason="not checked yet"
@@ -65,6 +65,8 @@ class MediaController:
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
         self._last_reconcile = 0.0
+        self.generation = 0  # completed reconciles
+        self._changed = asyncio.Condition()  # notified after every check and reconcile
         events.subscribe(self._on_event)
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -110,6 +112,7 @@ class MediaController:
             self.link.set(
                 Status.UNHEALTHY, str(exc), url=self.cfg().api_url, circuit=self.breaker.state
             )
+            await self._notify()
             return
         if not self.reachable or info.started != self._started:
             # Back, or restarted with every API-made path forgotten: re-apply now.
@@ -124,9 +127,7 @@ class MediaController:
             paths=len(self.streams),
             circuit=self.breaker.state,
         )
-
-    def _circuit(self, state: str) -> None:
-        log.warning("MediaMTX circuit breaker", extra={"state": state})
+        await self._notify()
 
     # --- reconciling ------------------------------------------------------------------------------
 
@@ -190,6 +191,17 @@ class MediaController:
                 self.sync.set(Status.DEGRADED, "; ".join(problems[:5]), paths=len(wanted))
             else:
                 self.sync.set(Status.HEALTHY, "", paths=len(wanted))
+        self.generation += 1
+        await self._notify()
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> None:
+        """Wait until, after some check or reconcile, ``predicate()`` holds."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(predicate)
 
     async def _own(self, name: str) -> None:
         if name not in self.owned:

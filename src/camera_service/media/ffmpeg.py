@@ -117,13 +117,28 @@ def v4l2_command(
     _check(bool(_DEVICE.match(str(device))), f"not a V4L2 device path: {device}")
     _check(fourcc in INPUT_FORMATS, f"unsupported pixel format {fourcc!r}")
     argv = [
-        enc.ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
-        "-f", "v4l2", "-input_format", INPUT_FORMATS[fourcc],
-        "-video_size", _size(width, height), "-framerate", _fps(fps),
-        "-i", str(device),
+        enc.ffmpeg,
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-nostdin",
+        "-f",
+        "v4l2",
+        "-input_format",
+        INPUT_FORMATS[fourcc],
+        "-video_size",
+        _size(width, height),
+        "-framerate",
+        _fps(fps),
+        "-i",
+        str(device),
         *enc.args(fps),
-        "-f", "rtsp", "-rtsp_transport", "tcp", PUBLISH_URL,
-    ]  # fmt: skip
+        "-f",
+        "rtsp",
+        "-rtsp_transport",
+        "tcp",
+        PUBLISH_URL,
+    ]
     return join(argv)
 
 
@@ -132,11 +147,23 @@ def pattern_command(pattern: str, width: int, height: int, fps: float, enc: Enco
     _check(pattern in _PATTERNS, f"unknown test pattern {pattern!r}")
     source = f"{pattern}=size={_size(width, height)}:rate={_fps(fps)}"
     argv = [
-        enc.ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
-        "-re", "-f", "lavfi", "-i", source,
+        enc.ffmpeg,
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-nostdin",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        source,
         *enc.args(fps),
-        "-f", "rtsp", "-rtsp_transport", "tcp", PUBLISH_URL,
-    ]  # fmt: skip
+        "-f",
+        "rtsp",
+        "-rtsp_transport",
+        "tcp",
+        PUBLISH_URL,
+    ]
     return join(argv)
 
 
