@@ -5,10 +5,12 @@ service ever sends something MediaMTX's OpenAPI spec forbids."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from camera_service.app import Application
@@ -160,3 +162,53 @@ async def test_rtsp_camera_becomes_a_mediamtx_source_with_credentials_for_mediam
         assert "pa55" not in seen
     finally:
         await client.close()
+
+
+async def test_a_reader_of_a_camera_url_gets_real_video(
+    mediamtx_factory: MediaMtxFactory, tmp_path: Path
+) -> None:
+    from tests.support.mediamtx.dataplane import DataPlane
+
+    async with DataPlane() as plane:
+        mtx = await mediamtx_factory(work_dir=tmp_path, data_plane=plane)
+        settings = make_settings(
+            tmp_path,
+            mediamtx={"api_url": mtx.api_url, "check_interval": 0.1, "rtsp_port": plane.rtsp_port},
+            cameras={"sources": [LAB]},
+        )
+        app = Application(settings)
+        await app.start()
+        client = await RpcClient.connect(f"ws://127.0.0.1:{app.ws_port}/ws")
+        try:
+            await mtx.wait_for_request(adds("lab"))
+            await client.call("authenticate", {"auth_token": make_token("viewer")})
+            [camera] = (await client.call("get_camera_list"))["cameras"]
+            url = camera["streams"]["rtsp"]
+            assert url == f"rtsp://127.0.0.1:{plane.rtsp_port}/lab"
+            probe = await asyncio.create_subprocess_exec(
+                "ffprobe",
+                "-v",
+                "error",
+                "-rtsp_transport",
+                "tcp",
+                "-analyzeduration",
+                "1000000",
+                "-show_streams",
+                "-of",
+                "json",
+                url,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await asyncio.wait_for(probe.communicate(), 30)
+            assert probe.returncode == 0, err.decode()
+            [video] = orjson.loads(out)["streams"]
+            assert video["codec_name"] == "h264"
+            assert (video["width"], video["height"]) == (640, 360)
+            assert video["pix_fmt"] == "yuv420p"
+            assert video["profile"] in ("Constrained Baseline", "Baseline")
+            state = await client.call("get_streams")
+            assert [s["name"] for s in state] == ["lab"]
+        finally:
+            await client.close()
+            await app.stop()
