@@ -1,7 +1,12 @@
-"""The service against the contract-held MediaMTX double (architecture.md): paths
-follow cameras, come back after a MediaMTX restart, foreign paths are left alone,
-failures open the circuit and recovery closes it. The double fails the test if the
-service ever sends something MediaMTX's OpenAPI spec forbids."""
+"""The service against MediaMTX: paths follow cameras, come back after a MediaMTX
+restart, foreign paths are left alone, failures open the circuit and recovery closes
+it, and a reader of a camera's URL gets real video.
+
+Tests marked ``live_mediamtx`` run against the OpenAPI-checked double with its real
+RTSP data plane by default, and unchanged against a real MediaMTX when
+``MEDIAMTX_BIN`` is set (tests/support/mediamtx/backends.py). The double fails a test
+if the service ever sends something MediaMTX's published spec forbids.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,15 @@ from camera_service.app import Application
 from camera_service.observability.health import Status
 from tests.conftest import make_settings, make_token
 from tests.rpc import RpcClient
-from tests.support.mediamtx.double import MediaMtxDouble, RecordedRequest
+from tests.support.mediamtx.backends import (
+    DoubleBackend,
+    LiveBackend,
+    add_foreign_path,
+    path_conf,
+    start_backend,
+    wait_path,
+)
+from tests.support.mediamtx.double import RecordedRequest
 from tests.support.mediamtx.fixtures import MediaMtxFactory
 from tests.support.v4l2tree import FakeV4l2Tree
 
@@ -28,18 +41,30 @@ def adds(name: str) -> Callable[[RecordedRequest], bool]:
     return lambda r: r.method == "POST" and r.path == f"/v3/config/paths/add/{name}"
 
 
-def deletes(name: str) -> Callable[[RecordedRequest], bool]:
-    return lambda r: r.method == "DELETE" and r.path == f"/v3/config/paths/delete/{name}"
+@pytest.fixture
+async def backend(tmp_path: Path) -> AsyncIterator[DoubleBackend | LiveBackend]:
+    work = tmp_path / "mediamtx"
+    work.mkdir()
+    b = await start_backend(work)
+    try:
+        yield b
+    finally:
+        await b.close()
 
 
 @pytest.fixture
 async def service_with(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     apps: list[Application] = []
 
-    async def start(mtx: MediaMtxDouble, **cameras: Any) -> Application:
+    async def start(mtx: Any, **cameras: Any) -> Application:
         settings = make_settings(
             tmp_path,
-            mediamtx={"api_url": mtx.api_url, "check_interval": 0.1, "request_timeout": 1.0},
+            mediamtx={
+                "api_url": mtx.api_url,
+                "rtsp_port": getattr(mtx, "rtsp_port", 8554),
+                "check_interval": 0.1,
+                "request_timeout": 1.0,
+            },
             cameras={"poll_interval": 30.0, **cameras},
         )
         app = Application(settings)
@@ -52,57 +77,52 @@ async def service_with(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         await app.stop()
 
 
+@pytest.mark.live_mediamtx
 async def test_paths_follow_cameras_and_return_after_a_restart(
-    mediamtx_factory: MediaMtxFactory, service_with: Any, tmp_path: Path
+    backend: DoubleBackend | LiveBackend, service_with: Any, tmp_path: Path
 ) -> None:
-    mtx = await mediamtx_factory(work_dir=tmp_path)
     tree = FakeV4l2Tree(tmp_path / "v4l2")
     app = await service_with(
-        mtx,
+        backend,
         sources=[LAB],
         device_root=str(tree.device_root),
         sysfs_root=str(tree.sysfs_root),
         v4l2_ctl=str(tree.v4l2_ctl),
     )
-    await mtx.wait_for_request(adds("lab"))
-    conf = mtx.path_conf("lab")
+    await wait_path(backend.api_url, "lab")
+    conf = await path_conf(backend.api_url, "lab")
     assert conf is not None and "testsrc2=size=640x360:rate=15" in conf["runOnDemand"]
-    assert conf["runOnDemandCloseAfter"] in ("10s",)
+    assert conf["runOnDemandRestart"] is True
 
     # hot-plug: a new USB camera gets a path once its formats are known; unplug removes it
-    mark = len(mtx.requests)
     tree.add_camera(0, "C920", "046d", "082d", serial="S1")
-    await mtx.wait_for_request(adds("camera0"), start=mark)
-    conf = mtx.path_conf("camera0")
-    assert conf is not None
-    assert f"-i {tree.device_root}/video0" in conf["runOnDemand"]
-    mark = len(mtx.requests)
+    await wait_path(backend.api_url, "camera0")
+    conf = await path_conf(backend.api_url, "camera0")
+    assert conf is not None and f"-i {tree.device_root}/video0" in conf["runOnDemand"]
     tree.remove(0)
-    await mtx.wait_for_request(deletes("camera0"), start=mark)
-    assert mtx.path_names() == ["lab"]
+    await wait_path(backend.api_url, "camera0", present=False)
 
     # MediaMTX restarts and forgets every API-made path: back within 2 s, nobody asked
-    mark = len(mtx.requests)
-    await mtx.restart()
-    await mtx.wait_for_request(adds("lab"), start=mark, timeout=2.0)
-    assert mtx.path_names() == ["lab"]
+    await backend.restart()
+    started = asyncio.get_running_loop().time()
+    await wait_path(backend.api_url, "lab", timeout=2.0)
+    assert asyncio.get_running_loop().time() - started < 2.0
     assert app.health.components["mediamtx_controller"].status is Status.HEALTHY
 
 
+@pytest.mark.live_mediamtx
 async def test_a_path_created_by_someone_else_is_never_touched(
-    mediamtx_factory: MediaMtxFactory, service_with: Any, tmp_path: Path
+    backend: DoubleBackend | LiveBackend, service_with: Any
 ) -> None:
-    mtx = await mediamtx_factory(work_dir=tmp_path)
-    await mtx.add_path("lab", {"source": "publisher"})  # another client got there first
-    await mtx.add_path("their_cam", {"source": "publisher"})
-    app = await service_with(mtx, sources=[LAB])
+    await add_foreign_path(backend.api_url, "lab", {"source": "publisher"})
+    await add_foreign_path(backend.api_url, "their_cam", {"source": "publisher"})
+    before = await path_conf(backend.api_url, "lab")
+    app = await service_with(backend, sources=[LAB])
     await app.media.reconcile()
-    assert (mtx.path_conf("lab") or {})["source"] == "publisher"  # still theirs
-    mutating = [r for r in mtx.requests if r.method != "GET"]
-    assert mutating == []
+    assert await path_conf(backend.api_url, "lab") == before  # still theirs, unchanged
+    assert await path_conf(backend.api_url, "their_cam") is not None
     sync = app.health.components["mediamtx_controller"]
     assert sync.status is Status.DEGRADED and "not created by this service" in sync.reason
-    assert "their_cam" in mtx.path_names()
 
 
 async def test_failures_open_the_circuit_the_api_keeps_answering_and_recovery_closes_it(
@@ -137,10 +157,10 @@ async def test_failures_open_the_circuit_the_api_keeps_answering_and_recovery_cl
         await client.close()
 
 
+@pytest.mark.live_mediamtx
 async def test_rtsp_camera_becomes_a_mediamtx_source_with_credentials_for_mediamtx_only(
-    mediamtx_factory: MediaMtxFactory, service_with: Any, tmp_path: Path
+    backend: DoubleBackend | LiveBackend, service_with: Any
 ) -> None:
-    mtx = await mediamtx_factory(work_dir=tmp_path)
     source = {
         "type": "rtsp",
         "id": "gate",
@@ -149,9 +169,9 @@ async def test_rtsp_camera_becomes_a_mediamtx_source_with_credentials_for_mediam
         "password": "pa55:word",
         "on_demand": True,
     }
-    app = await service_with(mtx, sources=[source], rtsp_check_interval=30.0)
-    await mtx.wait_for_request(adds("gate"))
-    conf = mtx.path_conf("gate")
+    app = await service_with(backend, sources=[source], rtsp_check_interval=30.0)
+    await wait_path(backend.api_url, "gate")
+    conf = await path_conf(backend.api_url, "gate")
     assert conf is not None
     assert conf["source"] == "rtsp://viewer:pa55%3Aword@127.0.0.1:1/stream"
     assert conf["sourceOnDemand"] is True and conf["rtspTransport"] == "tcp"
@@ -164,51 +184,40 @@ async def test_rtsp_camera_becomes_a_mediamtx_source_with_credentials_for_mediam
         await client.close()
 
 
+@pytest.mark.live_mediamtx
 async def test_a_reader_of_a_camera_url_gets_real_video(
-    mediamtx_factory: MediaMtxFactory, tmp_path: Path
+    backend: DoubleBackend | LiveBackend, service_with: Any
 ) -> None:
-    from tests.support.mediamtx.dataplane import DataPlane
-
-    async with DataPlane() as plane:
-        mtx = await mediamtx_factory(work_dir=tmp_path, data_plane=plane)
-        settings = make_settings(
-            tmp_path,
-            mediamtx={"api_url": mtx.api_url, "check_interval": 0.1, "rtsp_port": plane.rtsp_port},
-            cameras={"sources": [LAB]},
+    app = await service_with(backend, sources=[LAB])
+    client = await RpcClient.connect(f"ws://127.0.0.1:{app.ws_port}/ws")
+    try:
+        await wait_path(backend.api_url, "lab")
+        await client.call("authenticate", {"auth_token": make_token("viewer")})
+        [camera] = (await client.call("get_camera_list"))["cameras"]
+        url = camera["streams"]["rtsp"]
+        assert url == f"rtsp://127.0.0.1:{backend.rtsp_port}/lab"
+        probe = await asyncio.create_subprocess_exec(
+            "ffprobe",
+            "-v",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-analyzeduration",
+            "1000000",
+            "-show_streams",
+            "-of",
+            "json",
+            url,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
-        app = Application(settings)
-        await app.start()
-        client = await RpcClient.connect(f"ws://127.0.0.1:{app.ws_port}/ws")
-        try:
-            await mtx.wait_for_request(adds("lab"))
-            await client.call("authenticate", {"auth_token": make_token("viewer")})
-            [camera] = (await client.call("get_camera_list"))["cameras"]
-            url = camera["streams"]["rtsp"]
-            assert url == f"rtsp://127.0.0.1:{plane.rtsp_port}/lab"
-            probe = await asyncio.create_subprocess_exec(
-                "ffprobe",
-                "-v",
-                "error",
-                "-rtsp_transport",
-                "tcp",
-                "-analyzeduration",
-                "1000000",
-                "-show_streams",
-                "-of",
-                "json",
-                url,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-            out, err = await asyncio.wait_for(probe.communicate(), 30)
-            assert probe.returncode == 0, err.decode()
-            [video] = orjson.loads(out)["streams"]
-            assert video["codec_name"] == "h264"
-            assert (video["width"], video["height"]) == (640, 360)
-            assert video["pix_fmt"] == "yuv420p"
-            assert video["profile"] in ("Constrained Baseline", "Baseline")
-            state = await client.call("get_streams")
-            assert [s["name"] for s in state] == ["lab"]
-        finally:
-            await client.close()
-            await app.stop()
+        out, err = await asyncio.wait_for(probe.communicate(), 30)
+        assert probe.returncode == 0, err.decode()
+        [video] = orjson.loads(out)["streams"]
+        assert video["codec_name"] == "h264"
+        assert (video["width"], video["height"]) == (640, 360)
+        assert video["pix_fmt"] == "yuv420p"
+        assert video["profile"] in ("Constrained Baseline", "Baseline")
+        assert [s["name"] for s in await client.call("get_streams")] == ["lab"]
+    finally:
+        await client.close()
