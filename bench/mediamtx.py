@@ -121,7 +121,7 @@ async def restart(cameras: int, runs: int) -> dict[str, Any]:
             finally:
                 await app.stop()
             assert not mtx.violations, mtx.violations
-    result = {
+    result: dict[str, Any] = {
         "cameras": cameras,
         "restart_to_all_paths_ms": {
             "median": statistics.median(detect_and_apply),
