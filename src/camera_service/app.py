@@ -41,10 +41,12 @@ from camera_service.db import AsyncDatabase
 from camera_service.events import EventBus
 from camera_service.media.controller import MediaController
 from camera_service.media.mediamtx.managed import ManagedMediaMtx, find_binary
+from camera_service.media.paths import recording_fields
 from camera_service.observability.health import ComponentState, HealthRegistry, Status
 from camera_service.observability.logging import set_level
 from camera_service.observability.metrics import Metrics
 from camera_service.paths import Paths, resolve_paths
+from camera_service.record.hooks import HOOK_PATH, HookReceiver, hook_command, new_token
 
 log = logging.getLogger("camera_service")
 
@@ -125,6 +127,7 @@ class Application:
         self.ws_health = self.health.register(
             "websocket_server", status=Status.UNHEALTHY, reason="starting"
         )
+        await self._start_health()
 
         self.monitor = CameraMonitor(
             lambda: self.settings.cameras,
@@ -148,12 +151,13 @@ class Application:
             self.db,
             self.monitor.source,
             self.monitor.device_path,
+            self.recording_fields,
         )
         await self.media.start()
         self._stops.append(self.media.stop)
         self.reload_listeners.append(self._cameras_reloaded)
 
-        await self._start_http()
+        await self._start_api()
         self.ws.start()
         self._tasks.append(asyncio.get_running_loop().create_task(self._housekeeping()))
         self.ws_health.set(Status.HEALTHY, port=self.ws_port)
@@ -205,17 +209,40 @@ class Application:
             self.monitor.apply_sources()
             self.media.reconcile_soon()
 
-    async def _start_http(self) -> None:
+    async def _start_health(self) -> None:
+        """First: probes see "starting", and MediaMTX's hooks need this port."""
         s = self.settings
-        api_routes = Router()
-        api_routes.upgrade_paths.update(("/ws", "/"))
-        health_routes = Router()
-        add_health_routes(health_routes, self.health, self.metrics, self.readiness)
-        self.api_server = HttpServer(api_routes, self.ws)
-        self.health_server = HttpServer(health_routes)
-        self._servers += [self.api_server, self.health_server]
-        self.ws_port = await self.api_server.start(s.server.host, s.server.port, _tls_context(s))
+        routes = Router()
+        add_health_routes(routes, self.health, self.metrics, self.readiness)
+        token = new_token(self.paths.data_dir / "hook_token")
+        receiver = HookReceiver(token, self.paths.recordings, self.events)
+        routes.add(HOOK_PATH, receiver.handle, methods=("POST",))
+        self.health_server = HttpServer(routes)
+        self._servers.append(self.health_server)
         self.health_port = await self.health_server.start(s.health.host, s.health.port)
+
+    async def _start_api(self) -> None:
+        """Last: clients connect once everything they can ask about is running."""
+        s = self.settings
+        routes = Router()
+        routes.upgrade_paths.update(("/ws", "/"))
+        self.api_server = HttpServer(routes, self.ws)
+        self._servers.append(self.api_server)
+        self.ws_port = await self.api_server.start(s.server.host, s.server.port, _tls_context(s))
+
+    def recording_fields(self) -> dict[str, Any]:
+        """Recording settings and segment hooks every managed MediaMTX path carries."""
+        host = self.settings.health.host
+        if host in ("0.0.0.0", "::", "", "localhost"):
+            host = "127.0.0.1"  # the hooks run next to MediaMTX, on this machine
+        url = f"http://{host}:{self.health_port}{HOOK_PATH}"
+        token_file = self.paths.data_dir / "hook_token"
+        return recording_fields(
+            self.paths.recordings,
+            self.settings.recording,
+            hook_command("create", url, token_file),
+            hook_command("complete", url, token_file),
+        )
 
     # --- events -> clients -------------------------------------------------------------------
 
@@ -289,10 +316,10 @@ class Application:
         )
         if hasattr(self, "ws"):
             self.ws.accepting = False
-        if self._servers:
+        if hasattr(self, "api_server"):
             # The API port stops listening; the health port keeps answering (503 from
             # /health/ready) until the very end, so probes see the drain.
-            self._servers[0].stop_listening()
+            self.api_server.stop_listening()
         if hasattr(self, "dispatcher") and not await self.dispatcher.drain(timeout):
             log.warning("in-flight requests cancelled at the shutdown deadline")
         if hasattr(self, "ws"):

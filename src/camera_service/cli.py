@@ -35,6 +35,7 @@ def _config_show(args: argparse.Namespace, settings: Settings) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from camera_service.auth import commands as auth_commands
+    from camera_service.record import commands as record_commands
 
     # --config is accepted before or after the subcommand (`camera-service run --config X`).
     common = argparse.ArgumentParser(add_help=False)
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         func=_config_show
     )
     auth_commands.register(sub)
+    record_commands.register(sub)
     parser.set_defaults(func=_run)
     return parser
 

@@ -102,25 +102,36 @@ class Upgrader(Protocol):
     def upgrade(self, request: HttpRequest, transport: asyncio.Transport) -> Any: ...
 
 
+READ_ONLY = ("GET", "HEAD")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    handler: Handler
+    methods: tuple[str, ...]
+
+
 class Router:
     def __init__(self) -> None:
-        self._exact: dict[str, Handler] = {}
-        self._prefix: list[tuple[str, Handler]] = []
+        self._exact: dict[str, Route] = {}
+        self._prefix: list[tuple[str, Route]] = []
         self.upgrade_paths: set[str] = set()
 
-    def add(self, path: str, handler: Handler) -> None:
-        self._exact[path] = handler
+    def add(self, path: str, handler: Handler, methods: tuple[str, ...] = READ_ONLY) -> None:
+        self._exact[path] = Route(handler, methods)
 
-    def add_prefix(self, prefix: str, handler: Handler) -> None:
-        self._prefix.append((prefix, handler))
+    def add_prefix(
+        self, prefix: str, handler: Handler, methods: tuple[str, ...] = READ_ONLY
+    ) -> None:
+        self._prefix.append((prefix, Route(handler, methods)))
 
-    def resolve(self, path: str) -> Handler | None:
-        handler = self._exact.get(path)
-        if handler is not None:
-            return handler
-        for prefix, h in self._prefix:
+    def resolve(self, path: str) -> Route | None:
+        route = self._exact.get(path)
+        if route is not None:
+            return route
+        for prefix, r in self._prefix:
             if path.startswith(prefix):
-                return h
+                return r
         return None
 
 
@@ -335,18 +346,19 @@ class HttpProtocol(asyncio.Protocol):
             self._arm(KEEPALIVE_TIMEOUT)
 
     async def _respond(self, request: HttpRequest) -> Response:
-        handler = self.server.router.resolve(request.path)
+        route = self.server.router.resolve(request.path)
         if request.path in self.server.router.upgrade_paths:
             response = json_response(
                 {"error": "WebSocket upgrade required"}, 426, {"Upgrade": "websocket"}
             )
-        elif handler is None:
+        elif route is None:
             response = json_response({"error": "not found"}, 404)
-        elif request.method not in ("GET", "HEAD"):
-            response = json_response({"error": "method not allowed"}, 405, {"Allow": "GET, HEAD"})
+        elif request.method not in route.methods:
+            allow = ", ".join(route.methods)
+            response = json_response({"error": "method not allowed"}, 405, {"Allow": allow})
         else:
             try:
-                response = await handler(request)
+                response = await route.handler(request)
             except Exception:
                 log.exception("HTTP handler failed", extra={"path": request.path})
                 response = json_response({"error": "internal error"}, 500)

@@ -42,12 +42,14 @@ class MediaController:
         db: AsyncDatabase,
         source_of: Callable[[str], Source | None],
         device_of: Callable[[str], str | None],
+        recording: Callable[[], PathConf] = dict,
     ) -> None:
         self.cfg = cfg
         self.cameras = cameras
         self.db = db
         self.source_of = source_of
         self.device_of = device_of
+        self.recording = recording
         c = cfg()
         # A short reset: a MediaMTX that restarts must be seen again within seconds.
         self.breaker = CircuitBreaker(3, 2.0, name="MediaMTX API")
@@ -146,10 +148,15 @@ class MediaController:
 
     def desired(self) -> dict[str, PathConf]:
         cfg = self.cfg()
+        recording = self.recording()
         wanted: dict[str, PathConf] = {}
         for camera in self.cameras:
             conf = desired_path(
-                camera, cfg, self.device_of(camera.camera_id), self.source_of(camera.camera_id)
+                camera,
+                cfg,
+                self.device_of(camera.camera_id),
+                self.source_of(camera.camera_id),
+                recording,
             )
             if conf is not None:
                 wanted[camera.camera_id] = conf

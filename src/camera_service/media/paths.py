@@ -9,7 +9,12 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from camera_service.cameras.model import Camera, SourceType
-from camera_service.config import MediaMtxConfig, RtspSource, TestPatternSource
+from camera_service.config import (
+    MediaMtxConfig,
+    RecordingConfig,
+    RtspSource,
+    TestPatternSource,
+)
 from camera_service.media.ffmpeg import Encoding, pattern_command, v4l2_command
 
 PathConf = dict[str, Any]
@@ -23,14 +28,42 @@ def _seconds(value: float) -> str:
     return f"{value:g}s"  # MediaMTX durations are Go duration strings
 
 
+def recording_fields(
+    recordings: Path, cfg: RecordingConfig, on_create: str, on_complete: str
+) -> PathConf:
+    """How MediaMTX records any of our paths once ``record`` is switched on: flat in the
+    recordings dir, named ``<camera_id>_YYYY-MM-DD_HH-MM-SS`` (MediaMTX adds the
+    extension), segment length from the config, hooks calling back to the service."""
+    return {
+        "recordPath": f"{recordings}/%path_%Y-%m-%d_%H-%M-%S",
+        "recordFormat": "fmp4" if cfg.format == "mp4" else "mpegts",
+        "recordSegmentDuration": _seconds(cfg.segment_minutes * 60),
+        "runOnRecordSegmentCreate": on_create,
+        "runOnRecordSegmentComplete": on_complete,
+    }
+
+
 def desired_path(
     camera: Camera,
     cfg: MediaMtxConfig,
     device_path: str | None = None,
     source: RtspSource | TestPatternSource | None = None,
+    recording: PathConf | None = None,
 ) -> PathConf | None:
     """The path config for ``camera``; None while it cannot be published yet (a USB
     camera whose formats are still being probed)."""
+    conf = _publishing(camera, cfg, device_path, source)
+    if conf is not None and recording:
+        conf.update(recording)
+    return conf
+
+
+def _publishing(
+    camera: Camera,
+    cfg: MediaMtxConfig,
+    device_path: str | None,
+    source: RtspSource | TestPatternSource | None,
+) -> PathConf | None:
     if camera.source_type is SourceType.RTSP:
         if not isinstance(source, RtspSource):
             return None

@@ -1,0 +1,112 @@
+"""MediaMTX's segment hooks: the loopback endpoint, its secret, and the hook command."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from camera_service.api.httpserver import HttpRequest
+from camera_service.app import Application
+from camera_service.events import EventBus
+from camera_service.record.hooks import HOOK_PATH, TOKEN_HEADER, HookReceiver, SegmentEvent
+
+
+def request(body: Any, token: bytes = b"secret", peer: str = "127.0.0.1") -> HttpRequest:
+    return HttpRequest(
+        "POST", HOOK_PATH, HOOK_PATH, {}, {TOKEN_HEADER: token}, orjson.dumps(body), peer
+    )
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> tuple[HookReceiver, list[SegmentEvent]]:
+    bus = EventBus()
+    seen: list[SegmentEvent] = []
+    bus.subscribe(lambda topic, p: seen.append(p["segment"]))
+    return HookReceiver("secret", tmp_path, bus), seen
+
+
+async def test_accepted_event_is_published(
+    receiver: tuple[HookReceiver, list[SegmentEvent]], tmp_path: Path
+) -> None:
+    hooks, seen = receiver
+    body = {
+        "event": "complete",
+        "camera": "lab",
+        "segment": str(tmp_path / "lab_x.mp4"),
+        "duration": "5.02",
+    }
+    assert (await hooks.handle(request(body))).status == 204
+    assert seen == [SegmentEvent("complete", "lab", tmp_path / "lab_x.mp4", 5.02)]
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        ({"peer": "192.0.2.7"}, 403),
+        ({"peer": "not-an-ip"}, 403),
+        ({"token": b"wrong"}, 401),
+        ({"token": b""}, 401),
+        ({"body": {"event": "delete", "camera": "lab", "segment": "SEG"}}, 400),
+        ({"body": {"event": "create", "camera": "../x", "segment": "SEG"}}, 400),
+        ({"body": {"event": "create", "camera": "lab", "segment": "/etc/passwd"}}, 400),
+        ({"body": {"event": "create", "camera": "lab", "segment": "SEG/../../x"}}, 400),
+        ({"body": {"event": "complete", "camera": "lab", "segment": "SEG", "duration": -1}}, 400),
+        ({"body": {"event": "create"}}, 400),
+        ({"body": "not an object"}, 400),
+    ],
+)
+async def test_refused_events_change_nothing(
+    receiver: tuple[HookReceiver, list[SegmentEvent]],
+    tmp_path: Path,
+    change: dict[str, Any],
+    status: int,
+) -> None:
+    hooks, seen = receiver
+    body = change.get("body", {"event": "create", "camera": "lab", "segment": "SEG"})
+    if isinstance(body, dict) and "segment" in body:
+        body["segment"] = body["segment"].replace("SEG", str(tmp_path / "lab_1.mp4"))
+    req = request(body, change.get("token", b"secret"), change.get("peer", "127.0.0.1"))
+    assert (await hooks.handle(req)).status == status
+    assert seen == []
+
+
+async def test_hook_command_reports_to_the_running_service(service: Application) -> None:
+    seen: list[SegmentEvent] = []
+    service.events.subscribe(
+        lambda t, p: seen.append(p["segment"]) if t == "recording.segment" else None
+    )
+    fields = service.recording_fields()
+    command = fields["runOnRecordSegmentComplete"]
+    assert command.startswith(sys.executable) and "--event complete" in command
+    assert fields["recordPath"] == f"{service.paths.recordings}/%path_%Y-%m-%d_%H-%M-%S"
+    token_file = service.paths.data_dir / "hook_token"
+    assert oct(token_file.stat().st_mode & 0o777) == "0o600"
+    # Run it the way MediaMTX would: its variables filled in, no shell.
+    segment = service.paths.recordings / "lab_2026-11-25_10-00-00.mp4"
+    argv = [
+        sys.executable,
+        "-m",
+        "camera_service",
+        "hook",
+        "--event",
+        "complete",
+        "--url",
+        f"http://127.0.0.1:{service.health_port}{HOOK_PATH}",
+        "--token-file",
+        str(token_file),
+        "--camera",
+        "lab",
+        "--segment",
+        str(segment),
+        "--duration",
+        "30.5",
+    ]
+    proc = await asyncio.create_subprocess_exec(*argv, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    assert seen == [SegmentEvent("complete", "lab", segment, 30.5)]
