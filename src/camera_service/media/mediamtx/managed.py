@@ -116,6 +116,8 @@ class ManagedMediaMtx:
             self.binary,
             str(self.config_path),
             cwd=self.workdir,
+            # recordPath's %Y..%S are local time to MediaMTX; file names are UTC (api.md §7)
+            env={**os.environ, "TZ": "UTC"},
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # its publishers are killed with it, as a group
