@@ -116,47 +116,42 @@ def v4l2_command(
     """Publish a V4L2 device in the mode its probe chose."""
     _check(bool(_DEVICE.match(str(device))), f"not a V4L2 device path: {device}")
     _check(fourcc in INPUT_FORMATS, f"unsupported pixel format {fourcc!r}")
-    argv = [
-        enc.ffmpeg,
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-nostdin",
-        "-f",
-        "v4l2",
-        "-input_format",
-        INPUT_FORMATS[fourcc],
-        "-video_size",
-        _size(width, height),
-        "-framerate",
-        _fps(fps),
-        "-i",
-        str(device),
-        *enc.args(fps),
-        "-f",
-        "rtsp",
-        "-rtsp_transport",
-        "tcp",
-        PUBLISH_URL,
-    ]
-    return join(argv)
+    size, rate = _size(width, height), _fps(fps)
+    return _publisher(
+        enc,
+        fps,
+        [
+            "-f",
+            "v4l2",
+            "-input_format",
+            INPUT_FORMATS[fourcc],
+            "-video_size",
+            size,
+            "-framerate",
+            rate,
+            "-i",
+            str(device),
+        ],
+    )
 
 
 def pattern_command(pattern: str, width: int, height: int, fps: float, enc: Encoding) -> str:
     """Publish an FFmpeg lavfi test pattern (a camera without hardware)."""
     _check(pattern in _PATTERNS, f"unknown test pattern {pattern!r}")
     source = f"{pattern}=size={_size(width, height)}:rate={_fps(fps)}"
+    # -re: a generated source has no clock of its own; read it at its frame rate
+    return _publisher(enc, fps, ["-re", "-f", "lavfi", "-i", source])
+
+
+def _publisher(enc: Encoding, fps: float, source: list[str]) -> str:
+    """FFmpeg from ``source`` to this path on MediaMTX, encoded for browsers."""
     argv = [
         enc.ffmpeg,
         "-hide_banner",
         "-loglevel",
         "error",
         "-nostdin",
-        "-re",
-        "-f",
-        "lavfi",
-        "-i",
-        source,
+        *source,
         *enc.args(fps),
         "-f",
         "rtsp",
