@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -110,3 +111,84 @@ async def test_hook_command_reports_to_the_running_service(service: Application)
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, err.decode()
     assert seen == [SegmentEvent("complete", "lab", segment, 30.5)]
+
+
+async def test_mediamtx_recorder_reports_real_segments_through_the_hooks(tmp_path: Path) -> None:
+    """The whole chain: the service's path config (recordPath, format, hooks), the
+    double's recorder writing segments, MediaMTX-style hooks running the real
+    ``camera-service hook``, and the service receiving the real file names."""
+    from tests.conftest import make_settings
+    from tests.support.mediamtx.dataplane import DataPlane
+    from tests.support.mediamtx.double import MediaMtxDouble
+
+    events: list[SegmentEvent] = []
+    got = asyncio.Event()
+    async with DataPlane() as plane, MediaMtxDouble(work_dir=tmp_path, data_plane=plane) as mtx:
+        settings = make_settings(
+            tmp_path,
+            mediamtx={"api_url": mtx.api_url, "rtsp_port": plane.rtsp_port, "check_interval": 0.1},
+            cameras={"sources": [{"type": "test", "id": "lab", "resolution": "640x360"}]},
+        )
+        app = Application(settings)
+        await app.start()
+
+        def collect(topic: str, payload: dict[str, Any]) -> None:
+            if topic == "recording.segment":
+                events.append(payload["segment"])
+                got.set()
+
+        app.events.subscribe(collect)
+        # MediaMTX's recorder does not start an on-demand publisher: a viewer must be
+        # reading (recording control must keep the stream up; issue 5).
+        viewer = None
+        try:
+            await app.media.wait_until(lambda: "lab" in mtx.path_names(), 10)
+            viewer = await asyncio.create_subprocess_exec(
+                "ffmpeg",
+                "-v",
+                "error",
+                "-rtsp_transport",
+                "tcp",
+                "-i",
+                plane.url("lab"),
+                "-f",
+                "null",
+                "-",
+                stdin=asyncio.subprocess.DEVNULL,
+            )
+            await app.media.client.patch_path("lab", {"record": True})
+            async with asyncio.timeout(30):
+                while not any(e.event == "create" for e in events):
+                    got.clear()
+                    await got.wait()
+            await app.media.client.patch_path("lab", {"record": False})
+            async with asyncio.timeout(30):
+                while not any(e.event == "complete" for e in events):
+                    got.clear()
+                    await got.wait()
+        finally:
+            if viewer is not None and viewer.returncode is None:
+                viewer.kill()
+                await viewer.wait()
+            await app.stop()
+        assert not mtx.violations, mtx.violations
+    created = next(e for e in events if e.event == "create")
+    done = next(e for e in events if e.event == "complete")
+    assert created.camera_id == done.camera_id == "lab"
+    assert created.segment == done.segment
+    assert done.segment.parent == app.paths.recordings
+    assert re.fullmatch(r"lab_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d\.mp4", done.segment.name)
+    assert done.duration is not None and done.duration > 0
+    probe = await asyncio.create_subprocess_exec(
+        "ffprobe",
+        "-v",
+        "error",
+        "-show_entries",
+        "format=duration",
+        "-of",
+        "csv=p=0",
+        str(done.segment),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(probe.communicate(), 30)
+    assert probe.returncode == 0 and float(out) > 0

@@ -29,7 +29,25 @@ are expanded (MediaMTX env first, then the process env); each runs in its own pr
 group, stopped with SIGINT (SIGKILL after ``stop_timeout``) and restarted after
 ``restart_pause`` when ``runOnDemandRestart`` is set. A ``source`` URL is pulled by an
 ``ffmpeg -c copy`` relay publishing into the path, always on unless ``sourceOnDemand``.
-Recording (``record``, ``runOnRecordSegment*``) is not part of this data plane.
+Recording follows MediaMTX's ``path.go`` too (``setAvailable`` / ``doReloadConf`` /
+``setNotAvailable``): a path records while its effective conf has ``record: true`` *and* its
+stream is available; toggling ``record`` (or any ``record*`` key) on a live path starts,
+stops or restarts the recorder without touching publisher or readers. MediaMTX's recorder
+reads the stream directly: it is not one of the path's readers, so it neither starts a
+``runOnDemand`` / ``sourceOnDemand`` source nor keeps one open (a runOnDemand path records
+only while something else reads it). ``DataPlane(record_demands_stream=True)`` departs from
+that on purpose: the recorder then is an ordinary reader, so it starts an on-demand source
+and holds it open. The recorder itself is an FFmpeg reader of the proxy writing segments
+(:mod:`.recorder`); it identifies itself by a secret User-Agent, so it is not listed in
+``readers``. ``runOnRecordSegmentCreate`` / ``runOnRecordSegmentComplete`` run like the other
+commands (split, ``$VAR``s expanded, no restart) with ``MTX_PATH``, ``RTSP_PATH``,
+``RTSP_PORT``, ``G1``.., ``MTX_SEGMENT_PATH`` and, on complete, ``MTX_SEGMENT_DURATION``
+(seconds, Go's shortest float form). Commands run in ``work_dir`` (MediaMTX's working
+directory, against which relative ``recordPath``s resolve), the current directory if unset.
+When recording stops (``record`` off, path removed or not ready, :meth:`DataPlane.stop`)
+FFmpeg gets SIGINT, so the last segment is finalized before its complete hook runs; if
+FFmpeg dies while the path should record, it is restarted after ``record_restart_pause``
+(MediaMTX: 2 s). ``recordDeleteAfter`` is not emulated.
 """
 
 from __future__ import annotations
@@ -49,9 +67,12 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import urlsplit
+
+from .recorder import Recorder, Segment, go_seconds, record_settings
 
 log = logging.getLogger(__name__)
 
@@ -468,8 +489,9 @@ class _Command:
         stop_timeout: float,
         on_exit: Callable[[_Command], None],
         on_spawn: Callable[[], None] = lambda: None,
+        cwd: Path | None = None,
     ) -> None:
-        self._argv, self._env, self.label = argv, dict(env), label
+        self._argv, self._env, self.label, self.cwd = argv, dict(env), label, cwd
         self.restart, self.restart_pause, self.stop_timeout = restart, restart_pause, stop_timeout
         self._on_exit, self._on_spawn = on_exit, on_spawn
         self.process: asyncio.subprocess.Process | None = None
@@ -505,6 +527,7 @@ class _Command:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 env={**os.environ, **self._env},
+                cwd=self.cwd,
                 start_new_session=True,  # own process group: signals reach its children
             )
         except (OSError, ValueError) as exc:
@@ -584,6 +607,8 @@ class _Path:
     ready_timer: asyncio.TimerHandle | None = None
     close_timer: asyncio.TimerHandle | None = None
     removed: bool = False
+    recorder: Recorder | None = None
+    record_retry: asyncio.TimerHandle | None = None
 
     @property
     def ready(self) -> bool:
@@ -643,6 +668,11 @@ class _Session:
         self.base_uri = ""
         self.sdp = ""
         self.mounted = self.setup_done = self.teardown_sent = self.playing = False
+        # The User-Agent of the data plane's recorder, when this is one; such a session is
+        # "internal", not one of the path's readers (MediaMTX's recorder is not), unless
+        # record_demands_stream is set.
+        self.recorder_agent: str | None = None
+        self.internal = False
         self._up_reader: asyncio.StreamReader | None = None
         self._up_writer: asyncio.StreamWriter | None = None
         self._pump: asyncio.Task[None] | None = None
@@ -707,8 +737,13 @@ class _Session:
         if method in ("GET_PARAMETER", "SET_PARAMETER"):
             self._reply(_response(200, "OK", cseq))  # keepalives; the relay has neither
             return
-        if self.kind is None and not await self._bind(method, uri, cseq):
-            return
+        if self.kind is None:
+            agent = msg.get("User-Agent")
+            if self.plane._is_recorder(agent):
+                self.recorder_agent = agent
+                self.internal = not self.plane.record_demands_stream
+            if not await self._bind(method, uri, cseq):
+                return
         if self.kind == "read":
             await self._reader_request(method, uri, msg, cseq)
         else:
@@ -745,6 +780,9 @@ class _Session:
         path = self.path
         assert path is not None
         needs_stream = method in ("DESCRIBE", "SETUP", "PLAY") and not path.ready
+        if needs_stream and self.internal:
+            self._reply(_response(404, "Not Found", cseq))  # it never brings a stream up
+            return
         if needs_stream and not await self.plane._await_ready(path, self.query):
             self._reply(_response(404, "Not Found", cseq))
             return
@@ -810,7 +848,7 @@ class _Session:
             if 200 <= resp.status < 300:
                 resp.set("Transport", reply.encode())
                 self.setup_done = True
-                if self.path is not None:
+                if self.path is not None and not self.internal:
                     self.plane._add_reader(self.path, self)
 
         await self._forward(msg, _Pending(rewrite=rewrite))
@@ -982,11 +1020,24 @@ class DataPlane:
         restart_pause: float = 5.0,
         stop_timeout: float = 5.0,
         start_timeout: float = 15.0,
+        work_dir: str | os.PathLike[str] | None = None,
+        record_restart_pause: float = 2.0,
+        record_demands_stream: bool = False,
     ) -> None:
         self.relay_bin, self.ffmpeg = relay_bin, ffmpeg
         # MediaMTX waits 5 s before restarting a command or retrying a static source.
         self.restart_pause = restart_pause
         self.stop_timeout, self.start_timeout = stop_timeout, start_timeout
+        # MediaMTX's working directory: where commands run and relative recordPaths land.
+        self.work_dir = Path(work_dir) if work_dir is not None else None
+        self.record_restart_pause = record_restart_pause
+        # Not MediaMTX's behaviour (see the module docstring); off unless asked for.
+        self.record_demands_stream = record_demands_stream
+        # Recorders announce themselves with this User-Agent prefix (one suffix each).
+        self._recorder_agent = f"mediamtx-double-recorder/{uuid.uuid4().hex}/"
+        self._recorders: set[Recorder] = set()
+        self._segments: dict[str, list[Segment]] = {}
+        self._hooks: set[_Command] = set()
         self._confs: dict[str, dict[str, Any]] = {}
         self._paths: dict[str, _Path] = {}
         self._sessions: dict[asyncio.Task[None], _Session] = {}
@@ -1061,6 +1112,7 @@ class DataPlane:
             task.cancel()
         await asyncio.gather(*self._sessions, return_exceptions=True)
         await self._settle_tasks()
+        await self._settle_hooks()
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -1070,6 +1122,16 @@ class DataPlane:
     async def _settle_tasks(self) -> None:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _settle_hooks(self) -> None:
+        """Let segment hooks finish (they report the last segments), then stop the rest."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.stop_timeout
+        while self._hooks and loop.time() < deadline:
+            changed = self._changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), deadline - loop.time())
+        await asyncio.gather(*(cmd.stop() for cmd in list(self._hooks)), return_exceptions=True)
 
     async def _start_relay(self) -> None:
         last_error = "not started"
@@ -1166,6 +1228,7 @@ class DataPlane:
             for path in [p for p in self._paths.values() if p.conf_name == name]:
                 if hot:
                     path.conf = dict(conf)
+                    self._sync_recorder(path)
                 else:
                     self._drop_path(path)
         if self._started:
@@ -1250,6 +1313,166 @@ class DataPlane:
                     return state
                 await changed.wait()
 
+    # -- recording helpers for tests
+
+    def recording(self, name: str) -> bool:
+        """Whether the path has a recorder (running, or starting; not stopping)."""
+        path = self._paths.get(name)
+        return path is not None and path.recorder is not None
+
+    def segments(self, name: str) -> list[Path]:
+        """The files of every segment recorded for the path so far, oldest first."""
+        return [seg.file for seg in self._segments.get(name, [])]
+
+    def segment_records(self, name: str) -> list[Segment]:
+        """Like :meth:`segments`, with the reported name, start and duration of each."""
+        return list(self._segments.get(name, []))
+
+    async def wait_segments(
+        self, name: str, count: int, timeout: float, *, complete: bool = False
+    ) -> list[Segment]:
+        """Wait until the path has ``count`` segments (created, or complete)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                changed = self._changed
+                found = [
+                    seg
+                    for seg in self._segments.get(name, [])
+                    if not complete or seg.duration is not None
+                ]
+                if len(found) >= count:
+                    return found
+                await changed.wait()
+
+    async def wait_recording_done(self, name: str, timeout: float) -> list[Segment]:
+        """Wait until no recorder of the path runs and every segment hook has exited."""
+        async with asyncio.timeout(timeout):
+            while True:
+                changed = self._changed
+                busy = any(rec.path_name == name for rec in self._recorders)
+                if not busy and not self.recording(name) and not self._hooks:
+                    return self.segment_records(name)
+                await changed.wait()
+
+    # -- recording
+
+    def _is_recorder(self, user_agent: str | None) -> bool:
+        return user_agent is not None and user_agent.startswith(self._recorder_agent)
+
+    def _disconnect_recorder(self, user_agent: str) -> None:
+        # Ends the recorder's input: FFmpeg sees EOF and finalizes even if the stream
+        # stalled (a second SIGINT would also abort its writes, trailer included).
+        for session in list(self._sessions.values()):
+            if session.recorder_agent == user_agent:
+                session.abort()
+
+    def _record_wanted(self, path: _Path) -> bool:
+        if not self._started or path.removed or not path.conf.get("record"):
+            return False
+        if path.ready:
+            return True
+        return self.record_demands_stream and path.on_demand() is not None
+
+    def _sync_recorder(self, path: _Path) -> None:
+        """Start, stop or restart the path's recorder to match its conf and stream."""
+        rec = path.recorder
+        wanted = self._record_wanted(path)
+        if rec is not None and (not wanted or rec.settings != record_settings(path.conf)):
+            path.recorder = None
+            self._spawn(rec.stop())
+            rec = None
+        if not wanted and path.record_retry is not None:
+            path.record_retry.cancel()
+            path.record_retry = None
+        if wanted and rec is None and path.record_retry is None:
+            self._start_recorder(path)
+
+    def _start_recorder(self, path: _Path) -> None:
+        rec = Recorder(
+            path_name=path.name,
+            conf=path.conf,
+            url=self.url(path.name),
+            ffmpeg=self.ffmpeg,
+            user_agent=self._recorder_agent + uuid.uuid4().hex,
+            work_dir=self.work_dir,
+            stop_timeout=self.stop_timeout,
+            on_create=lambda seg: self._segment_created(path, seg),
+            on_complete=lambda seg: self._segment_completed(path, seg),
+            on_exit=lambda r: self._recorder_exited(path, r),
+            on_stop=self._disconnect_recorder,
+        )
+        path.recorder = rec
+        self._recorders.add(rec)
+        rec.start()
+        log.debug("path %s: recording to %s", path.name, rec.path_format)
+        self._notify()
+
+    async def _stop_recorder(self, path: _Path) -> None:
+        if path.record_retry is not None:
+            path.record_retry.cancel()
+            path.record_retry = None
+        rec, path.recorder = path.recorder, None
+        if rec is not None:
+            await rec.stop()
+
+    def _recorder_exited(self, path: _Path, rec: Recorder) -> None:
+        self._recorders.discard(rec)
+        if path.recorder is rec:
+            # FFmpeg ended by itself (stream error): MediaMTX retries after a pause.
+            path.recorder = None
+            last = rec.output[-1] if rec.output else "no output"
+            log.info("path %s: recorder exited: %s", path.name, last)
+            if self._record_wanted(path):
+                path.record_retry = asyncio.get_running_loop().call_later(
+                    self.record_restart_pause, self._record_retry_due, path
+                )
+        self._notify()
+
+    def _record_retry_due(self, path: _Path) -> None:
+        path.record_retry = None
+        self._sync_recorder(path)
+
+    def _segment_created(self, path: _Path, seg: Segment) -> None:
+        self._segments.setdefault(path.name, []).append(seg)
+        self._run_hook(path, "runOnRecordSegmentCreate", {"MTX_SEGMENT_PATH": seg.name})
+        self._notify()
+
+    def _segment_completed(self, path: _Path, seg: Segment) -> None:
+        duration = go_seconds(seg.duration or 0.0)
+        extra = {"MTX_SEGMENT_PATH": seg.name, "MTX_SEGMENT_DURATION": duration}
+        self._run_hook(path, "runOnRecordSegmentComplete", extra)
+        self._notify()
+
+    def _run_hook(self, path: _Path, key: str, extra: Mapping[str, str]) -> None:
+        """Run a segment hook as MediaMTX's externalcmd does: once, never restarted."""
+        cmdstr = str(path.conf.get(key) or "")  # the conf of now: hooks are hot-reloaded
+        if not cmdstr:
+            return
+        env = {**self._env(path, ""), **extra}
+        env.pop("MTX_QUERY", None)  # ExternalCmdEnv has no query for recorder hooks
+
+        def argv() -> list[str]:
+            return command_argv(cmdstr, env)
+
+        cmd = _Command(
+            argv,
+            env,
+            label=f"{path.name} {key}",
+            restart=False,
+            restart_pause=self.restart_pause,
+            stop_timeout=self.stop_timeout,
+            on_exit=self._hook_exited,
+            cwd=self.work_dir,
+        )
+        self._hooks.add(cmd)
+        cmd.start()
+
+    def _hook_exited(self, cmd: _Command) -> None:
+        self._hooks.discard(cmd)
+        if cmd.output:
+            log.debug("%s: %s", cmd.label, "\n".join(cmd.output))
+        self._notify()
+
     # -- path runtime
 
     def _notify(self) -> None:
@@ -1308,6 +1531,8 @@ class DataPlane:
             and not path.conf.get("sourceOnDemand")
         ):
             self._start_command(path, "")
+        if path is not None:
+            self._sync_recorder(path)
 
     def _drop_path(self, path: _Path) -> None:
         if self._paths.get(path.name) is path:
@@ -1318,6 +1543,8 @@ class DataPlane:
         path.removed = True
         path.cancel_timers()
         self._notify()
+        # The recorder first: its last segment is finalized while the stream still flows.
+        await self._stop_recorder(path)
         cmd, path.command = path.command, None
         for session in [*path.readers.values(), *([path.publisher] if path.publisher else [])]:
             session.abort()
@@ -1358,6 +1585,7 @@ class DataPlane:
             stop_timeout=self.stop_timeout,
             on_exit=lambda c: self._command_exited(path, c),
             on_spawn=self._notify,
+            cwd=self.work_dir,
         )
         path.command = cmd
         cmd.start()
@@ -1485,6 +1713,7 @@ class DataPlane:
             else:
                 self._schedule_close(path)
         log.debug("path %s is ready: %s", path.name, path.tracks)
+        self._sync_recorder(path)  # MediaMTX's setAvailable starts the recorder
         self._notify()
 
     def _publisher_gone(self, path: _Path, session: _Session) -> None:
@@ -1493,10 +1722,11 @@ class DataPlane:
         path.publisher = None
         path.ready_time = None
         path.tracks = []
-        # As MediaMTX: the stream is gone, so are its readers.
+        # As MediaMTX: the stream is gone, so are its readers and its recorder.
         for reader in list(path.readers.values()):
             path.readers.pop(reader.id, None)
             reader.abort()
+        self._sync_recorder(path)
         self._notify()
 
     async def _wait_publisher_gone(self, path: _Path, session: _Session) -> None:
