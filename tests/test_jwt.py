@@ -281,3 +281,49 @@ def test_empty_secret_file_is_an_error(tmp_path: Path) -> None:
     paths.jwt_secret.write_text("")
     with pytest.raises(ValueError, match="empty"):
         load_or_create_secret(settings, paths)
+
+
+# --- the HS256 codec itself, against tokens PyJWT (an independent implementation) makes ---
+
+
+def _pyjwt(claims: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
+    return pyjwt.encode(claims, SECRET, algorithm="HS256", headers=headers)
+
+
+def _valid_claims() -> dict[str, Any]:
+    import time
+
+    return {"user_id": "u", "role": "viewer", "exp": time.time() + 60}
+
+
+def test_tokens_minted_by_either_side_verify_on_the_other() -> None:
+    auth = JwtAuthenticator(SECRET)
+    assert auth.verify(_pyjwt(_valid_claims())).user_id == "u"
+    ours = auth.mint("me", "admin", 60)
+    decoded = pyjwt.decode(ours, SECRET, algorithms=["HS256"])
+    assert decoded["user_id"] == "me" and decoded["role"] == "admin"
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t + ".extra",  # four parts
+        lambda t: t.rsplit(".", 1)[0],  # two parts
+        lambda t: t + "=",  # padding is not base64url
+        lambda t: t.replace(".", ".é", 1),  # not ASCII
+        lambda t: t[:-2] + ("A" if t[-2] != "A" else "B") + t[-1],  # signature changed
+        lambda t: ".".join([t.split(".")[0], t.split(".")[1][:-1] + "A", t.split(".")[2]]),
+        lambda t: t.split(".")[0] + "..",  # empty payload and signature
+    ],
+)
+def test_mangled_tokens_are_invalid(mangle: Any) -> None:
+    token = mangle(_pyjwt(_valid_claims()))
+    with pytest.raises(AuthError) as exc:
+        JwtAuthenticator(SECRET).verify(token)
+    assert exc.value.reason == "invalid"
+
+
+def test_crit_header_refused() -> None:
+    token = _pyjwt(_valid_claims(), headers={"crit": ["exp"]})
+    with pytest.raises(AuthError):
+        JwtAuthenticator(SECRET).verify(token)

@@ -8,17 +8,19 @@ sizes are refused before any claim is looked at.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 import logging
 import math
 import os
+import re
 import secrets
 import time
-import warnings
 from typing import Any
 
-import jwt as pyjwt
 import orjson
-from jwt.warnings import InsecureKeyLengthWarning
 
 from camera_service.auth.identity import AuthError, Identity, Role
 from camera_service.config import Settings
@@ -31,6 +33,9 @@ MIN_SECRET_CHARS = 32
 MAX_TOKEN_CHARS = 8192  # real tokens are a few hundred bytes; refuse before decoding
 
 INVALID = "Authentication failed: invalid token"
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+# Header of every token we mint; verification accepts any header that pins HS256.
+_HEADER = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=").decode()
 EXPIRED = "Authentication failed: token expired"
 
 
@@ -122,23 +127,26 @@ class JwtAuthenticator:
         if not secret:
             raise ValueError("JWT secret must not be empty")
         self._key = secret.encode("utf-8")
-        # PyJWS with only HS256 registered: any other alg fails the allow-list check.
-        # Claims are checked here rather than by PyJWT so `now` can be injected and
-        # float times work regardless of PyJWT's integer-time checks.
-        self._jws = pyjwt.PyJWS(algorithms=[ALGORITHM])
-        self._algorithms = [ALGORITHM]
-        if len(self._key) < MIN_SECRET_CHARS:
-            # load_or_create_secret already warned once; PyJWT would warn per call.
-            warnings.filterwarnings("ignore", category=InsecureKeyLengthWarning)
+
+    def _sign(self, signing_input: bytes) -> bytes:
+        return hmac.new(self._key, signing_input, hashlib.sha256).digest()
 
     def verify(self, token: str, now: float | None = None) -> Identity:
         """Raise AuthError("expired"|"invalid"); messages never echo the token."""
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
             raise AuthError("invalid", INVALID)
         try:
-            decoded = self._jws.decode_complete(token, key=self._key, algorithms=self._algorithms)
-            claims = orjson.loads(decoded["payload"])
-        except (pyjwt.PyJWTError, orjson.JSONDecodeError, ValueError, TypeError):
+            header_b64, payload_b64, signature_b64 = token.split(".")
+            header = orjson.loads(_b64decode(header_b64))
+            # The algorithm is pinned: "none", RS256 (key confusion), HS384/512 are
+            # refused, and so is any "crit" extension we would not understand (RFC 7515).
+            if not isinstance(header, dict) or header.get("alg") != ALGORITHM or "crit" in header:
+                raise ValueError("header")
+            signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
+            if not hmac.compare_digest(self._sign(signing_input), _b64decode(signature_b64)):
+                raise ValueError("signature")
+            claims = orjson.loads(_b64decode(payload_b64))
+        except (ValueError, TypeError, UnicodeEncodeError, orjson.JSONDecodeError):
             raise AuthError("invalid", INVALID) from None
         if not isinstance(claims, dict):
             raise AuthError("invalid", INVALID)
@@ -178,4 +186,20 @@ class JwtAuthenticator:
             now = time.time()
         iat = int(now)
         claims = {"user_id": user_id, "role": role.label, "iat": iat, "exp": math.ceil(now + ttl)}
-        return pyjwt.encode(claims, self._key, algorithm=ALGORITHM)
+        payload = _b64encode(orjson.dumps(claims))
+        signing_input = f"{_HEADER}.{payload}"
+        return f"{signing_input}.{_b64encode(self._sign(signing_input.encode('ascii')))}"
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(part: str) -> bytes:
+    """Strict base64url without padding, as JWS uses it (RFC 7515 §2)."""
+    if not _B64URL.fullmatch(part) or len(part) % 4 == 1:
+        raise ValueError("not base64url")
+    try:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+    except binascii.Error:
+        raise ValueError("not base64url") from None

@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from camera_service.config import Settings
@@ -30,6 +28,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def hook(args: argparse.Namespace, settings: Settings) -> int:
+    # Imported here: only this short-lived process needs an HTTP client, not the service.
+    import urllib.error
+    import urllib.request
+
     body: dict[str, object] = {"event": args.event, "camera": args.camera, "segment": args.segment}
     if args.duration:
         body["duration"] = args.duration
