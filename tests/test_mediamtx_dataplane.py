@@ -153,11 +153,11 @@ async def test_on_demand_publisher_runs_only_while_read(plane: DataPlane) -> Non
 
     proc = plane.publisher_process("cam1")
     assert proc is not None and proc.returncode is None
-    state = plane.path_state("cam1")
-    assert state is not None and state["ready"] and state["readyTime"]
+    # ffprobe has gone; the data plane sees its connection close a moment later
+    state = await plane.wait_state("cam1", lambda s: not s["readers"], 5)
+    assert state["ready"] and state["readyTime"]
     assert state["tracks"] == ["H264"] and state["source"]["type"] == "rtspSession"
     assert state["bytesReceived"] > 0 and state["bytesSent"] > 0
-    assert state["readers"] == []  # ffprobe has gone
 
     left = time.monotonic()
     await asyncio.wait_for(proc.wait(), 6)  # runOnDemandCloseAfter, then SIGINT
