@@ -17,10 +17,11 @@ import contextlib
 import os
 import signal
 from pathlib import Path
-from types import TracebackType
 from typing import Literal
 
 import pytest
+
+from tests.support.lifecycle import StartStop
 
 SYSTEM_PYTHON = os.environ.get("CAMERA_SERVICE_TEST_GST_PYTHON", "/usr/bin/python3")
 SCRIPT = Path(__file__).with_name("rtsp_camera.py")
@@ -73,7 +74,7 @@ async def gst_rtsp_unavailable() -> str | None:
     return reason
 
 
-class RtspCamera:
+class RtspCamera(StartStop):
     """An H.264 test-pattern RTSP camera on 127.0.0.1, owned by the test that starts it."""
 
     def __init__(
@@ -114,18 +115,6 @@ class RtspCamera:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.returncode is None
-
-    async def __aenter__(self) -> RtspCamera:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def _argv(self) -> list[str]:
         argv = [SYSTEM_PYTHON, str(SCRIPT), "--port", str(self._port), "--path", self.path]

@@ -68,9 +68,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import urlsplit
+
+from tests.support.lifecycle import StartStop
 
 from .recorder import Recorder, Segment, go_seconds, record_settings
 
@@ -1005,7 +1006,7 @@ class _Session:
 # The data plane
 
 
-class DataPlane:
+class DataPlane(StartStop):
     """rtsp-server-perl plus the RTSP proxy and path runtime; see the module docstring.
 
     Hooks for the Control API double: :meth:`path_configured`, :meth:`path_removed`,
@@ -1068,18 +1069,6 @@ class DataPlane:
 
     def url(self, name: str) -> str:
         return f"rtsp://{LOOPBACK}:{self.rtsp_port}/{name}"
-
-    async def __aenter__(self) -> DataPlane:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         if self._started:

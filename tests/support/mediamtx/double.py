@@ -57,12 +57,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 from aiohttp import web
+
+from tests.support.lifecycle import StartStop
 
 from .openapi import ContractViolation, ValidatedRequest, Validator
 
@@ -542,7 +543,7 @@ async def _maybe_await(value: Any) -> Any:
 # -- the double ------------------------------------------------------------------------------
 
 
-class MediaMtxDouble:
+class MediaMtxDouble(StartStop):
     """MediaMTX Control API v3 on 127.0.0.1, checked against the published spec.
 
     Knobs for failure tests: :meth:`restart`, :meth:`fail_next`, :meth:`hang`,
@@ -611,18 +612,6 @@ class MediaMtxDouble:
         self._available_since: dict[str, datetime] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     @property
     def port(self) -> int:
