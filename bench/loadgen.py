@@ -48,6 +48,8 @@ from typing import Any, cast
 import orjson
 import uvloop
 
+from server import read_rss_kb  # bench/ is this script's directory, so it is on sys.path
+
 _perf = time.perf_counter
 
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -463,17 +465,6 @@ class WsConn(asyncio.Protocol):
 
 
 # --- the generator --------------------------------------------------------------------
-
-
-def read_rss_kb(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return None
 
 
 def raise_nofile(wanted: int) -> tuple[int, int]:
