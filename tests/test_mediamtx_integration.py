@@ -149,7 +149,9 @@ async def test_failures_open_the_circuit_the_api_keeps_answering_and_recovery_cl
         app.media.breaker.reset()  # skip the 2 s cool-down: what follows is the trial call
         await app.media.check()
         assert app.media.breaker.state == "closed"
-        assert app.health.components["mediamtx"].status is Status.HEALTHY
+        link = app.health.components["mediamtx"]
+        assert link.status is Status.HEALTHY
+        assert link.details["version"] == "v1.20.1" and link.details["in_sync"] is True
         streams = await client.call("get_streams")
         assert [s["name"] for s in streams] == ["lab"]
         assert set(streams[0]) == {"name", "source", "ready", "readers", "bytes_sent"}

@@ -140,7 +140,9 @@ class Application:
         self._stops.append(self.monitor.stop)
         binary = find_binary(s.mediamtx)
         if binary is not None:
-            self.managed = ManagedMediaMtx(binary, s.mediamtx, self.paths.data_dir / "mediamtx")
+            self.managed = ManagedMediaMtx(
+                binary, s.mediamtx, self.paths.data_dir / "mediamtx", self.recording_fields()
+            )
             await self.managed.start()
             self._stops.append(self.managed.stop)  # stopped after the controller
         self.media = MediaController(

@@ -127,6 +127,7 @@ class MediaController:
             Status.HEALTHY,
             version=info.version,
             paths=len(self.streams),
+            in_sync=self.sync.state.status is Status.HEALTHY,
             circuit=self.breaker.state,
         )
         await self._notify()

@@ -43,7 +43,11 @@ def find_binary(cfg: MediaMtxConfig) -> str | None:
     return found
 
 
-def render_config(cfg: MediaMtxConfig) -> dict[str, Any]:
+def render_config(
+    cfg: MediaMtxConfig, path_defaults: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """MediaMTX's YAML. ``path_defaults``: recording settings and the segment hooks that
+    call back to the service (every path the service adds carries them too)."""
     api = urlsplit(cfg.api_url)
     api_host = api.hostname or "127.0.0.1"
     return {
@@ -69,15 +73,23 @@ def render_config(cfg: MediaMtxConfig) -> dict[str, Any]:
         "webrtcLocalUDPAddress": f":{cfg.webrtc_udp_port}",
         "srt": False,
         "moq": False,
+        "pathDefaults": dict(path_defaults or {}),
         # Paths come from the Control API only; nothing else may publish or be read.
         "paths": {},
     }
 
 
 class ManagedMediaMtx:
-    def __init__(self, binary: str, cfg: MediaMtxConfig, workdir: Path) -> None:
+    def __init__(
+        self,
+        binary: str,
+        cfg: MediaMtxConfig,
+        workdir: Path,
+        path_defaults: dict[str, Any] | None = None,
+    ) -> None:
         self.binary = binary
         self.cfg = cfg
+        self.path_defaults = path_defaults
         self.workdir = workdir
         self.config_path = workdir / "mediamtx.yml"
         self.restarts = 0
@@ -87,7 +99,7 @@ class ManagedMediaMtx:
 
     async def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        text = yaml.safe_dump(render_config(self.cfg), sort_keys=False)
+        text = yaml.safe_dump(render_config(self.cfg, self.path_defaults), sort_keys=False)
         fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
