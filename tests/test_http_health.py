@@ -66,7 +66,15 @@ async def test_component_turning_unhealthy_fails_readiness_and_notifies(
 
 
 async def test_mediamtx_down_only_degrades(service: Application) -> None:
-    await service.media.check()  # nothing listens on the configured API port
+    changes: list[str] = []
+    service.health.listeners.append(
+        lambda state: changes.append(state.status.value) if state.name == "mediamtx" else None
+    )
+    for _ in range(6):  # nothing listens on the configured API port; the breaker opens
+        await service.media.check()
+    # one change, however many failed checks: clients are not told every few seconds
+    assert changes in ([], ["unhealthy"])
+    assert service.health.components["mediamtx"].reason == "unreachable"
     status, body = await get(service, "/health/mediamtx")
     assert status == 503 and body["status"] == "unhealthy"  # type: ignore[index]
     status, body = await get(service, "/health/system")

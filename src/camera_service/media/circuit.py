@@ -162,8 +162,16 @@ class CircuitBreaker:
 
     def _set(self, state: CircuitState) -> None:
         old, self._state = self._state, state
+        # Opening and closing are news; the trial calls in between (every reset_timeout
+        # while a dependency stays down) would only flood the log.
+        if state == "open" and old == "closed":
+            level = logging.WARNING
+        elif state == "closed":
+            level = logging.INFO
+        else:
+            level = logging.DEBUG
         log.log(
-            logging.WARNING if state == "open" else logging.INFO,
+            level,
             "circuit %s: %s -> %s",
             self.name,
             old,

@@ -111,8 +111,14 @@ class MediaController:
             if self.reachable:
                 log.warning("MediaMTX unreachable", extra={"error": str(exc)})
             self.reachable = False
+            # A stable reason: the error text changes on every try (the breaker's
+            # countdown), and each change would be pushed to every client.
             self.link.set(
-                Status.UNHEALTHY, str(exc), url=self.cfg().api_url, circuit=self.breaker.state
+                Status.UNHEALTHY,
+                "unreachable",
+                error=str(exc),
+                url=self.cfg().api_url,
+                circuit=self.breaker.state,
             )
             await self._notify()
             return
