@@ -21,10 +21,6 @@ class EventBus:
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)
 
-    def unsubscribe(self, subscriber: Subscriber) -> None:
-        if subscriber in self._subscribers:
-            self._subscribers.remove(subscriber)
-
     def publish(self, topic: str, payload: dict[str, Any]) -> None:
         """Deliver synchronously; a failing subscriber is logged and skipped."""
         for subscriber in list(self._subscribers):

@@ -77,9 +77,6 @@ class HealthRegistry:
         self.components[name] = state
         return ComponentHealth(self, state)
 
-    def unregister(self, name: str) -> None:
-        self.components.pop(name, None)
-
     def changed(self, state: ComponentState) -> None:
         for listener in list(self.listeners):
             listener(state)

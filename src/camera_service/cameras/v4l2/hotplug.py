@@ -108,10 +108,6 @@ class DeviceWatcher:
         await self._event.wait()
         self._event.clear()
 
-    def notify(self) -> None:
-        """Ask for a rescan from outside (the next ``changed()`` returns at once)."""
-        self._event.set()
-
     # --- poll: always on --------------------------------------------------------------
 
     async def _poll(self) -> None:
