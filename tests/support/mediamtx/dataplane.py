@@ -803,14 +803,21 @@ class _Session:
         if 200 <= resp.status < 300:
             self.playing = True
 
-    async def _reader_setup(self, msg: _Message, cseq: str | None) -> None:
+    def _setup_transport(self, msg: _Message, cseq: str | None) -> _Transport | None:
+        """The client's Transport of a SETUP; None (answered) when missing or unsupported."""
         header = msg.get("Transport")
         if header is None:
             self._reply(_response(400, "Bad Request", cseq))
-            return
+            return None
         client = _Transport.parse(header)
         if client.has("multicast") or client.lower not in ("TCP", "UDP"):
             self._reply(_response(461, "Unsupported Transport", cseq))
+            return None
+        return client
+
+    async def _reader_setup(self, msg: _Message, cseq: str | None) -> None:
+        client = self._setup_transport(msg, cseq)
+        if client is None:
             return
         if client.lower == "TCP":
             channels = _pair(client.get("interleaved"))
@@ -889,13 +896,8 @@ class _Session:
             await self._forward(msg)
 
     async def _publisher_setup(self, msg: _Message, cseq: str | None) -> None:
-        header = msg.get("Transport")
-        if header is None:
-            self._reply(_response(400, "Bad Request", cseq))
-            return
-        client = _Transport.parse(header)
-        if client.has("multicast") or client.lower not in ("TCP", "UDP"):
-            self._reply(_response(461, "Unsupported Transport", cseq))
+        client = self._setup_transport(msg, cseq)
+        if client is None:
             return
 
         def on_packet(index: int, data: bytes, addr: Any) -> None:
