@@ -120,6 +120,16 @@ class Ctx:
             cpu_list=self.server_cpus,
         )
 
+    def repeat_loadgen(
+        self, conns: int, args: Sequence[str], seconds: float
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """``self.runs`` generator runs against one service; (results, warnings)."""
+        with self.service(max_connections=conns + 100) as srv:
+            runs = [
+                self.loadgen(srv, args, loadgen_timeout(conns, seconds)) for _ in range(self.runs)
+            ]
+        return runs, [p for r in runs for p in warn_if_unclean(r)]
+
     def loadgen(self, srv: ServiceProcess, args: Sequence[str], timeout: float) -> dict[str, Any]:
         """Run bench/loadgen.py in its own process against ``srv``; return its JSON."""
         with tempfile.TemporaryDirectory(prefix="loadgen-") as tmp:
@@ -206,11 +216,7 @@ def scenario_throughput(ctx: Ctx) -> dict[str, Any]:
         ]
         if ns.params:
             args += ["--params", ns.params]
-        runs = []
-        with ctx.service(max_connections=conns + 100) as srv:
-            for _ in range(ctx.runs):
-                runs.append(ctx.loadgen(srv, args, loadgen_timeout(conns, ns.duration + ns.warmup)))
-        problems = [p for r in runs for p in warn_if_unclean(r)]
+        runs, problems = ctx.repeat_loadgen(conns, args, ns.duration + ns.warmup)
         row: dict[str, Any] = {
             "connections": conns,
             "method": ns.method,
@@ -254,11 +260,7 @@ def scenario_open_loop(ctx: Ctx) -> dict[str, Any]:
         "--method",
         ns.method,
     ]
-    runs = []
-    with ctx.service(max_connections=conns + 100) as srv:
-        for _ in range(ctx.runs):
-            runs.append(ctx.loadgen(srv, args, loadgen_timeout(conns, ns.duration + ns.warmup)))
-    problems = [p for r in runs for p in warn_if_unclean(r)]
+    runs, problems = ctx.repeat_loadgen(conns, args, ns.duration + ns.warmup)
     row: dict[str, Any] = {
         "connections": conns,
         "offered_rps": rate,
