@@ -50,22 +50,21 @@ def write_config(path: Path, data_dir: Path, **logging: Any) -> None:
     path.write_text(yaml.safe_dump(cfg))
 
 
+async def run_service(
+    config: Path, env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    """``camera-service --config CONFIG run`` as its own process, output captured."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "camera_service", "--config", str(config), "run",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
 @pytest.fixture
 async def process(tmp_path: Path) -> AsyncIterator[ServiceProcess]:
     cfg = tmp_path / "config.yaml"
     write_config(cfg, tmp_path / "data")
-    env = {**os.environ, "CAMERA_SERVICE_JWT_SECRET": SECRET}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "camera_service",
-        "--config",
-        str(cfg),
-        "run",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await run_service(cfg, {**os.environ, "CAMERA_SERVICE_JWT_SECRET": SECRET})
     sp = ServiceProcess(proc)
     try:
         sp.ready = await sp.wait_for_log("camera-service ready")
@@ -117,16 +116,7 @@ async def test_sigterm_closes_websockets_1001_and_exits_0(process: ServiceProces
 async def test_invalid_config_stops_startup_naming_the_key(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("server:\n  port: 70000\n  colour: blue\n")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "camera_service",
-        "--config",
-        str(cfg),
-        "run",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await run_service(cfg)
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2
     text = err.decode()
