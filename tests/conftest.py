@@ -15,7 +15,7 @@ from camera_service.config import Settings, validate
 from tests.rpc import RpcClient
 from tests.support.rawws import Opener, Streams
 
-pytest_plugins = ("tests.support.mediamtx.fixtures",)
+pytest_plugins = ("tests.support.mediamtx.fixtures", "tests.support.media_stack")
 
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 
