@@ -22,9 +22,10 @@ SNAPSHOT_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png"})
 # Control characters (C0, DEL, C1) and the separators of every platform we might
 # meet through a mounted share.
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f/\\]")
-# Percent-encoded separators, dots and NUL: a name that was double-encoded by a
-# client or a proxy is a traversal attempt or a mistake, never a media file.
-_ENCODED = re.compile(r"%(?:2[fFeE]|5[cC]|00)")
+# Any percent escape: names arrive decoded, so one that still carries "%2f" or
+# "%252e" was (double-)encoded by a client or a proxy: a traversal attempt or a
+# mistake, never one of our media files.
+_ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
 class BadName(ValueError):
@@ -42,7 +43,7 @@ def check_basename(name: object) -> str:
     if _FORBIDDEN.search(name):
         raise BadName("must be a plain file name (no path separators or control characters)")
     if _ENCODED.search(name):
-        raise BadName("must not contain percent-encoded separators")
+        raise BadName("must not contain percent-encoded characters")
     if name.startswith("."):
         # "." and ".." and hidden files: the recorder's work files start with a dot.
         raise BadName("must not start with a dot")
