@@ -15,7 +15,11 @@ from camera_service.config import Settings, validate
 from tests.rpc import RpcClient
 from tests.support.rawws import Opener, Streams
 
-pytest_plugins = ("tests.support.mediamtx.fixtures", "tests.support.media_stack")
+pytest_plugins = (
+    "tests.support.mediamtx.fixtures",
+    "tests.support.media_stack",
+    "tests.support.tmpfs",
+)
 
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 

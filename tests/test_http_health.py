@@ -56,6 +56,7 @@ async def test_component_turning_unhealthy_fails_readiness_and_notifies(
         "mediamtx",
         "mediamtx_controller",
         "recorder",
+        "storage",
         "websocket_server",
     }
     assert r["components"]["recorder"] == "unhealthy"

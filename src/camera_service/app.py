@@ -24,6 +24,7 @@ from camera_service.api.health import add_health_routes
 from camera_service.api.httpserver import HttpServer, Router
 from camera_service.api.methods import cameras as camera_methods
 from camera_service.api.methods import session as session_methods
+from camera_service.api.methods import storage as storage_methods
 from camera_service.api.methods import streams as stream_methods
 from camera_service.api.methods import system as system_methods
 from camera_service.api.notifications import Notifier
@@ -47,6 +48,8 @@ from camera_service.observability.logging import set_level
 from camera_service.observability.metrics import Metrics
 from camera_service.paths import Paths, resolve_paths
 from camera_service.record.hooks import HOOK_PATH, HookReceiver, hook_command, new_token
+from camera_service.storage.disk import DiskMonitor
+from camera_service.storage.retention import Retention
 
 log = logging.getLogger("camera_service")
 
@@ -103,6 +106,15 @@ class Application:
                 extra={"data_dir": str(self.paths.data_dir)},
             )
         _raise_fd_limit()
+        # The storage gate of snapshots and recordings; its periodic check starts below.
+        self.disk = DiskMonitor(
+            lambda: self.settings.storage,
+            self.paths.recordings,
+            self.paths.snapshots,
+            self.events,
+            self.health.register("storage", critical=False),
+            self.executor,
+        )
 
         self.db = await AsyncDatabase.open(self.paths.database)
         self._stops.append(self._close_db)
@@ -112,6 +124,14 @@ class Application:
         self.keys = ApiKeyStore(self.db.database)
         self.audit = AuditLog(self.db)
         self.authenticator = Authenticator(JwtAuthenticator(secret), self.keys, self.db)
+        self.retention = Retention(
+            lambda: self.settings.retention, self.db, self.disk, self.events, self.busy_segments
+        )
+        self.disk.on_critical = self.retention.emergency_cleanup
+        await self.retention.start()
+        self._stops.append(self.retention.stop)
+        self.disk.start()
+        self._stops.append(self.disk.stop)
 
         self.dispatcher = Dispatcher(
             self.registry,
@@ -200,6 +220,11 @@ class Application:
             self.started,
             self.counts,
         )
+        storage_methods.register(self.registry, self.disk, self.retention)
+
+    def busy_segments(self) -> set[str]:
+        """Names of segments open in active recordings: retention never deletes them."""
+        return set()  # wired to the recording manager by the recordings work
 
     def counts(self) -> dict[str, int]:
         """Figures other parts own; later capabilities fill in the rest."""

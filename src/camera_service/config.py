@@ -241,6 +241,13 @@ class StorageConfig(Section):
     snapshots_path: Path | None = Field(None, description="Default <data_dir>/snapshots.")
     warn_percent: float = live(80.0, "Disk use that raises a warning.", gt=0, le=100)
     block_percent: float = live(90.0, "Disk use that refuses new media.", gt=0, le=100)
+    check_interval: float = live(
+        5.0, "Seconds between disk use checks (storage_status_update, health).", gt=0
+    )
+    emergency_cleanup: bool = live(
+        False,
+        "At block_percent, delete the oldest finished recordings until use is below warn_percent.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> StorageConfig:
@@ -250,11 +257,15 @@ class StorageConfig(Section):
 
 
 class RetentionConfig(Section):
-    policy_type: Literal["age", "size", "count", "manual"] = live("age", "Default policy.")
+    policy_type: Literal["age", "size", "count", "manual"] = live(
+        "age", "Policy in effect until an admin stores one with set_retention_policy."
+    )
     enabled: bool = live(False, "Apply the policy periodically.")
-    max_age_days: float = live(30.0, "age policy.", gt=0)
-    max_size_gb: float = live(50.0, "size policy.", gt=0)
-    max_count: int = live(10_000, "count policy.", ge=1)
+    max_age_days: float = live(30.0, "age policy: delete media older than this.", gt=0)
+    max_size_gb: float = live(
+        50.0, "size policy: recordings + snapshots at most this many GiB (2^30 bytes).", gt=0
+    )
+    max_count: int = live(10_000, "count policy: recordings + snapshots files at most.", ge=1)
     interval: PositiveSeconds = live(3600.0, "Seconds between retention runs.")
 
 

@@ -62,6 +62,23 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        4,
+        """
+        -- The retention policy an admin set with set_retention_policy (one row at most);
+        -- without a row the config's retention section is in effect.
+        CREATE TABLE retention_policy (
+            id           INTEGER PRIMARY KEY CHECK (id = 1),
+            policy_type  TEXT NOT NULL CHECK (policy_type IN ('age', 'size', 'count', 'manual')),
+            enabled      INTEGER NOT NULL,
+            max_age_days REAL,
+            max_size_gb  REAL,
+            max_count    INTEGER,
+            updated_at   REAL NOT NULL,
+            updated_by   TEXT
+        );
+        """,
+    ),
 ]
 
 
