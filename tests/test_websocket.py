@@ -25,11 +25,15 @@ ROLE_OF = {
     "get_camera_list": "viewer",
     "get_camera_status": "viewer",
     "get_camera_capabilities": "viewer",
+    "get_storage_info": "admin",
+    "set_retention_policy": "admin",
+    "cleanup_old_files": "admin",
 }
 # Well-formed params for methods that need some (the matrix is about roles, not params).
 PARAMS: dict[str, dict[str, object]] = {
     "get_camera_status": {"device": "camera0"},
     "get_camera_capabilities": {"device": "camera0"},
+    "set_retention_policy": {"policy_type": "manual", "enabled": False},
 }
 ROLES = ["viewer", "operator", "admin"]
 
