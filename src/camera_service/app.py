@@ -23,6 +23,7 @@ from camera_service.api.dispatch import Dispatcher
 from camera_service.api.health import add_health_routes
 from camera_service.api.httpserver import HttpServer, Router
 from camera_service.api.methods import cameras as camera_methods
+from camera_service.api.methods import files as file_methods
 from camera_service.api.methods import session as session_methods
 from camera_service.api.methods import storage as storage_methods
 from camera_service.api.methods import streams as stream_methods
@@ -49,6 +50,8 @@ from camera_service.observability.metrics import Metrics
 from camera_service.paths import Paths, resolve_paths
 from camera_service.record.hooks import HOOK_PATH, HookReceiver, hook_command, new_token
 from camera_service.storage.disk import DiskMonitor
+from camera_service.storage.index import MediaIndex
+from camera_service.storage.probe import ffprobe_beside
 from camera_service.storage.retention import Retention
 
 log = logging.getLogger("camera_service")
@@ -118,6 +121,17 @@ class Application:
 
         self.db = await AsyncDatabase.open(self.paths.database)
         self._stops.append(self._close_db)
+        # Reconciles with the media dirs in the background; listings wait for it.
+        self.index = MediaIndex(
+            self.db,
+            self.paths.recordings,
+            self.paths.snapshots,
+            self.events,
+            self.executor,
+            ffprobe=ffprobe_beside(s.mediamtx.ffmpeg),
+        )
+        await self.index.start()
+        self._stops.append(self.index.stop)
         secret, source = load_or_create_secret(s, self.paths)
         if source == "file":
             log.info("JWT secret loaded from data dir", extra={"path": str(self.paths.jwt_secret)})
@@ -221,6 +235,7 @@ class Application:
             self.counts,
         )
         storage_methods.register(self.registry, self.disk, self.retention)
+        file_methods.register(self.registry, self.index, self.cameras, lambda: self.busy_segments())
 
     def busy_segments(self) -> set[str]:
         """Names of segments open in active recordings: retention never deletes them."""

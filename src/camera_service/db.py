@@ -63,6 +63,35 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (
+        3,
+        """
+        -- The media index (storage/index.py): one row per media file on disk.
+        -- start_time: from the file name (api.md section 7), else the modification time.
+        CREATE TABLE media_files (
+            kind       TEXT NOT NULL CHECK (kind IN ('recording', 'snapshot')),
+            name       TEXT NOT NULL,
+            camera_id  TEXT,
+            start_time REAL NOT NULL,
+            end_time   REAL,
+            duration   REAL,
+            size       INTEGER NOT NULL,
+            mtime      REAL NOT NULL,
+            format     TEXT NOT NULL,
+            width      INTEGER,
+            height     INTEGER,
+            writing    INTEGER NOT NULL DEFAULT 0,
+            probed     INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (kind, name)
+        ) WITHOUT ROWID;
+        -- Newest-first pages, all cameras or one, optionally since/until.
+        CREATE INDEX media_files_time ON media_files (kind, start_time, name);
+        CREATE INDEX media_files_camera ON media_files (kind, camera_id, start_time, name);
+        -- The probe queue: small, as it holds only files not read since they changed.
+        CREATE INDEX media_files_unprobed ON media_files (start_time)
+            WHERE probed = 0 AND writing = 0;
+        """,
+    ),
+    (
         4,
         """
         -- The retention policy an admin set with set_retention_policy (one row at most);

@@ -1,0 +1,295 @@
+"""File methods: list_recordings, list_snapshots, get_recording_info, get_snapshot_info
+(viewer), delete_recording, delete_snapshot (operator), over the media index.
+
+Every ``filename`` is a plain basename (:func:`storage.names.check_basename`, else
+-32602) of a media file of the method's kind; anything else, symlinks and directories
+included, is -1005. Nothing outside the media directories is ever looked at.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, NotRequired
+from urllib.parse import quote
+
+from pydantic import Field, field_validator
+from typing_extensions import TypedDict
+
+from camera_service.api.jsonrpc import (
+    ALREADY_RECORDING,
+    FILE_NOT_FOUND,
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    RpcError,
+)
+from camera_service.api.registry import Call, MethodRegistry, MethodSpec, Params
+from camera_service.auth.identity import Role
+from camera_service.cameras.model import camera_id_for
+from camera_service.cameras.registry import CameraRegistry
+from camera_service.observability.health import iso
+from camera_service.storage.index import KINDS, Kind, MediaEntry, MediaIndex
+from camera_service.storage.names import check_basename
+
+MAX_OFFSET = 1_000_000_000
+_USB_ID = re.compile(r"camera([0-9]{1,4})")
+URL_PREFIX: dict[Kind, str] = {"recording": "/files/recordings/", "snapshot": "/files/snapshots/"}
+NOUN: dict[Kind, str] = {"recording": "Recording", "snapshot": "Snapshot"}
+
+
+# --- params ----------------------------------------------------------------------------------
+
+
+class ListParams(Params):
+    limit: int = Field(100, ge=1, le=1000, strict=True, description="page size (1-1000)")
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, strict=True, description="files to skip")
+    device: str | None = Field(
+        None,
+        description="only this camera: /dev/videoN or a camera_id",
+        json_schema_extra={"pattern": r"^(/dev/video[0-9]{1,4}|[A-Za-z0-9_-]{1,64})$"},
+    )
+    since: datetime | None = Field(
+        None, description="ISO 8601; only files started at or after it (naive: UTC)"
+    )
+    until: datetime | None = Field(
+        None, description="ISO 8601; only files started at or before it (naive: UTC)"
+    )
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _device(cls, v: Any) -> Any:
+        if v is not None and camera_id_for(v) is None:
+            raise ValueError("must be /dev/videoN or a camera id ([A-Za-z0-9_-], 1-64 chars)")
+        return v
+
+    @field_validator("since", "until", mode="before")
+    @classmethod
+    def _iso(cls, v: Any) -> Any:
+        if v is None:
+            return None
+        if not isinstance(v, str) or len(v) > 64:
+            raise ValueError("must be an ISO 8601 date-time string")
+        try:
+            when = datetime.fromisoformat(v)
+        except ValueError:
+            raise ValueError("must be an ISO 8601 date-time string") from None
+        return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+    @property
+    def camera_id(self) -> str | None:
+        return None if self.device is None else camera_id_for(self.device)
+
+
+class FileParams(Params):
+    filename: str = Field(description="a plain file name in the media directory")
+
+    @field_validator("filename", mode="before")
+    @classmethod
+    def _basename(cls, v: Any) -> Any:
+        return check_basename(v)  # BadName is a ValueError: -32602 naming filename
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+class ListedFile(TypedDict):
+    filename: str
+    file_size: int
+    modified_time: str
+    download_url: str
+    duration: NotRequired[float | None]  # recordings: seconds from the container
+    device: str | None  # [new] /dev/videoN or camera_id; null when the name does not say
+
+
+class FileList(TypedDict):
+    files: list[ListedFile]
+    total: int
+    limit: int
+    offset: int
+
+
+class FileInfo(TypedDict):
+    filename: str
+    file_size: int
+    created_time: str
+    modified_time: str
+    download_url: str
+    duration: NotRequired[float | None]  # recordings
+    resolution: NotRequired[str | None]  # snapshots: "WxH"
+    device: str | None  # [new]
+    format: str  # [new] mp4, ts, jpg, png
+
+
+class Deleted(TypedDict):
+    filename: str
+    deleted: bool
+    message: str
+
+
+# --- mapping -----------------------------------------------------------------------------------
+
+
+def download_url(kind: Kind, name: str) -> str:
+    return URL_PREFIX[kind] + quote(name, safe="")
+
+
+def _seconds(duration: float | None) -> float | None:
+    return None if duration is None else round(duration, 3)
+
+
+def _not_found(kind: Kind, name: str) -> RpcError:
+    return RpcError(
+        FILE_NOT_FOUND,
+        f"{NOUN[kind]} file not found",
+        {"reason": "file_not_found", "filename": name},
+    )
+
+
+def register(
+    registry: MethodRegistry,
+    index: MediaIndex,
+    cameras: CameraRegistry,
+    busy: Callable[[], set[str]] = set,
+) -> None:
+    """``busy()``: names of the recording segments being written (never deleted)."""
+
+    def device_of(camera_id: str | None) -> str | None:
+        """api.md §3: /dev/videoN for V4L2 cameras, the camera_id otherwise."""
+        if camera_id is None:
+            return None
+        camera = cameras.get(camera_id)
+        if camera is not None:
+            return camera.device
+        m = _USB_ID.fullmatch(camera_id)
+        return f"/dev/video{int(m.group(1))}" if m else camera_id
+
+    def listed(entry: MediaEntry) -> ListedFile:
+        item: ListedFile = {
+            "filename": entry.name,
+            "file_size": entry.size,
+            "modified_time": iso(entry.mtime),
+            "download_url": download_url(entry.kind, entry.name),
+            "device": device_of(entry.camera_id),
+        }
+        if entry.kind == "recording":
+            item["duration"] = _seconds(entry.duration)
+        return item
+
+    def info(entry: MediaEntry) -> FileInfo:
+        result: FileInfo = {
+            "filename": entry.name,
+            "file_size": entry.size,
+            "created_time": iso(entry.start_time),
+            "modified_time": iso(entry.mtime),
+            "download_url": download_url(entry.kind, entry.name),
+            "device": device_of(entry.camera_id),
+            "format": entry.format,
+        }
+        if entry.kind == "recording":
+            result["duration"] = _seconds(entry.duration)
+        else:
+            sized = entry.width and entry.height
+            result["resolution"] = f"{entry.width}x{entry.height}" if sized else None
+        return result
+
+    def lister(kind: Kind) -> Callable[[Call], Any]:
+        async def list_files(call: Call) -> FileList:
+            p: ListParams = call.params
+            since = p.since.timestamp() if p.since is not None else None
+            until = p.until.timestamp() if p.until is not None else None
+            if since is not None and until is not None and until < since:
+                raise RpcError(
+                    INVALID_PARAMS,
+                    "Invalid params: until must not be before since",
+                    {"reason": "invalid_params", "param": "until"},
+                )
+            page = await index.list(kind, p.limit, p.offset, p.camera_id, since, until)
+            return {
+                "files": [listed(e) for e in page.files],
+                "total": page.total,
+                "limit": p.limit,
+                "offset": p.offset,
+            }
+
+        return list_files
+
+    def getter(kind: Kind) -> Callable[[Call], Any]:
+        async def get_info(call: Call) -> FileInfo:
+            name = call.params.filename
+            entry = await index.get(kind, name)
+            if entry is None:
+                raise _not_found(kind, name)
+            return info(entry)
+
+        return get_info
+
+    def deleter(kind: Kind) -> Callable[[Call], Any]:
+        async def delete(call: Call) -> Deleted:
+            name = call.params.filename
+            entry = await index.get(kind, name)
+            if entry is None:
+                raise _not_found(kind, name)
+            # The recorder's word (busy) or the index's: inotify may see a new segment
+            # before its create hook has reached the recording manager.
+            if name in busy() or entry.written_now(time.time()):
+                raise RpcError(
+                    ALREADY_RECORDING,
+                    "Recording in progress: the file is still being written",
+                    {"reason": "recording_in_progress", "filename": name},
+                )
+            try:
+                await index.delete(kind, name)
+            except FileNotFoundError:
+                raise _not_found(kind, name) from None
+            except OSError as exc:
+                raise RpcError(
+                    INTERNAL_ERROR,
+                    f"{NOUN[kind]} could not be deleted: {exc.strerror}",
+                    {"reason": "delete_failed", "filename": name},
+                ) from None
+            return {
+                "filename": name,
+                "deleted": True,
+                "message": f"{NOUN[kind]} {name} deleted",
+            }
+
+        return delete
+
+    for k in KINDS:
+        registry.add(
+            MethodSpec(
+                f"list_{k}s",
+                lister(k),
+                f"{NOUN[k]}s in the media directory, newest first, paged and filtered.",
+                Role.VIEWER,
+                ListParams,
+                FileList,
+                errors=(INVALID_PARAMS,),
+            )
+        )
+        registry.add(
+            MethodSpec(
+                f"get_{k}_info",
+                getter(k),
+                f"One {k} file: size, times, "
+                + ("duration." if k == "recording" else "resolution."),
+                Role.VIEWER,
+                FileParams,
+                FileInfo,
+                errors=(INVALID_PARAMS, FILE_NOT_FOUND),
+            )
+        )
+        registry.add(
+            MethodSpec(
+                f"delete_{k}",
+                deleter(k),
+                f"Delete one {k} file.",
+                Role.OPERATOR,
+                FileParams,
+                Deleted,
+                errors=(INVALID_PARAMS, FILE_NOT_FOUND)
+                + ((ALREADY_RECORDING,) if k == "recording" else ()),
+            )
+        )

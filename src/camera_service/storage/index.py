@@ -1,0 +1,719 @@
+"""The media index: every media file in the recordings and snapshots directories, in
+SQLite, so listing a hundred thousand files is one indexed query.
+
+The file system is the truth; the index follows it:
+
+* at start, and whenever events were lost, a full reconcile: both directories are
+  scanned and the table is made to match in one transaction (new rows, changed rows,
+  vanished rows), without probing;
+* on change: inotify names (:mod:`storage.watch`) and the bus topics
+  ``recording.segment`` (MediaMTX's segment hooks), ``snapshot_taken`` and
+  ``media.deleted`` put names in a pending set; each name is re-stat'ed and its row
+  written, so an event is a hint, never trusted as the state;
+* probing happens in the background, newest first, a few at a time: a recording's
+  duration from its container (ffprobe), a snapshot's size from its header. The
+  table's ``probed`` flag is the queue, so a restart resumes where it stopped.
+
+A file that is being written (created and not yet closed, or changing while probed)
+is listed with its current size and no duration until it is closed.
+
+Camera and time come from the file name when it follows api.md §7 (the names are
+UTC: the managed MediaMTX runs with TZ=UTC); any other media file is listed with no
+camera and its modification time. Indexed: regular files (never a symlink) whose
+name passes :func:`storage.names.check_basename` with the kind's extension.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import heapq
+import logging
+import os
+import re
+import sqlite3
+from collections.abc import Callable, Collection, Iterator, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePath
+from typing import Any, Literal, TypeAlias
+
+from camera_service.db import AsyncDatabase, Database
+from camera_service.events import EventBus
+from camera_service.storage.names import (
+    RECORDING_EXTENSIONS,
+    SNAPSHOT_EXTENSIONS,
+    BadName,
+    check_basename,
+    open_media,
+    remove_media,
+    stat_media,
+)
+from camera_service.storage.probe import ImageInfo, VideoInfo, probe_video, read_image_info
+from camera_service.storage.watch import Change, MediaWatcher
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["recording", "snapshot"]
+KINDS: tuple[Kind, ...] = ("recording", "snapshot")
+EXTENSIONS: dict[Kind, frozenset[str]] = {
+    "recording": RECORDING_EXTENSIONS,
+    "snapshot": SNAPSHOT_EXTENSIONS,
+}
+DELETED_TOPIC = "media.deleted"  # {"kind", "filename"}: someone else deleted a file
+PROBE_BATCH = 16
+STOP_FLUSH_TIMEOUT = 5.0
+MAX_CACHED_TOTALS = 256
+WRITE_IDLE_SECONDS = 60.0
+
+# --- names: pure ---------------------------------------------------------------------------------
+
+_STAMP = r"(?P<stamp>\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d)"
+_CAMERA = r"(?P<camera>[A-Za-z0-9_-]{1,64})"
+_FLAGS = re.IGNORECASE | re.ASCII  # \d: ASCII digits only
+_NAMED: dict[Kind, re.Pattern[str]] = {
+    # MediaMTX's %path_%Y-%m-%d_%H-%M-%S, optionally with -%f (microseconds).
+    "recording": re.compile(_CAMERA + "_" + _STAMP + r"(?:-(?P<micro>\d{6}))?\.(?:mp4|ts)", _FLAGS),
+    "snapshot": re.compile(_CAMERA + "_snapshot_" + _STAMP + r"(?:_\d+)?\.(?:jpe?g|png)", _FLAGS),
+}
+
+
+def indexable(kind: Kind, name: str) -> bool:
+    """A name the index lists and the file methods accept for ``kind``."""
+    dot = name.rfind(".")
+    if dot <= 0 or name[dot:].lower() not in EXTENSIONS[kind]:
+        return False
+    try:
+        check_basename(name)
+    except BadName:
+        return False
+    return True
+
+
+def name_info(kind: Kind, name: str) -> tuple[str | None, float | None]:
+    """(camera_id, UTC start time) from an api.md §7 name; (None, None) for others."""
+    m = _NAMED[kind].fullmatch(name)
+    if m is None:
+        return None, None
+    s = m["stamp"]
+    try:
+        start = datetime(
+            int(s[0:4]), int(s[5:7]), int(s[8:10]), int(s[11:13]), int(s[14:16]), int(s[17:19]),
+            int(m.groupdict().get("micro") or 0), tzinfo=UTC,
+        )  # fmt: skip
+    except ValueError:  # month 13 and the like: not one of ours
+        return None, None
+    return m["camera"], start.timestamp()
+
+
+def format_of(name: str) -> str:
+    ext = name[name.rfind(".") + 1 :].lower()
+    return "jpg" if ext == "jpeg" else ext
+
+
+# --- rows ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MediaEntry:
+    kind: Kind
+    name: str
+    camera_id: str | None  # None: the name does not say
+    start_time: float  # UTC epoch: from the name, else the modification time
+    end_time: float | None  # start + duration for named recordings, else mtime
+    duration: float | None  # seconds, read from the container; None until probed
+    size: int
+    mtime: float
+    format: str  # mp4, ts, jpg, png
+    width: int | None
+    height: int | None
+    writing: bool  # created and not yet closed
+
+    def written_now(self, now: float) -> bool:
+        """Being written: created, not closed, and modified lately (a writer that died
+        without closing does not hold the file forever)."""
+        return self.writing and now - self.mtime < WRITE_IDLE_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPage:
+    files: list[MediaEntry]
+    total: int  # rows matching the filters, whatever the page
+
+
+Entries: TypeAlias = list[MediaEntry]
+ChangeKey = tuple[Kind, str]
+
+_COLUMNS = (
+    "kind, name, camera_id, start_time, end_time, duration, size, mtime, format, "
+    "width, height, writing"
+)
+
+
+def _entry(row: sqlite3.Row) -> MediaEntry:
+    return MediaEntry(
+        row["kind"],
+        row["name"],
+        row["camera_id"],
+        row["start_time"],
+        row["end_time"],
+        row["duration"],
+        row["size"],
+        row["mtime"],
+        row["format"],
+        row["width"],
+        row["height"],
+        bool(row["writing"]),
+    )
+
+
+def scan(kind: Kind, directory: Path) -> Iterator[tuple[Any, ...]]:
+    """Rows of the scan table for the media files directly in ``directory``."""
+    try:
+        entries = os.scandir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    with entries:
+        for entry in entries:
+            name = entry.name
+            if not indexable(kind, name):
+                continue
+            try:
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # gone while we looked
+                continue
+            camera_id, start = name_info(kind, name)
+            mtime = st.st_mtime
+            start = mtime if start is None else start
+            yield name, st.st_size, mtime, camera_id, start, format_of(name)
+
+
+# --- the store: runs on the DB worker thread ----------------------------------------------
+
+
+class IndexStore:
+    """SQL over the ``media_files`` table (migration 3). Call only on the DB thread."""
+
+    def __init__(self, database: Database, dirs: Mapping[Kind, Path]) -> None:
+        self.database = database
+        self.dirs = dict(dirs)
+        # Totals per filter: counting 100,000 index entries costs milliseconds, and
+        # rows come and go only with the writes below, which clear it.
+        self._totals: dict[tuple[Any, ...], int] = {}
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        return self.database.connection
+
+    def reconcile(self, kind: Kind, startup: bool) -> None:
+        """Make ``kind``'s rows match its directory. ``startup`` also forgets which files
+        a previous run saw being written."""
+        conn = self._conn
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS media_scan (name TEXT PRIMARY KEY, size INTEGER,"
+            " mtime REAL, camera_id TEXT, start_time REAL, format TEXT) WITHOUT ROWID"
+        )
+        self._totals.clear()
+        with self.database.transaction():
+            conn.execute("DELETE FROM media_scan")
+            conn.executemany(
+                "INSERT OR IGNORE INTO media_scan VALUES (?, ?, ?, ?, ?, ?)",
+                scan(kind, self.dirs[kind]),
+            )
+            conn.execute(
+                "DELETE FROM media_files WHERE kind = ? AND NOT EXISTS "
+                "(SELECT 1 FROM media_scan s WHERE s.name = media_files.name)",
+                (kind,),
+            )
+            if startup:
+                conn.execute(
+                    "UPDATE media_files SET writing = 0, probed = 0 WHERE kind = ? AND writing",
+                    (kind,),
+                )
+            conn.execute(
+                "UPDATE media_files SET size = s.size, mtime = s.mtime, start_time = s.start_time,"
+                " end_time = s.mtime, duration = NULL, probed = 0 FROM media_scan s"
+                " WHERE media_files.kind = ? AND media_files.name = s.name"
+                " AND (media_files.size != s.size OR media_files.mtime != s.mtime)",
+                (kind,),
+            )
+            conn.execute(
+                "INSERT INTO media_files (kind, name, camera_id, start_time, end_time, size,"
+                " mtime, format, writing, probed)"
+                " SELECT ?, name, camera_id, start_time, mtime, size, mtime, format, 0, 0"
+                " FROM media_scan s WHERE NOT EXISTS (SELECT 1 FROM media_files f"
+                " WHERE f.kind = ? AND f.name = s.name)",
+                (kind, kind),
+            )
+            conn.execute("DELETE FROM media_scan")
+        conn.execute("PRAGMA shrink_memory")  # the scan's pages: idle RSS stays small
+
+    def apply(self, changes: Mapping[ChangeKey, Change]) -> None:
+        """Re-stat each changed name and write (or drop) its row."""
+        self._totals.clear()
+        with self.database.transaction() as conn:
+            for (kind, name), change in changes.items():
+                if not indexable(kind, name):
+                    continue
+                try:
+                    st = stat_media(self.dirs[kind], name)
+                except FileNotFoundError:  # gone, or not a regular file
+                    conn.execute(
+                        "DELETE FROM media_files WHERE kind = ? AND name = ?", (kind, name)
+                    )
+                    continue
+                except OSError as exc:
+                    log.warning("cannot stat a media file", extra={"error": exc.strerror})
+                    continue
+                self._upsert(kind, name, st.st_size, st.st_mtime, change)
+
+    def _upsert(self, kind: Kind, name: str, size: int, mtime: float, change: Change) -> None:
+        camera_id, start = name_info(kind, name)
+        # On conflict the right-hand sides read the old row: "size = excluded.size"
+        # compares before anything is assigned.
+        self._conn.execute(
+            "INSERT INTO media_files (kind, name, camera_id, start_time, end_time, size, mtime,"
+            " format, writing, probed) VALUES (:kind, :name, :camera, :start, :mtime, :size,"
+            " :mtime, :format, :opened, 0)"
+            " ON CONFLICT (kind, name) DO UPDATE SET"
+            " start_time = excluded.start_time,"
+            " writing = CASE :change WHEN 0 THEN writing ELSE excluded.writing END,"
+            " probed = CASE WHEN size = excluded.size AND mtime = excluded.mtime"
+            "   AND :change != 2 THEN probed ELSE 0 END,"
+            " duration = CASE WHEN size = excluded.size AND mtime = excluded.mtime"
+            "   AND :change != 1 THEN duration ELSE NULL END,"
+            " end_time = CASE WHEN size = excluded.size AND mtime = excluded.mtime"
+            "   AND :change != 1 THEN end_time ELSE excluded.end_time END,"
+            " size = excluded.size, mtime = excluded.mtime",
+            {
+                "kind": kind,
+                "name": name,
+                "camera": camera_id,
+                "start": mtime if start is None else start,
+                "mtime": mtime,
+                "size": size,
+                "format": format_of(name),
+                "opened": int(change is Change.OPENED),
+                "change": int(change),
+            },
+        )
+
+    def page(
+        self,
+        kind: Kind,
+        limit: int,
+        offset: int,
+        camera_id: str | None,
+        since: float | None,
+        until: float | None,
+    ) -> MediaPage:
+        where, args = _filters(kind, camera_id, since, until)
+        key = (kind, camera_id, since, until)
+        count = self._totals.get(key)
+        if count is None:
+            if len(self._totals) >= MAX_CACHED_TOTALS:
+                self._totals.clear()
+            total = self._conn.execute(f"SELECT COUNT(*) FROM media_files WHERE {where}", args)
+            count = self._totals[key] = int(total.fetchone()[0])
+        if offset >= count:
+            return MediaPage([], count)
+        # The page's keys come from the index alone (it holds kind, camera, time and
+        # name), so a deep offset skips index entries, not table rows.
+        rows = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM media_files WHERE (kind, name) IN"
+            f" (SELECT kind, name FROM media_files WHERE {where}"
+            "  ORDER BY start_time DESC, name DESC LIMIT ? OFFSET ?)"
+            " ORDER BY start_time DESC, name DESC",
+            (*args, limit, offset),
+        ).fetchall()
+        return MediaPage([self._current(_entry(r)) for r in rows], count)
+
+    def _current(self, entry: MediaEntry) -> MediaEntry:
+        """A file being written: its size now, not when it was last seen."""
+        if not entry.writing:
+            return entry
+        try:
+            st = stat_media(self.dirs[entry.kind], entry.name)
+        except (FileNotFoundError, OSError):
+            return entry
+        return dataclasses.replace(entry, size=st.st_size, mtime=st.st_mtime)
+
+    def get(self, kind: Kind, name: str) -> MediaEntry | None:
+        """The row of ``name`` after a fresh look at the file."""
+        if not indexable(kind, name):
+            return None
+        self.apply({(kind, name): Change.SEEN})
+        row = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM media_files WHERE kind = ? AND name = ?", (kind, name)
+        ).fetchone()
+        return None if row is None else _entry(row)
+
+    def delete(self, kind: Kind, name: str) -> int:
+        """Remove the file and its row; the bytes freed. FileNotFoundError if none."""
+        if not indexable(kind, name):
+            raise FileNotFoundError(name)
+        self._totals.clear()
+        try:
+            return remove_media(self.dirs[kind], name)
+        finally:
+            with self.database.transaction() as conn:
+                conn.execute("DELETE FROM media_files WHERE kind = ? AND name = ?", (kind, name))
+
+    def total_size(self, kind: Kind) -> int:
+        row = self._conn.execute(
+            "SELECT COALESCE(SUM(size), 0) FROM media_files WHERE kind = ?", (kind,)
+        ).fetchone()
+        return int(row[0])
+
+    def oldest(self, kinds: Collection[Kind], limit: int) -> Entries:
+        per_kind = [
+            [
+                _entry(r)
+                for r in self._conn.execute(
+                    f"SELECT {_COLUMNS} FROM media_files WHERE kind = ?"
+                    " ORDER BY start_time, name LIMIT ?",
+                    (kind, limit),
+                )
+            ]
+            for kind in KINDS
+            if kind in kinds
+        ]
+        merged = heapq.merge(*per_kind, key=lambda e: (e.start_time, e.name))
+        return [e for _, e in zip(range(limit), merged, strict=False)]
+
+    def unprobed(self, limit: int) -> list[tuple[Kind, str, int, float]]:
+        """Files whose content was not read since they last changed, newest first."""
+        rows = self._conn.execute(
+            "SELECT kind, name, size, mtime FROM media_files WHERE probed = 0 AND writing = 0"
+            " ORDER BY start_time DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def probed(
+        self,
+        kind: Kind,
+        name: str,
+        seen: tuple[int, float],
+        now: tuple[int, float],
+        info: VideoInfo | ImageInfo | None,
+    ) -> None:
+        """Store a probe of the file whose row said ``seen`` (size, mtime) and that was
+        ``now`` while probed. A file that changed under the probe is being written."""
+        with self.database.transaction() as conn:
+            # A snapshot's header says its real format; a recording's is its extension.
+            fmt = info.format if isinstance(info, ImageInfo) else None
+            duration = info.duration if isinstance(info, VideoInfo) else None
+            width = info.width if info is not None else None
+            height = info.height if info is not None else None
+            conn.execute(
+                "UPDATE media_files SET size = :size, mtime = :mtime, probed = 1,"
+                " duration = :duration, width = :width, height = :height,"
+                " format = COALESCE(:format, format),"
+                " end_time = CASE WHEN camera_id IS NOT NULL AND :duration IS NOT NULL"
+                "   THEN start_time + :duration ELSE :mtime END"
+                " WHERE kind = :kind AND name = :name AND size = :seen_size"
+                " AND mtime = :seen_mtime AND NOT writing",
+                {
+                    "kind": kind,
+                    "name": name,
+                    "size": now[0],
+                    "mtime": now[1],
+                    "seen_size": seen[0],
+                    "seen_mtime": seen[1],
+                    "duration": duration,
+                    "width": width,
+                    "height": height,
+                    "format": fmt,
+                },
+            )
+
+    def changing(self, kind: Kind, name: str, now: tuple[int, float]) -> None:
+        """The file changed while it was probed: someone is writing it."""
+        with self.database.transaction() as conn:
+            conn.execute(
+                "UPDATE media_files SET writing = 1, duration = NULL, size = ?, mtime = ?"
+                " WHERE kind = ? AND name = ?",
+                (now[0], now[1], kind, name),
+            )
+
+
+def _filters(
+    kind: Kind, camera_id: str | None, since: float | None, until: float | None
+) -> tuple[str, tuple[Any, ...]]:
+    where = ["kind = ?"]
+    args: list[Any] = [kind]
+    if camera_id is not None:
+        where.append("camera_id = ?")
+        args.append(camera_id)
+    if since is not None:
+        where.append("start_time >= ?")
+        args.append(since)
+    if until is not None:
+        where.append("start_time <= ?")
+        args.append(until)
+    return " AND ".join(where), tuple(args)
+
+
+# --- the service part --------------------------------------------------------------------------
+
+
+class MediaIndex:
+    """Call everything on the event loop. See the module docstring."""
+
+    def __init__(
+        self,
+        db: AsyncDatabase,
+        recordings: Path,
+        snapshots: Path,
+        events: EventBus | None = None,
+        executor: Executor | None = None,
+        *,
+        ffprobe: str = "ffprobe",
+        probe_concurrency: int = 2,
+        probe_timeout: float = 15.0,
+    ) -> None:
+        self.db = db
+        self.dirs: dict[Kind, Path] = {"recording": recordings, "snapshot": snapshots}
+        self.store = IndexStore(db.database, self.dirs)
+        self.events = events
+        self.executor = executor
+        self.ffprobe = ffprobe
+        self.probe_timeout = probe_timeout
+        watched = {str(kind): path for kind, path in self.dirs.items()}
+        self.watcher = MediaWatcher(watched, self._on_change, self._on_lost)
+        self._probe_slots = asyncio.Semaphore(probe_concurrency)
+        self._pending: dict[ChangeKey, Change] = {}
+        self._rescan_due = False
+        self._startup = True
+        self._lock = asyncio.Lock()  # one writer of pending changes and rescans at a time
+        self._dirty = asyncio.Event()
+        self._probe_wake = asyncio.Event()
+        self._changed = asyncio.Condition()
+        self.version = 0  # counts applied changes and probes, for wait_until
+        self.rescans = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
+
+    # --- lifetime ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Watch first, then reconcile in the background: nothing changed meanwhile is
+        missed, and start does not wait for a large directory. Callers of list/get wait
+        for the first reconcile."""
+        self._running = True
+        self.watcher.start()
+        if self.events is not None:
+            self.events.subscribe(self._on_event)
+        self._rescan_due = True
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._apply_loop(), name="media-index"),
+            loop.create_task(self._probe_loop(), name="media-probe"),
+        ]
+        self._dirty.set()
+
+    async def stop(self) -> None:
+        self.watcher.stop()
+        try:  # what the last moments brought (final segments) is kept; probes resume later
+            async with asyncio.timeout(STOP_FLUSH_TIMEOUT):
+                await self.flush()
+        except Exception:
+            log.warning("media index changes not saved at stop; the next start rescans")
+        self._running = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    # --- what others call ----------------------------------------------------------------------
+
+    async def list(
+        self,
+        kind: Kind,
+        limit: int = 100,
+        offset: int = 0,
+        camera_id: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> MediaPage:
+        """Newest first (by start time, then name); ``since``/``until`` (UTC epoch
+        seconds, inclusive) filter on the start time."""
+        await self.flush()
+        return await self.db.run(self.store.page, kind, limit, offset, camera_id, since, until)
+
+    async def get(self, kind: Kind, name: str) -> MediaEntry | None:
+        """The entry of ``name`` (looked at now); None when there is no such media file."""
+        await self.flush()
+        return await self.db.run(self.store.get, kind, name)
+
+    async def delete(self, kind: Kind, name: str) -> int:
+        """Delete the media file ``name`` and its row; the bytes freed.
+
+        ``FileNotFoundError`` when there is no such regular media file of ``kind``."""
+        await self.flush()
+        freed = await self.db.run(self.store.delete, kind, name)
+        await self._notify()
+        return freed
+
+    async def total_size(self, kind: Kind) -> int:
+        """Bytes of all indexed files of ``kind``."""
+        await self.flush()
+        return await self.db.run(self.store.total_size, kind)
+
+    async def oldest(self, kinds: Collection[Kind], limit: int) -> Entries:
+        """The ``limit`` oldest entries of ``kinds`` (by start time), oldest first."""
+        await self.flush()
+        return await self.db.run(self.store.oldest, kinds, limit)
+
+    async def rescan(self) -> None:
+        """Reconcile both directories with the file system now."""
+        self._rescan_due = True
+        await self.flush()
+
+    def forget(self, kind: Kind, name: str) -> None:
+        """Someone else removed ``name``: its row goes once the file is seen gone."""
+        self.note(kind, name, Change.SEEN)
+
+    def note(self, kind: Kind, name: str, change: Change) -> None:
+        """``name`` in ``kind``'s directory changed; applied shortly (and before any
+        list or get that follows)."""
+        if not self._running:
+            return
+        key: ChangeKey = (kind, name)
+        if change is not Change.SEEN or key not in self._pending:
+            self._pending[key] = change
+        self._dirty.set()
+
+    async def flush(self) -> None:
+        """Apply what is pending (and a due rescan) before the caller reads."""
+        if not (self._pending or self._rescan_due or self._lock.locked()):
+            return
+        async with self._lock:
+            if self._rescan_due:
+                self._rescan_due = False
+                self.rescans += 1
+                log.debug("media index rescan", extra={"rescans": self.rescans})
+                startup, self._startup = self._startup, False
+                if not startup:
+                    self.watcher.rewatch()
+                for kind in KINDS:
+                    await self.db.run(self.store.reconcile, kind, startup)
+            if self._pending:
+                batch, self._pending = self._pending, {}
+                await self.db.run(self.store.apply, batch)
+        self._probe_wake.set()
+        await self._notify()
+
+    async def wait_until(self, predicate: Callable[[], Any], timeout: float) -> None:
+        """Wait until ``predicate()`` holds, checking after each applied change or probe
+        (it may be a coroutine function)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                seen = self.version
+                result = predicate()
+                if asyncio.iscoroutine(result):
+                    result = await result
+                if result:
+                    return
+                async with self._changed:
+                    while self.version == seen:
+                        await self._changed.wait()
+
+    async def settled(self, timeout: float) -> None:
+        """Wait until every pending change is applied and every file that is not being
+        written is probed."""
+
+        async def done() -> bool:
+            await self.flush()
+            return not await self.db.run(self.store.unprobed, 1)
+
+        await self.wait_until(done, timeout)
+
+    # --- events ----------------------------------------------------------------------------------
+
+    def _on_change(self, key: str, name: str, change: Change) -> None:
+        self.note(key, name, change)  # type: ignore[arg-type]  # the watcher's keys are Kinds
+
+    def _on_lost(self) -> None:
+        self._rescan_due = True
+        self._dirty.set()
+
+    def _on_event(self, topic: str, payload: dict[str, Any]) -> None:
+        if topic == "recording.segment":
+            segment = payload["segment"]
+            change = Change.OPENED if segment.event == "create" else Change.CLOSED
+            self.note("recording", segment.segment.name, change)
+        elif topic == "snapshot_taken":
+            filename = payload.get("filename")
+            if isinstance(filename, str):
+                self.note("snapshot", PurePath(filename).name, Change.CLOSED)
+        elif topic == DELETED_TOPIC:
+            kind, filename = payload.get("kind"), payload.get("filename")
+            if kind in KINDS and isinstance(filename, str):
+                self.forget(kind, filename)
+
+    async def _notify(self) -> None:
+        self.version += 1
+        async with self._changed:
+            self._changed.notify_all()
+
+    # --- background work -------------------------------------------------------------------------
+
+    async def _apply_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("media index update failed")
+                self._rescan_due = True  # changes were dropped: the next update rescans
+
+    async def _probe_loop(self) -> None:
+        while True:
+            await self._probe_wake.wait()
+            self._probe_wake.clear()
+            try:
+                while batch := await self.db.run(self.store.unprobed, PROBE_BATCH):
+                    await asyncio.gather(*(self._probe(*item) for item in batch))
+                    await self._notify()
+            except Exception:
+                log.exception("media probing failed")
+
+    async def _probe(self, kind: Kind, name: str, size: int, mtime: float) -> None:
+        seen = (size, mtime)
+        async with self._probe_slots:
+            loop = asyncio.get_running_loop()
+            try:
+                fd = await loop.run_in_executor(self.executor, open_media, self.dirs[kind], name)
+            except OSError:
+                # Gone, replaced by a non-file, or unreadable: look again, and do not
+                # retry the unreadable one until it changes.
+                await self.db.run(self.store.apply, {(kind, name): Change.SEEN})
+                await self.db.run(self.store.probed, kind, name, seen, seen, None)
+                return
+            try:
+                before = os.fstat(fd)
+                info: VideoInfo | ImageInfo | None = None
+                try:
+                    if kind == "recording":
+                        info = await probe_video(fd, self.ffprobe, self.probe_timeout)
+                    else:
+                        info = await loop.run_in_executor(self.executor, read_image_info, fd)
+                except OSError as exc:
+                    log.warning("cannot read a media file", extra={"error": exc.strerror})
+                after = os.fstat(fd)
+            finally:
+                os.close(fd)
+        now = (after.st_size, after.st_mtime)
+        if (before.st_size, before.st_mtime) != now:
+            await self.db.run(self.store.changing, kind, name, now)
+        else:
+            await self.db.run(self.store.probed, kind, name, seen, now, info)
