@@ -56,7 +56,8 @@ async def test_managed_mediamtx_is_configured_restarted_and_stopped(tmp_path: Pa
         assert (config["multicastRTPPort"], config["multicastRTCPPort"]) == (8004, 8005)
         assert config["rtmp"] is False and config["paths"] == {}
         defaults = config["pathDefaults"]  # recording hooks point back at the service
-        assert "camera_service hook --event complete" in defaults["runOnRecordSegmentComplete"]
+        complete = defaults["runOnRecordSegmentComplete"]
+        assert "camera_service.record.hookcmd --event complete" in complete
         assert f":{app.health_port}/hooks/recording" in defaults["runOnRecordSegmentCreate"]
         assert defaults["recordPath"].startswith(str(app.paths.recordings))
         assert oct(app.managed.config_path.stat().st_mode & 0o777) == "0o600"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,19 @@ async def test_accepted_event_is_published(
     assert seen == [SegmentEvent("complete", "lab", tmp_path / "lab_x.mp4", 5.02)]
 
 
+async def test_hook_start_time_is_kept_when_plausible(
+    receiver: tuple[HookReceiver, list[SegmentEvent]], tmp_path: Path
+) -> None:
+    hooks, seen = receiver
+    segment = str(tmp_path / "lab_x.mp4")
+    now = time.time()
+    for at in (now - 0.2, now - 3600, "nan"):
+        body = {"event": "create", "camera": "lab", "segment": segment, "at": at}
+        assert (await hooks.handle(request(body))).status == 204
+    # A clock far from ours (or no number at all) is not believed.
+    assert [e.at for e in seen] == [now - 0.2, None, None]
+
+
 @pytest.mark.parametrize(
     ("change", "status"),
     [
@@ -57,6 +72,8 @@ async def test_accepted_event_is_published(
         ({"body": {"event": "create", "camera": "lab", "segment": "/etc/passwd"}}, 400),
         ({"body": {"event": "create", "camera": "lab", "segment": "SEG/../../x"}}, 400),
         ({"body": {"event": "complete", "camera": "lab", "segment": "SEG", "duration": -1}}, 400),
+        ({"body": {"event": "create", "camera": "lab", "segment": "SEG", "at": "soon"}}, 400),
+        ({"body": {"event": "create", "camera": "lab", "segment": "SEG", "at": [1]}}, 400),
         ({"body": {"event": "create"}}, 400),
         ({"body": "not an object"}, 400),
     ],
@@ -76,18 +93,73 @@ async def test_refused_events_change_nothing(
     assert seen == []
 
 
-async def test_hook_command_reports_to_the_running_service(service: Application) -> None:
+async def test_hook_command_mediamtx_runs_reports_to_the_service(service: Application) -> None:
     seen: list[SegmentEvent] = []
     service.events.subscribe(
         lambda t, p: seen.append(p["segment"]) if t == "recording.segment" else None
     )
     fields = service.recording_fields()
-    command = fields["runOnRecordSegmentComplete"]
-    assert command.startswith(sys.executable) and "--event complete" in command
+    command = fields["runOnRecordSegmentCreate"]
+    assert command.startswith(sys.executable)
+    assert "-m camera_service.record.hookcmd --event create" in command
     assert fields["recordPath"] == f"{service.paths.recordings}/%path_%Y-%m-%d_%H-%M-%S"
+    assert oct((service.paths.data_dir / "hook_token").stat().st_mode & 0o777) == "0o600"
+    # Run it the way MediaMTX does: split without a shell, its variables filled in.
+    segment = service.paths.recordings / "lab_2026-11-25_10-00-00.mp4"
+    env = {"MTX_PATH": "lab", "MTX_SEGMENT_PATH": str(segment)}
+    argv = [env.get(a[1:], a) if a.startswith("$") else a for a in shlex.split(command)]
+    before = time.time()
+    proc = await asyncio.create_subprocess_exec(*argv, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    [event] = seen
+    assert (event.event, event.camera_id, event.segment, event.duration) == (
+        "create",
+        "lab",
+        segment,
+        None,
+    )
+    # When the hook process started: after we launched it, before it reported.
+    assert event.at is not None and before - 0.05 <= event.at <= time.time()
+
+
+async def test_hook_command_refused_without_the_secret(
+    service: Application, tmp_path: Path
+) -> None:
+    wrong = tmp_path / "wrong_token"
+    wrong.write_text("not-the-secret")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "camera_service.record.hookcmd", "--event", "create",
+        "--url", f"http://127.0.0.1:{service.health_port}{HOOK_PATH}",
+        "--token-file", str(wrong), "--camera", "lab",
+        "--segment", str(service.paths.recordings / "lab_1.mp4"),
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 1 and b"401" in err
+
+
+async def test_hook_command_imports_only_the_standard_library() -> None:
+    """MediaMTX runs it once per segment: no config, pydantic or yaml to load."""
+    code = (
+        "import sys, camera_service.record.hookcmd\n"
+        "print(sorted(m for m in ('pydantic', 'yaml', 'orjson', 'camera_service.config')"
+        " if m in sys.modules))"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    assert out.decode().strip() == "[]"
+
+
+async def test_cli_hook_command_still_reports(service: Application) -> None:
+    """``camera-service hook`` (older configs run it) sends the same event."""
+    seen: list[SegmentEvent] = []
+    service.events.subscribe(
+        lambda t, p: seen.append(p["segment"]) if t == "recording.segment" else None
+    )
     token_file = service.paths.data_dir / "hook_token"
-    assert oct(token_file.stat().st_mode & 0o777) == "0o600"
-    # Run it the way MediaMTX would: its variables filled in, no shell.
     segment = service.paths.recordings / "lab_2026-11-25_10-00-00.mp4"
     argv = [
         sys.executable,
@@ -110,7 +182,13 @@ async def test_hook_command_reports_to_the_running_service(service: Application)
     proc = await asyncio.create_subprocess_exec(*argv, stderr=asyncio.subprocess.PIPE)
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, err.decode()
-    assert seen == [SegmentEvent("complete", "lab", segment, 30.5)]
+    [event] = seen
+    assert (event.event, event.camera_id, event.segment, event.duration) == (
+        "complete",
+        "lab",
+        segment,
+        30.5,
+    )
 
 
 async def test_mediamtx_recorder_reports_real_segments_through_the_hooks(tmp_path: Path) -> None:

@@ -34,6 +34,8 @@ ROLE_OF = {
     "get_snapshot_info": "viewer",
     "delete_recording": "operator",
     "delete_snapshot": "operator",
+    "start_recording": "operator",
+    "stop_recording": "operator",
 }
 # Well-formed params for methods that need some (the matrix is about roles, not params).
 PARAMS: dict[str, dict[str, object]] = {
@@ -44,6 +46,8 @@ PARAMS: dict[str, dict[str, object]] = {
     "get_snapshot_info": {"filename": "none.jpg"},
     "delete_recording": {"filename": "none.mp4"},
     "delete_snapshot": {"filename": "none.jpg"},
+    "start_recording": {"device": "camera0"},
+    "stop_recording": {"device": "camera0"},
 }
 ROLES = ["viewer", "operator", "admin"]
 

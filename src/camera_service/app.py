@@ -24,6 +24,7 @@ from camera_service.api.health import add_health_routes
 from camera_service.api.httpserver import HttpServer, Router
 from camera_service.api.methods import cameras as camera_methods
 from camera_service.api.methods import files as file_methods
+from camera_service.api.methods import recordings as recording_methods
 from camera_service.api.methods import session as session_methods
 from camera_service.api.methods import storage as storage_methods
 from camera_service.api.methods import streams as stream_methods
@@ -49,6 +50,7 @@ from camera_service.observability.logging import set_level
 from camera_service.observability.metrics import Metrics
 from camera_service.paths import Paths, resolve_paths
 from camera_service.record.hooks import HOOK_PATH, HookReceiver, hook_command, new_token
+from camera_service.record.manager import RecordingManager
 from camera_service.storage.disk import DiskMonitor
 from camera_service.storage.index import MediaIndex
 from camera_service.storage.probe import ffprobe_beside
@@ -57,6 +59,7 @@ from camera_service.storage.retention import Retention
 log = logging.getLogger("camera_service")
 
 HOUSEKEEPING_PERIOD = 1.0
+RECORDING_SHUTDOWN_TIMEOUT = 10.0  # seconds for the last segments to be completed
 ReloadListener = Callable[[Settings, list[str]], None]
 
 
@@ -188,7 +191,17 @@ class Application:
             self.monitor.source,
             self.monitor.device_path,
             self.recording_fields,
+            lambda camera_id: self.recordings.path_overrides(camera_id),
         )
+        self.recordings = RecordingManager(
+            lambda: self.settings,
+            self.cameras,
+            self.events,
+            self.media,
+            self.paths.recordings,
+            lambda: self.disk.level(self.paths.recordings),
+        )
+        recording_methods.register(self.registry, self.recordings)
         await self.media.start()
         self._stops.append(self.media.stop)
         self.reload_listeners.append(self._cameras_reloaded)
@@ -224,6 +237,7 @@ class Application:
             self.cameras,
             lambda: self.settings.mediamtx,
             lambda camera_id: self.media.stream_metrics(camera_id),
+            lambda camera_id: self.recordings.status_of(camera_id),
         )
         stream_methods.register(self.registry, lambda: self.media.managed_streams())
         system_methods.register(
@@ -239,12 +253,13 @@ class Application:
 
     def busy_segments(self) -> set[str]:
         """Names of segments open in active recordings: retention never deletes them."""
-        return set()  # wired to the recording manager by the recordings work
+        return self.recordings.busy() if hasattr(self, "recordings") else set()
 
     def counts(self) -> dict[str, int]:
         """Figures other parts own; later capabilities fill in the rest."""
         streams = self.media.active_streams if hasattr(self, "media") else 0
-        return {"cameras": len(self.cameras), "streams": streams, "recordings_active": 0}
+        recordings = len(self.recordings.active) if hasattr(self, "recordings") else 0
+        return {"cameras": len(self.cameras), "streams": streams, "recordings_active": recordings}
 
     def _cameras_reloaded(self, settings: Settings, applied: list[str]) -> None:
         if "cameras.sources" in applied:
@@ -364,6 +379,10 @@ class Application:
             self.api_server.stop_listening()
         if hasattr(self, "dispatcher") and not await self.dispatcher.drain(timeout):
             log.warning("in-flight requests cancelled at the shutdown deadline")
+        if hasattr(self, "recordings"):
+            # Record off and wait (bounded) for the last segments' complete hooks: the
+            # health port, which receives them, is still listening; clients hear STOPPED.
+            await self.recordings.shutdown(RECORDING_SHUTDOWN_TIMEOUT)
         if hasattr(self, "ws"):
             await self.ws.close_all()
         for task in self._tasks:

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 Source = RtspSource | TestPatternSource
 CAMERA_EVENTS = ("camera.added", "camera.changed", "camera.removed", "camera.capabilities")
+RESTARTED_TOPIC = "mediamtx.restarted"  # published when MediaMTX is seen with a new start time
 
 
 class MediaController:
@@ -43,13 +44,17 @@ class MediaController:
         source_of: Callable[[str], Source | None],
         device_of: Callable[[str], str | None],
         recording: Callable[[], PathConf] = dict,
+        record_state: Callable[[str], PathConf] = lambda camera_id: {},
     ) -> None:
         self.cfg = cfg
         self.cameras = cameras
+        self.events = events
         self.db = db
         self.source_of = source_of
         self.device_of = device_of
         self.recording = recording
+        # Per camera: whether its path records now (``record``, ``recordFormat``).
+        self.record_state = record_state
         c = cfg()
         # A short reset: a MediaMTX that restarts must be seen again within seconds.
         self.breaker = CircuitBreaker(3, 2.0, name="MediaMTX API")
@@ -125,6 +130,10 @@ class MediaController:
         if not self.reachable or info.started != self._started:
             # Back, or restarted with every API-made path forgotten: re-apply now.
             log.info("MediaMTX reachable", extra={"version": info.version, "started": info.started})
+            if self._started is not None and info.started != self._started:
+                # Before the reconcile: what MediaMTX was doing (recordings) has ended,
+                # and listeners take it out of the desired state first.
+                self.events.publish(RESTARTED_TOPIC, {"started": info.started})
             self._kick.set()
         self.reachable = True
         self._started = info.started
@@ -166,6 +175,7 @@ class MediaController:
                 recording,
             )
             if conf is not None:
+                conf.update(self.record_state(camera.camera_id))
                 wanted[camera.camera_id] = conf
         return wanted
 
@@ -207,6 +217,12 @@ class MediaController:
                 self.sync.set(Status.HEALTHY, "", paths=len(wanted))
         self.generation += 1
         await self._notify()
+
+    async def patch_path(self, name: str, conf: PathConf) -> None:
+        """Patch one of our paths now, in step with reconciles: one that read the desired
+        state before a change cannot undo it afterwards."""
+        async with self._lock:
+            await self.client.patch_path(name, conf)
 
     async def _notify(self) -> None:
         async with self._changed:

@@ -18,6 +18,10 @@ from camera_service.config import (
 from camera_service.media.ffmpeg import Encoding, pattern_command, v4l2_command
 
 PathConf = dict[str, Any]
+# MediaMTX writes a recording in parts of this length and creates a segment's file (and
+# runs its create hook) when the first part is done: so a segment began this long
+# before its create hook. Half a second also bounds what a crash can lose.
+RECORD_PART_SECONDS = 0.5
 
 
 def encoding(cfg: MediaMtxConfig) -> Encoding:
@@ -38,6 +42,7 @@ def recording_fields(
         "recordPath": f"{recordings}/%path_%Y-%m-%d_%H-%M-%S",
         "recordFormat": "fmp4" if cfg.format == "mp4" else "mpegts",
         "recordSegmentDuration": _seconds(cfg.segment_minutes * 60),
+        "recordPartDuration": _seconds(RECORD_PART_SECONDS),
         "runOnRecordSegmentCreate": on_create,
         "runOnRecordSegmentComplete": on_complete,
     }

@@ -1,10 +1,10 @@
 """MediaMTX's segment hooks call back here, so the service learns real file names at once.
 
 MediaMTX runs ``runOnRecordSegmentCreate`` / ``runOnRecordSegmentComplete`` as commands;
-ours is ``camera-service hook`` (see ``hook_command``), which POSTs to this endpoint on
-the health port. The endpoint answers loopback peers only and wants a per-run secret,
-kept in a 0600 file the hook command reads, so no other local process can fake a
-segment. Accepted events are published on the bus as ``recording.segment``.
+ours is ``python -m camera_service.record.hookcmd`` (see ``hook_command``), which POSTs
+to this endpoint on the health port. The endpoint answers loopback peers only and wants
+a per-run secret, kept in a 0600 file the hook command reads, so no other local process
+can fake a segment. Accepted events are published on the bus as ``recording.segment``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import re
 import secrets
 import shlex
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -24,9 +25,11 @@ import orjson
 
 from camera_service.api.httpserver import HttpRequest, Response, json_response
 from camera_service.events import EventBus
+from camera_service.record import hookcmd
 
 HOOK_PATH = "/hooks/recording"
-TOKEN_HEADER = b"x-hook-token"
+TOKEN_HEADER = hookcmd.TOKEN_HEADER.lower().encode()
+AT_TOLERANCE = 60.0  # seconds between the hook's clock reading and ours
 _CAMERA_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -36,6 +39,7 @@ class SegmentEvent:
     camera_id: str
     segment: Path
     duration: float | None  # seconds, on complete
+    at: float | None = None  # wall clock when MediaMTX ran the hook, if reported
 
 
 def new_token(path: Path) -> str:
@@ -53,8 +57,7 @@ def hook_command(event: str, url: str, token_file: Path) -> str:
     argv = [
         sys.executable,
         "-m",
-        "camera_service",
-        "hook",
+        "camera_service.record.hookcmd",
         "--event",
         event,
         "--url",
@@ -69,6 +72,14 @@ def hook_command(event: str, url: str, token_file: Path) -> str:
     if event == "complete":
         argv += ["--duration", "$MTX_SEGMENT_DURATION"]
     return " ".join(shlex.quote(a) for a in argv)
+
+
+def _time(value: Any) -> float | None:
+    """The hook's start time; a clock far off ours is ignored rather than trusted."""
+    if value is None:
+        return None
+    at = float(value)  # TypeError/ValueError: a 400
+    return at if abs(at - time.time()) < AT_TOLERANCE else None
 
 
 def _loopback(peer: str) -> bool:
@@ -113,4 +124,4 @@ class HookReceiver:
             duration = float(duration)
             if not 0 <= duration < 7 * 86400:
                 raise ValueError("duration out of range")
-        return SegmentEvent(kind, camera_id, segment, duration)
+        return SegmentEvent(kind, camera_id, segment, duration, _time(body.get("at")))

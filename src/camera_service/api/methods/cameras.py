@@ -97,6 +97,7 @@ def register(
     cameras: CameraRegistry,
     mediamtx: Callable[[], MediaMtxConfig],
     stream_metrics: Callable[[str], dict[str, Any]] = lambda camera_id: {},
+    recording_of: Callable[[str], dict[str, Any] | None] = lambda camera_id: None,
 ) -> None:
     def api(camera: Camera, session: Session) -> dict[str, Any]:
         return camera.to_api(stream_urls(camera.camera_id, session.host, mediamtx()))
@@ -139,6 +140,7 @@ def register(
         result["recording_session"] = None
         result["current_file"] = None
         result["elapsed_time"] = None
+        result.update(recording_of(camera_id) or {})
         return result  # type: ignore[return-value]
 
     def get_camera_capabilities(call: Call) -> Capabilities:

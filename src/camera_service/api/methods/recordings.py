@@ -1,0 +1,159 @@
+"""Recording methods (operator): start_recording, stop_recording."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+from typing_extensions import TypedDict
+
+from camera_service.api.jsonrpc import (
+    ALREADY_RECORDING,
+    CAMERA_NOT_FOUND,
+    CAPACITY_EXCEEDED,
+    INVALID_PARAMS,
+    MEDIAMTX_FAILED,
+    STORAGE_CRITICAL,
+    STORAGE_LOW,
+    RpcError,
+)
+from camera_service.api.methods.cameras import DeviceParams
+from camera_service.api.registry import Call, MethodRegistry, MethodSpec
+from camera_service.auth.identity import Role
+from camera_service.record.manager import (
+    AlreadyRecording,
+    CameraUnavailable,
+    CapacityExceeded,
+    MediaMtxFailed,
+    RecordingError,
+    RecordingManager,
+    StorageRefused,
+)
+from camera_service.storage.disk import StorageLevel
+
+# Each duration param and how many seconds one unit is.
+DURATIONS = {"duration": 1, "duration_seconds": 1, "duration_minutes": 60, "duration_hours": 3600}
+
+
+def _duration(maximum: int, unit: str) -> Any:
+    return Field(None, ge=1, le=maximum, strict=True, allow_inf_nan=False, description=unit)
+
+
+class StartParams(DeviceParams):
+    duration: float | None = _duration(86400, "seconds (1-86400); absent: until stopped")
+    duration_seconds: float | None = _duration(86400, "seconds (1-86400)")
+    duration_minutes: float | None = _duration(1440, "minutes (1-1440)")
+    duration_hours: float | None = _duration(24, "hours (1-24)")
+    format: Literal["mp4", "ts"] | None = Field(None, description="container; default config")
+
+    def seconds(self) -> float | None:
+        given = [name for name in DURATIONS if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise RpcError(
+                INVALID_PARAMS,
+                f"Invalid params: {given[1]} cannot be combined with {given[0]}: "
+                "give at most one duration",
+                {"reason": "invalid_params", "param": given[1]},
+            )
+        if not given:
+            return None
+        return float(getattr(self, given[0]) * DURATIONS[given[0]])
+
+
+class StartResult(TypedDict):
+    device: str
+    camera_id: str
+    session_id: str
+    filename: str  # the first segment's expected name; the STARTED notification has the real one
+    status: Literal["STARTED"]
+    start_time: str
+    duration: float | None
+    format: str
+    success: bool
+
+
+class StopResult(TypedDict):
+    device: str
+    camera_id: str
+    session_id: str
+    filename: str
+    status: Literal["STOPPED"]
+    start_time: str
+    end_time: str
+    duration: float
+    file_size: int
+    format: str
+    success: bool
+    files: list[str]
+
+
+def rpc_error(exc: RecordingError) -> RpcError:
+    message = str(exc)
+    if isinstance(exc, CameraUnavailable):
+        return RpcError(CAMERA_NOT_FOUND, message, {"reason": "camera_not_available"})
+    if isinstance(exc, AlreadyRecording):
+        return RpcError(
+            ALREADY_RECORDING, message, {"camera_id": exc.camera_id, "session_id": exc.session_id}
+        )
+    if isinstance(exc, CapacityExceeded):
+        return RpcError(CAPACITY_EXCEEDED, message, {"limit": exc.limit, "active": exc.active})
+    if isinstance(exc, StorageRefused):
+        if exc.level is StorageLevel.CRITICAL:
+            return RpcError(STORAGE_CRITICAL, message, {"reason": "storage_critical"})
+        return RpcError(STORAGE_LOW, message, {"reason": "storage_low"})
+    if isinstance(exc, MediaMtxFailed):
+        return RpcError(MEDIAMTX_FAILED, message, {"reason": "mediamtx_failed"})
+    raise exc  # pragma: no cover - every kind is mapped above
+
+
+def register(registry: MethodRegistry, recordings: RecordingManager) -> None:
+    async def start_recording(call: Call) -> StartResult:
+        p: StartParams = call.params
+        seconds = p.seconds()
+        try:
+            session = await recordings.start(p.camera_id, seconds, p.format)
+        except RecordingError as exc:
+            raise rpc_error(exc) from None
+        return session.started_result()  # type: ignore[return-value]
+
+    async def stop_recording(call: Call) -> StopResult:
+        p: DeviceParams = call.params
+        try:
+            session = await recordings.stop(p.camera_id)
+        except RecordingError as exc:
+            raise rpc_error(exc) from None
+        return session.stopped_result(recordings.recordings)  # type: ignore[return-value]
+
+    registry.add(
+        MethodSpec(
+            "start_recording",
+            start_recording,
+            "Start recording a camera with MediaMTX's recorder; STARTED follows with the "
+            "real file name.",
+            Role.OPERATOR,
+            StartParams,
+            StartResult,
+            errors=(
+                CAMERA_NOT_FOUND,
+                ALREADY_RECORDING,
+                CAPACITY_EXCEEDED,
+                STORAGE_LOW,
+                STORAGE_CRITICAL,
+                MEDIAMTX_FAILED,
+                INVALID_PARAMS,
+            ),
+            concurrent=True,
+        )
+    )
+    registry.add(
+        MethodSpec(
+            "stop_recording",
+            stop_recording,
+            "Stop a camera's recording; STOPPED follows once the last segment is final.",
+            Role.OPERATOR,
+            DeviceParams,
+            StopResult,
+            errors=(MEDIAMTX_FAILED, INVALID_PARAMS),
+            concurrent=True,
+        )
+    )

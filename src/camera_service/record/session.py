@@ -1,0 +1,170 @@
+"""One recording session as plain data: its segments, its times, and what clients see.
+
+No I/O here except reading segment sizes (``file_size``); the manager drives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from camera_service.observability.health import iso
+from camera_service.storage.names import stat_media
+
+STATUS_TOPIC = "recording_status_update"
+EXTENSIONS = {"mp4": "mp4", "ts": "ts"}
+RECORD_FORMATS = {"mp4": "fmp4", "ts": "mpegts"}  # our format -> MediaMTX's recordFormat
+
+
+class Reason(enum.StrEnum):
+    """Why a session ended (``reason`` in ``recording_status_update``)."""
+
+    REQUESTED = "requested"  # stop_recording
+    DURATION = "duration"  # the requested duration elapsed
+    UNPLUGGED = "unplugged"  # the camera went away or disconnected
+    MEDIAMTX_RESTARTED = "mediamtx_restarted"
+    SHUTDOWN = "shutdown"
+    NO_SEGMENT = "no_segment"  # failed: MediaMTX wrote nothing in time
+    STREAM_UNREADABLE = "stream_unreadable"  # failed: the stream could not be held up
+
+
+FAILURES = frozenset({Reason.NO_SEGMENT, Reason.STREAM_UNREADABLE})
+
+
+def expected_name(camera_id: str, when: float, fmt: str) -> str:
+    """The name MediaMTX gives a segment starting at ``when`` (UTC, as managed)."""
+    stamp = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d_%H-%M-%S")
+    return f"{camera_id}_{stamp}.{EXTENSIONS[fmt]}"
+
+
+@dataclass(eq=False)
+class Session:
+    session_id: str
+    camera_id: str
+    device: str
+    format: str  # "mp4" | "ts"
+    duration: float | None  # requested seconds; None: until stopped
+    start_time: float  # wall clock of the accepted request
+    expected: str  # the first segment's expected name, until the hook tells the real one
+    # Segment name -> its duration once complete (None while open), in creation order.
+    segments: dict[str, float | None] = field(default_factory=dict)
+    completed: set[str] = field(default_factory=set)
+    began: float | None = None  # wall clock of the first segment's start
+    ended_at: float | None = None
+    reason: Reason | None = None
+    error: str = ""
+    announced: bool = False  # STARTED sent
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def ended(self) -> bool:
+        return self.ended_at is not None
+
+    @property
+    def failed(self) -> bool:
+        return self.reason in FAILURES
+
+    @property
+    def filename(self) -> str:
+        return next(iter(self.segments), self.expected)
+
+    @property
+    def current_file(self) -> str:
+        return next(reversed(self.segments), self.expected)
+
+    @property
+    def files(self) -> list[str]:
+        return list(self.segments)
+
+    @property
+    def open_segments(self) -> list[str]:
+        return [name for name in self.segments if name not in self.completed]
+
+    @property
+    def settled(self) -> bool:
+        """Every segment known is complete (the recorder closed it)."""
+        return bool(self.segments) and not self.open_segments
+
+    def elapsed(self, now: float) -> float:
+        """Seconds recorded so far (or in all, once ended)."""
+        if self.began is None:
+            return 0.0
+        end = self.ended_at if self.ended_at is not None else now
+        return round(max(0.0, end - self.began), 3)
+
+    def recorded(self) -> float:
+        """Media seconds: the segments' own durations once all are known."""
+        durations = [d for d in self.segments.values() if d is not None]
+        if self.settled and len(durations) == len(self.segments):
+            return round(sum(durations), 3)
+        return self.elapsed(time.time())
+
+    def mark(self) -> None:
+        """Wake whoever waits for this session to change."""
+        self.changed.set()
+
+    # --- what clients see ---------------------------------------------------------
+
+    def base(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "camera_id": self.camera_id,
+            "session_id": self.session_id,
+            "filename": self.filename,
+            "format": self.format,
+            "start_time": iso(self.start_time),
+        }
+
+    def started_result(self) -> dict[str, Any]:
+        """start_recording's result: the first segment's expected name."""
+        return {
+            **self.base(),
+            "filename": self.expected,
+            "status": "STARTED",
+            "duration": self.duration,
+            "success": True,
+        }
+
+    def stopped_result(self, recordings: Path) -> dict[str, Any]:
+        """stop_recording's result: the segments known now and their sizes now."""
+        return {
+            **self.base(),
+            "status": "STOPPED",
+            "end_time": iso(self.ended_at or self.start_time),
+            "duration": self.elapsed(time.time()),
+            "file_size": self.file_size(recordings),
+            "success": True,
+            "files": self.files,
+        }
+
+    def started_event(self) -> dict[str, Any]:
+        return {**self.base(), "status": "STARTED", "duration": self.duration}
+
+    def final_event(self, recordings: Path) -> dict[str, Any]:
+        """STOPPED (or FAILED): sent once the last segment is complete (or given up on)."""
+        event = {
+            **self.base(),
+            "status": "FAILED" if self.failed else "STOPPED",
+            "duration": self.recorded(),
+            "reason": self.reason.value if self.reason else None,
+            "end_time": iso(self.ended_at or self.start_time),
+            "files": self.files,
+            "file_size": self.file_size(recordings),
+        }
+        if self.error:
+            event["error"] = self.error
+        return event
+
+    def file_size(self, recordings: Path) -> int:
+        total = 0
+        for name in self.segments:
+            try:
+                total += stat_media(recordings, name).st_size
+            except (FileNotFoundError, ValueError, OSError):
+                continue  # deleted meanwhile, or a name we will not touch
+        return total

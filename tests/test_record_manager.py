@@ -1,0 +1,334 @@
+"""RecordingManager on its own: sessions, segments from hook events, ends and failures.
+
+MediaMTX is replaced by a recorder of path patches and the stream reader by a stand-in,
+so each rule is checked exactly; tests/test_recordings.py runs the whole chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from camera_service.cameras.model import Camera, CameraStatus, SourceType
+from camera_service.cameras.registry import CameraRegistry
+from camera_service.events import EventBus
+from camera_service.media.mediamtx.client import MediaMtxUnavailable
+from camera_service.media.paths import RECORD_PART_SECONDS
+from camera_service.record import manager as manager_module
+from camera_service.record.holder import StreamHolder
+from camera_service.record.hooks import SegmentEvent
+from camera_service.record.manager import (
+    AlreadyRecording,
+    CameraUnavailable,
+    CapacityExceeded,
+    MediaMtxFailed,
+    NotRecording,
+    RecordingManager,
+    StorageRefused,
+)
+from camera_service.record.session import Session
+from camera_service.storage.disk import StorageLevel
+from tests.conftest import make_settings
+
+
+class FakePaths:
+    """Records patches; ``fail`` makes the next ones raise as the client would."""
+
+    def __init__(self) -> None:
+        self.reachable = True
+        self.fail: Exception | None = None
+        self.patches: list[tuple[str, dict[str, Any]]] = []
+        self.patched = asyncio.Event()
+
+    async def patch_path(self, name: str, conf: dict[str, Any]) -> None:
+        if self.fail is not None:
+            raise self.fail
+        self.patches.append((name, dict(conf)))
+        self.patched.set()
+
+
+class FakeHolder(StreamHolder):
+    def __init__(self, on_gave_up: Any) -> None:
+        super().__init__(["true"], on_gave_up)
+        self.started = self.stopped = False
+
+    def start(self) -> None:
+        self.started = True
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+class Rig:
+    def __init__(self, tmp_path: Path, **sections: Any) -> None:
+        self.settings = make_settings(tmp_path, **sections)
+        self.recordings = tmp_path / "recordings"
+        self.recordings.mkdir()
+        self.events = EventBus()
+        self.cameras = CameraRegistry(self.events)
+        for camera_id in ("lab", "yard"):
+            self.cameras.put(Camera(camera_id, SourceType.TEST, camera_id, CameraStatus.CONNECTED))
+        self.paths = FakePaths()
+        self.level = StorageLevel.OK
+        self.holders: list[FakeHolder] = []
+        self.notes: list[dict[str, Any]] = []
+        self.noted = asyncio.Event()
+        self.events.subscribe(self._note)
+        self.manager = RecordingManager(
+            lambda: self.settings,
+            self.cameras,
+            self.events,
+            self.paths,
+            self.recordings,
+            lambda: self.level,
+            self._holder,
+        )
+
+    def _holder(self, session: Session, on_gave_up: Any) -> StreamHolder:
+        holder = FakeHolder(on_gave_up)
+        self.holders.append(holder)
+        return holder
+
+    def _note(self, topic: str, payload: dict[str, Any]) -> None:
+        if topic == "recording_status_update":
+            self.notes.append(payload)
+            self.noted.set()
+
+    def segment(
+        self, event: str, name: str, camera: str = "lab", duration: float | None = None, **kw: Any
+    ) -> None:
+        """A segment hook as the HookReceiver publishes it; the file exists from create."""
+        path = self.recordings / name
+        if event == "create":
+            path.write_bytes(b"x" * 100)
+        self.events.publish(
+            "recording.segment",
+            {"segment": SegmentEvent(event, camera, path, duration, kw.get("at"))},  # type: ignore[arg-type]
+        )
+
+    async def note(self, status: str, timeout: float = 10.0) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            while True:
+                for n in self.notes:
+                    if n["status"] == status:
+                        self.notes.remove(n)
+                        return n
+                self.noted.clear()
+                await self.noted.wait()
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> Any:
+    r = Rig(tmp_path)
+    yield r
+    await r.manager.close()
+
+
+@pytest.fixture
+def quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No grace for a create hook that will never come; short finalize waits."""
+    monkeypatch.setattr(manager_module, "FIRST_SEGMENT_GRACE", 0.0)
+    monkeypatch.setattr(manager_module, "FINALIZE_TIMEOUT", 0.2)
+
+
+async def test_start_records_the_path_and_is_reported_with_the_real_name(rig: Rig) -> None:
+    session = await rig.manager.start("lab", None, "ts")
+    assert rig.paths.patches == [("lab", {"record": True, "recordFormat": "mpegts"})]
+    assert rig.manager.path_overrides("lab") == {"record": True, "recordFormat": "mpegts"}
+    assert rig.manager.path_overrides("yard") == {"record": False, "recordFormat": "fmp4"}
+    assert rig.holders[0].started
+    assert session.expected.startswith("lab_") and session.expected.endswith(".ts")
+    camera = rig.cameras.get("lab")
+    assert camera is not None and camera.recording
+    assert rig.notes == []  # STARTED waits for the real name
+
+    rig.segment("create", "lab_2026-11-25_10-00-01.ts")
+    started = await rig.note("STARTED")
+    assert started["filename"] == "lab_2026-11-25_10-00-01.ts"
+    assert started["session_id"] == session.session_id and started["duration"] is None
+    assert rig.manager.busy() == {"lab_2026-11-25_10-00-01.ts"}
+    status = rig.manager.status_of("lab")
+    assert status is not None and status["recording_session"] == session.session_id
+    assert status["current_file"] == "lab_2026-11-25_10-00-01.ts"
+
+
+async def test_every_segment_is_returned_and_stopped_waits_for_the_last(rig: Rig) -> None:
+    await rig.manager.start("lab", None, None)
+    rig.segment("create", "lab_a.mp4")
+    rig.segment("complete", "lab_a.mp4", duration=60.0)
+    # The recorder's hooks are separate processes: a complete may overtake its create.
+    rig.segment("complete", "lab_b.mp4", duration=60.0)
+    rig.segment("create", "lab_b.mp4")
+    rig.segment("create", "lab_c.mp4")
+    session = await rig.manager.stop("lab")
+    assert session.files == ["lab_a.mp4", "lab_b.mp4", "lab_c.mp4"]
+    result = session.stopped_result(rig.recordings)
+    assert result["status"] == "STOPPED" and result["file_size"] == 300
+    assert result["files"] == session.files and result["filename"] == "lab_a.mp4"
+    assert rig.paths.patches[-1] == ("lab", {"record": False, "recordFormat": "fmp4"})
+    assert rig.manager.status_of("lab") is None
+    camera = rig.cameras.get("lab")
+    assert camera is not None and not camera.recording
+    await rig.note("STARTED")
+    assert not [n for n in rig.notes if n["status"] == "STOPPED"]  # lab_c still open
+    assert rig.manager.busy() == {"lab_c.mp4"}
+    rig.segment("complete", "lab_c.mp4", duration=2.5)
+    stopped = await rig.note("STOPPED")
+    assert stopped["files"] == ["lab_a.mp4", "lab_b.mp4", "lab_c.mp4"]
+    assert stopped["reason"] == "requested" and stopped["duration"] == 122.5
+    assert rig.manager.busy() == set()
+    assert rig.holders[0].stopped
+
+
+async def test_refusals_change_nothing(rig: Rig) -> None:
+    with pytest.raises(NotRecording, match=r"^MediaMTX operation failed: .*not recording"):
+        await rig.manager.stop("lab")
+    with pytest.raises(CameraUnavailable):
+        await rig.manager.start("nope", None, None)
+    rig.cameras.update("yard", status=CameraStatus.DISCONNECTED)
+    with pytest.raises(CameraUnavailable):
+        await rig.manager.start("yard", None, None)
+    for level in (StorageLevel.WARN, StorageLevel.CRITICAL):
+        rig.level = level
+        with pytest.raises(StorageRefused) as refused:
+            await rig.manager.start("lab", None, None)
+        assert refused.value.level is level
+    rig.level = StorageLevel.OK
+    rig.paths.reachable = False
+    with pytest.raises(MediaMtxFailed, match=r"^MediaMTX operation failed: "):
+        await rig.manager.start("lab", None, None)
+    rig.paths.reachable = True
+    rig.paths.fail = MediaMtxUnavailable("cannot connect")
+    with pytest.raises(MediaMtxFailed, match="cannot connect"):
+        await rig.manager.start("lab", None, None)
+    assert rig.paths.patches == [] and rig.manager.active == {}
+    assert rig.manager.path_overrides("lab")["record"] is False
+    assert all(h.stopped for h in rig.holders if h.started)
+    assert rig.notes == []
+
+
+async def test_one_recording_per_camera_and_the_capacity(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, resources={"max_recordings": 1})
+    try:
+        session = await rig.manager.start("lab", None, None)
+        with pytest.raises(AlreadyRecording) as again:
+            await rig.manager.start("lab", None, None)
+        assert (again.value.camera_id, again.value.session_id) == ("lab", session.session_id)
+        with pytest.raises(CapacityExceeded) as full:
+            await rig.manager.start("yard", None, None)
+        assert (full.value.limit, full.value.active) == (1, 1)
+        assert len(rig.paths.patches) == 1
+    finally:
+        await rig.manager.close()
+
+
+async def test_failed_stop_keeps_recording(rig: Rig) -> None:
+    await rig.manager.start("lab", None, None)
+    rig.paths.fail = MediaMtxUnavailable("timed out")
+    with pytest.raises(MediaMtxFailed, match="timed out"):
+        await rig.manager.stop("lab")
+    assert "lab" in rig.manager.active
+    assert rig.manager.path_overrides("lab")["record"] is True
+
+
+async def test_duration_is_timed_from_the_first_segment(rig: Rig) -> None:
+    session = await rig.manager.start("lab", 1.0, None)
+    assert session.started_result()["duration"] == 1.0
+    at = time.time() - 0.1  # the hook process started a moment ago
+    rig.segment("create", "lab_a.mp4", at=at)
+    # The first part was written before the hook ran (never before the request).
+    assert session.began == max(session.start_time, at - RECORD_PART_SECONDS)
+    rig.paths.patched.clear()
+    async with asyncio.timeout(10):
+        while rig.paths.patches[-1][1]["record"]:
+            rig.paths.patched.clear()
+            await rig.paths.patched.wait()
+    assert session.reason == "duration" and rig.manager.active == {}
+    rig.segment("complete", "lab_a.mp4", duration=1.02)
+    stopped = await rig.note("STOPPED")
+    assert stopped["reason"] == "duration" and stopped["duration"] == 1.02
+
+
+async def test_mediamtx_restart_ends_sessions_without_a_patch(rig: Rig) -> None:
+    await rig.manager.start("lab", None, None)
+    rig.segment("create", "lab_a.mp4")
+    patches = len(rig.paths.patches)
+    rig.events.publish("mediamtx.restarted", {"started": "later"})
+    # Out of the desired state before the controller reconciles.
+    assert rig.manager.path_overrides("lab")["record"] is False
+    rig.segment("complete", "lab_a.mp4", duration=3.0)
+    stopped = await rig.note("STOPPED")
+    assert stopped["reason"] == "mediamtx_restarted" and stopped["files"] == ["lab_a.mp4"]
+    assert len(rig.paths.patches) == patches
+
+
+@pytest.mark.parametrize("how", ["removed", "disconnected"])
+async def test_unplug_ends_the_session(rig: Rig, how: str) -> None:
+    await rig.manager.start("lab", None, None)
+    rig.segment("create", "lab_a.mp4")
+    if how == "removed":
+        rig.cameras.remove("lab")
+    else:
+        rig.cameras.update("lab", status=CameraStatus.DISCONNECTED)
+    assert rig.manager.active == {}
+    rig.segment("complete", "lab_a.mp4", duration=3.0)
+    stopped = await rig.note("STOPPED")
+    assert stopped["reason"] == "unplugged" and stopped["files"] == ["lab_a.mp4"]
+
+
+async def test_no_segment_in_time_fails_and_switches_record_off(
+    tmp_path: Path, quick: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = Rig(tmp_path, mediamtx={"on_demand_start_timeout": 0.05})
+    monkeypatch.setattr(manager_module, "FIRST_SEGMENT_MARGIN", 0.0)
+    try:
+        await rig.manager.start("lab", None, None)
+        failed = await rig.note("FAILED")
+        assert failed["reason"] == "no_segment" and failed["files"] == []
+        assert "no segment" in failed["error"] and "/" not in failed["error"]
+        assert rig.paths.patches[-1] == ("lab", {"record": False, "recordFormat": "fmp4"})
+        assert rig.holders[0].stopped and rig.manager.active == {}
+    finally:
+        await rig.manager.close()
+
+
+async def test_unreadable_stream_fails_the_session(rig: Rig) -> None:
+    await rig.manager.start("lab", None, None)
+    rig.segment("create", "lab_a.mp4")
+    rig.holders[0].on_gave_up("exit 1: Connection refused")
+    rig.segment("complete", "lab_a.mp4", duration=1.0)
+    failed = await rig.note("FAILED")
+    assert failed["reason"] == "stream_unreadable"
+    assert failed["error"] == "the stream could not be read"
+    assert failed["files"] == ["lab_a.mp4"]
+
+
+async def test_stop_before_any_segment_is_final_at_once(rig: Rig, quick: None) -> None:
+    await rig.manager.start("lab", None, None)
+    session = await rig.manager.stop("lab")
+    assert session.stopped_result(rig.recordings)["files"] == []
+    stopped = await rig.note("STOPPED")
+    assert stopped["files"] == [] and stopped["filename"] == session.expected
+
+
+async def test_shutdown_switches_off_and_waits_for_the_last_segments(rig: Rig) -> None:
+    await rig.manager.start("lab", None, None)
+    await rig.manager.start("yard", None, None)
+    rig.segment("create", "lab_a.mp4")
+    rig.segment("create", "yard_a.mp4", camera="yard")
+    done = asyncio.ensure_future(rig.manager.shutdown(timeout=10))
+    async with asyncio.timeout(10):
+        while len([p for p in rig.paths.patches if not p[1]["record"]]) < 2:
+            rig.paths.patched.clear()
+            await rig.paths.patched.wait()
+    assert not done.done()  # waiting for the recorder to complete the segments
+    rig.segment("complete", "lab_a.mp4", duration=1.0)
+    rig.segment("complete", "yard_a.mp4", camera="yard", duration=1.0)
+    await asyncio.wait_for(done, 10)
+    stopped = [n for n in rig.notes if n["status"] == "STOPPED"]
+    assert sorted(n["camera_id"] for n in stopped) == ["lab", "yard"]
+    assert {n["reason"] for n in stopped} == {"shutdown"}
