@@ -5,6 +5,7 @@ directories."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from tests.conftest import Connect, make_settings
 from tests.rpc import RpcClient
 from tests.support.hostile_names import RPC_NAMES, plant_symlinks
 from tests.support.media_samples import samples
+from tests.support.media_stack import MediaStackFactory
 
 __all__ = ["samples"]  # a fixture
 
@@ -359,3 +361,58 @@ async def test_symlinks_dirs_and_fifos_in_the_media_dirs_are_not_files(
     assert tree(tmp_path) == before
     for method in LIST_METHODS:
         assert (await client.call(method))["files"] == []
+
+
+# --- a real recording ----------------------------------------------------------------------------
+
+
+async def test_a_real_recording_is_listed_while_written_then_with_its_real_duration(
+    media_stack: MediaStackFactory,
+) -> None:
+    """The whole chain: MediaMTX's recorder (the double's, FFmpeg) writes a segment, the
+    index lists it at once with no duration, refuses to delete it while it is written,
+    and lists the duration read from the finished file."""
+    stack = await media_stack()
+    await stack.path_ready()
+    client = await stack.client("operator")
+    index = stack.app.index
+    await client.call("start_recording", {"device": "lab"})
+
+    async def being_written() -> bool:
+        page = await index.list("recording", camera_id="lab")
+        return any(e.writing for e in page.files)
+
+    await index.wait_until(being_written, WAIT)
+    listed = await client.call("list_recordings", {"device": "lab"})
+    [segment] = listed["files"]
+    assert segment["duration"] is None and segment["device"] == "lab"
+    err = await error(client, "delete_recording", {"filename": segment["filename"]})
+    assert err["code"] == -1006
+
+    await client.call("stop_recording", {"device": "lab"})
+
+    async def finished() -> bool:
+        page = await index.list("recording", camera_id="lab")
+        return bool(page.files) and page.files[0].duration is not None
+
+    await index.wait_until(finished, WAIT)
+    info = await client.call("get_recording_info", {"filename": segment["filename"]})
+    path = stack.app.paths.recordings / segment["filename"]
+    assert info["duration"] == pytest.approx(await ffprobe_duration(path), abs=0.01)
+    assert info["duration"] > 0 and info["file_size"] == path.stat().st_size
+
+
+async def ffprobe_duration(path: Path) -> float:
+    proc = await asyncio.create_subprocess_exec(
+        "ffprobe",
+        "-v",
+        "error",
+        "-show_entries",
+        "format=duration",
+        "-of",
+        "csv=p=0",
+        str(path),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), WAIT)
+    return float(out)
