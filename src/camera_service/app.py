@@ -20,6 +20,7 @@ from typing import Any
 
 from camera_service import __version__
 from camera_service.api.dispatch import Dispatcher
+from camera_service.api.files import add_file_routes
 from camera_service.api.health import add_health_routes
 from camera_service.api.httpserver import HttpServer, Router
 from camera_service.api.methods import cameras as camera_methods
@@ -274,6 +275,7 @@ class Application:
         token = new_token(self.paths.data_dir / "hook_token")
         receiver = HookReceiver(token, self.paths.recordings, self.events)
         routes.add(HOOK_PATH, receiver.handle, methods=("POST",))
+        self._add_file_routes(routes)
         self.health_server = HttpServer(routes)
         self._servers.append(self.health_server)
         self.health_port = await self.health_server.start(s.health.host, s.health.port)
@@ -283,9 +285,20 @@ class Application:
         s = self.settings
         routes = Router()
         routes.upgrade_paths.update(("/ws", "/"))
+        self._add_file_routes(routes)
         self.api_server = HttpServer(routes, self.ws)
         self._servers.append(self.api_server)
         self.ws_port = await self.api_server.start(s.server.host, s.server.port, _tls_context(s))
+
+    def _add_file_routes(self, routes: Router) -> None:
+        """Downloads (api.md §6), the same on both ports."""
+        add_file_routes(
+            routes,
+            {"recordings": self.paths.recordings, "snapshots": self.paths.snapshots},
+            self.authenticator,
+            lambda: self.settings.security.files_require_auth,
+            Observer(self.metrics, self.audit),
+        )
 
     def recording_fields(self) -> dict[str, Any]:
         """Recording settings and segment hooks every managed MediaMTX path carries."""

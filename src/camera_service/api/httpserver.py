@@ -4,12 +4,34 @@ Each connection speaks HTTP until a request to an upgrade route arrives; from th
 on its bytes go to the WebSocket layer. Requests on one connection are answered in
 order; headers, bodies and idle time are bounded so a slow or hostile client holds
 little.
+
+A response may carry a file (:class:`FileBody`) instead of bytes: the kernel copies it
+to the socket with ``sendfile(2)``, never through Python memory.
+
+Why a worker thread: uvloop (the production loop) has no native ``loop.sendfile``
+(asyncio's fallback reads the file into Python buffers), and sendfile called on the
+loop would block it on disk reads, which on a hub's SD card or eMMC take milliseconds
+per call for a file not in the page cache. So once the transport's write buffer is
+empty, a thread of a small pool runs ``sendfile`` on a *duplicate* of the socket's
+descriptor, polling it for room when the socket is full. The thread owns that
+duplicate and the file descriptor and closes both itself, so a descriptor number can
+never be reused under it; the connection's task stops it (a flag checked at least
+every ``POLL_SECONDS``) when the connection is lost or the server stops, and a client
+that accepts nothing for ``SENDFILE_STALL_TIMEOUT`` is dropped. Measured against
+sendfile on the loop with ``add_writer`` (bench/downloads.py, docs/benchmarks.md):
+both saturate loopback from the page cache; only the thread keeps the loop free.
+TLS cannot sendfile: files then go in bounded chunks (``TLS_CHUNK``) read in a thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import select
+import socket
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,6 +42,7 @@ import orjson
 
 if TYPE_CHECKING:
     import ssl
+    from concurrent.futures import ThreadPoolExecutor
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +51,17 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_PIPELINED = 16  # requests parsed ahead of their responses
 REQUEST_TIMEOUT = 15.0  # from connection (or last response) to a complete request
 KEEPALIVE_TIMEOUT = 75.0
+SENDFILE_THREADS = 32  # files sent at once; more wait for a thread
+SENDFILE_CHUNK = 16 * 1024 * 1024  # per sendfile call: the stop flag is seen between calls
+SENDFILE_STALL_TIMEOUT = 60.0  # a client that takes no byte for this long is dropped
+POLL_SECONDS = 0.2
+TLS_CHUNK = 64 * 1024
 
 REASONS = {
     200: "OK",
     204: "No Content",
     206: "Partial Content",
+    304: "Not Modified",
     400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
@@ -70,18 +99,39 @@ class HttpRequest:
 
 
 @dataclass(slots=True)
+class FileBody:
+    """``count`` bytes of the open file ``fd`` from ``offset``. The server owns ``fd``
+    from the moment a handler returns it and closes it when the response is done."""
+
+    fd: int
+    offset: int
+    count: int
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+
+
+@dataclass(slots=True)
 class Response:
     status: int
     body: bytes = b""
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    file: FileBody | None = None  # sent instead of ``body``
+
+    @property
+    def length(self) -> int:
+        return self.file.count if self.file is not None else len(self.body)
 
     def head(self, keep_alive: bool, length: int | None = None) -> bytes:
         lines = [
             f"HTTP/1.1 {self.status} {REASONS.get(self.status, 'Unknown')}",
             f"Content-Type: {self.content_type}",
-            f"Content-Length: {len(self.body) if length is None else length}",
         ]
+        if self.status != 304:  # a 304 must not announce a length other than the 200's
+            lines.append(f"Content-Length: {self.length if length is None else length}")
         lines += [f"{k}: {v}" for k, v in self.headers.items()]
         if not keep_alive:
             lines.append("Connection: close")
@@ -183,6 +233,8 @@ class HttpProtocol(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._peer = ""
+        self._write_paused = False
+        self._writable: asyncio.Future[None] | None = None
 
     # --- asyncio.Protocol -----------------------------------------------------------------
 
@@ -201,6 +253,14 @@ class HttpProtocol(asyncio.Protocol):
             self._task.cancel()
         if self.sink is not None:
             self.sink.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
 
     def data_received(self, data: bytes) -> None:
         if self.sink is not None:
@@ -332,9 +392,18 @@ class HttpProtocol(asyncio.Protocol):
                 return
             response = await self._respond(item)
             if self.transport.is_closing():
+                if response.file is not None:
+                    response.file.close()
                 return
-            body = b"" if item.method == "HEAD" else response.body
-            self.transport.write(response.head(item.keep_alive, len(response.body)) + body)
+            if response.file is not None and item.method != "HEAD":
+                if not await self._send_file(response, item.keep_alive):
+                    self.transport.close()  # fewer bytes than announced: end the stream
+                    return
+            else:
+                if response.file is not None:
+                    response.file.close()
+                body = b"" if item.method == "HEAD" else response.body
+                self.transport.write(response.head(item.keep_alive) + body)
             if not item.keep_alive:
                 self.transport.close()
                 return
@@ -344,6 +413,66 @@ class HttpProtocol(asyncio.Protocol):
         self._task = None
         if not self._in_message:
             self._arm(KEEPALIVE_TIMEOUT)
+
+    # --- file bodies ----------------------------------------------------------------------
+
+    async def _send_file(self, response: Response, keep_alive: bool) -> bool:
+        """Head and file of ``response``; False if the file could not be sent whole."""
+        body = response.file
+        assert body is not None
+        head = response.head(keep_alive)
+        sock = self.transport.get_extra_info("socket")
+        try:
+            if sock is None or self.transport.get_extra_info("ssl_object") is not None:
+                return await self._copy_file(head, body)
+            await self._drain()
+            if self.transport.is_closing():
+                body.close()
+                return False
+            sock_fd = os.dup(sock.fileno())
+        except BaseException:
+            body.close()
+            raise
+        return await _sendfile_in_thread(sock_fd, head, body)
+
+    async def _drain(self) -> None:
+        """Until the transport has written everything it holds: the file must follow it."""
+        if not self.transport.get_write_buffer_size():
+            return
+        self.transport.set_write_buffer_limits(high=0)  # pause_writing now, resume at empty
+        try:
+            await self._wait_writable()
+        finally:
+            if not self.transport.is_closing():
+                self.transport.set_write_buffer_limits()
+
+    async def _wait_writable(self) -> None:
+        if self._write_paused:
+            self._writable = asyncio.get_running_loop().create_future()
+            try:
+                await self._writable
+            finally:
+                self._writable = None
+
+    async def _copy_file(self, head: bytes, body: FileBody) -> bool:
+        """TLS (or no socket to hand): bounded chunks through the transport."""
+        loop = asyncio.get_running_loop()
+        try:
+            self.transport.write(head)
+            offset, left = body.offset, body.count
+            while left > 0:
+                chunk = await loop.run_in_executor(
+                    None, os.pread, body.fd, min(left, TLS_CHUNK), offset
+                )
+                if not chunk or self.transport.is_closing():
+                    return False  # the file shrank under us, or the client left
+                self.transport.write(chunk)
+                offset += len(chunk)
+                left -= len(chunk)
+                await self._wait_writable()
+            return True
+        finally:
+            body.close()
 
     async def _respond(self, request: HttpRequest) -> Response:
         route = self.server.router.resolve(request.path)
@@ -387,6 +516,81 @@ class HttpProtocol(asyncio.Protocol):
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _sendfile_pool() -> ThreadPoolExecutor:
+    """Threads are made on first use (most processes never send a file)."""
+    global _pool
+    if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool = ThreadPoolExecutor(SENDFILE_THREADS, thread_name_prefix="sendfile")
+    return _pool
+
+
+async def _sendfile_in_thread(sock_fd: int, head: bytes, body: FileBody) -> bool:
+    """Runs :func:`_sendfile_blocking`, which owns (and closes) both descriptors."""
+    stop = threading.Event()
+    try:
+        done = _sendfile_pool().submit(_sendfile_blocking, sock_fd, head, body, stop)
+    except BaseException:  # the pool is shut down: nothing else will close them
+        os.close(sock_fd)
+        body.close()
+        raise
+    try:
+        # Shielded: cancelling must not un-queue the job, which closes the descriptors.
+        return await asyncio.shield(asyncio.wrap_future(done))
+    except asyncio.CancelledError:
+        stop.set()
+        raise
+
+
+def _sendfile_blocking(sock_fd: int, head: bytes, body: FileBody, stop: threading.Event) -> bool:
+    """In a worker thread: ``head`` then the file's bytes to the (non-blocking) socket.
+
+    True once all was handed to the kernel; False if the client left or stalled, the
+    file shrank or the server stopped us."""
+    sock: socket.socket | None = None
+    try:
+        sock = socket.socket(fileno=sock_fd)  # closes the duplicate with it
+        poller = select.poll()
+        poller.register(sock_fd, select.POLLOUT)
+        pending = memoryview(head)
+        offset, left = body.offset, body.count
+        progress = time.monotonic()
+        while not stop.is_set():
+            try:
+                if pending:
+                    # MSG_MORE: the head goes out in one segment with the first file bytes.
+                    more = socket.MSG_MORE if left else 0
+                    pending = pending[sock.send(pending, more | socket.MSG_NOSIGNAL) :]
+                elif left:
+                    sent = os.sendfile(sock_fd, body.fd, offset, min(left, SENDFILE_CHUNK))
+                    if sent == 0:
+                        return False  # the file is shorter than announced
+                    offset += sent
+                    left -= sent
+                else:
+                    return True
+                progress = time.monotonic()
+                continue
+            except (BlockingIOError, InterruptedError):
+                pass
+            idle = not poller.poll(POLL_SECONDS * 1000)
+            if idle and time.monotonic() - progress > SENDFILE_STALL_TIMEOUT:
+                return False
+        return False
+    except OSError:
+        return False  # the peer reset or closed, or the file could not be read
+    finally:
+        if sock is not None:
+            sock.close()
+        else:
+            os.close(sock_fd)
+        body.close()
 
 
 class _TooLarge(Exception):
