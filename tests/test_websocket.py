@@ -36,6 +36,7 @@ ROLE_OF = {
     "delete_snapshot": "operator",
     "start_recording": "operator",
     "stop_recording": "operator",
+    "take_snapshot": "operator",
 }
 # Well-formed params for methods that need some (the matrix is about roles, not params).
 PARAMS: dict[str, dict[str, object]] = {
@@ -48,6 +49,7 @@ PARAMS: dict[str, dict[str, object]] = {
     "delete_snapshot": {"filename": "none.jpg"},
     "start_recording": {"device": "camera0"},
     "stop_recording": {"device": "camera0"},
+    "take_snapshot": {"device": "camera0"},
 }
 ROLES = ["viewer", "operator", "admin"]
 

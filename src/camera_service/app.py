@@ -27,6 +27,7 @@ from camera_service.api.methods import cameras as camera_methods
 from camera_service.api.methods import files as file_methods
 from camera_service.api.methods import recordings as recording_methods
 from camera_service.api.methods import session as session_methods
+from camera_service.api.methods import snapshots as snapshot_methods
 from camera_service.api.methods import storage as storage_methods
 from camera_service.api.methods import streams as stream_methods
 from camera_service.api.methods import system as system_methods
@@ -44,8 +45,10 @@ from camera_service.config import ConfigError, Settings, load_settings, split_re
 from camera_service.db import AsyncDatabase
 from camera_service.events import EventBus
 from camera_service.media.controller import MediaController
+from camera_service.media.grabber import GrabberPool
 from camera_service.media.mediamtx.managed import ManagedMediaMtx, find_binary
 from camera_service.media.paths import recording_fields
+from camera_service.media.snapshots import SnapshotService
 from camera_service.observability.health import ComponentState, HealthRegistry, Status
 from camera_service.observability.logging import set_level
 from camera_service.observability.metrics import Metrics
@@ -206,6 +209,7 @@ class Application:
         await self.media.start()
         self._stops.append(self.media.stop)
         self.reload_listeners.append(self._cameras_reloaded)
+        self._start_snapshots()
 
         await self._start_api()
         self.ws.start()
@@ -223,6 +227,30 @@ class Application:
                 "startup_ms": round((time.monotonic() - self.started) * 1000, 1),
             },
         )
+
+    def _start_snapshots(self) -> None:
+        """Keyframe grabbers (stopped before the controller) and take_snapshot."""
+        self.grabbers = GrabberPool(
+            lambda: self.settings.snapshots,
+            lambda: self.settings.mediamtx,
+            self.cameras,
+            self.media,
+        )
+        self.grabbers.start()
+        self._stops.append(self.grabbers.stop)
+        self.snapshots = SnapshotService(
+            lambda: self.settings,
+            self.cameras,
+            self.events,
+            self.media,
+            self.grabbers,
+            self.paths.snapshots,
+            lambda: self.disk.level(self.paths.snapshots),
+            self.monitor.device_path,
+            self.monitor.source,
+            self.executor,
+        )
+        snapshot_methods.register(self.registry, self.snapshots, lambda: self.settings.snapshots)
 
     def _register_methods(self) -> None:
         discover_cache: dict[str, Any] = {}

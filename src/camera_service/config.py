@@ -222,10 +222,23 @@ class RecordingConfig(Section):
 
 
 class SnapshotsConfig(Section):
-    format: Literal["jpg", "png"] = Field("jpg", description="Default snapshot image format.")
-    quality: int = Field(85, ge=1, le=100, description="Default JPEG quality.")
-    warm: list[Annotated[str, Field(pattern=CAMERA_ID_PATTERN)]] = Field(
-        [], description="Cameras that keep a decoded keyframe ready."
+    format: Literal["jpg", "png"] = live(
+        "jpg", "Default snapshot image format (also what warm keyframes are kept as)."
+    )
+    quality: int = live(
+        85, "Default JPEG quality (also that of warm keyframes); PNG ignores it.", ge=1, le=100
+    )
+    warm: list[Annotated[str, Field(pattern=CAMERA_ID_PATTERN)]] = live(
+        [], "Cameras that always keep their latest keyframe decoded (their stream stays up)."
+    )
+    warm_when_watched: bool = live(
+        True, "Also keep the latest keyframe of any camera while someone else reads its stream."
+    )
+    warm_max_age: PositiveSeconds = live(
+        2.5, "A kept keyframe older than this is not used (two 1 s GOPs and a margin)."
+    )
+    timeout: PositiveSeconds = live(
+        10.0, "Longest a capture may take, waiting for a free slot included; then FAILED."
     )
 
 
@@ -324,7 +337,9 @@ class ResourcesConfig(Section):
     max_usb_cameras: int = Field(8, ge=0, description="USB cameras claimed at most.")
     max_streams: int = Field(16, ge=1, description="Active streams at most.")
     max_recordings: int = Field(8, ge=1, description="Concurrent recordings at most.")
-    max_snapshots: int = Field(4, ge=1, description="Concurrent snapshot captures at most.")
+    max_snapshots: int = Field(
+        4, ge=1, description="Concurrent snapshot captures running FFmpeg at most (warm ones free)."
+    )
     executor_workers: int = Field(4, ge=1, le=64, description="Threads for blocking probes.")
 
 

@@ -164,3 +164,92 @@ def _publisher(enc: Encoding, fps: float, source: list[str]) -> str:
 
 def join(argv: list[str]) -> str:
     return " ".join(shlex.quote(part) for part in argv)
+
+
+# --- snapshots: one image on stdout ----------------------------------------------------------
+
+ImageFormat = Literal["jpg", "png"]
+# Read an RTSP stream with the least start-up delay: no probing beyond the SDP (the
+# default analyzeduration alone costs 5 s), no input buffering.
+_RTSP_FAST_START = [
+    "-fflags", "nobuffer", "-flags", "low_delay", "-probesize", "32", "-analyzeduration", "1",
+]  # fmt: skip
+
+
+def jpeg_qscale(quality: int) -> int:
+    """JPEG quality 1-100 (100 best) as FFmpeg's MJPEG ``-q:v`` 31-2 (2 best), linearly."""
+    _check(1 <= quality <= 100, f"quality {quality!r} out of range")
+    return 2 + round((100 - quality) * 29 / 99)
+
+
+def image_output(fmt: ImageFormat, quality: int, *, frames: int | None = 1) -> list[str]:
+    """Encode video frames as ``fmt`` images, concatenated on stdout. PNG is lossless:
+    ``quality`` applies to JPEG only."""
+    codec = ["-c:v", "png"]
+    if fmt == "jpg":
+        codec = ["-c:v", "mjpeg", "-q:v", str(jpeg_qscale(quality))]
+    count = ["-frames:v", str(frames)] if frames is not None else []
+    # passthrough: one image per decoded frame, never duplicated to fill a frame rate
+    return [
+        "-an", "-sn", "-dn", *count, "-fps_mode", "passthrough", *codec, "-f", "image2pipe", "-",
+    ]  # fmt: skip
+
+
+def rtsp_keyframes_input(url: str, timeout: float, transport: str = "tcp") -> list[str]:
+    """Read ``url`` over RTSP and decode only its keyframes (a whole picture each, and
+    the decoder skips everything between). ``timeout``: seconds without data that end it."""
+    _check(url.startswith(("rtsp://", "rtsps://")), "not an RTSP URL")
+    _check(0 < timeout <= 3600, f"timeout {timeout!r} out of range")
+    _check(transport in ("tcp", "udp"), f"unknown RTSP transport {transport!r}")
+    return [
+        *_RTSP_FAST_START,
+        "-rtsp_transport", transport,
+        "-timeout", str(round(timeout * 1_000_000)),
+        "-skip_frame", "nokey",
+        "-i", url,
+    ]  # fmt: skip
+
+
+def _ffmpeg_head(ffmpeg: str) -> list[str]:
+    return [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin"]
+
+
+def snapshot_stream_argv(
+    ffmpeg: str, url: str, fmt: ImageFormat, quality: int, timeout: float, transport: str = "tcp"
+) -> list[str]:
+    """One image of the first keyframe of an RTSP stream, on stdout."""
+    return [
+        *_ffmpeg_head(ffmpeg),
+        *rtsp_keyframes_input(url, timeout, transport),
+        *image_output(fmt, quality),
+    ]
+
+
+def snapshot_device_argv(
+    ffmpeg: str,
+    device: Path,
+    fourcc: str,
+    width: int,
+    height: int,
+    fmt: ImageFormat,
+    quality: int,
+) -> list[str]:
+    """One image straight from a V4L2 device in the mode its probe chose, on stdout."""
+    _check(bool(_DEVICE.match(str(device))), "not a V4L2 device path")
+    _check(fourcc in INPUT_FORMATS, f"unsupported pixel format {fourcc!r}")
+    source = [
+        "-f", "v4l2", "-input_format", INPUT_FORMATS[fourcc],
+        "-video_size", _size(width, height), "-i", str(device),
+    ]  # fmt: skip
+    return [*_ffmpeg_head(ffmpeg), *source, *image_output(fmt, quality)]
+
+
+def grabber_argv(
+    ffmpeg: str, url: str, fmt: ImageFormat, quality: int, timeout: float
+) -> list[str]:
+    """A long-lived reader: every keyframe of an RTSP stream as an image on stdout."""
+    return [
+        *_ffmpeg_head(ffmpeg),
+        *rtsp_keyframes_input(url, timeout),
+        *image_output(fmt, quality, frames=None),
+    ]

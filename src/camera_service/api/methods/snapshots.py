@@ -1,0 +1,106 @@
+"""take_snapshot (operator)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal, NotRequired
+
+from pydantic import Field, field_validator
+from typing_extensions import TypedDict
+
+from camera_service.api.jsonrpc import (
+    CAMERA_NOT_FOUND,
+    INVALID_PARAMS,
+    STORAGE_CRITICAL,
+    RpcError,
+)
+from camera_service.api.methods.cameras import DeviceParams
+from camera_service.api.registry import Call, MethodRegistry, MethodSpec
+from camera_service.auth.identity import Role
+from camera_service.config import SnapshotsConfig
+from camera_service.media.snapshots import (
+    CameraUnavailable,
+    SnapshotRefused,
+    SnapshotService,
+    resolve_name,
+)
+from camera_service.storage.names import BadName, check_basename
+
+
+class SnapshotParams(DeviceParams):
+    filename: str | None = Field(
+        None,
+        description="plain basename; .jpg/.png appended if missing; default "
+        "<camera_id>_snapshot_YYYY-MM-DD_HH-MM-SS.<ext> (UTC)",
+    )
+    format: Literal["jpg", "png"] | None = Field(
+        None, description="image format; default from the name's extension, else the config"
+    )
+    quality: int | None = Field(
+        None, ge=1, le=100, strict=True, description="JPEG quality 1-100 (default 85)"
+    )
+
+    @field_validator("filename", mode="before")
+    @classmethod
+    def _basename(cls, v: Any) -> Any:
+        if v is not None:
+            check_basename(v)  # BadName is a ValueError: -32602 naming the param
+        return v
+
+
+class SnapshotResult(TypedDict):
+    device: str
+    camera_id: str
+    filename: str
+    status: Literal["completed", "FAILED"]
+    timestamp: str
+    file_size: int
+    file_path: str
+    error: NotRequired[str]
+    success: bool
+    capture_time_ms: float
+    source: Literal["warm", "stream", "device"]
+    format: Literal["jpg", "png"]
+    resolution: NotRequired[str]
+    download_url: NotRequired[str]
+
+
+def register(
+    registry: MethodRegistry,
+    snapshots: SnapshotService,
+    cfg: Callable[[], SnapshotsConfig],
+) -> None:
+    async def take_snapshot(call: Call) -> SnapshotResult:
+        p: SnapshotParams = call.params
+        defaults = cfg()
+        try:
+            filename, fmt = resolve_name(p.filename, p.format, defaults.format)
+        except BadName as exc:
+            raise RpcError(
+                INVALID_PARAMS,
+                f"Invalid params: filename {exc}",
+                {"reason": "invalid_params", "param": "filename"},
+            ) from None
+        quality = p.quality if p.quality is not None else defaults.quality
+        try:
+            result = await snapshots.take(p.camera_id, filename, fmt, quality)
+        except SnapshotRefused as exc:
+            if isinstance(exc, CameraUnavailable):
+                raise RpcError(
+                    CAMERA_NOT_FOUND, str(exc), {"reason": "camera_not_available"}
+                ) from None
+            raise RpcError(STORAGE_CRITICAL, str(exc), {"reason": "storage_critical"}) from None
+        return result  # type: ignore[return-value]
+
+    registry.add(
+        MethodSpec(
+            "take_snapshot",
+            take_snapshot,
+            "Capture one image of a camera (warm keyframe, stream or device).",
+            Role.OPERATOR,
+            SnapshotParams,
+            SnapshotResult,
+            errors=(INVALID_PARAMS, CAMERA_NOT_FOUND, STORAGE_CRITICAL),
+            concurrent=True,
+        )
+    )
