@@ -29,8 +29,7 @@ async def test_holder_keeps_an_on_demand_stream_up_until_stopped(plane: DataPlan
     holder = StreamHolder(reader_argv("ffmpeg", plane.url("cam")), gave_up.append, label="cam")
     holder.start()
     try:
-        state = await plane.wait_state("cam", lambda s: s["ready"] and len(s["readers"]) == 1, 20)
-        assert state["bytesSent"] >= 0
+        await plane.wait_state("cam", lambda s: s["ready"] and len(s["readers"]) == 1, 20)
         process = holder.process
         assert process is not None and process.returncode is None
     finally:

@@ -97,12 +97,14 @@ class StreamHolder:
 
     async def _run_once(self) -> str:
         try:
+            # Cancelled while starting (a stop right after a start), asyncio kills the
+            # new process itself.
             proc = await asyncio.create_subprocess_exec(
                 *self.argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,  # its own group: stopped as a whole, never orphaned
+                start_new_session=True,  # its own group: stopped as a whole
             )
         except OSError as exc:
             return f"cannot run the reader: {exc.strerror}"
