@@ -217,30 +217,36 @@ class Retention:
             files = await self._in_thread(lambda: list(scan_dir("recording", self.disk.recordings)))
             victims = oldest_first(f for f in files if deletable(f, busy, now))
             deleted, _ = await self._in_thread(
-                self._delete, victims, busy, self._publisher(), self._below_warn
+                self._delete, victims, busy, self._publisher(), self._excess()
             )
         return deleted
 
-    def _below_warn(self) -> bool:
+    def _excess(self) -> int:
+        """Bytes to free to get the recordings file system under the warn threshold.
+
+        Counted against the sizes we delete, not re-read from statvfs after each
+        deletion: a file another process still holds open (a viewer, ffprobe) keeps
+        its blocks until closed, and re-reading would delete more than needed."""
         usage = self.disk.usage(self.disk.recordings)
-        return usage.used_percent < self.disk.cfg().warn_percent
+        target = (usage.used + usage.available) * self.disk.cfg().warn_percent / 100
+        return max(0, int(usage.used - target) + 1)
 
     def _delete(
         self,
         victims: list[MediaFile],
         busy: Collection[str],
         publish: Callable[[dict[str, str]], None],
-        enough: Callable[[], bool] | None = None,
+        enough: int | None = None,
     ) -> tuple[int, int]:
-        """Worker thread: delete ``victims`` in order (until ``enough()``, for the
-        emergency cleanup); skip any file that changed since the scan or became recent."""
+        """Worker thread: delete ``victims`` in order (until ``enough`` bytes are freed,
+        for the emergency cleanup); skip any file that changed since the scan or became recent."""
         directories: dict[Kind, Path] = {
             "recording": self.disk.recordings,
             "snapshot": self.disk.snapshots,
         }
         deleted = freed = 0
         for f in victims:
-            if self._stopping or (enough is not None and enough()):
+            if self._stopping or (enough is not None and freed >= enough):
                 break
             directory = directories[f.kind]
             try:
