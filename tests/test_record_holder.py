@@ -63,3 +63,17 @@ async def test_holder_restarts_with_backoff_then_gives_up() -> None:
         await holder.stop()
     assert holder.runs == 3
     assert len(reasons) == 1 and reasons[0].startswith("exit ")
+
+
+async def test_stop_does_not_swallow_the_callers_cancellation() -> None:
+    holder = StreamHolder(["sleep", "60"])
+    holder.start()
+    stopper = asyncio.ensure_future(holder.stop())
+    await asyncio.sleep(0)  # the stopper now waits for the reader to end
+    stopper.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopper
+    # The reader still ends (asyncio stops a process cancelled while starting).
+    others = asyncio.all_tasks() - {asyncio.current_task()}
+    _done, pending = await asyncio.wait(others, timeout=10)
+    assert not pending and holder.process is None

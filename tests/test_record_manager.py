@@ -30,7 +30,7 @@ from camera_service.record.manager import (
     RecordingManager,
     StorageRefused,
 )
-from camera_service.record.session import Session
+from camera_service.record.session import Session, expected_name
 from camera_service.storage.disk import StorageLevel
 from tests.conftest import make_settings
 
@@ -332,3 +332,26 @@ async def test_shutdown_switches_off_and_waits_for_the_last_segments(rig: Rig) -
     stopped = [n for n in rig.notes if n["status"] == "STOPPED"]
     assert sorted(n["camera_id"] for n in stopped) == ["lab", "yard"]
     assert {n["reason"] for n in stopped} == {"shutdown"}
+
+
+async def test_a_segment_on_disk_before_its_hook_is_waited_for(rig: Rig) -> None:
+    session = await rig.manager.start("lab", None, None)
+    t = session.start_time
+    first, second = (expected_name("lab", t + i, "mp4") for i in (-1, 0))
+    rig.segment("create", first)
+    await rig.note("STARTED")
+    # A segment boundary just before the stop: MediaMTX created the file; its create
+    # hook has not arrived when the first segment's complete does.
+    (rig.recordings / second).write_bytes(b"x" * 10)
+    (rig.recordings / expected_name("yard", t, "mp4")).write_bytes(b"other camera")
+    (rig.recordings / expected_name("lab", t - 3600, "mp4")).write_bytes(b"an older one")
+    await rig.manager.stop("lab")
+    rig.segment("complete", first, duration=1.0)
+    assert not [n for n in rig.notes if n["status"] == "STOPPED"]
+    async with asyncio.timeout(10):
+        while second not in session.segments:  # found on disk
+            session.changed.clear()
+            await session.changed.wait()
+    rig.segment("complete", second, duration=0.5)
+    stopped = await rig.note("STOPPED")
+    assert stopped["files"] == [first, second] and stopped["duration"] == 1.5

@@ -427,13 +427,19 @@ async def test_sigterm_during_a_recording_leaves_a_playable_file(tmp_path: Path)
         await playable(recording)
         assert_no_violations(mtx)
 
-        # Started again on the same data dir, the file is still there to be listed.
-        # (list_recordings comes with the media index; the lead adds that assertion.)
+        # Started again on the same data dir, the service lists the file.
         service = await Service.start(config)
+        client = None
         try:
-            await service.log("camera-service ready")
-            assert recording.is_file() and recording.stat().st_size > 0
+            ready = await service.log("camera-service ready")
+            client = await RpcClient.connect(f"ws://127.0.0.1:{ready['ws_port']}/ws")
+            await client.call("authenticate", {"auth_token": make_token("viewer")})
+            listed = await client.call("list_recordings", {"device": "lab"})
+            assert [f["filename"] for f in listed["files"]] == [name]
+            assert listed["files"][0]["file_size"] == recording.stat().st_size
             service.proc.send_signal(signal.SIGTERM)
             assert await service.exit_code() == 0
         finally:
+            if client is not None:
+                await client.close()
             await service.kill()

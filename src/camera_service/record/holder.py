@@ -73,8 +73,9 @@ class StreamHolder:
         if task is None:
             return
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # wait(), not ``suppress(CancelledError): await task``: that would also swallow
+        # a cancellation of the caller arriving meanwhile.
+        await asyncio.wait({task})
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

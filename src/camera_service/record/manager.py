@@ -40,6 +40,7 @@ from camera_service.record.session import (
     Reason,
     Session,
     expected_name,
+    unreported_segments,
 )
 from camera_service.storage.disk import StorageLevel
 
@@ -328,8 +329,20 @@ class RecordingManager:
         deadline = loop.time() + FINALIZE_TIMEOUT
         if not session.segments:
             await _wait(session, lambda: bool(session.segments), FIRST_SEGMENT_GRACE)
-        if session.segments:
-            await _wait(session, lambda: session.settled, deadline - loop.time())
+        for _ in range(3):
+            if session.segments:
+                await _wait(session, lambda: session.settled, deadline - loop.time())
+            # A segment whose create hook is still on its way is on disk already.
+            taken = {n for s in self._live.values() if s is not session for n in s.segments}
+            try:
+                late = await asyncio.to_thread(unreported_segments, self.recordings, session, taken)
+            except OSError:
+                late = []
+            if not late or loop.time() >= deadline:
+                break
+            for name in late:
+                session.segments.setdefault(name, None)
+            session.mark()
         if session.open_segments:
             log.warning(
                 "recording finalized without the recorder's completion",

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import os
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,10 +38,47 @@ class Reason(enum.StrEnum):
 FAILURES = frozenset({Reason.NO_SEGMENT, Reason.STREAM_UNREADABLE})
 
 
+def _stamp(when: float) -> str:
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d_%H-%M-%S")
+
+
 def expected_name(camera_id: str, when: float, fmt: str) -> str:
     """The name MediaMTX gives a segment starting at ``when`` (UTC, as managed)."""
-    stamp = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d_%H-%M-%S")
-    return f"{camera_id}_{stamp}.{EXTENSIONS[fmt]}"
+    return f"{camera_id}_{_stamp(when)}.{EXTENSIONS[fmt]}"
+
+
+_STAMP = re.compile(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d")
+
+
+def unreported_segments(recordings: Path, session: Session, taken: set[str]) -> list[str]:
+    """Segment files of the session that no hook has named yet, oldest first.
+
+    MediaMTX creates a segment's file before it runs the create hook, so at the end of
+    a session a segment whose hook is still on its way is already on disk: named for
+    the session's camera and format, starting between its first segment (or its start)
+    and its end, and not ``taken`` by another session. Reads the directory: call it in
+    a worker thread."""
+    prefix = f"{session.camera_id}_"
+    suffix = f".{EXTENSIONS[session.format]}"
+    first = session.filename[len(prefix) :][:19] if session.segments else ""
+    low = max(first, _stamp(session.start_time - 1))
+    high = _stamp(session.ended_at if session.ended_at is not None else time.time())
+    found = []
+    with os.scandir(recordings) as entries:
+        for entry in entries:
+            name = entry.name
+            stamp = name[len(prefix) : -len(suffix)]
+            if (
+                name.startswith(prefix)
+                and name.endswith(suffix)
+                and _STAMP.fullmatch(stamp)
+                and low <= stamp <= high
+                and name not in session.segments
+                and name not in taken
+                and entry.is_file(follow_symlinks=False)
+            ):
+                found.append(name)
+    return sorted(found)
 
 
 @dataclass(eq=False)
