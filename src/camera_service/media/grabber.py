@@ -112,8 +112,9 @@ class Grabber:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # asyncio.wait, not `await task` under suppress(CancelledError): that would
+            # also swallow a cancellation of the caller and leave shutdown hanging.
+            await asyncio.wait({task})
         self.latest = None
 
     async def next_frame(self, timeout: float) -> Frame | None:
@@ -261,8 +262,9 @@ class GrabberPool:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # asyncio.wait, not `await task` under suppress(CancelledError): that would
+            # also swallow a cancellation of the caller and leave shutdown hanging.
+            await asyncio.wait({task})
         await asyncio.gather(*(self._drop(cid) for cid in list(self.grabbers)))
 
     async def _loop(self) -> None:
