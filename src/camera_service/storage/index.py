@@ -116,6 +116,9 @@ def format_of(name: str) -> str:
 # --- rows ----------------------------------------------------------------------------------------
 
 
+PROBE_RETRY_SECONDS = 1.0  # a file that changed under its probe is probed again
+
+
 @dataclass(frozen=True, slots=True)
 class MediaEntry:
     kind: Kind
@@ -401,15 +404,17 @@ class IndexStore:
         seen: tuple[int, float],
         now: tuple[int, float],
         info: VideoInfo | ImageInfo | None,
-    ) -> None:
+    ) -> bool:
         """Store a probe of the file whose row said ``seen`` (size, mtime) and that was
-        ``now`` while probed. A file that changed under the probe is being written."""
+        ``now`` while probed; False when the row no longer matched (the file changed
+        between the event and the probe: the row takes ``now`` and is probed again)."""
         with self.database.transaction() as conn:
             # A snapshot's header says its real format; a recording's is its extension.
             fmt = info.format if isinstance(info, ImageInfo) else None
             duration = info.duration if isinstance(info, VideoInfo) else None
             width = info.width if info is not None else None
             height = info.height if info is not None else None
+            before = conn.total_changes
             conn.execute(
                 "UPDATE media_files SET size = :size, mtime = :mtime, probed = 1,"
                 " duration = :duration, width = :width, height = :height,"
@@ -431,12 +436,21 @@ class IndexStore:
                     "format": fmt,
                 },
             )
+            if conn.total_changes != before:
+                return True
+            conn.execute(
+                "UPDATE media_files SET size = ?, mtime = ? WHERE kind = ? AND name = ?"
+                " AND probed = 0 AND NOT writing",
+                (now[0], now[1], kind, name),
+            )
+            return False
 
     def changing(self, kind: Kind, name: str, now: tuple[int, float]) -> None:
-        """The file changed while it was probed: someone is writing it."""
+        """The file changed while it was probed: a writer finishing it (MediaMTX writes
+        the last fragment after its complete hook). It is probed again shortly."""
         with self.database.transaction() as conn:
             conn.execute(
-                "UPDATE media_files SET writing = 1, duration = NULL, size = ?, mtime = ?"
+                "UPDATE media_files SET probed = 0, duration = NULL, size = ?, mtime = ?"
                 " WHERE kind = ? AND name = ?",
                 (now[0], now[1], kind, name),
             )
@@ -715,5 +729,7 @@ class MediaIndex:
         now = (after.st_size, after.st_mtime)
         if (before.st_size, before.st_mtime) != now:
             await self.db.run(self.store.changing, kind, name, now)
-        else:
-            await self.db.run(self.store.probed, kind, name, seen, now, info)
+        elif await self.db.run(self.store.probed, kind, name, seen, now, info):
+            return
+        # Not settled: look again once the writer has had a moment (no event may follow).
+        loop.call_later(PROBE_RETRY_SECONDS, self._probe_wake.set)
