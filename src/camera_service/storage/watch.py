@@ -9,27 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import enum
 import logging
 import os
-import struct
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+
+from camera_service import inotify
+from camera_service.inotify import (
+    IN_CLOSE_WRITE,
+    IN_CREATE,
+    IN_DELETE,
+    IN_DELETE_SELF,
+    IN_IGNORED,
+    IN_MOVE_SELF,
+    IN_MOVED_FROM,
+    IN_MOVED_TO,
+    IN_ONLYDIR,
+    IN_Q_OVERFLOW,
+    parse_events,
+)
 
 log = logging.getLogger(__name__)
 
-IN_CLOSE_WRITE = 0x00000008
-IN_MOVED_FROM = 0x00000040
-IN_MOVED_TO = 0x00000080
-IN_CREATE = 0x00000100
-IN_DELETE = 0x00000200
-IN_DELETE_SELF = 0x00000400
-IN_MOVE_SELF = 0x00000800
-IN_Q_OVERFLOW = 0x00004000
-IN_IGNORED = 0x00008000
-IN_ONLYDIR = 0x01000000
 _WATCH_MASK = (
     IN_CREATE
     | IN_CLOSE_WRITE
@@ -40,7 +42,6 @@ _WATCH_MASK = (
     | IN_MOVE_SELF
     | IN_ONLYDIR
 )
-_EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len; then name
 
 
 class Change(enum.IntEnum):
@@ -57,19 +58,6 @@ def change_of(mask: int) -> Change:
     if mask & IN_CREATE:
         return Change.OPENED
     return Change.SEEN
-
-
-def parse_events(data: bytes) -> list[tuple[int, int, str]]:
-    """(wd, mask, name) of each struct inotify_event in one read."""
-    events = []
-    offset = 0
-    while offset + _EVENT.size <= len(data):
-        wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
-        offset += _EVENT.size
-        raw = data[offset : offset + length].rstrip(b"\0")
-        offset += length
-        events.append((wd, mask, os.fsdecode(raw)))
-    return events
 
 
 OnChange = Callable[[str, str, Change], None]  # (key of the directory, name, change)
@@ -91,7 +79,7 @@ class MediaWatcher:
 
     def start(self) -> bool:
         """Start watching; False (and a warning) where inotify is not available."""
-        libc = _libc()
+        libc = inotify.libc()
         if libc is None:
             log.warning("inotify unavailable; the media index is reconciled at start only")
             return False
@@ -107,7 +95,7 @@ class MediaWatcher:
 
     def rewatch(self) -> bool:
         """(Re-)add a watch on every directory; a directory replaced since gets a new one."""
-        libc = _libc()
+        libc = inotify.libc()
         if self._fd is None or libc is None:
             return False
         ok = True
@@ -149,7 +137,8 @@ class MediaWatcher:
                 break
             if not data:
                 break
-            for wd, mask, name in parse_events(data):
+            for wd, mask, raw in parse_events(data):
+                name = os.fsdecode(raw)
                 if mask & IN_Q_OVERFLOW:
                     lost = True
                     continue
@@ -164,22 +153,3 @@ class MediaWatcher:
                         self.on_change(key, name, change_of(mask))
         if lost:
             self.on_lost()
-
-
-_LIBC: Any = None
-
-
-def _libc() -> Any:
-    """libc with the inotify calls typed, or None where it lacks them."""
-    global _LIBC
-    if _LIBC is None:
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-            libc.inotify_init1.argtypes = [ctypes.c_int]
-            libc.inotify_init1.restype = ctypes.c_int
-            libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
-            libc.inotify_add_watch.restype = ctypes.c_int
-        except (OSError, AttributeError):
-            return None
-        _LIBC = libc
-    return _LIBC

@@ -14,13 +14,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import ctypes.util
 import importlib
 import logging
 import os
-import struct
 from pathlib import Path
 from typing import Any, Literal
+
+from camera_service import inotify
+from camera_service.inotify import (
+    IN_ATTRIB,
+    IN_CLOEXEC,
+    IN_CREATE,
+    IN_DELETE,
+    IN_DELETE_SELF,
+    IN_IGNORED,
+    IN_MOVED_FROM,
+    IN_MOVED_TO,
+    IN_NONBLOCK,
+    IN_Q_OVERFLOW,
+    parse_events,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +41,7 @@ Mechanism = Literal["udev", "inotify", "poll"]
 
 UDEV_CONTROL = Path("/run/udev/control")
 
-IN_ATTRIB = 0x00000004
-IN_MOVED_FROM = 0x00000040
-IN_MOVED_TO = 0x00000080
-IN_CREATE = 0x00000100
-IN_DELETE = 0x00000200
-IN_DELETE_SELF = 0x00000400
-IN_Q_OVERFLOW = 0x00004000
-IN_IGNORED = 0x00008000
-IN_NONBLOCK = os.O_NONBLOCK
-IN_CLOEXEC = os.O_CLOEXEC
 _WATCH_MASK = IN_CREATE | IN_DELETE | IN_ATTRIB | IN_MOVED_TO | IN_MOVED_FROM
-_EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len; then name
 
 
 class DeviceWatcher:
@@ -156,7 +158,7 @@ class DeviceWatcher:
     # --- inotify ------------------------------------------------------------------------
 
     def _start_inotify(self) -> bool:
-        libc = _libc()
+        libc = inotify.libc()
         if libc is None:
             return False
         fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
@@ -192,7 +194,7 @@ class DeviceWatcher:
                 break
             if not data:
                 break
-            for mask, name in _parse_events(data):
+            for _wd, mask, name in parse_events(data):
                 if mask & IN_Q_OVERFLOW or name.startswith(b"video"):
                     wake = True
                 if mask & (IN_IGNORED | IN_DELETE_SELF):
@@ -221,35 +223,3 @@ class DeviceWatcher:
         fd, self._inotify_fd = self._inotify_fd, None
         if fd is not None:
             os.close(fd)
-
-
-def _parse_events(data: bytes) -> list[tuple[int, bytes]]:
-    """(mask, name) of each struct inotify_event in one read."""
-    events = []
-    offset = 0
-    while offset + _EVENT.size <= len(data):
-        _wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
-        offset += _EVENT.size
-        name = data[offset : offset + length].rstrip(b"\0")
-        offset += length
-        events.append((mask, name))
-    return events
-
-
-_LIBC: Any = None
-
-
-def _libc() -> Any:
-    """libc with the inotify calls typed, or None where it lacks them."""
-    global _LIBC
-    if _LIBC is None:
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-            libc.inotify_init1.argtypes = [ctypes.c_int]
-            libc.inotify_init1.restype = ctypes.c_int
-            libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
-            libc.inotify_add_watch.restype = ctypes.c_int
-        except (OSError, AttributeError):
-            return None
-        _LIBC = libc
-    return _LIBC
