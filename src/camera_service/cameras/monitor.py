@@ -35,6 +35,7 @@ from camera_service.cameras.v4l2.probe import ProbeError, V4l2Prober
 from camera_service.cameras.v4l2.sysfs import V4l2Node, identity, scan
 from camera_service.config import CamerasConfig, ResourcesConfig, RtspSource, TestPatternSource
 from camera_service.observability.health import ComponentHealth, Status
+from camera_service.retry import RetrySchedule
 
 log = logging.getLogger(__name__)
 
@@ -344,7 +345,7 @@ class CameraMonitor:
 
     async def _watch_rtsp(self, source: RtspSource) -> None:
         c = self.cfg()
-        schedule = rtsp.RtspHealth(c.rtsp_check_interval, c.rtsp_max_backoff)
+        schedule = RetrySchedule(c.rtsp_check_interval, c.rtsp_max_backoff)
         password = source.password.get_secret_value() if source.password else None
         while True:
             ok = await self._check_rtsp(source, password)

@@ -1,7 +1,7 @@
 """RTSP/1.0 probe client for IP cameras: OPTIONS + DESCRIBE, Basic/Digest auth, SDP.
 
 The camera monitor uses :func:`probe` to decide whether a configured RTSP source is
-reachable and what it serves (codec, size, rate), and :class:`RtspHealth` to pace those
+reachable and what it serves (codec, size, rate); ``camera_service.retry`` paces those
 checks. MediaMTX pulls the media itself; this client never sets up a session.
 
 Credentials never leave this module except on the wire: they are not put in exception
@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import logging
 import math
-import random
 import re
 import secrets
 import time
@@ -33,7 +32,6 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "RtspError",
     "RtspErrorKind",
-    "RtspHealth",
     "RtspProbe",
     "VideoInfo",
     "parse_sdp_video",
@@ -82,44 +80,6 @@ class RtspProbe:
     server: str | None
     sdp: str
     video: VideoInfo | None
-
-
-# --- health schedule ---------------------------------------------------------------------
-
-
-class RtspHealth:
-    """When to check a source next: ``interval`` while healthy; after failures 1 s, 2 s,
-    4 s ... up to ``max_backoff``, each shortened by up to ``jitter`` so many cameras
-    behind one dead switch do not retry in lockstep."""
-
-    def __init__(
-        self,
-        interval: float,
-        max_backoff: float,
-        *,
-        initial_backoff: float = 1.0,
-        jitter: float = 0.25,
-        rng: random.Random | None = None,
-    ) -> None:
-        if interval <= 0 or max_backoff <= 0 or initial_backoff <= 0:
-            raise ValueError("interval, max_backoff and initial_backoff must be positive")
-        if not 0 <= jitter < 1:
-            raise ValueError("jitter must be in [0, 1)")
-        self.interval = interval
-        self.max_backoff = max_backoff
-        self.initial_backoff = min(initial_backoff, max_backoff)
-        self.jitter = jitter
-        self.failures = 0
-        self._rng = rng or random.Random()
-
-    def next_delay(self, ok: bool) -> float:
-        if ok:
-            self.failures = 0
-            return self.interval
-        self.failures += 1
-        # Cap the exponent so a camera dead for days cannot overflow the float.
-        delay = min(self.max_backoff, self.initial_backoff * 2.0 ** min(self.failures - 1, 32))
-        return delay * (1.0 - self.jitter * self._rng.random())
 
 
 # --- probe -------------------------------------------------------------------------------

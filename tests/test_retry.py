@@ -6,16 +6,16 @@ import random
 
 import pytest
 
-from camera_service.cameras.rtsp import RtspHealth
+from camera_service.retry import RetrySchedule
 
 
 def test_healthy_uses_the_interval() -> None:
-    health = RtspHealth(10.0, 60.0)
+    health = RetrySchedule(10.0, 60.0)
     assert [health.next_delay(True) for _ in range(3)] == [10.0, 10.0, 10.0]
 
 
 def test_backoff_doubles_to_the_cap_and_resets() -> None:
-    health = RtspHealth(10.0, 60.0, jitter=0.0)
+    health = RetrySchedule(10.0, 60.0, jitter=0.0)
     delays = [health.next_delay(False) for _ in range(9)]
     assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
     assert health.failures == 9
@@ -24,7 +24,7 @@ def test_backoff_doubles_to_the_cap_and_resets() -> None:
 
 
 def test_jitter_only_shortens_and_stays_within_bounds() -> None:
-    health = RtspHealth(5.0, 30.0, initial_backoff=2.0, jitter=0.25, rng=random.Random(7))
+    health = RetrySchedule(5.0, 30.0, initial_backoff=2.0, jitter=0.25, rng=random.Random(7))
     for n in range(1, 40):
         nominal = min(30.0, 2.0 * 2 ** (n - 1))
         delay = health.next_delay(False)
@@ -36,12 +36,12 @@ def test_jitter_only_shortens_and_stays_within_bounds() -> None:
 
 def test_jitter_spreads_cameras_apart() -> None:
     rng = random.Random(1)
-    delays = {RtspHealth(10.0, 60.0, rng=rng).next_delay(False) for _ in range(20)}
+    delays = {RetrySchedule(10.0, 60.0, rng=rng).next_delay(False) for _ in range(20)}
     assert len(delays) == 20
 
 
 def test_initial_backoff_never_exceeds_max() -> None:
-    assert RtspHealth(10.0, 0.5, jitter=0.0).next_delay(False) == 0.5
+    assert RetrySchedule(10.0, 0.5, jitter=0.0).next_delay(False) == 0.5
 
 
 @pytest.mark.parametrize(
@@ -51,7 +51,7 @@ def test_initial_backoff_never_exceeds_max() -> None:
 def test_invalid_parameters(kwargs: dict[str, float]) -> None:
     a: dict[str, float] = {"interval": 10.0, "max_backoff": 60.0, **kwargs}
     with pytest.raises(ValueError, match="must be"):
-        RtspHealth(
+        RetrySchedule(
             a["interval"],
             a["max_backoff"],
             initial_backoff=a.get("initial_backoff", 1.0),
