@@ -324,13 +324,39 @@ class HealthConfig(Section):
 
 
 class RegistryConfig(Section):
-    backend: Literal["none", "etcd", "http"] = Field("none", description="Service registry.")
-    endpoints: list[str] = Field(["http://127.0.0.1:2379"], description="etcd endpoints.")
-    prefix: str = Field("/camera-service/instances/", description="etcd key prefix.")
-    ttl: int = Field(15, ge=2, le=3600, description="Lease TTL seconds.")
+    backend: Literal["none", "etcd", "http"] = Field(
+        "none", description="Service registry: none, etcd (lease + key) or http (aggregator)."
+    )
+    endpoints: list[str] = Field(
+        ["http://127.0.0.1:2379"], min_length=1, description="etcd endpoints, tried in order."
+    )
+    prefix: str = Field(
+        "/camera-service/instances/", description="etcd key prefix; the key is prefix + id."
+    )
+    ttl: int = Field(15, ge=2, le=3600, description="etcd lease TTL seconds; kept alive at TTL/3.")
     url: str | None = Field(None, description="HTTP aggregator base URL.")
     heartbeat_interval: PositiveSeconds = Field(10.0, description="Aggregator heartbeat.")
-    instance_id: str | None = Field(None, description="Default: hostname-port.")
+    retry_max: PositiveSeconds = Field(
+        30.0, description="Longest wait between attempts while the registry is unreachable."
+    )
+    instance_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9._-]{1,128}$",
+        description="This instance's id in the registry. Default: <hostname>-<ws port>.",
+    )
+    advertise_host: str | None = Field(
+        None,
+        description=(
+            "Host put in the advertised endpoints. Default: mediamtx.public_host, else"
+            " the hostname."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _backend_settings(self) -> RegistryConfig:
+        if self.backend == "http" and not self.url:
+            raise ValueError("registry.backend http needs registry.url")
+        return self
 
 
 class ResourcesConfig(Section):

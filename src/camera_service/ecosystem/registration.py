@@ -1,0 +1,132 @@
+"""The registrar: keeps this instance registered with a backend (etcd or the HTTP
+aggregator) for as long as the service runs.
+
+One task, one loop. Register (retrying with exponential backoff and jitter), then
+refresh every ``backend.refresh_interval()`` seconds, and at once when the
+registration document's significant part (health, cameras, steady capacity) changed.
+A lost registration (expired lease, aggregator forgot us) is registered again. A clean
+stop deregisters; a crash leaves the lease or the aggregator's timeout to clean up.
+
+The registry is never on the API's path: an outage only turns the ``registry`` health
+component degraded (non-critical), and the document is built from in-memory state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any, Literal
+
+from camera_service.ecosystem.backend import RegistrationLost, RegistryBackend, RegistryError
+from camera_service.ecosystem.document import significant
+from camera_service.observability.health import ComponentHealth, Status
+from camera_service.retry import RetrySchedule
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["ok", "lost", "failed"]
+COALESCE = 0.05  # a change rarely comes alone (camera + health + capacity): push once
+
+
+class Registrar:
+    def __init__(
+        self,
+        backend: RegistryBackend,
+        document: Callable[[], dict[str, Any]],
+        health: ComponentHealth,
+        retry_max: float = 30.0,
+    ) -> None:
+        self.backend = backend
+        self.document = document
+        self.health = health
+        self.retry_max = retry_max
+        self.registered = False
+        self._pushed: tuple[Any, ...] | None = None  # significant part the registry holds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="registrar")
+
+    def changed(self) -> None:
+        """Something the document shows may have changed: push it if it did."""
+        self._wake.set()
+
+    async def stop(self, timeout: float) -> None:
+        """Stop refreshing; deregister (bounded by ``timeout``) if registered."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait({self._task})
+        try:
+            if self.registered:
+                await asyncio.wait_for(self.backend.deregister(), timeout)
+                self.registered = False
+                log.info("deregistered", extra={"registry": self.backend.name})
+        except (RegistryError, TimeoutError) as exc:
+            log.warning(
+                "deregistration failed; the registry will expire this instance",
+                extra={"registry": self.backend.name, "error": str(exc) or "timed out"},
+            )
+        finally:
+            await self.backend.close()
+
+    # --- the loop ------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        schedule = RetrySchedule(self.backend.refresh_interval(), self.retry_max)
+        while True:
+            outcome = await self._step()
+            if outcome == "lost":
+                # The registry is up and only forgot us: register again at once.
+                outcome = await self._step()
+            ok = outcome == "ok"
+            await self._wait(schedule.next_delay(ok), wake_early=ok)
+
+    async def _step(self) -> Outcome:
+        """One register or refresh: "ok" when the registry holds the current document."""
+        document = self.document()
+        mark = significant(document)
+        name = self.backend.name
+        try:
+            if not self.registered:
+                await self.backend.register(document)
+                self.registered = True
+                log.info(
+                    "registered",
+                    extra={"registry": name, "instance_id": document.get("instance_id")},
+                )
+            else:
+                await self.backend.refresh(document, mark != self._pushed)
+        except RegistrationLost as exc:
+            self.registered = False
+            log.warning("registration lost; registering again", extra={"registry": name})
+            self.health.set(Status.DEGRADED, f"registration lost: {exc}", backend=name)
+            return "lost"
+        except RegistryError as exc:
+            log.warning("registry unreachable", extra={"registry": name, "error": str(exc)})
+            self.health.set(Status.DEGRADED, f"{name} registry unreachable: {exc}", backend=name)
+            return "failed"
+        except Exception as exc:  # a bug must not end the registration for good
+            log.exception("registration step failed", extra={"registry": name})
+            self.health.set(Status.DEGRADED, f"registration failed: {type(exc).__name__}")
+            return "failed"
+        self._pushed = mark
+        self.health.set(Status.HEALTHY, backend=name, registered=True)
+        return "ok"
+
+    async def _wait(self, delay: float, wake_early: bool) -> None:
+        """Sleep ``delay``; while registered, cut it short when the significant part of
+        the document changed. While failing, changes wait for the backoff: retrying
+        faster would only hammer a registry that is down."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + delay
+        while (left := deadline - loop.time()) > 0:
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), left)
+            if wake_early and self._wake.is_set():
+                await asyncio.sleep(COALESCE)
+                if significant(self.document()) != self._pushed:
+                    return
