@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,12 +17,13 @@ import yaml
 
 from camera_service.app import Application
 from camera_service.config import Settings
-from tests.conftest import SECRET, make_settings, make_token
+from tests.conftest import make_settings, make_token
 from tests.rpc import RpcClient
 from tests.support.media_stack import LAB, MediaStack, MediaStackFactory
 from tests.support.mediamtx.dataplane import DataPlane
 from tests.support.mediamtx.double import MediaMtxDouble
 from tests.support.mediamtx.fixtures import assert_no_violations
+from tests.support.service_process import ServiceProcess, write_config
 
 SEGMENT_NAME = re.compile(r"lab_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d\.(mp4|ts)")
 YARD = {"type": "test", "id": "yard", "resolution": "320x180", "fps": 15}
@@ -335,64 +334,15 @@ async def test_refusals_without_a_camera_or_mediamtx(lab_only: Application) -> N
 # --- SIGTERM: the real service process --------------------------------------------------
 
 
-class Service:
-    """``camera-service run`` as a process with JSON logs on stderr."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.lines: list[dict[str, Any]] = []
-
-    @classmethod
-    async def start(cls, config: Path) -> Service:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "camera_service", "--config", str(config), "run",
-            env={**os.environ, "CAMERA_SERVICE_JWT_SECRET": SECRET},
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        return cls(proc)
-
-    async def log(self, msg: str, timeout: float = WAIT) -> dict[str, Any]:
-        assert self.proc.stderr is not None
-        async with asyncio.timeout(timeout):
-            while True:
-                raw = await self.proc.stderr.readline()
-                if not raw:
-                    raise AssertionError(f"exited before logging {msg!r}: {self.lines[-5:]}")
-                line: dict[str, Any] = json.loads(raw)
-                self.lines.append(line)
-                if line.get("msg") == msg:
-                    return line
-
-    async def exit_code(self, timeout: float = WAIT) -> int:
-        assert self.proc.stderr is not None
-        # Keep reading its log: a full pipe would block it.
-        async with asyncio.timeout(timeout):
-            while await self.proc.stderr.readline():
-                pass
-            return await self.proc.wait()
-
-    async def kill(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
-
-
-def write_config(path: Path, data_dir: Path, mtx: MediaMtxDouble, plane: DataPlane) -> None:
-    settings: dict[str, Any] = {
-        "server": {"host": "127.0.0.1", "port": 0, "shutdown_timeout": 5},
-        "health": {"host": "127.0.0.1", "port": 0},
-        "storage": {"data_dir": str(data_dir)},
-        "logging": {"level": "INFO", "format": "json"},
-        "mediamtx": {
-            "api_url": mtx.api_url,
-            "rtsp_port": plane.rtsp_port,
-            "check_interval": 0.1,
-            "on_demand_close_after": 2.0,
-        },
-        "cameras": {"sources": [LAB], "poll_interval": 30.0},
+def write_media_config(path: Path, data_dir: Path, mtx: MediaMtxDouble, plane: DataPlane) -> None:
+    media = {
+        "api_url": mtx.api_url,
+        "rtsp_port": plane.rtsp_port,
+        "check_interval": 0.1,
+        "on_demand_close_after": 2.0,
     }
-    Settings.model_validate(settings)  # the file must be valid as written
-    path.write_text(yaml.safe_dump(settings))
+    write_config(path, data_dir, mediamtx=media, cameras={"sources": [LAB], "poll_interval": 30.0})
+    Settings.model_validate(yaml.safe_load(path.read_text()))  # valid as written
 
 
 async def test_sigterm_during_a_recording_leaves_a_playable_file(tmp_path: Path) -> None:
@@ -401,12 +351,11 @@ async def test_sigterm_during_a_recording_leaves_a_playable_file(tmp_path: Path)
         DataPlane(restart_pause=0.2, stop_timeout=5.0, work_dir=tmp_path) as plane,
         MediaMtxDouble(work_dir=tmp_path, data_plane=plane) as mtx,
     ):
-        write_config(config, data_dir, mtx, plane)
-        service = await Service.start(config)
+        write_media_config(config, data_dir, mtx, plane)
+        service = await ServiceProcess.start(config)
         client: RpcClient | None = None
         try:
-            ready = await service.log("camera-service ready")
-            client = await RpcClient.connect(f"ws://127.0.0.1:{ready['ws_port']}/ws")
+            client = await RpcClient.connect(service.ws_url)
             await client.call("authenticate", {"auth_token": make_token("operator")})
             await mtx.wait_for_request(lambda r: r.path == "/v3/config/paths/add/lab", timeout=WAIT)
             await client.call("start_recording", {"device": "lab"})
@@ -428,11 +377,10 @@ async def test_sigterm_during_a_recording_leaves_a_playable_file(tmp_path: Path)
         assert_no_violations(mtx)
 
         # Started again on the same data dir, the service lists the file.
-        service = await Service.start(config)
+        service = await ServiceProcess.start(config)
         client = None
         try:
-            ready = await service.log("camera-service ready")
-            client = await RpcClient.connect(f"ws://127.0.0.1:{ready['ws_port']}/ws")
+            client = await RpcClient.connect(service.ws_url)
             await client.call("authenticate", {"auth_token": make_token("viewer")})
             listed = await client.call("list_recordings", {"device": "lab"})
             assert [f["filename"] for f in listed["files"]] == [name]
