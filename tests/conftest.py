@@ -16,6 +16,7 @@ from tests.rpc import RpcClient
 from tests.support.rawws import Opener, Streams
 
 pytest_plugins = (
+    "tests.support.aggregator",
     "tests.support.etcd",
     "tests.support.mediamtx.fixtures",
     "tests.support.media_stack",
