@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ IDLE_TIMEOUT = 5.0  # below MediaMTX's default readTimeout (10 s), which also en
 _READ_CHUNK = 64 * 1024
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 _QueryValue = str | int | float | bool
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name (RFC 9110 token)
 
 
 class HttpError(Exception):
@@ -219,6 +221,7 @@ class HttpClient:
         max_body: int = MAX_BODY_BYTES,
         idle_timeout: float = IDLE_TIMEOUT,
         user_agent: str = "camera-service",
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme != "http":
@@ -248,6 +251,11 @@ class HttpClient:
             # userinfo is percent-encoded in a URL; Basic auth wants it raw
             cred = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
             fixed.append(f"Authorization: Basic {base64.b64encode(cred.encode()).decode()}")
+        for name, value in (headers or {}).items():
+            # Sent on every request; may hold a credential, so the message names no value.
+            if not _TOKEN.fullmatch(name) or any(c < " " or c > "~" for c in value):
+                raise ValueError(f"header {name!r}: name or value not allowed in HTTP/1.1")
+            fixed.append(f"{name}: {value}")
         self._fixed_headers = "".join(f"{h}\r\n" for h in fixed).encode("latin-1")
         self._slots = asyncio.Semaphore(max_connections)
         self._idle: list[_Conn] = []
