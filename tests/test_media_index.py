@@ -17,13 +17,8 @@ import pytest
 from camera_service.db import AsyncDatabase
 from camera_service.events import EventBus
 from camera_service.record.hooks import SegmentEvent
-from camera_service.storage.index import (
-    Kind,
-    MediaEntry,
-    MediaIndex,
-    indexable,
-    name_info,
-)
+from camera_service.storage.index import MediaEntry, MediaIndex, name_info
+from camera_service.storage.names import Kind, is_media_name
 from camera_service.storage.probe import (
     ImageInfo,
     VideoInfo,
@@ -126,16 +121,17 @@ def test_other_names_have_no_camera_and_no_time(kind: Kind, name: str) -> None:
     assert name_info(kind, name) == (None, None)
 
 
-def test_indexable_names() -> None:
-    assert indexable("recording", "a.mp4") and indexable("recording", "B.TS")
-    assert indexable("snapshot", "x.JPEG") and indexable("snapshot", "holiday photo (1).png")
-    assert not indexable("recording", "a.jpg")
-    assert not indexable("snapshot", "a.mp4")
-    assert not indexable("recording", ".mtxrec-1-000000.mp4")  # hidden: a work file
-    assert not indexable("recording", ".mp4")
-    assert not indexable("recording", "notes.txt")
-    assert not indexable("recording", "a\nb.mp4")
-    assert not indexable("recording", "%2e%2e.mp4")
+def test_media_names() -> None:
+    assert is_media_name("recording", "a.mp4") and is_media_name("recording", "B.TS")
+    assert is_media_name("snapshot", "x.JPEG")
+    assert is_media_name("snapshot", "holiday photo (1).png")
+    assert not is_media_name("recording", "a.jpg")
+    assert not is_media_name("snapshot", "a.mp4")
+    assert not is_media_name("recording", ".mtxrec-1-000000.mp4")  # hidden: a work file
+    assert not is_media_name("recording", ".mp4")
+    assert not is_media_name("recording", "notes.txt")
+    assert not is_media_name("recording", "a\nb.mp4")
+    assert not is_media_name("recording", "%2e%2e.mp4")
 
 
 # --- probes -------------------------------------------------------------------------------------

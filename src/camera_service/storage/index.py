@@ -38,15 +38,15 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
-from typing import Any, Literal, TypeAlias
+from typing import Any, TypeAlias
 
 from camera_service.db import AsyncDatabase, Database
 from camera_service.events import EventBus
 from camera_service.storage.names import (
-    RECORDING_EXTENSIONS,
-    SNAPSHOT_EXTENSIONS,
-    BadName,
-    check_basename,
+    DELETED_TOPIC,
+    KINDS,
+    Kind,
+    is_media_name,
     open_media,
     remove_media,
     stat_media,
@@ -56,13 +56,6 @@ from camera_service.storage.watch import Change, MediaWatcher
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["recording", "snapshot"]
-KINDS: tuple[Kind, ...] = ("recording", "snapshot")
-EXTENSIONS: dict[Kind, frozenset[str]] = {
-    "recording": RECORDING_EXTENSIONS,
-    "snapshot": SNAPSHOT_EXTENSIONS,
-}
-DELETED_TOPIC = "media.deleted"  # {"kind", "filename"}: someone else deleted a file
 PROBE_BATCH = 16
 STOP_FLUSH_TIMEOUT = 5.0
 MAX_CACHED_TOTALS = 256
@@ -78,18 +71,6 @@ _NAMED: dict[Kind, re.Pattern[str]] = {
     "recording": re.compile(_CAMERA + "_" + _STAMP + r"(?:-(?P<micro>\d{6}))?\.(?:mp4|ts)", _FLAGS),
     "snapshot": re.compile(_CAMERA + "_snapshot_" + _STAMP + r"(?:_\d+)?\.(?:jpe?g|png)", _FLAGS),
 }
-
-
-def indexable(kind: Kind, name: str) -> bool:
-    """A name the index lists and the file methods accept for ``kind``."""
-    dot = name.rfind(".")
-    if dot <= 0 or name[dot:].lower() not in EXTENSIONS[kind]:
-        return False
-    try:
-        check_basename(name)
-    except BadName:
-        return False
-    return True
 
 
 def name_info(kind: Kind, name: str) -> tuple[str | None, float | None]:
@@ -181,7 +162,7 @@ def scan(kind: Kind, directory: Path) -> Iterator[tuple[Any, ...]]:
     with entries:
         for entry in entries:
             name = entry.name
-            if not indexable(kind, name):
+            if not is_media_name(kind, name):
                 continue
             try:
                 if not entry.is_file(follow_symlinks=False):
@@ -260,7 +241,7 @@ class IndexStore:
         self._totals.clear()
         with self.database.transaction() as conn:
             for (kind, name), change in changes.items():
-                if not indexable(kind, name):
+                if not is_media_name(kind, name):
                     continue
                 try:
                     st = stat_media(self.dirs[kind], name)
@@ -347,7 +328,7 @@ class IndexStore:
 
     def get(self, kind: Kind, name: str) -> MediaEntry | None:
         """The row of ``name`` after a fresh look at the file."""
-        if not indexable(kind, name):
+        if not is_media_name(kind, name):
             return None
         self.apply({(kind, name): Change.SEEN})
         row = self._conn.execute(
@@ -357,7 +338,7 @@ class IndexStore:
 
     def delete(self, kind: Kind, name: str) -> int:
         """Remove the file and its row; the bytes freed. FileNotFoundError if none."""
-        if not indexable(kind, name):
+        if not is_media_name(kind, name):
             raise FileNotFoundError(name)
         self._totals.clear()
         try:

@@ -11,20 +11,8 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from camera_service.storage.names import (
-    RECORDING_EXTENSIONS,
-    SNAPSHOT_EXTENSIONS,
-    BadName,
-    check_basename,
-)
-
-Kind = Literal["recording", "snapshot"]
-EXTENSIONS: dict[Kind, frozenset[str]] = {
-    "recording": RECORDING_EXTENSIONS,
-    "snapshot": SNAPSHOT_EXTENSIONS,
-}
+from camera_service.storage.names import Kind, is_media_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,17 +21,6 @@ class MediaFile:
     name: str
     size: int
     mtime: float
-
-
-def is_media_name(kind: Kind, name: str) -> bool:
-    dot = name.rfind(".")  # the cheap test first: most names in a media dir pass it
-    if dot <= 0 or name[dot:].lower() not in EXTENSIONS[kind]:
-        return False
-    try:
-        check_basename(name)
-    except BadName:
-        return False
-    return True
 
 
 def scan_dir(kind: Kind, directory: Path) -> Iterator[MediaFile]:

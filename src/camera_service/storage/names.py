@@ -1,4 +1,5 @@
-"""Media file names: one strict rule for every file method, RPC and HTTP alike.
+"""Media file names: one strict rule for every file method, RPC and HTTP alike, and
+the media kinds with their extensions (what the index lists and retention deletes).
 
 A client names a file by its plain basename inside one media directory. Anything
 that could climb out of it, hide in it or confuse a shell or a log is refused before
@@ -13,11 +14,19 @@ import os
 import re
 import stat
 from pathlib import Path
+from typing import Literal
 
 MAX_NAME_BYTES = 255  # NAME_MAX on Linux file systems
 
-RECORDING_EXTENSIONS = frozenset({".mp4", ".ts"})
-SNAPSHOT_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png"})
+Kind = Literal["recording", "snapshot"]
+KINDS: tuple[Kind, ...] = ("recording", "snapshot")
+EXTENSIONS: dict[Kind, frozenset[str]] = {
+    "recording": frozenset({".mp4", ".ts"}),
+    "snapshot": frozenset({".jpg", ".jpeg", ".png"}),
+}
+# Published by retention for each file it deletes, {"kind", "filename"}: the media
+# index looks at that name again at once.
+DELETED_TOPIC = "media.deleted"
 
 # Control characters (C0, DEL, C1) and the separators of every platform we might
 # meet through a mounted share.
@@ -50,6 +59,18 @@ def check_basename(name: object) -> str:
     if name != name.strip():
         raise BadName("must not start or end with white space")
     return name
+
+
+def is_media_name(kind: Kind, name: str) -> bool:
+    """A media file name of ``kind``: a plain basename with one of its extensions."""
+    dot = name.rfind(".")  # the cheap test first: most names in a media dir pass it
+    if dot <= 0 or name[dot:].lower() not in EXTENSIONS[kind]:
+        return False
+    try:
+        check_basename(name)
+    except BadName:
+        return False
+    return True
 
 
 def open_media(directory: Path, name: str) -> int:

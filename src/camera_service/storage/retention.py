@@ -33,8 +33,8 @@ from camera_service.config import RetentionConfig
 from camera_service.db import AsyncDatabase, Database
 from camera_service.events import EventBus
 from camera_service.storage.disk import DiskMonitor
-from camera_service.storage.inventory import Kind, MediaFile, scan_dir, scan_media
-from camera_service.storage.names import remove_media, stat_media
+from camera_service.storage.inventory import MediaFile, scan_dir, scan_media
+from camera_service.storage.names import DELETED_TOPIC, Kind, remove_media, stat_media
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,6 @@ LIMIT_FIELD: dict[str, str] = {"age": "max_age_days", "size": "max_size_gb", "co
 GIB = 1 << 30
 DAY = 86400.0
 RECENT_SECONDS = 60.0  # a file modified this recently may still be being written
-DELETED_TOPIC = "media.deleted"
 
 T = TypeVar("T")
 

@@ -30,8 +30,8 @@ from camera_service.auth.identity import Role
 from camera_service.cameras.model import camera_id_for
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.observability.health import iso
-from camera_service.storage.index import KINDS, Kind, MediaEntry, MediaIndex
-from camera_service.storage.names import check_basename
+from camera_service.storage.index import MediaEntry, MediaIndex
+from camera_service.storage.names import KINDS, Kind, check_basename
 
 MAX_OFFSET = 1_000_000_000
 _USB_ID = re.compile(r"camera([0-9]{1,4})")
