@@ -42,6 +42,7 @@ from typing import Any, TypeAlias
 
 from camera_service.db import AsyncDatabase, Database
 from camera_service.events import EventBus
+from camera_service.storage.inventory import scan_dir
 from camera_service.storage.names import (
     DELETED_TOPIC,
     KINDS,
@@ -155,25 +156,10 @@ def _entry(row: sqlite3.Row) -> MediaEntry:
 
 def scan(kind: Kind, directory: Path) -> Iterator[tuple[Any, ...]]:
     """Rows of the scan table for the media files directly in ``directory``."""
-    try:
-        entries = os.scandir(directory)
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    with entries:
-        for entry in entries:
-            name = entry.name
-            if not is_media_name(kind, name):
-                continue
-            try:
-                if not entry.is_file(follow_symlinks=False):
-                    continue
-                st = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:  # gone while we looked
-                continue
-            camera_id, start = name_info(kind, name)
-            mtime = st.st_mtime
-            start = mtime if start is None else start
-            yield name, st.st_size, mtime, camera_id, start, format_of(name)
+    for f in scan_dir(kind, directory):
+        camera_id, start = name_info(kind, f.name)
+        start = f.mtime if start is None else start
+        yield f.name, f.size, f.mtime, camera_id, start, format_of(f.name)
 
 
 # --- the store: runs on the DB worker thread ----------------------------------------------
