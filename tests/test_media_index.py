@@ -7,9 +7,11 @@ import asyncio
 import dataclasses
 import os
 import shutil
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -24,6 +26,7 @@ from camera_service.storage.probe import (
     VideoInfo,
     image_info,
     parse_ffprobe,
+    probe_video,
     read_image_info,
 )
 from tests.support.hostile_names import plant_symlinks
@@ -176,6 +179,44 @@ def test_ffprobe_output_parsing() -> None:
     out = {"streams": [{"codec_type": "video", "duration": "3.5"}], "format": {"duration": "N/A"}}
     assert parse_ffprobe(orjson.dumps(out)) == VideoInfo(3.5, None, None)
     assert parse_ffprobe(b"{}") == VideoInfo(None, None, None)
+
+
+async def test_a_cancelled_probe_kills_and_waits_for_ffprobe_even_if_cancelled_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A FIFO nobody writes to: the real ffprobe opens it and waits for data for ever.
+    fifo = tmp_path / "stalled.mp4"
+    os.mkfifo(fifo)
+    fd = os.open(fifo, os.O_RDWR)  # a writer end too, so ffprobe's open does not block
+    spawn = asyncio.create_subprocess_exec
+    started: asyncio.Future[asyncio.subprocess.Process] = asyncio.Future()
+    killed = asyncio.Event()
+
+    async def spawn_and_tell(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
+        proc = await spawn(*args, **kwargs)
+        kill = proc.kill
+
+        def kill_and_tell() -> None:
+            kill()
+            killed.set()
+
+        monkeypatch.setattr(proc, "kill", kill_and_tell)
+        started.set_result(proc)
+        return proc
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", spawn_and_tell)
+    try:
+        probe = asyncio.create_task(probe_video(fd, timeout=WAIT))
+        proc = await asyncio.wait_for(started, WAIT)
+        probe.cancel()
+        await asyncio.wait_for(killed.wait(), WAIT)
+        assert not probe.done()  # waiting for the killed process
+        probe.cancel()  # again, as an event loop shutting down does
+        await asyncio.wait({probe}, timeout=WAIT)
+        assert probe.cancelled()
+        assert proc.returncode == -signal.SIGKILL  # waited for: nothing outlives the loop
+    finally:
+        os.close(fd)
 
 
 # --- reconcile at start ---------------------------------------------------------------------------

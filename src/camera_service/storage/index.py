@@ -663,7 +663,11 @@ class MediaIndex:
             self._probe_wake.clear()
             try:
                 while batch := await self.db.run(self.store.unprobed, PROBE_BATCH):
-                    await asyncio.gather(*(self._probe(*item) for item in batch))
+                    # A task group, not gather: cancelled (at stop), it waits for every
+                    # probe to have stopped its ffprobe; gather returns at the first.
+                    async with asyncio.TaskGroup() as probes:
+                        for item in batch:
+                            probes.create_task(self._probe(*item), name="media-probe-file")
                     await self._notify()
             except Exception:
                 log.exception("media probing failed")

@@ -22,6 +22,7 @@ import orjson
 log = logging.getLogger(__name__)
 
 ReadAt = Callable[[int, int], bytes]  # (offset, size) -> at most size bytes
+KILL_WAIT = 5.0  # seconds to wait for a killed ffprobe to be gone
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Start-of-frame markers carry the frame size; C4 (DHT), C8 (JPG), CC (DAC) do not.
@@ -161,12 +162,33 @@ async def probe_video(fd: int, ffprobe: str = "ffprobe", timeout: float = 15.0) 
         return None
     finally:
         if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
+            await _kill(proc)
     if proc.returncode != 0:
         return None
     try:
         return parse_ffprobe(out)
     except (orjson.JSONDecodeError, AttributeError):
         return None
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    """Kill ffprobe and wait until it is gone, at most :data:`KILL_WAIT` seconds, even if
+    cancelled again meanwhile (an event loop shutting down cancels what is left): a
+    process not waited for outlives its event loop, and its transport then fails at
+    garbage collection ("Event loop is closed"). A cancellation is passed on after."""
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + KILL_WAIT
+    exited = loop.create_task(proc.wait())
+    cancelled = False
+    while not exited.done() and (left := deadline - loop.time()) > 0:
+        try:
+            await asyncio.wait({exited}, timeout=left)
+        except asyncio.CancelledError:
+            cancelled = True
+    if not exited.done():
+        exited.cancel()
+        log.warning("ffprobe did not exit when killed", extra={"pid": proc.pid})
+    if cancelled:
+        raise asyncio.CancelledError
