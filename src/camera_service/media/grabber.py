@@ -19,9 +19,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-import os
 import re
-import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -33,13 +31,14 @@ from camera_service.config import MediaMtxConfig, SnapshotsConfig
 from camera_service.media.ffmpeg import ImageFormat, grabber_argv
 from camera_service.media.imagestream import ImageSplitter
 from camera_service.media.mediamtx.models import PathState
+from camera_service.media.supervise import keep_running, spawn
+from camera_service.media.supervise import terminate as terminate  # media/snapshots.py uses it
 
 log = logging.getLogger(__name__)
 
 IO_TIMEOUT = 10.0  # seconds without data that end a grabber's run (FFmpeg's RTSP timeout)
 HEALTHY_RUN = 5.0  # a run this long resets the backoff
 BACKOFF = (0.5, 10.0)  # first and longest pause before a restart, seconds
-STOP_TIMEOUT = 3.0
 SETTLE_LOOKS = 2  # fresh reader counts to see after a change before judging them
 READ_CHUNK = 64 * 1024
 _USERINFO = re.compile(r"(rtsps?://)[^/@\s]+@")
@@ -128,28 +127,18 @@ class Grabber:
         return self.latest
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        failures = 0
-        while True:
-            began = loop.time()
-            why = await self._run_once()
-            failures = 0 if loop.time() - began >= self.healthy_run else failures + 1
-            pause = min(self.backoff[1], self.backoff[0] * 2 ** max(0, failures - 1))
-            log.info(
-                "snapshot grabber ended; restarting",
-                extra={"camera_id": self.camera_id, "why": why, "pause": pause},
-            )
-            await asyncio.sleep(pause)
+        await keep_running(self._run_once, self.backoff, self.healthy_run, self._ended)
+
+    def _ended(self, why: str, pause: float, failures: int) -> bool:
+        log.info(
+            "snapshot grabber ended; restarting",
+            extra={"camera_id": self.camera_id, "why": why, "pause": pause},
+        )
+        return True  # until stopped
 
     async def _run_once(self) -> str:
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *self.argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,  # its own group: stopped as a whole
-            )
+            proc = await spawn(self.argv, stdout=asyncio.subprocess.PIPE)
         except OSError as exc:
             return f"cannot run FFmpeg: {exc.strerror}"
         self.process = proc
@@ -400,15 +389,3 @@ class GrabberPool:
 def redact(text: str) -> str:
     """FFmpeg's messages may quote a URL with credentials: drop the user info."""
     return _USERINFO.sub(r"\1***@", text)
-
-
-async def terminate(proc: asyncio.subprocess.Process) -> None:
-    """SIGTERM the process group, SIGKILL it after :data:`STOP_TIMEOUT`."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        await asyncio.wait_for(asyncio.shield(proc.wait()), STOP_TIMEOUT)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()

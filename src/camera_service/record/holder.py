@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
-import os
-import signal
 from collections.abc import Callable
+
+from camera_service.media.supervise import keep_running, spawn, terminate
 
 log = logging.getLogger(__name__)
 
 HEALTHY_RUN = 5.0  # a run this long counts as success: the failure count restarts
 MAX_FAILURES = 5
 BACKOFF = (0.5, 8.0)  # first and longest pause between runs, seconds
-STOP_TIMEOUT = 3.0
 IO_TIMEOUT_US = 10_000_000  # FFmpeg's RTSP socket timeout: a stalled stream ends a run
 
 
@@ -78,35 +76,25 @@ class StreamHolder:
         await asyncio.wait({task})
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            began = loop.time()
-            reason = await self._run_once()
-            if loop.time() - began >= self.healthy_run:
-                self.failures = 0
-            self.failures += 1
-            if self.failures >= self.max_failures:
-                log.warning("stream reader gave up", extra={"camera_id": self.label, "why": reason})
-                self.on_gave_up(reason)
-                return
-            pause = min(self.backoff[1], self.backoff[0] * 2 ** (self.failures - 1))
-            log.info(
-                "stream reader ended; restarting",
-                extra={"camera_id": self.label, "why": reason, "pause": pause},
-            )
-            await asyncio.sleep(pause)
+        await keep_running(self._run_once, self.backoff, self.healthy_run, self._ended)
+
+    def _ended(self, why: str, pause: float, failures: int) -> bool:
+        self.failures = failures
+        if failures >= self.max_failures:
+            log.warning("stream reader gave up", extra={"camera_id": self.label, "why": why})
+            self.on_gave_up(why)
+            return False
+        log.info(
+            "stream reader ended; restarting",
+            extra={"camera_id": self.label, "why": why, "pause": pause},
+        )
+        return True
 
     async def _run_once(self) -> str:
         try:
             # Cancelled while starting (a stop right after a start), asyncio kills the
             # new process itself.
-            proc = await asyncio.create_subprocess_exec(
-                *self.argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,  # its own group: stopped as a whole
-            )
+            proc = await spawn(self.argv, stdout=asyncio.subprocess.DEVNULL)
         except OSError as exc:
             return f"cannot run the reader: {exc.strerror}"
         self.process = proc
@@ -118,17 +106,6 @@ class StreamHolder:
             code = await proc.wait()
         finally:
             if proc.returncode is None:
-                await _terminate(proc)
+                await terminate(proc)
         last = self.output[-1] if self.output else "no output"
         return f"exit {code}: {last}"
-
-
-async def _terminate(proc: asyncio.subprocess.Process) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        await asyncio.wait_for(asyncio.shield(proc.wait()), STOP_TIMEOUT)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
