@@ -215,22 +215,23 @@ def register(
 
         return list_files
 
+    async def existing(kind: Kind, name: str) -> MediaEntry:
+        """The index entry of ``name``; -1005 when there is no such file."""
+        entry = await index.get(kind, name)
+        if entry is None:
+            raise _not_found(kind, name)
+        return entry
+
     def getter(kind: Kind) -> Callable[[Call], Any]:
         async def get_info(call: Call) -> FileInfo:
-            name = call.params.filename
-            entry = await index.get(kind, name)
-            if entry is None:
-                raise _not_found(kind, name)
-            return info(entry)
+            return info(await existing(kind, call.params.filename))
 
         return get_info
 
     def deleter(kind: Kind) -> Callable[[Call], Any]:
         async def delete(call: Call) -> Deleted:
             name = call.params.filename
-            entry = await index.get(kind, name)
-            if entry is None:
-                raise _not_found(kind, name)
+            entry = await existing(kind, name)
             # The recorder's word (busy) or the index's: inotify may see a new segment
             # before its create hook has reached the recording manager.
             if name in busy() or entry.written_now(time.time()):
