@@ -8,9 +8,28 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
-from tests.support.media_stack import MediaStackFactory
+from tests.rpc import RpcClient
+from tests.support.media_stack import MediaStack, MediaStackFactory
 from tests.support.tmpfs import Tmpfs, fill_to_percent
+
+
+async def on_tmpfs(
+    media_stack: MediaStackFactory, tmpfs: Tmpfs, size: int, **storage: Any
+) -> tuple[Path, MediaStack, RpcClient]:
+    """A media stack with its media directories on a new tmpfs of ``size`` bytes (and
+    ``storage`` settings), its camera's stream ready: (mount point, stack, operator)."""
+    root = tmpfs(size)
+    stack = await media_stack(
+        storage={
+            "recordings_path": str(root / "recordings"),
+            "snapshots_path": str(root / "snapshots"),
+            **storage,
+        }
+    )
+    await stack.path_ready()
+    return root, stack, await stack.client("operator")
 
 
 def digest(directory: Path) -> dict[str, str]:
@@ -24,15 +43,7 @@ def digest(directory: Path) -> dict[str, str]:
 async def test_past_the_block_threshold_new_media_is_refused_and_nothing_changes(
     media_stack: MediaStackFactory, tmpfs: Tmpfs
 ) -> None:
-    root = tmpfs(8 * 1024 * 1024)
-    stack = await media_stack(
-        storage={
-            "recordings_path": str(root / "recordings"),
-            "snapshots_path": str(root / "snapshots"),
-        }
-    )
-    await stack.path_ready()
-    client = await stack.client("operator")
+    root, stack, client = await on_tmpfs(media_stack, tmpfs, 8 * 1024 * 1024)
     first = await client.call("take_snapshot", {"device": "lab"})
     assert first["status"] == "completed", first
 
@@ -54,19 +65,11 @@ async def test_past_the_block_threshold_new_media_is_refused_and_nothing_changes
 async def test_a_snapshot_that_hits_enospc_fails_cleanly(
     media_stack: MediaStackFactory, tmpfs: Tmpfs
 ) -> None:
-    root = tmpfs(4 * 1024 * 1024)
     # The gate lets it through (only a completely full disk is "critical"), the write
     # itself runs out of space.
-    stack = await media_stack(
-        storage={
-            "recordings_path": str(root / "recordings"),
-            "snapshots_path": str(root / "snapshots"),
-            "warn_percent": 99.0,
-            "block_percent": 100.0,
-        }
+    root, _, client = await on_tmpfs(
+        media_stack, tmpfs, 4 * 1024 * 1024, warn_percent=99.0, block_percent=100.0
     )
-    await stack.path_ready()
-    client = await stack.client("operator")
     filler = fill_to_percent(root, 99.5)
     result = await client.call("take_snapshot", {"device": "lab", "format": "png"})
     assert result["status"] == "FAILED", result
