@@ -187,6 +187,15 @@ class CamerasConfig(Section):
     assignments_file: Path | None = Field(
         None, description="Hub OS device assignment file; absent = claim every capture device."
     )
+    assignments_key: str | None = Field(
+        None,
+        min_length=1,
+        max_length=1024,
+        description=(
+            "etcd key (on registry.endpoints) holding the assignments, in the file's format;"
+            " watched. Not together with assignments_file."
+        ),
+    )
     hotplug: bool = Field(True, description="Watch udev/inotify for plug events.")
     poll_interval: PositiveSeconds = Field(10.0, description="Safety-net rescan period.")
     probe_timeout: PositiveSeconds = Field(5.0, description="Capability probe timeout.")
@@ -214,6 +223,14 @@ class CamerasConfig(Section):
                 raise ValueError(f"source id {s.id!r}: cameraN ids belong to /dev/videoN devices")
             seen.add(s.id)
         return v
+
+    @model_validator(mode="after")
+    def _one_assignments_source(self) -> CamerasConfig:
+        if self.assignments_file is not None and self.assignments_key is not None:
+            raise ValueError(
+                "cameras.assignments_file and cameras.assignments_key are exclusive: set one"
+            )
+        return self
 
 
 class RecordingConfig(Section):
@@ -334,7 +351,14 @@ class RegistryConfig(Section):
         "/camera-service/instances/", description="etcd key prefix; the key is prefix + id."
     )
     ttl: int = Field(15, ge=2, le=3600, description="etcd lease TTL seconds; kept alive at TTL/3.")
-    url: str | None = Field(None, description="HTTP aggregator base URL.")
+    url: str | None = Field(
+        None,
+        description="HTTP aggregator base URL (http://host[:port][/path]); see docs/registry.md.",
+    )
+    token: SecretStr | None = Field(
+        None,
+        description="Bearer token sent to the aggregator; never logged, masked by `config show`.",
+    )
     heartbeat_interval: PositiveSeconds = Field(10.0, description="Aggregator heartbeat.")
     retry_max: PositiveSeconds = Field(
         30.0, description="Longest wait between attempts while the registry is unreachable."
@@ -352,6 +376,20 @@ class RegistryConfig(Section):
         ),
     )
 
+    @field_validator("url")
+    @classmethod
+    def _aggregator_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^http://[^\s/?#@]+(/[^\s?#]*)?$", v):
+            raise ValueError("must be http://host[:port][/path] (plain http; no user:password@)")
+        return v
+
+    @field_validator("token")
+    @classmethod
+    def _header_safe(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not re.fullmatch(r"[!-~]+", v.get_secret_value()):
+            raise ValueError("must be printable ASCII without spaces (it is sent in a header)")
+        return v
+
     @model_validator(mode="after")
     def _backend_settings(self) -> RegistryConfig:
         if self.backend == "http" and not self.url:
@@ -360,11 +398,27 @@ class RegistryConfig(Section):
 
 
 class ResourcesConfig(Section):
-    max_usb_cameras: int = Field(8, ge=0, description="USB cameras claimed at most.")
-    max_streams: int = Field(16, ge=1, description="Active streams at most.")
-    max_recordings: int = Field(8, ge=1, description="Concurrent recordings at most.")
+    max_usb_cameras: int = Field(
+        8,
+        ge=0,
+        description="USB cameras claimed at most; further devices are left alone (not "
+        "listed) and operations naming one get -1012 until a claimed one is unplugged.",
+    )
+    max_streams: int = Field(
+        16,
+        ge=1,
+        description="Streams up at most: a snapshot or recording that would bring up one "
+        "more gets -1012 (streams already up never do; viewers reading MediaMTX directly "
+        "cannot be refused, but count).",
+    )
+    max_recordings: int = Field(
+        8, ge=1, description="Concurrent recordings at most; one more gets -1012."
+    )
     max_snapshots: int = Field(
-        4, ge=1, description="Concurrent snapshot captures running FFmpeg at most (warm ones free)."
+        4,
+        ge=1,
+        description="Concurrent snapshot captures running FFmpeg at most; one more gets "
+        "-1012 at once (warm snapshots are never refused).",
     )
     executor_workers: int = Field(4, ge=1, le=64, description="Threads for blocking probes.")
 
