@@ -21,7 +21,6 @@ import asyncio
 import json
 import logging
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,14 +30,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 from tests.rpc import RpcClient  # noqa: E402
-from tests.support.mediamtx.dataplane import DataPlane  # noqa: E402
-from tests.support.mediamtx.double import MediaMtxDouble  # noqa: E402
 
 from cameras import percentile  # noqa: E402  (bench/ on sys.path)
-from server import ServiceProcess  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results"
-CAMERA = {"type": "test", "id": "lab", "resolution": "640x360", "fps": 15}
+from live_camera import live_camera  # noqa: E402
+from result_file import write_result  # noqa: E402
 
 
 async def status(client: RpcClient, wanted: str) -> dict[str, Any]:
@@ -72,42 +67,19 @@ async def bench(cycles: int) -> dict[str, Any]:
     stop: list[float] = []
     to_started: list[float] = []
     to_stopped: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="recordings-bench-") as tmp:
-        work = Path(tmp)
-        async with (
-            DataPlane(work_dir=work) as plane,
-            MediaMtxDouble(work_dir=work, data_plane=plane) as mtx,
-        ):
-            srv = ServiceProcess(
-                overrides={
-                    "mediamtx.api_url": mtx.api_url,
-                    "mediamtx.rtsp_port": plane.rtsp_port,
-                    "mediamtx.check_interval": 0.1,
-                    "mediamtx.on_demand_close_after": 60.0,
-                    "cameras.sources": [CAMERA],
-                }
-            )
-            with srv:
-                client = await RpcClient.connect(srv.ws_url)
-                try:
-                    await client.call("authenticate", {"auth_token": srv.mint_token("operator")})
-                    await mtx.wait_for_request(
-                        lambda r: r.path == "/v3/config/paths/add/lab", timeout=30
-                    )
-                    for _ in range(cycles):
-                        t0 = time.perf_counter()
-                        start.append(await call_ms(client, "start_recording", {"device": "lab"}))
-                        await status(client, "STARTED")
-                        to_started.append((time.perf_counter() - t0) * 1000)
-                        t0 = time.perf_counter()
-                        stop.append(await call_ms(client, "stop_recording", {"device": "lab"}))
-                        await status(client, "STOPPED")
-                        to_stopped.append((time.perf_counter() - t0) * 1000)
-                    rss_kb = srv.rss_kb()
-                finally:
-                    await client.close()
-            if mtx.violations:
-                raise RuntimeError(f"MediaMTX contract violations: {mtx.violations}")
+    overrides = {"mediamtx.on_demand_close_after": 60.0}
+    async with live_camera("recordings-bench-", overrides) as cam:
+        client = cam.client
+        for _ in range(cycles):
+            t0 = time.perf_counter()
+            start.append(await call_ms(client, "start_recording", {"device": "lab"}))
+            await status(client, "STARTED")
+            to_started.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            stop.append(await call_ms(client, "stop_recording", {"device": "lab"}))
+            await status(client, "STOPPED")
+            to_stopped.append((time.perf_counter() - t0) * 1000)
+        rss_kb = cam.srv.rss_kb()
     return {
         "cycles": cycles,
         "start_recording": summary(start),
@@ -125,11 +97,7 @@ def main() -> None:
     ns = p.parse_args()
     result = asyncio.run(bench(ns.cycles))
     print(json.dumps(result))
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    (RESULTS / f"recordings-{stamp}.json").write_text(
-        json.dumps({"command": "python bench/recordings.py " + " ".join(sys.argv[1:]), **result})
-    )
+    write_result("recordings", result)
 
 
 if __name__ == "__main__":

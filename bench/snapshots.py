@@ -23,7 +23,6 @@ import asyncio
 import json
 import logging
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,13 +33,11 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from tests.rpc import RpcClient  # noqa: E402
 from tests.support.mediamtx.dataplane import DataPlane  # noqa: E402
-from tests.support.mediamtx.double import MediaMtxDouble  # noqa: E402
 
 from cameras import percentile  # noqa: E402  (bench/ on sys.path)
-from server import ServiceProcess  # noqa: E402
+from live_camera import live_camera  # noqa: E402
+from result_file import write_result  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
-CAMERA = {"type": "test", "id": "lab", "resolution": "640x360", "fps": 15}
 WAIT = 60.0
 LAB = {"device": "lab"}
 
@@ -71,35 +68,13 @@ async def stream_closed(plane: DataPlane) -> None:
 
 
 async def run(warm: bool, body: Any) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="snapshots-bench-") as tmp:
-        work = Path(tmp)
-        async with (
-            DataPlane(work_dir=work, restart_pause=0.2) as plane,
-            MediaMtxDouble(work_dir=work, data_plane=plane) as mtx,
-        ):
-            srv = ServiceProcess(
-                overrides={
-                    "mediamtx.api_url": mtx.api_url,
-                    "mediamtx.rtsp_port": plane.rtsp_port,
-                    "mediamtx.check_interval": 0.1,
-                    "mediamtx.on_demand_close_after": 1.0,
-                    "cameras.sources": [CAMERA],
-                    "snapshots.warm": ["lab"] if warm else [],
-                }
-            )
-            with srv:
-                client = await RpcClient.connect(srv.ws_url)
-                try:
-                    await client.call("authenticate", {"auth_token": srv.mint_token("operator")})
-                    await mtx.wait_for_request(
-                        lambda r: r.path == "/v3/config/paths/add/lab", timeout=30
-                    )
-                    result: dict[str, Any] = await body(client, plane)
-                    result["rss_mb_after"] = (rss := srv.rss_kb()) and round(rss / 1024, 1)
-                finally:
-                    await client.close()
-            if mtx.violations:
-                raise RuntimeError(f"MediaMTX contract violations: {mtx.violations}")
+    overrides = {
+        "mediamtx.on_demand_close_after": 1.0,
+        "snapshots.warm": ["lab"] if warm else [],
+    }
+    async with live_camera("snapshots-bench-", overrides, restart_pause=0.2) as cam:
+        result: dict[str, Any] = await body(cam.client, cam.plane)
+        result["rss_mb_after"] = (rss := cam.srv.rss_kb()) and round(rss / 1024, 1)
     return result
 
 
@@ -143,11 +118,7 @@ def main() -> None:
     ns = p.parse_args()
     result = asyncio.run(bench(ns.warm, ns.cold, ns.up))
     print(json.dumps(result))
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    (RESULTS / f"snapshots-{stamp}.json").write_text(
-        json.dumps({"command": "python bench/snapshots.py " + " ".join(sys.argv[1:]), **result})
-    )
+    write_result("snapshots", result)
 
 
 if __name__ == "__main__":
