@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import tempfile
@@ -31,9 +30,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from tests.support.v4l2tree import FakeV4l2Tree  # noqa: E402
 
-from server import ServiceProcess  # noqa: E402  (bench/ is on sys.path: run as a script)
-
-RESULTS = ROOT / "bench" / "results"
+from result_file import write_result  # noqa: E402  (bench/ is on sys.path: run as a script)
+from server import ServiceProcess  # noqa: E402
 
 
 def constant(value: Any) -> Any:
@@ -222,9 +220,7 @@ def main() -> None:
         result = asyncio.run(discovery(args.cameras, args.runs))
     else:
         result = ready(args.cameras, args.runs)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"cameras-{args.scenario}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
-    out.write_text(json.dumps(result, indent=2))
+    out = write_result(f"cameras-{args.scenario}", result)
     print(f"   written {out.relative_to(ROOT)}")
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import shutil
@@ -45,9 +44,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from result_file import write_result  # noqa: E402
 from server import ServiceProcess, read_rss_kb  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 NAME = "bench_2025-01-15_14-30-00.mp4"
 RANGE_BYTES = 64 * 1024
 LOOP_CHUNK = 1024 * 1024
@@ -359,11 +358,7 @@ def main() -> None:
     d.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     result = bench_service(args) if args.command == "service" else bench_design(args)
-    result["command"] = " ".join(sys.argv)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    out = RESULTS / f"{result['scenario']}-{stamp}.json"
-    out.write_text(json.dumps(result, indent=2))
+    out = write_result(result["scenario"], result)
     print(f"written {out.relative_to(ROOT)}")
 
 

@@ -38,9 +38,9 @@ from tests.rpc import RpcClient  # noqa: E402
 from camera_service.db import Database  # noqa: E402
 from camera_service.storage.index import IndexStore  # noqa: E402
 from cameras import percentile  # noqa: E402  (bench/ on sys.path)
+from result_file import write_result  # noqa: E402
 from server import ServiceProcess  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 CAMERAS = 8
 START = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
 
@@ -152,11 +152,7 @@ def main() -> None:
     ns = p.parse_args()
     result = asyncio.run(list_bench(ns.files, ns.calls))
     print(json.dumps(result))
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    (RESULTS / f"media-{ns.scenario}-{stamp}.json").write_text(
-        json.dumps({"command": "python bench/media.py " + " ".join(sys.argv[1:]), **result})
-    )
+    write_result(f"media-{ns.scenario}", result)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import statistics
 import sys
@@ -31,8 +30,7 @@ from tests.support.v4l2tree import FakeV4l2Tree  # noqa: E402
 from camera_service.app import Application  # noqa: E402
 from camera_service.config import validate  # noqa: E402
 from cameras import camera_overrides, percentile, plug  # noqa: E402  (bench/ on sys.path)
-
-RESULTS = ROOT / "bench" / "results"
+from result_file import write_result  # noqa: E402
 
 
 def settings(tmp: Path, api_url: str, **cameras: Any) -> Any:
@@ -158,10 +156,7 @@ def main() -> None:
         result = asyncio.run(paths(args.cycles))
     else:
         result = asyncio.run(restart(args.cameras, args.runs))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    out = RESULTS / f"mediamtx-{args.scenario}-{stamp}.json"
-    out.write_text(json.dumps(result, indent=2))
+    out = write_result(f"mediamtx-{args.scenario}", result)
     print(f"   written {out.relative_to(ROOT)}")
 
 

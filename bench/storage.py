@@ -33,9 +33,8 @@ from tests.rpc import RpcClient  # noqa: E402
 
 from camera_service.storage.inventory import scan_media  # noqa: E402
 from cameras import percentile  # noqa: E402  (bench/ on sys.path)
+from result_file import write_result  # noqa: E402
 from server import ServiceProcess  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results"
 
 
 def plant(recordings: Path, snapshots: Path, files: int) -> None:
@@ -149,11 +148,7 @@ def main() -> None:
     else:
         result = asyncio.run(cleanup(ns.files, ns.delete, ns.runs))
     print(json.dumps(result))
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    (RESULTS / f"storage-{ns.scenario}-{stamp}.json").write_text(
-        json.dumps({"command": "python bench/storage.py " + " ".join(sys.argv[1:]), **result})
-    )
+    write_result(f"storage-{ns.scenario}", result)
 
 
 if __name__ == "__main__":
