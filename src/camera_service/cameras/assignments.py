@@ -1,6 +1,7 @@
 """Hub OS device assignments: which cameras this service may claim.
 
-The hub OS writes a YAML (or JSON) file; its path is ``cameras.assignments_file``::
+The hub OS writes a YAML (or JSON) file, its path ``cameras.assignments_file``, or an
+etcd key, ``cameras.assignments_key`` (watched by ``ecosystem/etcd_assignments.py``)::
 
     usb:
       - vid: "046d"          # USB vendor and product id, 4 hex digits each
@@ -11,9 +12,10 @@ The hub OS writes a YAML (or JSON) file; its path is ``cameras.assignments_file`
       - id: gate
         url: rtsp://192.0.2.10:554/stream1
 
-Without a configured file every capture device is claimed. A configured file that is
-missing claims no USB device until it appears (the platform owns the decision). An
-invalid file is refused with a message and the last good assignments stay in force.
+Without a configured file or key every capture device is claimed. A configured file
+or key that is missing claims no USB device until it appears (the platform owns the
+decision). An invalid one is refused with a message and the last good assignments stay
+in force.
 """
 
 from __future__ import annotations
@@ -75,16 +77,24 @@ def load_assignments(path: Path) -> Assignments | None:
         return None
     except OSError as exc:
         raise AssignmentError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise AssignmentError(f"{path} is not UTF-8 text") from None
+    return parse_assignments(text, str(path))
+
+
+def parse_assignments(text: str, origin: str) -> Assignments:
+    """The assignments in ``text`` (YAML or JSON); ``origin`` (the file or the etcd key)
+    names them in errors."""
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise AssignmentError(f"{path} is not valid YAML/JSON: {exc}") from None
+        raise AssignmentError(f"{origin} is not valid YAML/JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise AssignmentError(f"{path} must hold a mapping with usb and rtsp lists")
+        raise AssignmentError(f"{origin} must hold a mapping with usb and rtsp lists")
     try:
         return Assignments.model_validate(data)
     except ValidationError as exc:
-        detail = format_validation_error(exc).replace("invalid configuration", str(path))
+        detail = format_validation_error(exc).replace("invalid configuration", origin)
         raise AssignmentError(detail) from None
 
 

@@ -84,7 +84,11 @@ class CameraMonitor:
     # --- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._read_assignments()
+        if (file := self._read_file()) is not None:
+            self._apply_assignments(*file)
+        key = self.cfg().assignments_key
+        if key is not None:  # no USB device is ours until set_assignments is first called
+            self._assignments_error = f"waiting for the assignments in etcd key {key}"
         self.apply_sources()
         self.watcher.start()
         await self.rescan()
@@ -114,6 +118,18 @@ class CameraMonitor:
         """The configured or assigned source behind a camera."""
         return self._sources.get(camera_id)
 
+    # --- what capacity needs ------------------------------------------------------------
+
+    @property
+    def usb_cameras(self) -> int:
+        """USB cameras claimed (what ``resources.max_usb_cameras`` bounds)."""
+        return self._usb_count()
+
+    def over_limit(self, camera_id: str) -> bool:
+        """A capture device present but not claimed: the USB camera limit was reached."""
+        seen = self._nodes.get(camera_id)
+        return seen is not None and seen.kind == "over_limit"
+
     # --- USB / V4L2 ----------------------------------------------------------------------
 
     async def _watch_devices(self) -> None:
@@ -133,6 +149,7 @@ class CameraMonitor:
                 node = present.get(camera_id)
                 if node is None or identity(node) != seen.identity:
                     self._unplugged(camera_id)
+            self._free_waiting()
             fresh = [(cid, n) for cid, n in present.items() if cid not in self._nodes]
             # Each node is decided as soon as it is identified: a slow or vanishing one
             # (a retry backoff) must not hold back the announcement of the others.
@@ -198,7 +215,8 @@ class CameraMonitor:
         )
 
     def _claimed(self, camera_id: str, node: V4l2Node) -> bool:
-        if self.cfg().assignments_file is None:
+        c = self.cfg()
+        if c.assignments_file is None and c.assignments_key is None:
             return True
         if self._assignments is None:
             return False
@@ -207,6 +225,18 @@ class CameraMonitor:
 
     def _usb_count(self) -> int:
         return sum(1 for n in self._nodes.values() if n.kind == "camera")
+
+    def _free_waiting(self) -> None:
+        """Devices left out by the USB limit are decided afresh, lowest first, as far as
+        claimed ones have gone (an unplug makes room for the next in line)."""
+        room = self.resources().max_usb_cameras - self._usb_count()
+        waiting = sorted(
+            (seen.node.number, cid)
+            for cid, seen in self._nodes.items()
+            if seen.kind == "over_limit"
+        )
+        for _number, camera_id in waiting[: max(room, 0)]:
+            del self._nodes[camera_id]
 
     async def _probe_formats(self, camera_id: str, node: V4l2Node) -> None:
         try:
@@ -246,36 +276,54 @@ class CameraMonitor:
 
     # --- assignments ---------------------------------------------------------------------------
 
-    def _read_assignments(self) -> bool:
-        """Reload the file if it changed; True when the assignments changed."""
-        path = self.cfg().assignments_file
-        if path is None:
-            return False
-        stamp = FileStamp.of(path)
-        if stamp == self._stamp and self._stamp is not None:
-            return False
-        self._stamp = stamp
-        try:
-            new = load_assignments(path)
-        except AssignmentError as exc:
-            self._assignments_error = str(exc)
+    async def set_assignments(self, new: Assignments | None, error: str = "") -> None:
+        """New assignments from the file or the etcd key: ``new`` None when absent (no USB
+        device is claimed until they appear); ``error`` when refused (the last good ones
+        stay in force, the reason shows in health). Cameras are claimed and released."""
+        if self._apply_assignments(new, error):
+            await self.reassign()
+
+    def _apply_assignments(self, new: Assignments | None, error: str) -> bool:
+        """Take ``new`` unless ``error``; True when the assignments changed."""
+        c = self.cfg()
+        key = c.assignments_key
+        origin = str(c.assignments_file) if key is None else f"etcd key {key}"
+        if error:
+            self._assignments_error = error
             log.error(
-                "assignment file rejected; keeping the last good one", extra={"error": str(exc)}
+                "device assignments rejected; keeping the last good ones",
+                extra={"origin": origin, "error": error},
             )
             self._report()
             return False
-        self._assignments_error = "" if new is not None else f"{path} does not exist"
+        self._assignments_error = "" if new is not None else f"{origin} does not exist"
         changed = new != self._assignments
         self._assignments = new
         if changed:
-            log.info("device assignments loaded", extra={"path": str(path)})
+            log.info("device assignments loaded", extra={"origin": origin})
+        else:
+            self._report()  # an error may have cleared
         return changed
+
+    def _read_file(self) -> tuple[Assignments | None, str] | None:
+        """The assignments file's content and error; None when unchanged or not set."""
+        path = self.cfg().assignments_file
+        if path is None:
+            return None
+        stamp = FileStamp.of(path)
+        if stamp == self._stamp and self._stamp is not None:
+            return None
+        self._stamp = stamp
+        try:
+            return load_assignments(path), ""
+        except AssignmentError as exc:
+            return None, str(exc)
 
     async def _watch_assignments(self) -> None:
         while True:
             await asyncio.sleep(self.cfg().assignments_poll)
-            if self._read_assignments():
-                await self.reassign()
+            if (file := self._read_file()) is not None:
+                await self.set_assignments(*file)
 
     async def reassign(self) -> None:
         """Assignments changed: release what is no longer ours, claim what now is."""
