@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -44,6 +46,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when pytest dies without a teardown (killed by
+    a timeout, say), so no etcd outlives its test run."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def b64(text: str | bytes) -> str:
@@ -94,6 +103,7 @@ class EtcdServer(StartStop):
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         try:
             await self._wait_healthy()
@@ -164,6 +174,15 @@ class EtcdServer(StartStop):
 
     async def delete(self, key: str) -> None:
         await self.call("/v3/kv/deleterange", {"key": b64(key)})
+
+    async def get_prefix(self, prefix: str) -> dict[str, bytes]:
+        """Every key under ``prefix`` with its value: what a fleet client lists."""
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        answer = await self.call("/v3/kv/range", {"key": b64(prefix), "range_end": b64(end)})
+        return {
+            base64.b64decode(kv["key"]).decode(): base64.b64decode(kv.get("value", ""))
+            for kv in answer.get("kvs") or []
+        }
 
     async def lease_ttl(self, key: str) -> int | None:
         """The remaining TTL of the lease ``key`` is attached to; None: no key or no lease."""
