@@ -15,6 +15,7 @@ import pytest
 
 from camera_service.cameras.model import Camera, CameraStatus, SourceType
 from camera_service.cameras.registry import CameraRegistry
+from camera_service.ecosystem.capacity import CapacityExceeded
 from camera_service.events import EventBus
 from camera_service.media.mediamtx.client import MediaMtxUnavailable
 from camera_service.media.paths import RECORD_PART_SECONDS
@@ -24,7 +25,6 @@ from camera_service.record.hooks import SegmentEvent
 from camera_service.record.manager import (
     AlreadyRecording,
     CameraUnavailable,
-    CapacityExceeded,
     MediaMtxFailed,
     NotRecording,
     RecordingManager,
@@ -220,7 +220,7 @@ async def test_one_recording_per_camera_and_the_capacity(tmp_path: Path) -> None
         assert (again.value.camera_id, again.value.session_id) == ("lab", session.session_id)
         with pytest.raises(CapacityExceeded) as full:
             await rig.manager.start("yard", None, None)
-        assert (full.value.limit, full.value.active) == (1, 1)
+        assert (full.value.resource, full.value.limit, full.value.active) == ("recordings", 1, 1)
         assert len(rig.paths.patches) == 1
     finally:
         await rig.manager.close()

@@ -234,7 +234,12 @@ async def test_storage_and_capacity_refuse_without_touching_mediamtx(
     app.settings = app.settings.model_copy(update={"storage": storage})
     started = await client.call("start_recording", {"device": "lab"})
     full = await rpc_error(client, "start_recording", {"device": "yard"})
-    assert full["code"] == -1012 and full["data"] == {"limit": 1, "active": 1}
+    assert full["code"] == -1012 and full["data"] == {
+        "reason": "capacity_exceeded",
+        "resource": "recordings",
+        "limit": 1,
+        "active": 1,
+    }
     await client.call("stop_recording", {"device": "lab"})
     assert (await status_update(client, "STOPPED"))["session_id"] == started["session_id"]
 

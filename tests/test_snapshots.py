@@ -265,17 +265,6 @@ async def test_a_stream_that_cannot_come_up_is_a_failed_result(
     assert media_files(stack.app) == []
 
 
-async def test_saturated_captures_fail_after_the_timeout(media_stack: MediaStackFactory) -> None:
-    stack = await media_stack(resources={"max_snapshots": 1}, snapshots={"timeout": 1.0})
-    app, client = stack.app, await stack.client("operator")
-    await stack.path_ready()
-    async with app.snapshots.slots:  # the only capture slot is taken
-        result = await snapshot(client)
-    assert result["status"] == "FAILED"
-    assert "no capture slot" in result["error"] and app.snapshots.processes == 0
-    assert media_files(app) == []
-
-
 async def test_mediamtx_down_rtsp_camera_is_read_directly(
     media_stack: MediaStackFactory,
 ) -> None:

@@ -43,6 +43,7 @@ from camera_service.cameras.monitor import CameraMonitor
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import ConfigError, Settings, load_settings, split_reload
 from camera_service.db import AsyncDatabase
+from camera_service.ecosystem.capacity import Capacity
 from camera_service.events import EventBus
 from camera_service.media.controller import MediaController
 from camera_service.media.grabber import GrabberPool
@@ -95,6 +96,7 @@ class Application:
         self.events = EventBus()
         self.registry = MethodRegistry()
         self.cameras = CameraRegistry(self.events)
+        self.capacity = Capacity(lambda: self.settings)  # metered by _meter_capacity
         self.executor = ThreadPoolExecutor(
             settings.resources.executor_workers, thread_name_prefix="probe"
         )
@@ -204,12 +206,14 @@ class Application:
             self.media,
             self.paths.recordings,
             lambda: self.disk.level(self.paths.recordings),
+            capacity=self.capacity,
         )
         recording_methods.register(self.registry, self.recordings)
         await self.media.start()
         self._stops.append(self.media.stop)
         self.reload_listeners.append(self._cameras_reloaded)
         self._start_snapshots()
+        self._meter_capacity()
 
         await self._start_api()
         self.ws.start()
@@ -249,8 +253,19 @@ class Application:
             self.monitor.device_path,
             self.monitor.source,
             self.executor,
+            capacity=self.capacity,
         )
         snapshot_methods.register(self.registry, self.snapshots, lambda: self.settings.snapshots)
+
+    def _meter_capacity(self) -> None:
+        """What each limited resource has in use (nothing, until this runs)."""
+        c = self.capacity
+        c.meter("usb_cameras", lambda: self.monitor.usb_cameras)
+        c.track_devices(self.monitor.over_limit)
+        c.track_streams(self.media.streams_up)
+        c.meter("recordings", lambda: len(self.recordings.active))
+        c.meter("snapshots", lambda: self.snapshots.in_flight)
+        c.meter("connections", lambda: len(self.ws.connections))
 
     def _register_methods(self) -> None:
         discover_cache: dict[str, Any] = {}
@@ -276,6 +291,7 @@ class Application:
             self.health,
             self.started,
             self.counts,
+            self.capacity.report,
         )
         storage_methods.register(self.registry, self.disk, self.retention)
         file_methods.register(self.registry, self.index, self.cameras, lambda: self.busy_segments())
@@ -299,7 +315,9 @@ class Application:
         """First: probes see "starting", and MediaMTX's hooks need this port."""
         s = self.settings
         routes = Router()
-        add_health_routes(routes, self.health, self.metrics, self.readiness)
+        add_health_routes(
+            routes, self.health, self.metrics, self.readiness, capacity=self.capacity.report
+        )
         token = new_token(self.paths.data_dir / "hook_token")
         receiver = HookReceiver(token, self.paths.recordings, self.events)
         routes.add(HOOK_PATH, receiver.handle, methods=("POST",))

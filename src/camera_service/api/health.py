@@ -20,6 +20,7 @@ def add_health_routes(
     metrics: Metrics,
     is_ready: Callable[[], tuple[bool, str]],
     extra_metrics: Callable[[], dict[str, float]] = dict,
+    capacity: Callable[[], dict[str, dict[str, int]]] | None = None,
 ) -> None:
     async def live(request: HttpRequest) -> Response:
         # Answering at all proves the event loop is turning.
@@ -41,6 +42,8 @@ def add_health_routes(
             "timestamp": iso(time.time()),
             "components": health.snapshot(),
         }
+        if capacity is not None:
+            body["capacity"] = capacity()  # [new] {resource: {limit, active, free}}
         return json_response(body, 503 if overall is Status.UNHEALTHY else 200)
 
     async def component(request: HttpRequest) -> Response:

@@ -271,6 +271,10 @@ class MediaController:
     def active_streams(self) -> int:
         return sum(1 for name in self.owned if (s := self.streams.get(name)) and s.available)
 
+    def streams_up(self) -> set[str]:
+        """Our paths MediaMTX reported available at its last check."""
+        return {name for name in self.owned if (s := self.streams.get(name)) and s.available}
+
 
 def _load_owned(db: AsyncDatabase) -> list[str]:
     return [row[0] for row in db.database.query("SELECT name FROM mediamtx_paths")]

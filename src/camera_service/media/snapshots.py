@@ -15,11 +15,13 @@ Sources, best first (``source`` in the result):
     its own URL. A test-pattern camera has nothing to read without MediaMTX.
 
 A capture that fails is a ``FAILED`` result with a client-fit reason (never a path or
-FFmpeg's own text, which may quote a URL with credentials). Captures that run FFmpeg
-take one of ``resources.max_snapshots`` slots; a request waits for one within its
-``snapshots.timeout``. The image is written to a hidden temporary file in the
-snapshots directory and linked to its final name, ``_1``, ``_2``... appended while
-that name exists, so no partial file is ever visible and nothing is overwritten.
+FFmpeg's own text, which may quote a URL with credentials). At most
+``resources.max_snapshots`` captures run FFmpeg at once; one more is refused at once
+(:class:`CapacityExceeded`), as is a stream capture that would bring up one stream more
+than ``resources.max_streams`` (warm snapshots are never refused). The image is
+written to a hidden temporary file in the snapshots directory and linked to its final
+name, ``_1``, ``_2``... appended while that name exists, so no partial file is ever
+visible and nothing is overwritten.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from typing import Any, Protocol
 from camera_service.cameras.model import Camera, SourceType
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import RtspSource, Settings, TestPatternSource
+from camera_service.ecosystem.capacity import Admission, CapacityExceeded, Unlimited
 from camera_service.events import EventBus
 from camera_service.media.ffmpeg import (
     CommandError,
@@ -188,7 +191,6 @@ class StreamState(Protocol):
 @dataclass(slots=True)
 class _Attempt:
     source: str = "warm"  # the source being tried
-    waiting: bool = False  # for a capture slot
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +215,7 @@ class SnapshotService:
         device_of: Callable[[str], str | None],
         source_of: Callable[[str], RtspSource | TestPatternSource | None],
         executor: Executor | None = None,
+        capacity: Admission | None = None,
     ) -> None:
         self.settings = settings
         self.cameras = cameras
@@ -224,19 +227,21 @@ class SnapshotService:
         self.device_of = device_of
         self.source_of = source_of
         self.executor = executor
-        self.slots = asyncio.Semaphore(settings().resources.max_snapshots)
+        self.capacity = capacity or Unlimited()
+        self.in_flight = 0  # one-shot FFmpeg captures running now
         self.processes = 0  # one-shot FFmpeg captures started
 
     async def take(
         self, camera_id: str, filename: str | None, fmt: ImageFormat, quality: int
     ) -> dict[str, Any]:
         """Capture and store; the take_snapshot result. Raises :class:`SnapshotRefused`
-        before capturing; a failed capture is a ``FAILED`` result. ``filename`` has been
-        through :func:`resolve_name`."""
+        or :class:`CapacityExceeded` before capturing; a failed capture is a ``FAILED``
+        result. ``filename`` has been through :func:`resolve_name`."""
         loop = asyncio.get_running_loop()
         began = loop.time()
         camera = self.cameras.get(camera_id)
         if camera is None or not camera.connected:
+            self.capacity.check_device(camera_id)  # a USB device past the limit: say so
             raise CameraUnavailable(camera_id)
         level = self.storage_level()
         if level is StorageLevel.CRITICAL:
@@ -251,7 +256,7 @@ class SnapshotService:
                 self.executor, write_new, self.directory, name, shot.data
             )
         except (CaptureFailed, TimeoutError, OSError) as exc:
-            why = _why(exc, cfg.timeout, attempt.waiting)
+            why = _why(exc, cfg.timeout)
             log.warning(
                 "snapshot failed",
                 extra={"camera_id": camera_id, "source": attempt.source, "why": why},
@@ -314,11 +319,18 @@ class SnapshotService:
         if frame is not None:
             return _shot(frame.data, "warm", frame.wall)
         argv, attempt.source = self._command(camera, fmt, quality)
-        attempt.waiting = True
-        async with self.slots:
-            attempt.waiting = False
+        limit = s.resources.max_snapshots
+        if self.in_flight >= limit:
+            raise CapacityExceeded("snapshots", limit, self.in_flight)
+        if attempt.source == "stream":
+            # A device read starts no stream (and MediaMTX's view of them is stale then).
+            self.capacity.check_stream(camera.camera_id)
+        self.in_flight += 1
+        try:
             with self.grabbers.capturing(camera.camera_id):
                 data = await self._run(argv)
+        finally:
+            self.in_flight -= 1
         return _shot(data, attempt.source, time.time())
 
     def _command(self, camera: Camera, fmt: ImageFormat, quality: int) -> tuple[list[str], str]:
@@ -378,12 +390,10 @@ def _shot(data: bytes, source: str, wall: float) -> Shot:
     return Shot(data, source, wall, info.width, info.height)
 
 
-def _why(exc: Exception, timeout: float, waiting: bool) -> str:
+def _why(exc: Exception, timeout: float) -> str:
     if isinstance(exc, CaptureFailed):
         return str(exc)
     if isinstance(exc, TimeoutError):
-        if waiting:
-            return f"no capture slot became free within {timeout:g} s (too many snapshots)"
         return f"no image within {timeout:g} s"
     assert isinstance(exc, OSError)
     if exc.errno == errno.ENOSPC:

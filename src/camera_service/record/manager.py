@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from camera_service.cameras.model import Camera
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import Settings
+from camera_service.ecosystem.capacity import Admission, CapacityExceeded, Unlimited
 from camera_service.events import EventBus
 from camera_service.media.controller import RESTARTED_TOPIC
 from camera_service.media.mediamtx.client import MediaMtxError
@@ -77,13 +78,6 @@ class AlreadyRecording(RecordingError):
         self.session_id = session_id
 
 
-class CapacityExceeded(RecordingError):
-    def __init__(self, limit: int, active: int) -> None:
-        super().__init__(f"Capacity exceeded: {active} recordings active, limit {limit}")
-        self.limit = limit
-        self.active = active
-
-
 class StorageRefused(RecordingError):
     def __init__(self, level: StorageLevel) -> None:
         threshold = "block" if level is StorageLevel.CRITICAL else "warn"
@@ -117,6 +111,7 @@ class RecordingManager:
         recordings: Path,
         storage_level: Callable[[], StorageLevel],
         holder: HolderFactory | None = None,
+        capacity: Admission | None = None,
     ) -> None:
         self.settings = settings
         self.cameras = cameras
@@ -125,6 +120,7 @@ class RecordingManager:
         self.recordings = recordings
         self.storage_level = storage_level
         self.make_holder = holder or self._reader
+        self.capacity = capacity or Unlimited()
         self.active: dict[str, Session] = {}  # camera_id -> the session recording it
         self._live: dict[str, Session] = {}  # session_id -> every session not yet final
         self._holders: dict[str, StreamHolder] = {}  # session_id -> its reader
@@ -158,9 +154,12 @@ class RecordingManager:
     # --- start and stop --------------------------------------------------------------
 
     async def start(self, camera_id: str, duration: float | None, fmt: str | None) -> Session:
-        """Switch recording on; returns at once (the first segment comes later)."""
+        """Switch recording on; returns at once (the first segment comes later).
+        Raises :class:`RecordingError` or :class:`CapacityExceeded` (recordings, streams,
+        a USB device past the limit)."""
         camera = self.cameras.get(camera_id)
         if camera is None or not camera.connected:
+            self.capacity.check_device(camera_id)  # a USB device past the limit: say so
             raise CameraUnavailable(camera_id)
         current = self.active.get(camera_id)
         if current is not None:
@@ -168,7 +167,7 @@ class RecordingManager:
         s = self.settings()
         limit = s.resources.max_recordings
         if len(self.active) >= limit:
-            raise CapacityExceeded(limit, len(self.active))
+            raise CapacityExceeded("recordings", limit, len(self.active))
         try:
             level = self.storage_level()
         except OSError:
@@ -177,6 +176,7 @@ class RecordingManager:
             raise StorageRefused(level)
         if not self.paths.reachable:
             raise MediaMtxFailed("MediaMTX is unreachable")
+        self.capacity.check_stream(camera_id)  # the reader brings the stream up
 
         fmt = fmt or s.recording.format
         now = time.time()

@@ -18,12 +18,13 @@ from camera_service.api.jsonrpc import (
     RpcError,
 )
 from camera_service.api.methods.cameras import DeviceParams
+from camera_service.api.methods.system import capacity_error
 from camera_service.api.registry import Call, MethodRegistry, MethodSpec
 from camera_service.auth.identity import Role
+from camera_service.ecosystem.capacity import CapacityExceeded
 from camera_service.record.manager import (
     AlreadyRecording,
     CameraUnavailable,
-    CapacityExceeded,
     MediaMtxFailed,
     RecordingError,
     RecordingManager,
@@ -87,16 +88,16 @@ class StopResult(TypedDict):
     files: list[str]
 
 
-def rpc_error(exc: RecordingError) -> RpcError:
+def rpc_error(exc: RecordingError | CapacityExceeded) -> RpcError:
     message = str(exc)
+    if isinstance(exc, CapacityExceeded):
+        return capacity_error(exc)
     if isinstance(exc, CameraUnavailable):
         return RpcError(CAMERA_NOT_FOUND, message, {"reason": "camera_not_available"})
     if isinstance(exc, AlreadyRecording):
         return RpcError(
             ALREADY_RECORDING, message, {"camera_id": exc.camera_id, "session_id": exc.session_id}
         )
-    if isinstance(exc, CapacityExceeded):
-        return RpcError(CAPACITY_EXCEEDED, message, {"limit": exc.limit, "active": exc.active})
     if isinstance(exc, StorageRefused):
         if exc.level is StorageLevel.CRITICAL:
             return RpcError(STORAGE_CRITICAL, message, {"reason": "storage_critical"})
@@ -112,7 +113,7 @@ def register(registry: MethodRegistry, recordings: RecordingManager) -> None:
         seconds = p.seconds()
         try:
             session = await recordings.start(p.camera_id, seconds, p.format)
-        except RecordingError as exc:
+        except (RecordingError, CapacityExceeded) as exc:
             raise rpc_error(exc) from None
         return session.started_result()  # type: ignore[return-value]
 

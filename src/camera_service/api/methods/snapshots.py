@@ -10,14 +10,17 @@ from typing_extensions import TypedDict
 
 from camera_service.api.jsonrpc import (
     CAMERA_NOT_FOUND,
+    CAPACITY_EXCEEDED,
     INVALID_PARAMS,
     STORAGE_CRITICAL,
     RpcError,
 )
 from camera_service.api.methods.cameras import DeviceParams
+from camera_service.api.methods.system import capacity_error
 from camera_service.api.registry import Call, MethodRegistry, MethodSpec
 from camera_service.auth.identity import Role
 from camera_service.config import SnapshotsConfig
+from camera_service.ecosystem.capacity import CapacityExceeded
 from camera_service.media.snapshots import (
     CameraUnavailable,
     SnapshotRefused,
@@ -90,6 +93,8 @@ def register(
                     CAMERA_NOT_FOUND, str(exc), {"reason": "camera_not_available"}
                 ) from None
             raise RpcError(STORAGE_CRITICAL, str(exc), {"reason": "storage_critical"}) from None
+        except CapacityExceeded as exc:
+            raise capacity_error(exc) from None
         return result  # type: ignore[return-value]
 
     registry.add(
@@ -100,7 +105,7 @@ def register(
             Role.OPERATOR,
             SnapshotParams,
             SnapshotResult,
-            errors=(INVALID_PARAMS, CAMERA_NOT_FOUND, STORAGE_CRITICAL),
+            errors=(INVALID_PARAMS, CAMERA_NOT_FOUND, STORAGE_CRITICAL, CAPACITY_EXCEEDED),
             concurrent=True,
         )
     )

@@ -9,9 +9,11 @@ from typing import cast
 from typing_extensions import TypedDict
 
 from camera_service import __version__
+from camera_service.api.jsonrpc import CAPACITY_EXCEEDED, RpcError
 from camera_service.api.registry import Call, MethodRegistry, MethodSpec
 from camera_service.auth.identity import Role
 from camera_service.config import Settings
+from camera_service.ecosystem.capacity import CapacityExceeded
 from camera_service.observability.health import HealthRegistry
 from camera_service.observability.metrics import Metrics
 
@@ -37,11 +39,19 @@ class ServerInfo(TypedDict):
     max_cameras: int
 
 
+class CapacityEntry(TypedDict):
+    limit: int
+    active: int
+    free: int
+
+
 class StatusResult(TypedDict):
     status: str
     uptime: float
     version: str
     components: dict[str, str]
+    # [new] usb_cameras, streams, recordings, snapshots, connections
+    capacity: dict[str, CapacityEntry]
 
 
 class MetricsResult(TypedDict):
@@ -60,6 +70,18 @@ class MetricsResult(TypedDict):
 
 
 Counts = Callable[[], dict[str, int]]
+CapacityReport = Callable[[], dict[str, dict[str, int]]]
+
+
+def capacity_error(exc: CapacityExceeded) -> RpcError:
+    """-1012 with ``{limit, active}`` (api.md), plus which resource ran out."""
+    data = {
+        "reason": "capacity_exceeded",
+        "resource": exc.resource,
+        "limit": exc.limit,
+        "active": exc.active,
+    }
+    return RpcError(CAPACITY_EXCEEDED, str(exc), data)
 
 
 def register(
@@ -69,6 +91,7 @@ def register(
     health: HealthRegistry,
     started: float,
     counts: Counts,
+    capacity: CapacityReport = dict,
 ) -> None:
     def get_server_info(call: Call) -> ServerInfo:
         return {
@@ -85,6 +108,7 @@ def register(
             "uptime": round(time.monotonic() - started, 3),
             "version": __version__,
             "components": {n: c.status.value for n, c in sorted(health.components.items())},
+            "capacity": cast(dict[str, CapacityEntry], capacity()),
         }
 
     def get_metrics(call: Call) -> MetricsResult:
@@ -110,7 +134,7 @@ def register(
         MethodSpec(
             "get_status",
             get_status,
-            "Overall health, uptime and components.",
+            "Overall health, uptime, components and capacity (limit, active, free).",
             Role.ADMIN,
             result=StatusResult,
         )
