@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -75,6 +76,18 @@ class RpcClient:
 
     async def notification(self, timeout: float = 5.0) -> dict[str, Any]:
         return await asyncio.wait_for(self.notifications.get(), timeout)
+
+    async def wait_notification(
+        self, method: str, pred: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """The params of the next ``method`` notification matching ``pred`` (others are
+        skipped)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                note = await self.notification(timeout)
+                if note.get("method") == method and pred(note["params"]):
+                    params: dict[str, Any] = note["params"]
+                    return params
 
     async def wait_closed(self, timeout: float = 10.0) -> int | None:
         await asyncio.wait_for(asyncio.shield(self._reader), timeout)

@@ -44,6 +44,17 @@ from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import ConfigError, Settings, load_settings, split_reload
 from camera_service.db import AsyncDatabase
 from camera_service.ecosystem.capacity import Capacity
+from camera_service.ecosystem.document import (
+    Instance,
+    advertised_host,
+    cameras_summary,
+    capabilities_for,
+    endpoints_for,
+    health_summary,
+    instance_id_for,
+    registration_document,
+)
+from camera_service.ecosystem.registration import Registrar, backend_for
 from camera_service.events import EventBus
 from camera_service.media.controller import MediaController
 from camera_service.media.grabber import GrabberPool
@@ -65,6 +76,11 @@ log = logging.getLogger("camera_service")
 
 HOUSEKEEPING_PERIOD = 1.0
 RECORDING_SHUTDOWN_TIMEOUT = 10.0  # seconds for the last segments to be completed
+DEREGISTER_TIMEOUT = 3.0  # past it the lease (or the aggregator's expiry) cleans up
+# Events that change what the registration shows (cameras, recordings, storage).
+REGISTRY_TOPICS = frozenset(
+    {"camera_status_update", "recording_status_update", "storage_status_update"}
+)
 ReloadListener = Callable[[Settings, list[str]], None]
 
 
@@ -106,6 +122,7 @@ class Application:
         self._stops: list[Callable[[], Awaitable[None]]] = []  # run in reverse on stop
         self.ws_port = 0
         self.health_port = 0
+        self.registrar: Registrar | None = None
 
     # --- start --------------------------------------------------------------------------
 
@@ -181,6 +198,7 @@ class Application:
         )
         await self.monitor.start()
         self._stops.append(self.monitor.stop)
+        self._watch_assignments_key()
         binary = find_binary(s.mediamtx)
         if binary is not None:
             self.managed = ManagedMediaMtx(
@@ -218,6 +236,7 @@ class Application:
         await self._start_api()
         self.ws.start()
         self._tasks.append(asyncio.get_running_loop().create_task(self._housekeeping()))
+        self._start_registration()
         self.ws_health.set(Status.HEALTHY, port=self.ws_port)
         _release_startup_garbage()
         self.phase = "ready"
@@ -266,6 +285,55 @@ class Application:
         c.meter("recordings", lambda: len(self.recordings.active))
         c.meter("snapshots", lambda: self.snapshots.in_flight)
         c.meter("connections", lambda: len(self.ws.connections))
+
+    def _watch_assignments_key(self) -> None:
+        """Hub device assignments held in etcd (``cameras.assignments_key``), watched."""
+        key = self.settings.cameras.assignments_key
+        if key is None:
+            return
+        from camera_service.ecosystem.etcd import EtcdClient
+        from camera_service.ecosystem.etcd_assignments import watch_assignments
+
+        client = EtcdClient(self.settings.registry.endpoints)
+        self._stops.append(client.close)
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(watch_assignments(client, key, self.monitor)))
+
+    def _start_registration(self) -> None:
+        """Register with the configured registry once the ports are known. An outage
+        there only degrades the ``registry`` component; the API never waits on it."""
+        s = self.settings
+        instance_id = instance_id_for(s.registry.instance_id, self.ws_port)
+        backend = backend_for(s.registry, instance_id)
+        if backend is None:
+            return
+        self.instance = Instance(
+            instance_id,
+            __version__,
+            time.time(),
+            endpoints_for(s, advertised_host(s), self.ws_port, self.health_port),
+            capabilities_for(self.registry.names(), system_methods.CAPABILITIES),
+        )
+        health = self.health.register(
+            "registry", critical=False, status=Status.DEGRADED, reason="registering"
+        )
+        registrar = Registrar(backend, self.registration_document, health, s.registry.retry_max)
+        self.registrar = registrar
+        # Pushed at once, not on the next beat: health, cameras and steady capacity.
+        self.health.listeners.append(lambda state: registrar.changed())
+        self.events.subscribe(
+            lambda topic, payload: registrar.changed() if topic in REGISTRY_TOPICS else None
+        )
+        registrar.start()
+
+    def registration_document(self) -> dict[str, Any]:
+        return registration_document(
+            self.instance,
+            cameras_summary(self.cameras),
+            self.capacity.report(),
+            health_summary(self.health),
+            time.time(),
+        )
 
     def _register_methods(self) -> None:
         discover_cache: dict[str, Any] = {}
@@ -436,6 +504,9 @@ class Application:
             # The API port stops listening; the health port keeps answering (503 from
             # /health/ready) until the very end, so probes see the drain.
             self.api_server.stop_listening()
+        if self.registrar is not None:
+            # First: the platform stops sending clients here while we drain.
+            await self.registrar.stop(min(timeout, DEREGISTER_TIMEOUT))
         if hasattr(self, "dispatcher") and not await self.dispatcher.drain(timeout):
             log.warning("in-flight requests cancelled at the shutdown deadline")
         if hasattr(self, "recordings"):
