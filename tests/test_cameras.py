@@ -57,17 +57,13 @@ def tree(tmp_path: Path) -> FakeV4l2Tree:
 def camera_settings(tmp_path: Path, tree: FakeV4l2Tree, **cameras: Any) -> Any:
     return make_settings(
         tmp_path,
-        cameras={
-            "device_root": str(tree.device_root),
-            "sysfs_root": str(tree.sysfs_root),
-            "v4l2_ctl": str(tree.v4l2_ctl),
-            "poll_interval": 30.0,  # inotify must do the work, not the safety-net poll
-            "rtsp_check_interval": 0.2,
-            "rtsp_max_backoff": 0.5,
-            "probe_timeout": 3.0,
-            "assignments_poll": 0.1,
+        cameras=tree.cameras_config(
+            rtsp_check_interval=0.2,
+            rtsp_max_backoff=0.5,
+            probe_timeout=3.0,
+            assignments_poll=0.1,
             **cameras,
-        },
+        ),
     )
 
 

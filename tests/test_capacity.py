@@ -262,13 +262,7 @@ async def usb_app(tmp_path: Path) -> AsyncIterator[tuple[Application, FakeV4l2Tr
     tree = FakeV4l2Tree(tmp_path / "v4l2")
     settings = make_settings(
         tmp_path,
-        cameras={
-            "device_root": str(tree.device_root),
-            "sysfs_root": str(tree.sysfs_root),
-            "v4l2_ctl": str(tree.v4l2_ctl),
-            "poll_interval": 30.0,
-            "probe_timeout": 10.0,
-        },
+        cameras=tree.cameras_config(probe_timeout=10.0),
         resources={"max_usb_cameras": 1},
     )
     app = Application(settings)

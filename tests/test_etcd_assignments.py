@@ -116,14 +116,7 @@ async def hub(tmp_path: Path, etcd: EtcdServer) -> AsyncIterator[Hub]:
     tree.add_camera(2, "Other", "1234", "abcd", port="1-2")
     settings = make_settings(
         tmp_path,
-        cameras={
-            "device_root": str(tree.device_root),
-            "sysfs_root": str(tree.sysfs_root),
-            "v4l2_ctl": str(tree.v4l2_ctl),
-            "poll_interval": 30.0,
-            "probe_timeout": 3.0,
-            "assignments_key": KEY,
-        },
+        cameras=tree.cameras_config(probe_timeout=3.0, assignments_key=KEY),
         registry={"endpoints": [etcd.url]},
     )
     app = Application(settings)  # it watches the key on registry.endpoints

@@ -80,12 +80,7 @@ async def test_registers_and_pushes_camera_and_capacity_changes_at_once(
     settings = make_settings(
         tmp_path,
         registry=registry(etcd, "hub-a"),
-        cameras={
-            "device_root": str(tree.device_root),
-            "sysfs_root": str(tree.sysfs_root),
-            "v4l2_ctl": str(tree.v4l2_ctl),
-            "poll_interval": 30.0,
-        },
+        cameras=tree.cameras_config(),
     )
     app = Application(settings)
     apps.append(app)

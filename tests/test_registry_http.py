@@ -49,14 +49,10 @@ async def test_register_heartbeat_push_and_deregister(
     tmp_path: Path, aggregator: Aggregator, started: list[Any]
 ) -> None:
     tree = FakeV4l2Tree(tmp_path / "v4l2")
-    cameras = {
-        "device_root": str(tree.device_root),
-        "sysfs_root": str(tree.sysfs_root),
-        "v4l2_ctl": str(tree.v4l2_ctl),
-        "poll_interval": 30.0,
-    }
     # One beat an hour: any heartbeat the test sees after the first was pushed.
-    app = Application(make_settings(tmp_path, registry=registry(aggregator, 3600), cameras=cameras))
+    app = Application(
+        make_settings(tmp_path, registry=registry(aggregator, 3600), cameras=tree.cameras_config())
+    )
     await app.start()
     started.append(app)
 

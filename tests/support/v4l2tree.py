@@ -58,6 +58,17 @@ class FakeV4l2Tree:
 
     # --- plug / unplug ---------------------------------------------------------------
 
+    def cameras_config(self, **extra: Any) -> dict[str, Any]:
+        """The ``cameras`` config section that discovers this tree (and only it). Hot-plug
+        is left to inotify: the safety-net poll is slowed to 30 s unless ``extra`` says."""
+        return {
+            "device_root": str(self.device_root),
+            "sysfs_root": str(self.sysfs_root),
+            "v4l2_ctl": str(self.v4l2_ctl),
+            "poll_interval": 30.0,
+            **extra,
+        }
+
     def add_camera(
         self,
         number: int,
