@@ -59,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     auth_commands.register(sub)
     record_commands.register(sub)
+    client = sub.add_parser(
+        "client",
+        add_help=False,
+        help="talk to a running service: ping, cameras, status, snapshot, record, files "
+        "(`camera-service client --help`)",
+    )
+    client.add_argument("client_args", nargs=argparse.REMAINDER)
+    client.set_defaults(func=lambda args, _settings: _client(args.client_args))
     parser.set_defaults(func=_run)
     return parser
 
@@ -72,7 +80,20 @@ def _subparser(common: argparse.ArgumentParser) -> type[argparse.ArgumentParser]
     return Sub
 
 
+def _client(argv: Sequence[str]) -> int:
+    # Imported only here: the service process never loads the SDK.
+    from camera_service.client.cli import main as client_main
+
+    return client_main(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `client` is handed over before parsing (a --config before it is ignored): a client
+    # of a running service needs no config here.
+    skip = 2 if argv[:1] == ["--config"] else int(bool(argv) and argv[0].startswith("--config="))
+    if argv[skip : skip + 1] == ["client"]:
+        return _client(argv[skip + 1 :])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

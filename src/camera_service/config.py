@@ -41,6 +41,9 @@ from pydantic import (
 )
 
 ENV_PREFIX = "CAMERA_SERVICE_"
+# Not settings: the config file's name, and what `camera-service client` reads (a shell
+# may export them where the service runs too).
+_NOT_SETTINGS = frozenset(ENV_PREFIX + n for n in ("CONFIG", "URL", "TOKEN", "API_KEY"))
 DEFAULT_CONFIG_PATH = Path("/etc/camera-service/config.yaml")
 SYSTEM_DATA_DIR = Path("/var/lib/camera-service")
 CAMERA_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -483,7 +486,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
 def env_overrides(env: Mapping[str, str]) -> Iterator[tuple[str, Any]]:
     """Yield (dotted.key, value) for every CAMERA_SERVICE_* variable; unknown ones fail."""
     for name in sorted(env):
-        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+        if not name.startswith(ENV_PREFIX) or name in _NOT_SETTINGS:
             continue
         raw = env[name]
         if name == ENV_PREFIX + "JWT_SECRET":

@@ -1,0 +1,244 @@
+"""``camera-service client ...``: the SDK from a shell.
+
+Exit codes: 0 ok, 1 the service answered with an error (message printed), 2 usage,
+3 no connection (refused, dropped, timed out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from camera_service.client.client import CameraClient
+from camera_service.client.errors import (
+    CallTimeout,
+    ConnectionFailed,
+    DownloadError,
+    RpcError,
+)
+
+DEFAULT_URL = "ws://127.0.0.1:8002/ws"
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CONNECTION = 0, 1, 2, 3
+KINDS = ("recordings", "snapshots")
+
+Printer = Callable[[Any], str]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="camera-service client",
+        description="Talk to a running camera service over its WebSocket JSON-RPC API.",
+        epilog="Exit codes: 0 ok, 1 error from the service, 2 usage, 3 no connection.",
+    )
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("CAMERA_SERVICE_URL", DEFAULT_URL),
+        help=f"API URL (env CAMERA_SERVICE_URL, default {DEFAULT_URL})",
+    )
+    cred = parser.add_mutually_exclusive_group()
+    cred.add_argument("--token", help="JWT (env CAMERA_SERVICE_TOKEN)")
+    cred.add_argument("--api-key", help="API key (env CAMERA_SERVICE_API_KEY)")
+    parser.add_argument("--json", action="store_true", help="print results as JSON")
+    parser.add_argument(
+        "--timeout", type=_positive, default=35.0, help="seconds per call (default 35)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("ping", help="check the service answers")
+    sub.add_parser("cameras", help="list cameras (viewer)")
+    status = sub.add_parser("status", help="service status (admin), or one camera's (viewer)")
+    status.add_argument("device", nargs="?", help="/dev/videoN or camera id")
+
+    snap = sub.add_parser("snapshot", help="take a snapshot (operator)")
+    snap.add_argument("device")
+    snap.add_argument("--format", choices=("jpg", "png"))
+    snap.add_argument("--quality", type=int, help="JPEG quality 1-100")
+    snap.add_argument("--filename", help="file name to use (a plain basename)")
+
+    record = sub.add_parser("record", help="start or stop recording (operator)")
+    rec_sub = record.add_subparsers(dest="record_command", required=True, metavar="ACTION")
+    start = rec_sub.add_parser("start", help="start recording a camera")
+    start.add_argument("device")
+    start.add_argument("--duration", type=int, help="seconds (default: until stopped)")
+    start.add_argument("--format", choices=("mp4", "ts"))
+    stop = rec_sub.add_parser("stop", help="stop recording a camera")
+    stop.add_argument("device")
+
+    files = sub.add_parser("files", help="list, download or delete media files")
+    files_sub = files.add_subparsers(dest="files_command", required=True, metavar="ACTION")
+    listing = files_sub.add_parser("list", help="list files, newest first (viewer)")
+    listing.add_argument("kind", choices=KINDS)
+    listing.add_argument("--limit", type=int)
+    listing.add_argument("--offset", type=int)
+    listing.add_argument("--device")
+    download = files_sub.add_parser("download", help="download a file (viewer)")
+    download.add_argument("kind", choices=KINDS)
+    download.add_argument("name")
+    download.add_argument("-o", "--output", type=Path, help="file or directory (default: .)")
+    delete = files_sub.add_parser("delete", help="delete a file (operator)")
+    delete.add_argument("kind", choices=KINDS)
+    delete.add_argument("name")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    token = args.token
+    api_key = args.api_key
+    if token is None and api_key is None:
+        token = os.environ.get("CAMERA_SERVICE_TOKEN") or None
+        api_key = None if token else os.environ.get("CAMERA_SERVICE_API_KEY") or None
+    try:
+        client = CameraClient(
+            args.url, token=token, api_key=api_key, timeout=args.timeout, reconnect=False
+        )
+    except ValueError as e:
+        print(f"camera-service client: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    return asyncio.run(_run(client, args))
+
+
+async def _run(client: CameraClient, args: argparse.Namespace) -> int:
+    try:
+        async with client:
+            result, printer = await _execute(client, args)
+    except RpcError as e:
+        print(f"camera-service client: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except DownloadError as e:
+        print(f"camera-service client: {e.message}", file=sys.stderr)
+        return EXIT_ERROR
+    except (ConnectionFailed, CallTimeout) as e:
+        print(f"camera-service client: {e}", file=sys.stderr)
+        return EXIT_CONNECTION
+    except OSError as e:  # the download's destination cannot be written
+        print(f"camera-service client: {e.strerror or e}", file=sys.stderr)
+        return EXIT_ERROR
+    text = orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() if args.json else None
+    print(text if text is not None else printer(result))
+    failed = isinstance(result, dict) and result.get("status") == "FAILED"
+    if failed:  # a snapshot that could not be taken is a result, not an RPC error
+        print(f"camera-service client: {result.get('error', 'failed')}", file=sys.stderr)
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+async def _execute(client: CameraClient, args: argparse.Namespace) -> tuple[Any, Printer]:
+    command = args.command
+    if command == "ping":
+        return await client.ping(), str
+    if command == "cameras":
+        return await client.get_camera_list(), _cameras
+    if command == "status":
+        if args.device:
+            return await client.get_camera_status(args.device), _mapping
+        return await client.get_status(), _mapping
+    if command == "snapshot":
+        result = await client.take_snapshot(
+            args.device, filename=args.filename, format=args.format, quality=args.quality
+        )
+        return result, _snapshot
+    if command == "record":
+        if args.record_command == "start":
+            started = await client.start_recording(
+                args.device, duration_seconds=args.duration, format=args.format
+            )
+            return started, _started
+        return await client.stop_recording(args.device), _stopped
+    kind = args.kind
+    if args.files_command == "list":
+        lister = client.list_recordings if kind == "recordings" else client.list_snapshots
+        return await lister(limit=args.limit, offset=args.offset, device=args.device), _files
+    if args.files_command == "download":
+        path = await client.download(kind, args.name, args.output or Path("."))
+        return {"filename": args.name, "path": str(path), "size": path.stat().st_size}, (
+            lambda r: f"downloaded {r['filename']} to {r['path']} ({r['size']} bytes)"
+        )
+    deleter = client.delete_recording if kind == "recordings" else client.delete_snapshot
+    return await deleter(args.name), lambda r: f"deleted {r['filename']}"
+
+
+# --- readable output --------------------------------------------------------------------
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def _cameras(result: Any) -> str:
+    rows = [["CAMERA", "DEVICE", "STATUS", "RESOLUTION", "FPS", "REC", "RTSP"]]
+    for cam in result["cameras"]:
+        rows.append(
+            [
+                str(cam.get("camera_id", "")),
+                str(cam["device"]),
+                str(cam["status"]),
+                str(cam["resolution"] or "-"),
+                str(cam["fps"]),
+                "yes" if cam.get("recording") else "no",
+                str(cam.get("streams", {}).get("rtsp", "-")),
+            ]
+        )
+    summary = f"{result['connected']} of {result['total']} cameras connected"
+    return _table(rows) + "\n" + summary if result["cameras"] else summary
+
+
+def _mapping(result: Any, indent: str = "") -> str:
+    lines = []
+    for key, value in result.items():
+        if isinstance(value, dict) and value:
+            lines.append(f"{indent}{key}:")
+            lines.append(_mapping(value, indent + "  "))
+        else:
+            text = orjson.dumps(value).decode() if isinstance(value, list | dict) else value
+            lines.append(f"{indent}{key}: {text}")
+    return "\n".join(lines)
+
+
+def _snapshot(r: Any) -> str:
+    if r.get("status") == "FAILED":
+        return f"snapshot of {r['device']} failed"
+    return f"snapshot {r['filename']} ({r['file_size']} bytes, {r.get('source', '?')})"
+
+
+def _started(r: Any) -> str:
+    until = f"for {r['duration']:g} s" if r.get("duration") else "until stopped"
+    return f"recording {r['device']} {until}: {r['filename']} (session {r['session_id']})"
+
+
+def _stopped(r: Any) -> str:
+    files = ", ".join(r.get("files") or [r["filename"]])
+    return f"stopped {r['device']} after {r['duration']:g} s: {files} ({r['file_size']} bytes)"
+
+
+def _files(result: Any) -> str:
+    rows = [["NAME", "SIZE", "MODIFIED", "DURATION"]]
+    for f in result["files"]:
+        duration = f.get("duration")
+        rows.append(
+            [
+                f["filename"],
+                str(f["file_size"]),
+                f["modified_time"],
+                "-" if duration is None else f"{duration:g}",
+            ]
+        )
+    shown = len(result["files"])
+    summary = f"{shown} of {result['total']} files (offset {result['offset']})"
+    return _table(rows) + "\n" + summary if shown else summary
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
