@@ -326,7 +326,12 @@ class SecurityConfig(Section):
 class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = live("INFO", "Log level.")
     format: Literal["auto", "json", "text"] = Field(
-        "auto", description="auto: text when stderr is a TTY, JSON lines otherwise."
+        "auto", description="auto: text when the log stream is a TTY, JSON lines otherwise."
+    )
+    stream: Literal["stderr", "stdout"] = Field(
+        "stderr",
+        description="Where log lines go. The container image sets stdout "
+        "(`CAMERA_SERVICE_LOGGING_STREAM=stdout`); systemd's journal takes either.",
     )
     file: Path | None = Field(None, description="Also log to this file, rotated.")
     max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Rotate the file at this size.")

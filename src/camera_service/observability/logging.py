@@ -1,5 +1,6 @@
 """Structured logs: JSON lines by default, readable text on a terminal, UTC times,
-the request's correlation id on every line, and credentials never written."""
+the request's correlation id on every line, and credentials never written. They go to
+stderr, or stdout (``logging.stream``) for container runtimes."""
 
 from __future__ import annotations
 
@@ -80,7 +81,10 @@ class CorrelationFilter(logging.Filter):
 
 
 def setup_logging(cfg: LoggingConfig, stream: Any = None) -> None:
-    stream = stream or sys.stderr
+    """Log to ``stream`` (tests), else to ``cfg.stream``: stderr, or stdout where a
+    container runtime collects it."""
+    if stream is None:
+        stream = sys.stdout if cfg.stream == "stdout" else sys.stderr
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
