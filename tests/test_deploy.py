@@ -518,3 +518,14 @@ def test_install_staged_is_idempotent_and_verifies(tmp_path: Path) -> None:
     _systemd_root(root)
     verified = _verify(root)
     assert (verified.returncode, verified.stdout + verified.stderr) == (0, "")
+
+
+def test_deployment_docs_follow_the_files() -> None:
+    """docs/deployment.md names the same image, paths and stop time as the files."""
+    text = (ROOT / "docs" / "deployment.md").read_text()
+    assert f"bluenviron/mediamtx:{dockerfile_args()['MEDIAMTX_VERSION']}" in text
+    for volume in re.findall(r'"([^"]+)"', dict(stage("service"))["VOLUME"]):
+        assert f"{volume} " in text or f"{volume}`" in text, volume
+    grace = compose()["services"]["camera-service"]["stop_grace_period"]
+    assert f"--stop-timeout {int(_seconds(grace))}" in text
+    assert f"TimeoutStopSec={unit_directives()['TimeoutStopSec'][0]}" in text
