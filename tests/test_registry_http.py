@@ -143,3 +143,42 @@ async def test_failing_aggregator_never_blocks_the_api_or_the_stop(
     started.remove(app)
     await app.stop()  # bounded: nothing registered, nothing to wait for
     assert app.phase == "stopped"
+
+
+async def test_a_change_during_a_slow_heartbeat_is_pushed_after_it(
+    tmp_path: Path, aggregator: Aggregator, started: list[Any]
+) -> None:
+    tree = FakeV4l2Tree(tmp_path / "v4l2")
+    settings = make_settings(
+        tmp_path,
+        registry=registry(aggregator, 3600),
+        cameras=tree.cameras_config(),
+        # MediaMTX (a closed port here) checked once an hour: its health stays put, so no
+        # unrelated change can wake the registrar and hide a lost wake-up.
+        mediamtx={"check_interval": 3600, "reconcile_interval": 3600},
+    )
+    app = Application(settings)
+    await app.start()
+    started.append(app)
+    client = await admin(app, started)
+    await aggregator.wait_for(
+        lambda c: c.kind == "heartbeat" and c.body["health"]["components"]["registry"] == "healthy"
+    )
+
+    aggregator.hold(1)  # the next heartbeat waits on the aggregator...
+    tree.add_camera(0, "Cam A", "046d", "082d", serial="A1", port="1-1")
+    await aggregator.holding.wait()
+    # ...while a second camera arrives: a change the held heartbeat does not carry.
+    tree.add_camera(2, "Cam B", "046d", "082d", serial="B2", port="1-2")
+    # Both probed: no event is left to come that would wake the registrar by chance.
+    probed: set[str] = set()
+    while probed != {"camera0", "camera2"}:
+        update = await client.wait_notification("camera_status_update", lambda p: p["fps"] > 0)
+        probed.add(update["camera_id"])
+    since = len(aggregator.calls)
+    aggregator.recover()
+    # Pushed once the held one is answered, not an hour later at the next beat.
+    beat = await aggregator.wait_for(
+        lambda c: c.kind == "heartbeat" and c.ok and c.body["cameras"]["total"] == 2, since=since
+    )
+    assert beat.body["capacity"]["usb_cameras"]["active"] == 2

@@ -14,7 +14,7 @@ for "the next heartbeat" instead of sleeping::
             lambda c: c.kind == "heartbeat" and c.body["health"]["status"] == "degraded"
         )
 
-Knobs: ``fail(503)`` / ``drop()`` / ``hang()`` until ``recover()``; ``forget(id)`` (the
+Knobs: ``fail(503)`` / ``drop()`` / ``hang()`` / ``hold()`` until ``recover()``; ``forget(id)`` (the
 next heartbeat of that instance gets 404); ``async with agg.stopped():`` (connection
 refused inside; ``lose_state=True`` forgets every instance, like an aggregator restart
 without persistence). With ``token=...`` every request must carry ``Bearer <token>``.
@@ -43,7 +43,7 @@ from camera_service.ecosystem.schemas import SCHEMAS
 from tests.support.lifecycle import StartStop
 
 Kind = Literal["register", "heartbeat", "deregister", "other"]
-Mode = Literal["serve", "fail", "drop", "hang"]
+Mode = Literal["serve", "fail", "drop", "hang", "hold"]
 
 VOLATILE = ("updated_at", "health", "capacity", "cameras")
 _VALIDATORS = {
@@ -137,6 +137,7 @@ class Aggregator(StartStop):
         self._fail_status = 503
         self._remaining: int | None = None  # calls left in the current mode; None: no end
         self._released = asyncio.Event()
+        self.holding = asyncio.Event()
         self._announce = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -211,6 +212,12 @@ class Aggregator(StartStop):
     def hang(self, n: int | None = None) -> None:
         """Never answer the next ``n`` calls (the client's timeout ends them)."""
         self._set_mode("hang", n)
+
+    def hold(self, n: int | None = None) -> None:
+        """Keep the next ``n`` calls waiting (``holding`` is set when one is) until
+        ``recover()``, then answer them as usual: a slow but working aggregator."""
+        self.holding.clear()
+        self._set_mode("hold", n)
 
     def recover(self) -> None:
         self._set_mode("serve", None)
@@ -296,6 +303,9 @@ class Aggregator(StartStop):
             await record(0)
             await self._released.wait()
             raise asyncio.CancelledError
+        if mode == "hold":
+            self.holding.set()
+            await self._released.wait()
         if mode == "fail":
             await record(self._fail_status)
             return self._error(self._fail_status, "unavailable", "injected failure")

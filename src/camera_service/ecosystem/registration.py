@@ -119,19 +119,18 @@ class Registrar:
 
     async def _wait(self, delay: float, wake_early: bool) -> None:
         """Sleep ``delay``; while registered, cut it short when the significant part of
-        the document changed. While failing, changes wait for the backoff: retrying
-        faster would only hammer a registry that is down."""
+        the document changed, also while the last step was under way (so the check
+        comes before waiting, not only after a wake-up). While failing, changes wait for
+        the backoff: retrying faster would only hammer a registry that is down."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + delay
         while (left := deadline - loop.time()) > 0:
             self._wake.clear()
+            if wake_early and significant(self.document()) != self._pushed:
+                await asyncio.sleep(COALESCE)
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), left)
-            if wake_early and self._wake.is_set():
-                await asyncio.sleep(COALESCE)
-                if significant(self.document()) != self._pushed:
-                    return
-
 
 def backend_for(cfg: RegistryConfig, instance_id: str) -> RegistryBackend | None:
     """The configured backend, or None. Imported here, lazily: a hub without a registry
