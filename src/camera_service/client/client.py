@@ -412,7 +412,11 @@ class CameraClient:
         code = 1006
         try:
             while True:
-                self._dispatch(await ws.receive())
+                text = await ws.receive()
+                try:
+                    self._dispatch(text)
+                except Exception:  # a malformed message must not stop the reader
+                    log.exception("ignored a message that could not be handled")
         except WebSocketClosed as e:
             code = e.code
         if ws is not self._ws:
