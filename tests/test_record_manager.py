@@ -43,8 +43,13 @@ class FakePaths:
         self.fail: Exception | None = None
         self.patches: list[tuple[str, dict[str, Any]]] = []
         self.patched = asyncio.Event()
+        self.hold: asyncio.Event | None = None  # set: patches wait for it (a slow MediaMTX)
+        self.holding = asyncio.Event()
 
     async def patch_path(self, name: str, conf: dict[str, Any]) -> None:
+        if self.hold is not None:
+            self.holding.set()
+            await self.hold.wait()
         if self.fail is not None:
             raise self.fail
         self.patches.append((name, dict(conf)))
@@ -206,6 +211,22 @@ async def test_refusals_change_nothing(rig: Rig) -> None:
     with pytest.raises(MediaMtxFailed, match="cannot connect"):
         await rig.manager.start("lab", None, None)
     assert rig.paths.patches == [] and rig.manager.active == {}
+    assert rig.manager.path_overrides("lab")["record"] is False
+    assert all(h.stopped for h in rig.holders if h.started)
+    assert rig.notes == []
+
+
+async def test_a_start_cancelled_while_mediamtx_takes_the_patch_leaves_nothing_behind(
+    rig: Rig,
+) -> None:
+    rig.paths.hold = asyncio.Event()
+    start = asyncio.get_running_loop().create_task(rig.manager.start("lab", None, None))
+    await rig.paths.holding.wait()
+    start.cancel()  # the request's deadline, or the shutdown's
+    with pytest.raises(asyncio.CancelledError):
+        await start
+    # No session to finalize at shutdown; the desired state says record off.
+    assert rig.manager.active == {}
     assert rig.manager.path_overrides("lab")["record"] is False
     assert all(h.stopped for h in rig.holders if h.started)
     assert rig.notes == []

@@ -200,12 +200,16 @@ class RecordingManager:
         holder.start()
         try:
             await self.paths.patch_path(camera_id, self.path_overrides(camera_id))
-        except MediaMtxError as exc:
-            # Nothing changed: no notification, and the desired state says record off.
+        except (MediaMtxError, asyncio.CancelledError) as exc:
+            # Refused, or the request was cancelled (its deadline, the shutdown's): no
+            # session is left to finalize, no notification, and the desired state says
+            # record off, which the reconcile applies if MediaMTX took the patch after all.
             if self.active.get(camera_id) is session:
                 del self.active[camera_id]
             self._live.pop(session.session_id, None)
             await self._stop_holder(session)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
             raise MediaMtxFailed(str(exc)) from None
         if session.ended:
             return session  # unplugged during the patch: already being finalized
