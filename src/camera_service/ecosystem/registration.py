@@ -132,6 +132,7 @@ class Registrar:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), left)
 
+
 def backend_for(cfg: RegistryConfig, instance_id: str) -> RegistryBackend | None:
     """The configured backend, or None. Imported here, lazily: a hub without a registry
     pays no memory for one."""
