@@ -130,5 +130,8 @@ def test_durations_compare_by_value() -> None:
     assert duration_seconds("1m0s") == duration_seconds("60s") == 60
     assert duration_seconds("1h2m3.5s") == 3723.5 and duration_seconds("1d") == 86400
     assert duration_seconds("soon") is None
+    # MediaMTX reports a zero duration as "": "0s" asked for is what it holds.
+    assert duration_seconds("") == 0
+    assert not differs({"recordDeleteAfter": ""}, {"recordDeleteAfter": "0s"})
     assert not differs({"runOnDemandCloseAfter": "1m0s"}, {"runOnDemandCloseAfter": "60s"})
     assert differs({"runOnDemandCloseAfter": "1m1s"}, {"runOnDemandCloseAfter": "60s"})

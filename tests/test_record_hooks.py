@@ -103,6 +103,7 @@ async def test_hook_command_mediamtx_runs_reports_to_the_service(service: Applic
     assert command.startswith(sys.executable)
     assert "-m camera_service.record.hookcmd --event create" in command
     assert fields["recordPath"] == f"{service.paths.recordings}/%path_%Y-%m-%d_%H-%M-%S"
+    assert fields["recordDeleteAfter"] == "0s"  # MediaMTX's cleaner never runs behind us
     assert oct((service.paths.data_dir / "hook_token").stat().st_mode & 0o777) == "0o600"
     # Run it the way MediaMTX does: split without a shell, its variables filled in.
     segment = service.paths.recordings / "lab_2026-11-25_10-00-00.mp4"

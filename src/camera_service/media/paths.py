@@ -37,9 +37,12 @@ def recording_fields(
 ) -> PathConf:
     """How MediaMTX records any of our paths once ``record`` is switched on: flat in the
     recordings dir, named ``<camera_id>_YYYY-MM-DD_HH-MM-SS`` (MediaMTX adds the
-    extension), segment length from the config, hooks calling back to the service."""
+    extension), segment length from the config, hooks calling back to the service.
+    MediaMTX's own cleaner is off (its default deletes every segment after a day,
+    behind the index): retention is the service's, by its policy."""
     return {
         "recordPath": f"{recordings}/%path_%Y-%m-%d_%H-%M-%S",
+        "recordDeleteAfter": "0s",
         "recordFormat": "fmp4" if cfg.format == "mp4" else "mpegts",
         "recordSegmentDuration": _seconds(cfg.segment_minutes * 60),
         "recordPartDuration": _seconds(RECORD_PART_SECONDS),
@@ -134,7 +137,10 @@ _UNITS = {
 
 
 def duration_seconds(text: str) -> float | None:
-    """A Go/MediaMTX duration ("1m30s", "10s", "1d") in seconds; None if it is not one."""
+    """A Go/MediaMTX duration ("1m30s", "10s", "1d") in seconds; None if it is not one.
+    MediaMTX prints a zero duration as "" (conf.Duration writes no unit for nothing)."""
+    if text == "":
+        return 0.0
     if not _DURATION.fullmatch(text):
         return None
     return sum(float(n) * _UNITS[u] for n, u in re.findall(r"([0-9.]+)(d|h|ms|m|s|us|µs|ns)", text))
