@@ -70,7 +70,8 @@ ENV PATH=/opt/camera-service/bin:$PATH \
     CAMERA_SERVICE_STORAGE_DATA_DIR=/var/lib/camera-service \
     CAMERA_SERVICE_STORAGE_RECORDINGS_PATH=/srv/camera-service/recordings \
     CAMERA_SERVICE_STORAGE_SNAPSHOTS_PATH=/srv/camera-service/snapshots \
-    CAMERA_SERVICE_LOGGING_FORMAT=json
+    CAMERA_SERVICE_LOGGING_FORMAT=json \
+    CAMERA_SERVICE_LOGGING_STREAM=stdout
 # Numeric, so runtimes can tell it is not root (Kubernetes runAsNonRoot).
 USER 10001:10001
 WORKDIR /var/lib/camera-service

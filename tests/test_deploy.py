@@ -157,13 +157,14 @@ def test_dockerfile_service_stage() -> None:
     assert data in volumes
     assert all(any(Path(m).is_relative_to(v) for v in volumes - {data}) for m in media)
     assert env["CAMERA_SERVICE_LOGGING_FORMAT"] == "json"
+    assert env["CAMERA_SERVICE_LOGGING_STREAM"] == "stdout"  # containers collect stdout
     assert service["ENTRYPOINT"] == '["camera-service"]'
 
 
 def test_dockerfile_environment_is_valid_config() -> None:
     env = {k: v for k, v in stage_env("service").items() if k.startswith("CAMERA_SERVICE_")}
     settings, _ = load_settings(None, env)
-    assert settings.logging.format == "json"
+    assert settings.logging.format == "json" and settings.logging.stream == "stdout"
     assert str(settings.storage.data_dir) == env["CAMERA_SERVICE_STORAGE_DATA_DIR"]
 
 
