@@ -4,14 +4,21 @@
     python bench/run.py throughput --method ping --connections 100,1000
     python bench/run.py throughput --method get_server_info --connections 100
     python bench/run.py open-loop --connections 1000 --rate 20000
+    python bench/run.py open-loop --method get_status --connections 100 --rate 5000
+    python bench/run.py throughput --method get_camera_status --params '{"device": "cam00"}' \
+        --cameras 16 --connections 100
+    python bench/run.py hold --connections 10000 --interval 1
     python bench/run.py rss --connections 1000
-    python bench/run.py startup
+    python bench/run.py startup --cameras 8
+    python bench/run.py rss --connections 10 --cameras 10
     python bench/run.py all
 
 Every scenario starts the service itself (``bench/server.py``: temp config, free ports,
 random JWT secret) and drives it with ``bench/loadgen.py`` in a separate process, so
 the generator never shares the server's interpreter -- it does share the machine's
-CPUs, which the output says. Figures are printed and written as JSON into
+CPUs, which the output says. ``--cameras N`` configures N test-pattern sources
+(``cam00``...) so the camera methods have cameras to list; without a MediaMTX they
+are listed but not streamed. Figures are printed and written as JSON into
 ``bench/results/`` (gitignored). ``--target echo`` runs the same scenario against the
 aiohttp stand-in (``bench/_echo_server.py``) to check the harness itself.
 """
@@ -101,6 +108,8 @@ class Ctx:
         self.runs: int = ns.runs
         self.target: str = ns.target
         self.overrides: dict[str, Any] = dict(ns.overrides)
+        if ns.cameras:
+            self.overrides.setdefault("cameras.sources", test_sources(ns.cameras))
         can_pin = ns.pin and shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
         if ns.pin and not can_pin:
             print("# --pin ignored: taskset missing or fewer than 2 CPUs", file=sys.stderr)
@@ -162,6 +171,11 @@ class Ctx:
             print(f"   {summary}", flush=True)
             result: dict[str, Any] = orjson.loads(out.read_bytes())
             return result
+
+
+def test_sources(n: int) -> list[dict[str, Any]]:
+    """``n`` test-pattern camera sources, ids cam00, cam01, ..."""
+    return [{"type": "test", "id": f"cam{i:02d}", "resolution": "640x360"} for i in range(n)]
 
 
 def median(values: Sequence[float | int | None]) -> float | None:
@@ -260,6 +274,8 @@ def scenario_open_loop(ctx: Ctx) -> dict[str, Any]:
         "--method",
         ns.method,
     ]
+    if ns.params:
+        args += ["--params", ns.params]
     runs, problems = ctx.repeat_loadgen(conns, args, ns.duration + ns.warmup)
     row: dict[str, Any] = {
         "connections": conns,
@@ -291,6 +307,51 @@ def scenario_open_loop(ctx: Ctx) -> dict[str, Any]:
         "params": {"method": ns.method, "duration_s": ns.duration, "warmup_s": ns.warmup},
         "results": [row],
     }
+
+
+def scenario_hold(ctx: Ctx) -> dict[str, Any]:
+    """N authenticated connections held, each sending one request every ``interval``
+    seconds (staggered, open loop: latency from the scheduled send)."""
+    ns = ctx.ns
+    conns = ns.connections
+    print(
+        f"== hold {conns} connections, each {ns.method} every {ns.interval:g} s "
+        f"for {ns.duration:g} s ({ctx.runs} runs)"
+    )
+    args = [
+        "--mode",
+        "hold",
+        "--connections",
+        str(conns),
+        "--interval",
+        str(ns.interval),
+        "--duration",
+        str(ns.duration),
+        "--method",
+        ns.method,
+    ]
+    runs, problems = ctx.repeat_loadgen(conns, args, ns.duration)
+    row: dict[str, Any] = {
+        "connections": conns,
+        "interval_s": ns.interval,
+        "alive_at_end_min": min(r.get("alive_at_end", 0) for r in runs),
+        "rps_median": median([r.get("rps") for r in runs]),
+        "p50_ms_median": median([r["latency_ms"]["p50"] for r in runs]),
+        "p99_ms_median": median([r["latency_ms"]["p99"] for r in runs]),
+        "max_ms_max": max((r["latency_ms"]["max"] or 0.0) for r in runs),
+        "ramp_s_median": median([r.get("ramp_s") for r in runs]),
+        "errors_total": sum(r["errors"] for r in runs),
+        "problems": problems,
+        "runs": runs,
+    }
+    print(
+        f"-> {row['alive_at_end_min']}/{conns} connections alive; "
+        f"{fmt(row['rps_median'], ',.0f')} req/s; p50 {fmt(row['p50_ms_median'])} "
+        f"p99 {fmt(row['p99_ms_median'])} ms, max {fmt(row['max_ms_max'])} ms; "
+        f"ramp {fmt(row['ramp_s_median'])} s; errors {row['errors_total']}",
+        flush=True,
+    )
+    return {"params": {"method": ns.method, "duration_s": ns.duration}, "results": [row]}
 
 
 def scenario_rss(ctx: Ctx) -> dict[str, Any]:
@@ -396,6 +457,7 @@ def scenario_startup(ctx: Ctx) -> dict[str, Any]:
 SCENARIOS: dict[str, Callable[[Ctx], dict[str, Any]]] = {
     "throughput": scenario_throughput,
     "open-loop": scenario_open_loop,
+    "hold": scenario_hold,
     "rss": scenario_rss,
     "startup": scenario_startup,
 }
@@ -440,6 +502,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--pin", action="store_true", help="taskset: server on CPU 0, generator on CPU 1"
     )
     common.add_argument("--results-dir", type=Path, default=RESULTS)
+    common.add_argument(
+        "--cameras", type=int, default=0, help="configure N test-pattern sources cam00..."
+    )
 
     p = argparse.ArgumentParser(
         description=(__doc__ or "").split("\n\n")[0],
@@ -457,10 +522,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     o = sub.add_parser("open-loop", parents=[common], help="fixed offered rate, latency")
     o.add_argument("--method", default="ping")
+    o.add_argument("--params", default=None, help="JSON object sent as params")
     o.add_argument("--connections", type=int, default=1000)
     o.add_argument("--rate", type=float, default=20000.0, help="total offered req/s")
     o.add_argument("--duration", type=float, default=10.0)
     o.add_argument("--warmup", type=float, default=2.0)
+
+    h = sub.add_parser("hold", parents=[common], help="N connections, one request each/interval")
+    h.add_argument("--method", default="ping")
+    h.add_argument("--connections", type=int, default=10_000)
+    h.add_argument("--interval", type=float, default=1.0, help="seconds between requests")
+    h.add_argument("--duration", type=float, default=10.0)
 
     r = sub.add_parser("rss", parents=[common], help="server RSS idle and per connection")
     r.add_argument("--connections", type=int, default=1000)
@@ -512,7 +584,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         defaults = build_parser()
         for name in SCENARIOS:
             sub_ns = defaults.parse_args([name])
-            for key in ("runs", "target", "overrides", "pin", "results_dir"):
+            for key in ("runs", "target", "overrides", "pin", "results_dir", "cameras"):
                 setattr(sub_ns, key, getattr(ns, key))
             sub_ctx = Ctx(sub_ns)
             run_one(name, sub_ns, sub_ctx, [name, *argv[1:]])
