@@ -5,7 +5,6 @@ stderr, or stdout (``logging.stream``) for container runtimes."""
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import re
 import sys
 import time
@@ -95,8 +94,12 @@ def setup_logging(cfg: LoggingConfig, stream: Any = None) -> None:
     handler.addFilter(CorrelationFilter())
     root.addHandler(handler)
     if cfg.file is not None:
+        # imported here: logging.handlers (and the pickle it loads) costs ~0.4 MB of idle
+        # RSS in every service that logs to a stream only
+        from logging.handlers import RotatingFileHandler
+
         cfg.file.parent.mkdir(parents=True, exist_ok=True)
-        fh = logging.handlers.RotatingFileHandler(
+        fh = RotatingFileHandler(
             cfg.file, maxBytes=cfg.max_bytes, backupCount=cfg.backup_count, encoding="utf-8"
         )
         fh.setFormatter(JsonFormatter())
