@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from camera_service.config import ConfigError
 from camera_service.ecosystem.backend import RegistrationLost, RegistryBackend, RegistryError
 from camera_service.ecosystem.etcd import EtcdClient
 from camera_service.ecosystem.etcd_backend import EtcdBackend
+from tests.conftest import make_settings
 from tests.support.etcd import EtcdServer
 
 KEY = "/camera-service/instances/hub-7-8002"
@@ -145,3 +148,14 @@ async def test_refresh_after_restart_keeps_the_registration(
     await etcd.start()
     await backend.refresh(document("degraded"), changed=True)
     assert await stored(etcd) == document("degraded")
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["https://etcd:2379", "http://user:pw@etcd:2379", "etcd:2379", "http://etcd/v3"]
+)
+def test_endpoints_the_client_cannot_speak_are_refused_by_the_config(
+    tmp_path: Path, endpoint: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"registry\.endpoints.*http://host\[:port\]"):
+        make_settings(tmp_path, registry={"endpoints": ["http://127.0.0.1:2379", endpoint]})
+    assert make_settings(tmp_path, registry={"endpoints": ["http://[::1]:2379"]})

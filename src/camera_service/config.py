@@ -384,6 +384,15 @@ class RegistryConfig(Section):
         ),
     )
 
+    @field_validator("endpoints")
+    @classmethod
+    def _etcd_urls(cls, v: list[str]) -> list[str]:
+        # etcd's v3 JSON gateway over plain http (no TLS or auth in this client)
+        for url in v:
+            if not re.match(r"^http://[^\s/?#@]+/?$", url):
+                raise ValueError(f"{url!r} must be http://host[:port] (plain http)")
+        return v
+
     @field_validator("url")
     @classmethod
     def _aggregator_url(cls, v: str | None) -> str | None:
