@@ -91,6 +91,8 @@ class Capacity:
         self._over_limit: Callable[[str], bool] = lambda camera_id: False
         # Streams admitted and not seen up yet -> until when they count anyway.
         self._starting: dict[str, float] = {}
+        self._limits_of: Settings | None = None
+        self._limits: tuple[int, ...] = ()
 
     # --- wiring ---------------------------------------------------------------------------
 
@@ -112,16 +114,24 @@ class Capacity:
 
     def report(self) -> dict[str, dict[str, int]]:
         """``{resource: {limit, active, free}}`` for every resource."""
+        # Asked on every get_status: the limits are read once per settings object (a
+        # reload replaces it), and the entries are built inline.
         s = self.settings()
-        r = s.resources
-        limits: dict[Resource, int] = {
-            "usb_cameras": r.max_usb_cameras,
-            "streams": r.max_streams,
-            "recordings": r.max_recordings,
-            "snapshots": r.max_snapshots,
-            "connections": s.server.max_connections,
-        }
-        return {name: entry(limits[name], self.active(name)) for name in RESOURCES}
+        if s is not self._limits_of:
+            r = s.resources
+            self._limits = (
+                r.max_usb_cameras,
+                r.max_streams,
+                r.max_recordings,
+                r.max_snapshots,
+                s.server.max_connections,
+            )
+            self._limits_of = s
+        out: dict[str, dict[str, int]] = {}
+        for name, limit in zip(RESOURCES, self._limits, strict=True):
+            active = self.active(name)
+            out[name] = {"limit": limit, "active": active, "free": max(0, limit - active)}
+        return out
 
     def active(self, resource: Resource) -> int:
         if resource == "streams":
@@ -132,7 +142,10 @@ class Capacity:
     def _streams(self) -> set[str]:
         """Streams up, and those started by us and not seen up yet (within the time
         MediaMTX gives a publisher to start, plus one look of the controller)."""
-        up = set(self._streams_up())
+        seen = self._streams_up()
+        if not self._starting:  # the usual case: nothing to copy or expire
+            return seen if isinstance(seen, set) else set(seen)
+        up = set(seen)
         now = self.clock()
         self._starting = {
             name: until for name, until in self._starting.items() if until > now and name not in up

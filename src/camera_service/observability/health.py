@@ -69,15 +69,19 @@ class ComponentHealth:
 class HealthRegistry:
     components: dict[str, ComponentState] = field(default_factory=dict)
     listeners: list[Listener] = field(default_factory=list)
+    # Bumped on every register and status change: readers cache what they derive.
+    version: int = 0
 
     def register(
         self, name: str, critical: bool = True, status: Status = Status.HEALTHY, reason: str = ""
     ) -> ComponentHealth:
         state = ComponentState(name, status, reason, {}, time.time(), critical)
         self.components[name] = state
+        self.version += 1
         return ComponentHealth(self, state)
 
     def changed(self, state: ComponentState) -> None:
+        self.version += 1
         for listener in list(self.listeners):
             listener(state)
 

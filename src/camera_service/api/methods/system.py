@@ -102,12 +102,23 @@ def register(
             "max_cameras": settings().resources.max_streams,
         }
 
+    # The overall status and the components change rarely and get_status is asked often:
+    # derived once per health version.
+    health_cache: tuple[int, str, dict[str, str]] = (-1, "", {})
+
     def get_status(call: Call) -> StatusResult:
+        nonlocal health_cache
+        version, overall, components = health_cache
+        if version != health.version:
+            version = health.version
+            overall = health.overall().value
+            components = {n: c.status.value for n, c in sorted(health.components.items())}
+            health_cache = version, overall, components
         return {
-            "status": health.overall().value,
+            "status": overall,
             "uptime": round(time.monotonic() - started, 3),
             "version": __version__,
-            "components": {n: c.status.value for n, c in sorted(health.components.items())},
+            "components": dict(components),
             "capacity": cast(dict[str, CapacityEntry], capacity()),
         }
 
