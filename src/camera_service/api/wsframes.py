@@ -142,14 +142,16 @@ Event = tuple[int, bytes]  # (opcode, payload): whole messages, or single contro
 
 
 class FrameParser:
-    """Incremental parser of client frames. ``feed`` returns complete messages
-    (fragments reassembled) and control frames, in order; a violation raises
-    ``ProtocolError`` with the close code to send."""
+    """Incremental parser of a peer's frames: a client's (masked, what the server reads)
+    or, with ``masked=False``, a server's (what the SDK's client reads). ``feed`` returns
+    complete messages (fragments reassembled) and control frames, in order; a violation
+    raises ``ProtocolError`` with the close code to send."""
 
-    __slots__ = ("_buf", "_frag_op", "_frag_size", "_frags", "max_size")
+    __slots__ = ("_buf", "_frag_op", "_frag_size", "_frags", "masked", "max_size")
 
-    def __init__(self, max_size: int) -> None:
+    def __init__(self, max_size: int, masked: bool = True) -> None:
         self.max_size = max_size
+        self.masked = masked
         self._buf = b""
         self._frags: list[bytes] = []
         self._frag_op = 0
@@ -159,6 +161,7 @@ class FrameParser:
         buf = self._buf + data if self._buf else data
         events: list[Event] = []
         pos, end = 0, len(buf)
+        key_len = 4 if self.masked else 0
         while end - pos >= 2:
             b0, b1 = buf[pos], buf[pos + 1]
             n = b1 & 0x7F
@@ -175,10 +178,12 @@ class FrameParser:
                 head += 8
             opcode = b0 & 0x0F
             self._check_header(b0, b1, opcode, n)
-            if end - head < 4 + n:
+            if end - head < key_len + n:
                 break
-            payload = unmask(buf[head + 4 : head + 4 + n], buf[head : head + 4])
-            pos = head + 4 + n
+            pos = head + key_len + n
+            payload = buf[head + key_len : pos]
+            if key_len:
+                payload = unmask(payload, buf[head : head + 4])
             if opcode >= OP_CLOSE:
                 events.append((opcode, payload))
             elif b0 & 0x80 and opcode and not self._frags:
@@ -191,8 +196,9 @@ class FrameParser:
     def _check_header(self, b0: int, b1: int, opcode: int, n: int) -> None:
         if b0 & 0x70:
             raise ProtocolError(CLOSE_PROTOCOL_ERROR, "reserved bits set")
-        if not b1 & 0x80:
-            raise ProtocolError(CLOSE_PROTOCOL_ERROR, "client frames must be masked")
+        if bool(b1 & 0x80) != self.masked:
+            who = "client frames must be" if self.masked else "server frames must not be"
+            raise ProtocolError(CLOSE_PROTOCOL_ERROR, f"{who} masked")
         if opcode >= OP_CLOSE:
             if opcode > OP_PONG:
                 raise ProtocolError(CLOSE_PROTOCOL_ERROR, f"unknown opcode {opcode}")

@@ -11,15 +11,12 @@ import os
 from typing import Final
 
 from camera_service.api.wsframes import (
-    CLOSE_PROTOCOL_ERROR,
-    CLOSE_TOO_BIG,
     GUID,
     OP_BINARY,
     OP_CLOSE,
-    OP_CONT,
-    OP_PONG,
     OP_TEXT,
     Event,
+    FrameParser,
     ProtocolError,
     parse_close,
 )
@@ -102,76 +99,11 @@ def client_frame(opcode: int, payload: bytes, mask: bytes | None = None) -> byte
     return head + key + body
 
 
-class ServerFrameParser:
-    """Incremental parser of server frames (never masked). ``feed`` returns whole
-    messages (fragments joined) and control frames in order; a violation raises
-    ``ProtocolError``."""
+class ServerFrameParser(FrameParser):
+    """The server's frames, as the client reads them: the server's own incremental
+    parser, for frames that are never masked (RFC 6455 §5.1)."""
+
+    __slots__ = ()
 
     def __init__(self, max_size: int) -> None:
-        self.max_size = max_size
-        self._buf = b""
-        self._frags: list[bytes] = []
-        self._frag_op = 0
-        self._frag_size = 0
-
-    def feed(self, data: bytes) -> list[Event]:
-        buf = self._buf + data if self._buf else data
-        events: list[Event] = []
-        pos, end = 0, len(buf)
-        while end - pos >= 2:
-            b0, b1 = buf[pos], buf[pos + 1]
-            n = b1 & 0x7F
-            head = pos + 2
-            if n == 126:
-                if end - pos < 4:
-                    break
-                n = int.from_bytes(buf[head : head + 2], "big")
-                head += 2
-            elif n == 127:
-                if end - pos < 10:
-                    break
-                n = int.from_bytes(buf[head : head + 8], "big")
-                head += 8
-            opcode = b0 & 0x0F
-            self._check(b0, b1, opcode, n)
-            if end - head < n:
-                break
-            payload = buf[head : head + n]
-            pos = head + n
-            if opcode >= OP_CLOSE:
-                events.append((opcode, payload))
-            else:
-                self._fragment(b0 & 0x80, opcode, payload, events)
-        self._buf = buf[pos:]
-        return events
-
-    def _check(self, b0: int, b1: int, opcode: int, n: int) -> None:
-        if b0 & 0x70:
-            raise ProtocolError(CLOSE_PROTOCOL_ERROR, "reserved bits set")
-        if b1 & 0x80:
-            raise ProtocolError(CLOSE_PROTOCOL_ERROR, "server frames must not be masked")
-        if opcode >= OP_CLOSE:
-            if opcode > OP_PONG or not b0 & 0x80 or n > 125:
-                raise ProtocolError(CLOSE_PROTOCOL_ERROR, "invalid control frame")
-        elif opcode > OP_BINARY:
-            raise ProtocolError(CLOSE_PROTOCOL_ERROR, f"unknown opcode {opcode}")
-        elif n + self._frag_size > self.max_size:
-            raise ProtocolError(CLOSE_TOO_BIG, f"message larger than {self.max_size} bytes")
-
-    def _fragment(self, fin: int, opcode: int, payload: bytes, events: list[Event]) -> None:
-        if opcode == OP_CONT:
-            if not self._frags:
-                raise ProtocolError(CLOSE_PROTOCOL_ERROR, "continuation without a message")
-        elif self._frags:
-            raise ProtocolError(CLOSE_PROTOCOL_ERROR, "new message inside a fragmented one")
-        else:
-            self._frag_op = opcode
-        if fin and not self._frags:
-            events.append((opcode, payload))
-            return
-        self._frags.append(payload)
-        self._frag_size += len(payload)
-        if fin:
-            events.append((self._frag_op, b"".join(self._frags)))
-            self._frags = []
-            self._frag_size = 0
+        super().__init__(max_size, masked=False)
