@@ -25,7 +25,7 @@ from tests.support.media_stack import LAB
 from tests.support.mediamtx.dataplane import DataPlane
 from tests.support.mediamtx.double import ApiCall, MediaMtxDouble, RecordedRequest
 from tests.support.mediamtx.fixtures import assert_no_violations
-from tests.support.service_process import ServiceProcess, write_config
+from tests.support.service_process import ServiceProcess, listed_after_restart, write_config
 from tests.test_recordings import playable, status_update
 from tests.test_registry_etcd import PREFIX, registry, wait_document
 
@@ -187,19 +187,8 @@ async def test_sigterm_finalizes_recording_deregisters_closes_1001_and_exits_0(
         assert_no_violations(mtx)
 
         # Started again on the same data dir, the service lists the file.
-        service = await ServiceProcess.start(config)
-        client = None
-        try:
-            client = await RpcClient.connect(service.ws_url)
-            await client.call("authenticate", {"auth_token": make_token("viewer")})
-            listed = await client.call("list_recordings", {"device": "lab"})
-            assert [f["filename"] for f in listed["files"]] == [name]
-            service.signal(signal.SIGTERM)
-            assert await service.exit_code() == 0
-        finally:
-            if client is not None:
-                await client.close()
-            await service.kill()
+        files = await listed_after_restart(config, "lab")
+        assert [f["filename"] for f in files] == [name]
         assert await etcd.get_prefix(PREFIX) == {}
 
 

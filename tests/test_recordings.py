@@ -23,7 +23,7 @@ from tests.support.media_stack import LAB, MediaStack, MediaStackFactory
 from tests.support.mediamtx.dataplane import DataPlane
 from tests.support.mediamtx.double import MediaMtxDouble
 from tests.support.mediamtx.fixtures import assert_no_violations
-from tests.support.service_process import ServiceProcess, write_config
+from tests.support.service_process import ServiceProcess, listed_after_restart, write_config
 
 SEGMENT_NAME = re.compile(r"lab_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d\.(mp4|ts)")
 YARD = {"type": "test", "id": "yard", "resolution": "320x180", "fps": 15}
@@ -382,17 +382,6 @@ async def test_sigterm_during_a_recording_leaves_a_playable_file(tmp_path: Path)
         assert_no_violations(mtx)
 
         # Started again on the same data dir, the service lists the file.
-        service = await ServiceProcess.start(config)
-        client = None
-        try:
-            client = await RpcClient.connect(service.ws_url)
-            await client.call("authenticate", {"auth_token": make_token("viewer")})
-            listed = await client.call("list_recordings", {"device": "lab"})
-            assert [f["filename"] for f in listed["files"]] == [name]
-            assert listed["files"][0]["file_size"] == recording.stat().st_size
-            service.proc.send_signal(signal.SIGTERM)
-            assert await service.exit_code() == 0
-        finally:
-            if client is not None:
-                await client.close()
-            await service.kill()
+        files = await listed_after_restart(config, "lab")
+        assert [f["filename"] for f in files] == [name]
+        assert files[0]["file_size"] == recording.stat().st_size

@@ -17,7 +17,8 @@ from typing import Any
 import orjson
 import yaml
 
-from tests.conftest import SECRET
+from tests.conftest import SECRET, make_token
+from tests.rpc import RpcClient
 
 WAIT = 30.0
 
@@ -123,3 +124,22 @@ class ServiceProcess:
             self.proc.kill()
         await self.proc.wait()
         await self._reader
+
+
+async def listed_after_restart(config: Path, device: str) -> list[dict[str, Any]]:
+    """Start the service again on ``config`` (same data dir), list ``device``'s
+    recordings as a viewer, stop it with SIGTERM (exit 0 asserted): the files listed."""
+    service = await ServiceProcess.start(config)
+    client: RpcClient | None = None
+    try:
+        client = await RpcClient.connect(service.ws_url)
+        await client.call("authenticate", {"auth_token": make_token("viewer")})
+        listed = await client.call("list_recordings", {"device": device})
+        service.signal(signal.SIGTERM)
+        assert await service.exit_code() == 0
+        files: list[dict[str, Any]] = listed["files"]
+        return files
+    finally:
+        if client is not None:
+            await client.close()
+        await service.kill()
