@@ -18,14 +18,7 @@ from camera_service.ecosystem.document import (
 )
 from camera_service.observability.health import HealthRegistry, Status
 from tests.conftest import make_settings
-
-CAPACITY = {
-    "usb_cameras": {"limit": 8, "active": 1, "free": 7},
-    "streams": {"limit": 16, "active": 2, "free": 14},
-    "recordings": {"limit": 8, "active": 0, "free": 8},
-    "snapshots": {"limit": 4, "active": 0, "free": 4},
-    "connections": {"limit": 1000, "active": 3, "free": 997},
-}
+from tests.support.aggregator import CAPACITY
 
 
 def test_instance_id_defaults_to_hostname_and_port_and_is_made_safe() -> None:

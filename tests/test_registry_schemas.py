@@ -20,15 +20,7 @@ from camera_service.ecosystem.document import (
 from camera_service.ecosystem.schemas import SCHEMAS
 from camera_service.observability.health import HealthRegistry, Status
 from tests.conftest import make_settings
-from tests.support.aggregator import example_document, schema_errors
-
-CAPACITY = {
-    "usb_cameras": {"limit": 8, "active": 1, "free": 7},
-    "streams": {"limit": 16, "active": 2, "free": 14},
-    "recordings": {"limit": 8, "active": 0, "free": 8},
-    "snapshots": {"limit": 4, "active": 0, "free": 4},
-    "connections": {"limit": 1000, "active": 3, "free": 997},
-}
+from tests.support.aggregator import CAPACITY, example_document, schema_errors
 
 
 def heartbeat_for(document: dict[str, Any], sequence: int = 1) -> dict[str, Any]:

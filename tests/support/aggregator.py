@@ -65,6 +65,16 @@ def assert_valid(name: str, instance: Any) -> None:
         raise AssertionError(f"not a valid {name} body at {where}: {error.message}")
 
 
+# A capacity report as the service builds it (recordings idle), for document tests.
+CAPACITY = {
+    "usb_cameras": {"limit": 8, "active": 1, "free": 7},
+    "streams": {"limit": 16, "active": 2, "free": 14},
+    "recordings": {"limit": 8, "active": 0, "free": 8},
+    "snapshots": {"limit": 4, "active": 0, "free": 4},
+    "connections": {"limit": 1000, "active": 3, "free": 997},
+}
+
+
 def example_document(instance_id: str = "hub-7-8002", **changes: Any) -> dict[str, Any]:
     """A registration document as docs/registry.md shows it; ``changes`` replace keys."""
     document: dict[str, Any] = {
