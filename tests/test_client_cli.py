@@ -182,16 +182,7 @@ async def test_snapshot_record_and_files_in_process(
     assert dest.stat().st_size == sizes[name]
     assert out == f"downloaded {name} to {dest} ({dest.stat().st_size} bytes)\n"
 
-    # Known race (see the closing note of issue 6/7): the recorder can still write the
-    # last fragment just after STOPPED, and a delete in that moment is refused with -1006
-    # recording_in_progress. Wait until the index has seen the file closed.
-    index = stack.app.index
-
-    async def closed() -> bool:
-        entry = await index.get("recording", name)
-        return entry is not None and not entry.writing
-
-    await index.wait_until(closed, WAIT)
+    # Deletable at once: STOPPED means the recorder closed the file.
     code, out, err = await in_process(capsys, *opts, "files", "delete", "recordings", name)
     assert code == 0 and out == f"deleted {name}\n", err
     code, _, err = await in_process(capsys, *opts, "files", "delete", "recordings", name)

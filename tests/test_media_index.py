@@ -404,6 +404,36 @@ async def test_segment_hooks_list_a_recording_while_written_and_probe_it_when_co
     assert done.duration == pytest.approx(2.0, abs=0.15)  # read from the file, not the hook
 
 
+@pytest.mark.parametrize("same_batch", [True, False])
+async def test_a_create_hook_arriving_after_complete_does_not_reopen_the_segment(
+    tmp_path: Path, make_index: Factory, samples: dict[str, Path], same_batch: bool
+) -> None:
+    """MediaMTX runs each segment hook as its own process, so for a short segment the
+    "create" call can reach us after "complete". The segment stays closed (and so can
+    be deleted), whether the two are applied together or one after the other."""
+    events = EventBus()
+    index = await make_index(events)
+    await until_listed(index, "recording", set())
+    index.watcher.stop()  # only the hooks tell the index now
+    segment = tmp_path / "rec" / "lab_2025-01-15_14-30-00.mp4"
+    shutil.copy(samples["two"], segment)
+
+    events.publish("recording.segment", {"segment": SegmentEvent("complete", "lab", segment, 2.0)})
+    if not same_batch:
+        closed = await entry(index, "recording", segment.name)
+        assert closed is not None and not closed.writing
+    events.publish("recording.segment", {"segment": SegmentEvent("create", "lab", segment, None)})
+    late = await entry(index, "recording", segment.name)
+    assert late is not None and not late.writing
+
+    # A "create" for a file that did change since is believed.
+    with segment.open("ab") as f:
+        f.write(b"more")
+    events.publish("recording.segment", {"segment": SegmentEvent("create", "lab", segment, None)})
+    reopened = await entry(index, "recording", segment.name)
+    assert reopened is not None and reopened.writing
+
+
 async def test_bus_events_are_applied_before_the_next_listing(
     tmp_path: Path, make_index: Factory, samples: dict[str, Path]
 ) -> None:

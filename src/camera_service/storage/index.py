@@ -244,14 +244,17 @@ class IndexStore:
     def _upsert(self, kind: Kind, name: str, size: int, mtime: float, change: Change) -> None:
         camera_id, start = name_info(kind, name)
         # On conflict the right-hand sides read the old row: "size = excluded.size"
-        # compares before anything is assigned.
+        # compares before anything is assigned. OPENED does not reopen a closed file
+        # that is unchanged: the recorder's create and complete hooks run as separate
+        # processes, so "create" can arrive after "complete".
         self._conn.execute(
             "INSERT INTO media_files (kind, name, camera_id, start_time, end_time, size, mtime,"
             " format, writing, probed) VALUES (:kind, :name, :camera, :start, :mtime, :size,"
             " :mtime, :format, :opened, 0)"
             " ON CONFLICT (kind, name) DO UPDATE SET"
             " start_time = excluded.start_time,"
-            " writing = CASE :change WHEN 0 THEN writing ELSE excluded.writing END,"
+            " writing = CASE :change WHEN 0 THEN writing WHEN 2 THEN 0"
+            "   WHEN 1 THEN writing OR size != excluded.size OR mtime != excluded.mtime END,"
             " probed = CASE WHEN size = excluded.size AND mtime = excluded.mtime"
             "   AND :change != 2 THEN probed ELSE 0 END,"
             " duration = CASE WHEN size = excluded.size AND mtime = excluded.mtime"
@@ -568,7 +571,10 @@ class MediaIndex:
         if not self._running:
             return
         key: ChangeKey = (kind, name)
-        if change is not Change.SEEN or key not in self._pending:
+        pending = self._pending.get(key)
+        # SEEN adds nothing to a pending change, and a late OPENED (see
+        # IndexStore._upsert) does not undo a pending CLOSED.
+        if pending is None or change > pending:
             self._pending[key] = change
         self._dirty.set()
 
