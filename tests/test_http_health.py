@@ -126,6 +126,24 @@ async def test_metrics_count_real_requests(service: Application, connect: Connec
     assert "camera_service_notifications_dropped_total 0" in text
 
 
+async def test_notification_fan_out_is_timed_in_the_metrics(
+    service: Application, connect: Connect
+) -> None:
+    def fanned_out(text: object) -> int:
+        prefix = "camera_service_notification_fanout_seconds_count "
+        lines = [line for line in str(text).splitlines() if line.startswith(prefix)]
+        return int(lines[0].removeprefix(prefix))
+
+    viewers = [await connect("viewer") for _ in range(3)]
+    _, before = await get(service, "/metrics")
+    service.events.publish("snapshot_taken", {"device": "lab", "filename": "x.jpg"})
+    for v in viewers:
+        await v.wait_notification("snapshot_taken", lambda p: p["filename"] == "x.jpg")
+    _, after = await get(service, "/metrics")
+    assert fanned_out(after) == fanned_out(before) + 1
+    assert 'camera_service_notification_fanout_seconds_bucket{le="+Inf"}' in str(after)
+
+
 async def test_server_info_and_discover(service: Application, connect: Connect) -> None:
     c = await connect("admin")
     info = await c.call("get_server_info")

@@ -7,6 +7,7 @@ distinct client host when it carries stream URLs).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -37,15 +38,16 @@ class Notifier:
         self.mediamtx = mediamtx
 
     def __call__(self, topic: str, payload: dict[str, Any]) -> None:
+        began = time.perf_counter()
         if topic in NOTIFICATION_TOPICS:
-            self._send(topic, text_frame(notification(topic, payload)))
+            self._send(topic, text_frame(notification(topic, payload)), began)
         elif topic in CAMERA_EVENTS:
             camera: Camera = payload["camera"]
             if topic == "camera.removed" and camera.connected:
                 camera = Camera(
                     camera.camera_id, camera.source_type, camera.name, CameraStatus.DISCONNECTED
                 )
-            self._send("camera_status_update", self._camera_frame(camera))
+            self._send("camera_status_update", self._camera_frame(camera), began)
 
     def _camera_frame(self, camera: Camera) -> Callable[[str], bytes]:
         cfg = self.mediamtx()
@@ -57,7 +59,6 @@ class Notifier:
 
         return frame
 
-    def _send(self, topic: str, frame: bytes | Callable[[str], bytes]) -> None:
+    def _send(self, topic: str, frame: bytes | Callable[[str], bytes], began: float) -> None:
         sent, dropped = self.ws.broadcast(topic, frame)
-        self.metrics.notifications_sent += sent
-        self.metrics.notifications_dropped += dropped
+        self.metrics.notification_done(time.perf_counter() - began, sent, dropped)

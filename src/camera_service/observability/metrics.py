@@ -103,6 +103,8 @@ class Metrics:
         self.slow_consumers_closed = 0
         self.notifications_sent = 0
         self.notifications_dropped = 0
+        self.fanout_buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.fanout_seconds = 0.0
         self.security_events: dict[str, int] = {}
         self.loop_lag = 0.0
         self._rates: deque[_Rate] = deque(maxlen=11)
@@ -124,6 +126,14 @@ class Metrics:
         self.total_seconds += seconds
         if code:
             self.total_errors += 1
+
+    def notification_done(self, seconds: float, sent: int, dropped: int) -> None:
+        """One notification fanned out: ``seconds`` from its event to its frame queued
+        on every subscribed connection (api.md §5 budgets 20 ms)."""
+        self.fanout_buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.fanout_seconds += seconds
+        self.notifications_sent += sent
+        self.notifications_dropped += dropped
 
     def security_event(self, event: str) -> None:
         self.security_events[event] = self.security_events.get(event, 0) + 1
@@ -181,22 +191,23 @@ class Metrics:
             "camera_service_rpc_request_duration_seconds", "histogram", "JSON-RPC handling time."
         )
         for method, buckets in sorted(self.method_buckets.items()):
-            cumulative = 0
-            for bound, n in zip((*LATENCY_BUCKETS, float("inf")), buckets, strict=True):
-                cumulative += n
-                le = "+Inf" if bound == float("inf") else repr(bound)
-                out.append(
-                    "camera_service_rpc_request_duration_seconds_bucket"
-                    f'{{method="{method}",le="{le}"}} {cumulative}'
-                )
-            out.append(
-                f'camera_service_rpc_request_duration_seconds_sum{{method="{method}"}} '
-                f"{self.method_seconds[method]:.6f}"
+            out += _histogram(
+                "camera_service_rpc_request_duration_seconds",
+                f'method="{method}"',
+                buckets,
+                self.method_seconds[method],
             )
-            out.append(
-                f'camera_service_rpc_request_duration_seconds_count{{method="{method}"}} '
-                f"{cumulative}"
-            )
+        family(
+            "camera_service_notification_fanout_seconds",
+            "histogram",
+            "From a domain event to its notification frame queued on every subscriber.",
+        )
+        out += _histogram(
+            "camera_service_notification_fanout_seconds",
+            "",
+            self.fanout_buckets,
+            self.fanout_seconds,
+        )
         gauges = {
             "camera_service_websocket_connections": ("gauge", self.active_connections, "Open."),
             "camera_service_websocket_connections_total": (
@@ -246,3 +257,18 @@ class Metrics:
             family(name, "gauge", name.replace("_", " "))
             out.append(f"{name} {value}")
         return "\n".join(out) + "\n"
+
+
+def _histogram(name: str, labels: str, buckets: list[int], total: float) -> list[str]:
+    """Prometheus histogram lines over :data:`LATENCY_BUCKETS` (``labels`` without braces)."""
+    out = []
+    cumulative = 0
+    sep = "," if labels else ""
+    for bound, n in zip((*LATENCY_BUCKETS, float("inf")), buckets, strict=True):
+        cumulative += n
+        le = "+Inf" if bound == float("inf") else repr(bound)
+        out.append(f'{name}_bucket{{{labels}{sep}le="{le}"}} {cumulative}')
+    tail = f"{{{labels}}}" if labels else ""
+    out.append(f"{name}_sum{tail} {total:.6f}")
+    out.append(f"{name}_count{tail} {cumulative}")
+    return out
