@@ -253,6 +253,15 @@ class HttpProtocol(asyncio.Protocol):
             self._task.cancel()
         if self.sink is not None:
             self.sink.connection_lost(exc)
+        self._release()
+
+    def _release(self) -> None:
+        """Break the reference cycles (the parser calls our bound methods; the
+        WebSocket connection holds our transport, which holds us): a closed connection
+        is then freed at once by reference counting, not left for a full collection,
+        which walks every live object and showed as pauses with thousands of clients."""
+        self.sink = None
+        self.__dict__.pop("parser", None)
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -380,6 +389,7 @@ class HttpProtocol(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         self.sink = result
+        del self.parser  # a WebSocket now: no more HTTP to parse (and no cycle to keep)
         if rest:
             self.sink.data_received(rest)
 

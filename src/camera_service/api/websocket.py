@@ -49,6 +49,11 @@ CLOSE_TIMEOUT = 2.0  # seconds a peer gets to answer our close frame
 INBOX_LIMIT = 64  # frames queued behind a waiting request before reading pauses
 
 
+def _gone(frame: bytes) -> bool:
+    """A closed connection's send: a late reply has nowhere to go."""
+    return False
+
+
 class Connection:
     __slots__ = (
         "_inbox",
@@ -160,6 +165,9 @@ class Connection:
         if self._worker is not None:
             self._worker.cancel()
         self.server.forget(self)
+        # The session's send is our bound method: without this cycle the connection is
+        # freed at once, not by a full collection (see HttpProtocol._release).
+        self.session.send = _gone
 
     # --- requests ---------------------------------------------------------------------
 
