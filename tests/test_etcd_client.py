@@ -31,7 +31,9 @@ class Watcher:
         self.task = asyncio.create_task(self._run(client, key))
 
     async def _run(self, client: EtcdClient, key: str) -> None:
-        async for value in client.watch(key):
+        # A short backoff cap: on a loaded machine etcd can take seconds to come back,
+        # and the default cap (10 s) could outlast WAIT after a few failed tries.
+        async for value in client.watch(key, retry_max=1.0):
             self.seen.put_nowait(value)
 
     async def next(self) -> bytes | None:
