@@ -141,10 +141,11 @@ async def test_snapshot_record_and_files_in_process(
     sdk = CameraClient(url, token=make_token("viewer"))
     watcher.append(sdk)
     await sdk.connect()
+    started: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     stopped: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     sdk.on(
         "recording_status_update",
-        lambda p: stopped.put_nowait(p) if p["status"] != "STARTED" else None,
+        lambda p: (started if p["status"] == "STARTED" else stopped).put_nowait(p),
     )
     opts = ("--url", url, "--token", make_token("operator"))
 
@@ -157,6 +158,9 @@ async def test_snapshot_record_and_files_in_process(
     assert out.startswith("recording lab until stopped: lab_")
     code, _, err = await in_process(capsys, *opts, "record", "start", "lab")
     assert code == 1 and "already recording" in err.lower()
+    # STARTED comes with the first segment: stopped sooner, a loaded machine may have
+    # recorded nothing (STOPPED then names no file, rightly).
+    await asyncio.wait_for(started.get(), WAIT)
     code, out, err = await in_process(capsys, *opts, "record", "stop", "lab")
     assert code == 0 and out.startswith("stopped lab after "), err
     final = await asyncio.wait_for(stopped.get(), WAIT)
