@@ -62,6 +62,7 @@ def test_image_output_per_format() -> None:
     assert after(png, "-c:v") == "png" and "-q:v" not in png  # lossless: quality unused
     assert "-frames:v" not in image_output("jpg", 85, frames=None)
     assert after(png, "-fps_mode") == "passthrough"
+    assert after(jpg, "-threads") == "1"  # the encoder's: one picture at a time
 
 
 def test_stream_snapshot_reads_only_keyframes_over_tcp() -> None:
@@ -107,6 +108,8 @@ def test_grabber_reads_every_keyframe() -> None:
     argv = grabber_argv("/opt/ffmpeg", URL, "jpg", 60, 10)
     assert argv[0] == "/opt/ffmpeg" and after(argv, "-skip_frame") == "nokey"
     assert "-frames:v" not in argv and after(argv, "-q:v") == str(jpeg_qscale(60))
+    # The decoder's too (an input option): threads cost memory, one keyframe a second.
+    assert argv.index("-threads") < argv.index("-i") and after(argv, "-threads") == "1"
 
 
 def test_reader_url_uses_the_control_api_host() -> None:

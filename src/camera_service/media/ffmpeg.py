@@ -176,6 +176,12 @@ _RTSP_FAST_START = [
 ]  # fmt: skip
 
 
+# Decode and encode one picture at a time: FFmpeg's default of a thread per core (+1) for
+# each codec costs every grabber ~3 MB of private memory on 2 cores, more on bigger
+# hubs (bench/live_rss.py), and one keyframe a second needs no parallelism.
+_ONE_THREAD = ["-threads", "1"]
+
+
 def jpeg_qscale(quality: int) -> int:
     """JPEG quality 1-100 (100 best) as FFmpeg's MJPEG ``-q:v`` 31-2 (2 best), linearly."""
     _check(1 <= quality <= 100, f"quality {quality!r} out of range")
@@ -191,7 +197,8 @@ def image_output(fmt: ImageFormat, quality: int, *, frames: int | None = 1) -> l
     count = ["-frames:v", str(frames)] if frames is not None else []
     # passthrough: one image per decoded frame, never duplicated to fill a frame rate
     return [
-        "-an", "-sn", "-dn", *count, "-fps_mode", "passthrough", *codec, "-f", "image2pipe", "-",
+        "-an", "-sn", "-dn", *count, "-fps_mode", "passthrough", *codec, *_ONE_THREAD,
+        "-f", "image2pipe", "-",
     ]  # fmt: skip
 
 
@@ -206,6 +213,7 @@ def rtsp_keyframes_input(url: str, timeout: float, transport: str = "tcp") -> li
         "-rtsp_transport", transport,
         "-timeout", str(round(timeout * 1_000_000)),
         "-skip_frame", "nokey",
+        *_ONE_THREAD,
         "-i", url,
     ]  # fmt: skip
 
