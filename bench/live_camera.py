@@ -1,12 +1,12 @@
-"""One live test camera for the media benches: the service as its own process
-(``bench/server.py``) with a test-pattern camera, the MediaMTX double and its real RTSP
-data plane (FFmpeg publisher, relay, recorder) in this process, and an operator's
-WebSocket client once MediaMTX has the camera's path."""
+"""Live test cameras for the media benches: the service as its own process
+(``bench/server.py``) with test-pattern cameras (one, ``lab``, unless told), the MediaMTX
+double and its real RTSP data plane (FFmpeg publishers, relay, recorders) in this
+process, and an operator's WebSocket client once MediaMTX has every camera's path."""
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +14,7 @@ from typing import Any
 
 from tests.rpc import RpcClient
 from tests.support.mediamtx.dataplane import DataPlane
-from tests.support.mediamtx.double import MediaMtxDouble
+from tests.support.mediamtx.double import MediaMtxDouble, RecordedRequest
 
 from server import ServiceProcess
 
@@ -28,12 +28,20 @@ class LiveCamera:
     srv: ServiceProcess
 
 
+def path_added(camera_id: str) -> Callable[[RecordedRequest], bool]:
+    return lambda r: r.path == f"/v3/config/paths/add/{camera_id}"
+
+
 @asynccontextmanager
 async def live_camera(
-    prefix: str, overrides: dict[str, Any], **plane_options: Any
+    prefix: str,
+    overrides: dict[str, Any],
+    cameras: Sequence[Mapping[str, Any]] = (CAMERA,),
+    **plane_options: Any,
 ) -> AsyncIterator[LiveCamera]:
-    """The stack, with the service's config ``overrides``; MediaMTX contract violations
-    seen by the double fail the run once it is over."""
+    """The stack, with the service's config ``overrides`` and ``cameras`` (its
+    ``cameras.sources``); MediaMTX contract violations seen by the double fail the run
+    once it is over."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         work = Path(tmp)
         async with (
@@ -45,7 +53,7 @@ async def live_camera(
                     "mediamtx.api_url": mtx.api_url,
                     "mediamtx.rtsp_port": plane.rtsp_port,
                     "mediamtx.check_interval": 0.1,
-                    "cameras.sources": [CAMERA],
+                    "cameras.sources": [dict(c) for c in cameras],
                     **overrides,
                 }
             )
@@ -53,9 +61,8 @@ async def live_camera(
                 client = await RpcClient.connect(srv.ws_url)
                 try:
                     await client.call("authenticate", {"auth_token": srv.mint_token("operator")})
-                    await mtx.wait_for_request(
-                        lambda r: r.path == "/v3/config/paths/add/lab", timeout=30
-                    )
+                    for c in cameras:
+                        await mtx.wait_for_request(path_added(c["id"]), timeout=30)
                     yield LiveCamera(client, plane, srv)
                 finally:
                     await client.close()

@@ -229,6 +229,15 @@ class ServiceProcess:
             self._tmp = None
         return self.returncode
 
+    def reload(self, overrides: Mapping[str, Any]) -> None:
+        """Rewrite the config with ``overrides`` added and SIGHUP the service, which
+        applies the live keys (it answers nothing: wait for their effect)."""
+        assert self.proc is not None and self._tmp is not None and self.config_path
+        self.overrides.update(overrides)
+        cfg = self.build_config(Path(self._tmp.name) / "data")
+        self.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        self.proc.send_signal(signal.SIGHUP)
+
     def __enter__(self) -> ServiceProcess:
         return self.start()
 
