@@ -4,6 +4,7 @@ violation)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -182,3 +183,39 @@ async def test_a_change_during_a_slow_heartbeat_is_pushed_after_it(
         lambda c: c.kind == "heartbeat" and c.ok and c.body["cameras"]["total"] == 2, since=since
     )
     assert beat.body["capacity"]["usb_cameras"]["active"] == 2
+
+
+async def test_a_stop_that_meets_a_change_ends_the_registrar(
+    tmp_path: Path, aggregator: Aggregator, started: list[Any]
+) -> None:
+    """A change and the stop in the same moment (SIGTERM turns the service "draining"):
+    the registrar ends and deregisters. On Python 3.11, asyncio.wait_for returned
+    normally when cancelled as the change arrived, and the stop waited for ever."""
+    app = Application(make_settings(tmp_path, registry=registry(aggregator, 3600)))
+    await app.start()
+    started.append(app)
+    registrar = app.registrar
+    assert registrar is not None
+    await aggregator.wait_for(
+        lambda c: c.kind == "heartbeat" and c.body["health"]["components"]["registry"] == "healthy"
+    )
+    task = registrar._task
+    assert task is not None
+
+    def waiting() -> bool:
+        """The registrar waits for the next beat or change (its coroutine chain)."""
+        coro: Any = task.get_coro()
+        while coro is not None:
+            if getattr(coro, "__name__", "") == "_wait":
+                return True
+            coro = getattr(coro, "cr_await", None)
+        return False
+
+    # Nothing signals that the registrar is suspended there: yield until it is.
+    async with asyncio.timeout(10):
+        while not waiting():  # noqa: ASYNC110
+            await asyncio.sleep(0)
+    registrar.changed()
+    async with asyncio.timeout(10):
+        await registrar.stop(3.0)
+    assert await aggregator.wait_for(lambda c: c.kind == "deregister")

@@ -59,10 +59,11 @@ class Registrar:
         """Stop refreshing; deregister (bounded by ``timeout``) if registered."""
         if self._task is not None:
             self._task.cancel()
-            await asyncio.wait({self._task})
+            await asyncio.wait({self._task}, timeout=timeout)  # the stop must not hang on it
         try:
             if self.registered:
-                await asyncio.wait_for(self.backend.deregister(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self.backend.deregister()
                 self.registered = False
                 log.info("deregistered", extra={"registry": self.backend.name})
         except (RegistryError, TimeoutError) as exc:
@@ -129,8 +130,12 @@ class Registrar:
             if wake_early and significant(self.document()) != self._pushed:
                 await asyncio.sleep(COALESCE)
                 return
+            # asyncio.timeout, not wait_for: on 3.11, wait_for returns normally when it
+            # is cancelled just as the event is set (a stop during a health change),
+            # and this loop would then never end.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), left)
+                async with asyncio.timeout(left):
+                    await self._wake.wait()
 
 
 def backend_for(cfg: RegistryConfig, instance_id: str) -> RegistryBackend | None:

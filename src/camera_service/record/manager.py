@@ -448,4 +448,5 @@ async def _wait(session: Session, done: Callable[[], bool], timeout: float) -> N
             return
         session.changed.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(session.changed.wait(), remaining)
+            async with asyncio.timeout(remaining):  # not wait_for: see Registrar._wait
+                await session.changed.wait()
