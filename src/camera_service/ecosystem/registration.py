@@ -44,6 +44,7 @@ class Registrar:
         self.health = health
         self.retry_max = retry_max
         self.registered = False
+        self._registering = False  # a register call under way (see _step)
         self._pushed: tuple[Any, ...] | None = None  # significant part the registry holds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -61,7 +62,7 @@ class Registrar:
             self._task.cancel()
             await asyncio.wait({self._task}, timeout=timeout)  # the stop must not hang on it
         try:
-            if self.registered:
+            if self.registered or self._registering:
                 async with asyncio.timeout(timeout):
                     await self.backend.deregister()
                 self.registered = False
@@ -93,7 +94,11 @@ class Registrar:
         name = self.backend.name
         try:
             if not self.registered:
+                # Left True when a stop cancels the call: the registry may hold us all
+                # the same (the write went out), so the stop deregisters.
+                self._registering = True
                 await self.backend.register(document)
+                self._registering = False
                 self.registered = True
                 log.info(
                     "registered",
@@ -102,15 +107,17 @@ class Registrar:
             else:
                 await self.backend.refresh(document, mark != self._pushed)
         except RegistrationLost as exc:
-            self.registered = False
+            self.registered = self._registering = False
             log.warning("registration lost; registering again", extra={"registry": name})
             self.health.set(Status.DEGRADED, f"registration lost: {exc}", backend=name)
             return "lost"
         except RegistryError as exc:
+            self._registering = False
             log.warning("registry unreachable", extra={"registry": name, "error": str(exc)})
             self.health.set(Status.DEGRADED, f"{name} registry unreachable: {exc}", backend=name)
             return "failed"
         except Exception as exc:  # a bug must not end the registration for good
+            self._registering = False
             log.exception("registration step failed", extra={"registry": name})
             self.health.set(Status.DEGRADED, f"registration failed: {type(exc).__name__}")
             return "failed"
