@@ -40,6 +40,8 @@ class DeviceParams(Params):
 
     @property
     def camera_id(self) -> str:
+        if not self.device.startswith("/"):  # validated: already a camera id (no regex)
+            return self.device
         camera_id = camera_id_for(self.device)
         assert camera_id is not None  # validated above
         return camera_id
@@ -102,17 +104,19 @@ def register(
     def api(camera: Camera, session: Session) -> dict[str, Any]:
         return camera.to_api(stream_urls(camera.camera_id, session.host, mediamtx()))
 
-    # The list changes rarely and is asked for often: keep it encoded per registry
-    # version, client host and stream settings; a reply embeds the bytes as they are.
-    list_cache: dict[tuple[int, str, MediaMtxConfig], orjson.Fragment] = {}
+    # The list changes rarely and is asked for often: keep it encoded per client host,
+    # valid while the registry version and the stream settings object are the ones it
+    # was built from (a reload replaces the object; comparing it by identity spares
+    # hashing a settings model per call); a reply embeds the bytes as they are.
+    list_cache: dict[str, tuple[int, MediaMtxConfig, orjson.Fragment]] = {}
 
     def get_camera_list(call: Call) -> Any:
         cfg = mediamtx()
-        key = (cameras.version, call.session.host, cfg)
-        cached = list_cache.get(key)
-        if cached is not None:
-            return cached
-        if any(k[0] != cameras.version for k in list_cache) or len(list_cache) > 64:
+        host = call.session.host
+        hit = list_cache.get(host)
+        if hit is not None and hit[0] == cameras.version and hit[1] is cfg:
+            return hit[2]
+        if len(list_cache) >= 64:  # many client hosts: start again rather than grow
             list_cache.clear()
         listed = [api(c, call.session) for c in cameras]
         result: CameraList = {
@@ -120,28 +124,63 @@ def register(
             "total": len(listed),
             "connected": sum(1 for c in listed if c["status"] == "CONNECTED"),
         }
-        encoded = list_cache[key] = orjson.Fragment(orjson.dumps(result))
+        encoded = orjson.Fragment(orjson.dumps(result))
+        list_cache[host] = (cameras.version, cfg, encoded)
         return encoded
 
-    def get_camera_status(call: Call) -> CameraStatusResult:
-        camera_id = call.params.camera_id
-        camera = cameras.get(camera_id) or _placeholder(camera_id)
-        result = api(camera, call.session)
-        uptime = (
-            time.time() - camera.connected_at if camera.connected and camera.connected_at else 0
-        )
-        result["metrics"] = {
-            "bytes_sent": 0,
-            "readers": 0,
-            "uptime": round(uptime, 1),
-            **stream_metrics(camera_id),
-        }
+    def status_dict(camera: Camera, session: Session) -> dict[str, Any]:
+        """The reply built field by field: for a camera that is recording or unknown, and
+        the reference the encoded form below must equal byte for byte."""
+        camera_id = camera.camera_id
+        result = api(camera, session)
+        result["metrics"] = metrics_of(camera)
         result["capabilities"] = {"formats": camera.formats, "resolutions": camera.resolutions}
         result["recording_session"] = None
         result["current_file"] = None
         result["elapsed_time"] = None
         result.update(recording_of(camera_id) or {})
-        return result  # type: ignore[return-value]
+        return result
+
+    def metrics_of(camera: Camera) -> dict[str, Any]:
+        uptime = (
+            time.time() - camera.connected_at if camera.connected and camera.connected_at else 0
+        )
+        return {
+            "bytes_sent": 0,
+            "readers": 0,
+            "uptime": round(uptime, 1),
+            **stream_metrics(camera.camera_id),
+        }
+
+    # Most of a status reply only changes with the camera or the stream settings: keep it
+    # encoded, per camera and client host, as the JSON before and after "metrics" (the
+    # part that changes by the second); valid like the list above.
+    status_cache: dict[tuple[str, str], tuple[int, MediaMtxConfig, bytes, bytes]] = {}
+
+    def encoded_parts(camera: Camera, session: Session) -> tuple[bytes, bytes]:
+        cfg = mediamtx()
+        key = (camera.camera_id, session.host)
+        hit = status_cache.get(key)
+        if hit is not None and hit[0] == cameras.version and hit[1] is cfg:
+            return hit[2], hit[3]
+        if len(status_cache) >= 256:  # many client hosts: start again rather than grow
+            status_cache.clear()
+        head = orjson.dumps(api(camera, session))[:-1] + b',"metrics":'
+        tail = (
+            b',"capabilities":'
+            + orjson.dumps({"formats": camera.formats, "resolutions": camera.resolutions})
+            + b',"recording_session":null,"current_file":null,"elapsed_time":null}'
+        )
+        status_cache[key] = (cameras.version, cfg, head, tail)
+        return head, tail
+
+    def get_camera_status(call: Call) -> Any:
+        camera_id = call.params.camera_id
+        camera = cameras.get(camera_id)
+        if camera is None or recording_of(camera_id) is not None:  # rare: build it
+            return status_dict(camera or _placeholder(camera_id), call.session)
+        head, tail = encoded_parts(camera, call.session)
+        return orjson.Fragment(head + orjson.dumps(metrics_of(camera)) + tail)
 
     def get_camera_capabilities(call: Call) -> Capabilities:
         camera_id = call.params.camera_id

@@ -1,0 +1,177 @@
+"""get_camera_status and get_camera_list as the service encodes them: the cached parts
+give the same bytes as the reply built field by field, and every change of a camera, of
+the stream settings or of a recording shows in the next call."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+import pytest
+
+from camera_service.api.jsonrpc import result_reply
+from camera_service.api.methods import cameras as camera_methods
+from camera_service.api.registry import Call, MethodRegistry
+from camera_service.api.session import Session
+from camera_service.cameras.model import Camera, CameraStatus, SourceType, stream_urls
+from camera_service.cameras.registry import CameraRegistry
+from camera_service.config import MediaMtxConfig
+from camera_service.events import EventBus
+
+
+class Service:
+    """The camera methods over a registry, with settings, stream metrics and recordings
+    a test can change."""
+
+    def __init__(self) -> None:
+        self.cameras = CameraRegistry(EventBus())
+        self.methods = MethodRegistry()
+        self.cfg = MediaMtxConfig()
+        self.metrics: dict[str, dict[str, Any]] = {}
+        self.recording: dict[str, dict[str, Any]] = {}
+        camera_methods.register(
+            self.methods,
+            self.cameras,
+            lambda: self.cfg,
+            lambda camera_id: self.metrics.get(camera_id, {}),
+            lambda camera_id: self.recording.get(camera_id),
+        )
+
+    def status(self, device: str, host: str = "127.0.0.1") -> bytes:
+        spec = self.methods.get("get_camera_status")
+        assert spec is not None
+        session = Session(1_000_000, lambda payload: True, host)
+        return result_reply(1, spec.handler(Call(spec.validate({"device": device}), session)))
+
+    def expected(self, camera_id: str, host: str = "127.0.0.1") -> bytes:
+        """The reply as get_camera_status built it before it was cached, key by key."""
+        camera = self.cameras.get(camera_id)
+        assert camera is not None
+        result = camera.to_api(stream_urls(camera_id, host, self.cfg))
+        uptime = (
+            time.time() - camera.connected_at if camera.connected and camera.connected_at else 0
+        )
+        result["metrics"] = {
+            "bytes_sent": 0,
+            "readers": 0,
+            "uptime": round(uptime, 1),
+            **self.metrics.get(camera_id, {}),
+        }
+        result["capabilities"] = {"formats": camera.formats, "resolutions": camera.resolutions}
+        result["recording_session"] = None
+        result["current_file"] = None
+        result["elapsed_time"] = None
+        result.update(self.recording.get(camera_id) or {})
+        return result_reply(1, result)
+
+
+def lab(camera_id: str = "lab", **changes: Any) -> Camera:
+    fields: dict[str, Any] = {
+        "status": CameraStatus.CONNECTED,
+        "resolution": "640x360",
+        "fps": 15,
+        "formats": ["H264"],
+        "resolutions": ["640x360", "1280x720"],
+    }
+    fields.update(changes)
+    return Camera(camera_id, SourceType.TEST, camera_id, **fields)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "cams.example", "::1", ""])
+def test_status_bytes_equal_the_reply_built_field_by_field(host: str) -> None:
+    svc = Service()
+    svc.cameras.put(lab())
+    svc.cameras.put(lab("gone", status=CameraStatus.DISCONNECTED))
+    svc.cameras.put(Camera("camera3", SourceType.USB, "usb cam", CameraStatus.CONNECTED))
+    svc.metrics["lab"] = {"bytes_sent": 1234, "readers": 2}
+    for device, camera_id in [("lab", "lab"), ("gone", "gone"), ("/dev/video3", "camera3")]:
+        first = svc.status(device, host)
+        assert first == svc.expected(camera_id, host)
+        assert svc.status(device, host) == first  # from the cache: the same bytes
+
+
+def test_every_camera_change_shows_in_the_next_status() -> None:
+    svc = Service()
+    svc.cameras.put(lab())
+    svc.status("lab")  # cached now
+    svc.cameras.update("lab", name="gate", resolution="1280x720", fps=30)
+    status = orjson.loads(svc.status("lab"))["result"]
+    assert (status["name"], status["resolution"], status["fps"]) == ("gate", "1280x720", 30)
+    assert svc.status("lab") == svc.expected("lab")
+
+    svc.cameras.update("lab", formats=["H264", "MJPEG"], resolutions=["320x240"])
+    status = orjson.loads(svc.status("lab"))["result"]
+    assert status["capabilities"] == {"formats": ["H264", "MJPEG"], "resolutions": ["320x240"]}
+
+    svc.cameras.update("lab", status=CameraStatus.DISCONNECTED)
+    status = orjson.loads(svc.status("lab"))["result"]
+    assert status["status"] == "DISCONNECTED" and status["streams"] == {}
+    assert svc.status("lab") == svc.expected("lab")
+
+    svc.cameras.remove("lab")
+    status = orjson.loads(svc.status("lab"))["result"]
+    assert status["status"] == "DISCONNECTED" and status["source_type"] == "rtsp"
+
+
+def test_a_settings_reload_shows_in_the_next_status() -> None:
+    svc = Service()
+    svc.cameras.put(lab())
+    before = orjson.loads(svc.status("lab"))["result"]["streams"]["rtsp"]
+    svc.cfg = MediaMtxConfig.model_validate({"rtsp_port": 9554, "public_host": "cams.example"})
+    after = orjson.loads(svc.status("lab"))["result"]["streams"]["rtsp"]
+    assert (before, after) == ("rtsp://127.0.0.1:8554/lab", "rtsp://cams.example:9554/lab")
+
+
+def test_each_client_host_gets_its_own_urls() -> None:
+    svc = Service()
+    svc.cameras.put(lab())
+    a = orjson.loads(svc.status("lab", "10.0.0.1"))["result"]["streams"]["hls"]
+    b = orjson.loads(svc.status("lab", "10.0.0.2"))["result"]["streams"]["hls"]
+    assert (a, b) == ("http://10.0.0.1:8888/lab/index.m3u8", "http://10.0.0.2:8888/lab/index.m3u8")
+
+
+def test_metrics_and_recording_are_read_on_every_call() -> None:
+    svc = Service()
+    svc.cameras.put(lab(connected_at=time.time() - 5))
+    first = orjson.loads(svc.status("lab"))["result"]
+    assert first["metrics"]["readers"] == 0 and 5.0 <= first["metrics"]["uptime"] < 60
+    assert first["recording_session"] is None and first["recording"] is False
+
+    svc.metrics["lab"] = {"bytes_sent": 99, "readers": 3}
+    svc.recording["lab"] = {"recording_session": "s1", "current_file": "a.mp4", "elapsed_time": 1.5}
+    svc.cameras.update("lab", recording=True)
+    now = orjson.loads(svc.status("lab"))["result"]
+    assert now["metrics"]["bytes_sent"] == 99 and now["metrics"]["readers"] == 3
+    assert (now["recording"], now["recording_session"], now["current_file"]) == (
+        True,
+        "s1",
+        "a.mp4",
+    )
+    assert now["elapsed_time"] == 1.5
+
+    del svc.recording["lab"]
+    svc.cameras.update("lab", recording=False)
+    done = orjson.loads(svc.status("lab"))["result"]
+    assert done["recording"] is False and done["recording_session"] is None
+    assert done["metrics"]["bytes_sent"] == 99
+
+
+def test_the_list_follows_camera_changes_settings_and_hosts() -> None:
+    svc = Service()
+    svc.cameras.put(lab())
+    spec = svc.methods.get("get_camera_list")
+    assert spec is not None
+
+    def listed(host: str = "127.0.0.1") -> dict[str, Any]:
+        session = Session(1_000_000, lambda payload: True, host)
+        reply = orjson.loads(result_reply(1, spec.handler(Call(spec.validate({}), session))))
+        result: dict[str, Any] = reply["result"]
+        return result
+
+    assert listed()["cameras"][0]["streams"]["rtsp"] == "rtsp://127.0.0.1:8554/lab"
+    assert listed("10.0.0.2")["cameras"][0]["streams"]["rtsp"] == "rtsp://10.0.0.2:8554/lab"
+    svc.cameras.put(lab("zoo", status=CameraStatus.DISCONNECTED))
+    assert (listed()["total"], listed()["connected"]) == (2, 1)
+    svc.cfg = MediaMtxConfig.model_validate({"rtsp_port": 9554})
+    assert listed()["cameras"][0]["streams"]["rtsp"] == "rtsp://127.0.0.1:9554/lab"
