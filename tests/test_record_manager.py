@@ -58,7 +58,7 @@ class FakePaths:
 
 class FakeHolder(StreamHolder):
     def __init__(self, on_gave_up: Any) -> None:
-        super().__init__(["true"], on_gave_up)
+        super().__init__("rtsp://127.0.0.1:1/fake", on_gave_up)
         self.started = self.stopped = False
 
     def start(self) -> None:

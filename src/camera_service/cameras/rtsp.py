@@ -2,7 +2,9 @@
 
 The camera monitor uses :func:`probe` to decide whether a configured RTSP source is
 reachable and what it serves (codec, size, rate); ``camera_service.retry`` paces those
-checks. MediaMTX pulls the media itself; this client never sets up a session.
+checks. MediaMTX pulls the media itself; the probe never sets up a session. The wire
+pieces (:class:`RtspSession`, :func:`read_response`, :func:`check_url`) are shared with
+:mod:`camera_service.media.rtsp_reader`, which does.
 
 Credentials never leave this module except on the wire: they are not put in exception
 messages, log lines, reprs or results, and any server text we echo back is scrubbed of
@@ -30,12 +32,17 @@ from camera_service.cameras.h264 import H264Error, sps_from_sprop
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_HEADER_BYTES",
+    "ConnectionClosed",
     "RtspError",
     "RtspErrorKind",
     "RtspProbe",
+    "RtspResponse",
+    "RtspSession",
     "VideoInfo",
+    "check_url",
     "parse_sdp_video",
     "probe",
+    "read_response",
 ]
 
 log = logging.getLogger(__name__)
@@ -113,13 +120,13 @@ async def _probe(
     timeout: float,
     scrub: Callable[[str], str],
 ) -> RtspProbe:
-    host, port = _check_url(url)
+    host, port = check_url(url)
     if (username is None) != (password is None):
         raise RtspError("auth", "username and password must be given together")
     if username is not None and _has_ctl(username):
         raise RtspError("auth", "username contains control characters")
     where = f"{host}:{port}"
-    session = _Session(host, port, url, username, password, scrub)
+    session = RtspSession(host, port, url, username, password, scrub)
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout):
@@ -153,7 +160,7 @@ async def _probe(
     return RtspProbe(ok=True, status=status, server=server, sdp=sdp, video=parse_sdp_video(sdp))
 
 
-def _check_url(url: str) -> tuple[str, int]:
+def check_url(url: str) -> tuple[str, int]:
     if _has_ctl(url) or " " in url:
         raise RtspError("protocol", "RTSP URL contains spaces or control characters")
     parts = urlsplit(url)
@@ -205,12 +212,12 @@ def _scrubber(username: str | None, password: str | None) -> Callable[[str], str
 # --- wire ----------------------------------------------------------------------------
 
 
-class _Closed(Exception):
+class ConnectionClosed(Exception):
     """The server closed the connection before sending any byte of a response."""
 
 
 @dataclass(slots=True)
-class _Response:
+class RtspResponse:
     status: int
     reason: str
     headers: list[tuple[str, str]]  # (lower-case name, value), in order
@@ -231,17 +238,20 @@ class _Response:
 _STATUS_LINE = re.compile(r"RTSP/(\d)\.(\d) +(\d{3})(?: +(.*))?")
 
 
-async def _read_response(
-    reader: asyncio.StreamReader, where: str, scrub: Callable[[str], str]
-) -> _Response:
+async def read_response(
+    reader: asyncio.StreamReader, where: str, scrub: Callable[[str], str], first: bytes = b""
+) -> RtspResponse:
+    """One response; ``first`` is its beginning, already read by the caller (a reader of
+    interleaved data looks at one byte to tell a response from a ``$`` frame)."""
     lines: list[str] = []
     total = 0
     while True:
         try:
-            raw = await reader.readuntil(b"\n")
+            raw = first + await reader.readuntil(b"\n")
+            first = b""
         except asyncio.IncompleteReadError as exc:
             if not lines and not exc.partial.strip():
-                raise _Closed from None
+                raise ConnectionClosed from None
             raise RtspError("protocol", f"{where} closed the connection mid-response") from None
         except asyncio.LimitOverrunError:
             raise RtspError(
@@ -274,7 +284,7 @@ async def _read_response(
         if not sep or not name.strip() or name != name.strip():
             raise RtspError("protocol", f"{where} sent a malformed header line")
         headers.append((name.lower(), value.strip()))
-    response = _Response(int(m.group(3)), _printable(m.group(4) or "")[:100], headers)
+    response = RtspResponse(int(m.group(3)), _printable(m.group(4) or "")[:100], headers)
 
     length_text = response.header("content-length")
     if length_text is not None:
@@ -291,7 +301,7 @@ async def _read_response(
 
 
 @dataclass(slots=True)
-class _Session:
+class RtspSession:
     """One RTSP conversation: a lazily (re)opened connection, CSeq and credentials."""
 
     host: str
@@ -335,15 +345,19 @@ class _Session:
         with contextlib.suppress(OSError, TimeoutError):
             await asyncio.wait_for(writer.wait_closed(), _CLOSE_TIMEOUT)
 
-    async def request(self, method: str, extra: list[tuple[str, str]] | None = None) -> _Response:
-        """Send ``method``; a 401 gets one answer to its fresh challenge per request, so
-        credentials cached from OPTIONS whose nonce went stale are renewed, not fatal."""
+    async def request(
+        self, method: str, extra: list[tuple[str, str]] | None = None, uri: str | None = None
+    ) -> RtspResponse:
+        """Send ``method`` for ``uri`` (the session's URL by default); a 401 gets one
+        answer to its fresh challenge per request, so credentials cached from OPTIONS
+        whose nonce went stale are renewed, not fatal."""
+        uri = uri or self.url
         retried = False
         while True:
             headers = list(extra or [])
             if self.auth is not None:
-                headers.append(("Authorization", self.auth.header(method, self.url)))
-            response = await self._exchange(method, headers)
+                headers.append(("Authorization", self.auth.header(method, uri)))
+            response = await self._exchange(method, headers, uri)
             if response.status != 401:
                 return response
             if self.username is None or self.password is None:
@@ -357,21 +371,27 @@ class _Session:
                 self.username, self.password, response.header_all("www-authenticate"), self._where
             )
 
-    async def _exchange(self, method: str, headers: list[tuple[str, str]]) -> _Response:
+    def encode(self, method: str, uri: str, headers: list[tuple[str, str]]) -> bytes:
+        """The next request (its CSeq is then :attr:`cseq`), for the caller to write."""
+        self.cseq += 1
+        lines = [f"{method} {uri} RTSP/1.0", f"CSeq: {self.cseq}", f"User-Agent: {USER_AGENT}"]
+        lines += [f"{name}: {value}" for name, value in headers]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+
+    async def _exchange(
+        self, method: str, headers: list[tuple[str, str]], uri: str
+    ) -> RtspResponse:
         # A kept-alive connection the server dropped between requests gets one fresh retry.
         for attempt in range(2):
             reader, writer = await self._connect()
             reused = self.answered
-            self.cseq += 1
-            cseq = self.cseq
-            lines = [f"{method} {self.url} RTSP/1.0", f"CSeq: {cseq}", f"User-Agent: {USER_AGENT}"]
-            lines += [f"{name}: {value}" for name, value in headers]
+            data = self.encode(method, uri, headers)
             self.stage = f"waiting for the {method} answer"
             try:
-                writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"))
+                writer.write(data)
                 await writer.drain()
-                response = await self._read_matching(reader, cseq)
-            except (_Closed, OSError):
+                response = await self._read_matching(reader, self.cseq)
+            except (ConnectionClosed, OSError):
                 await self.close()
                 if reused and attempt == 0:
                     continue
@@ -384,9 +404,9 @@ class _Session:
             return response
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns
 
-    async def _read_matching(self, reader: asyncio.StreamReader, cseq: int) -> _Response:
+    async def _read_matching(self, reader: asyncio.StreamReader, cseq: int) -> RtspResponse:
         for _ in range(_MAX_STALE_RESPONSES):
-            response = await _read_response(reader, self._where, self.scrub)
+            response = await read_response(reader, self._where, self.scrub)
             got = response.cseq
             if got is None or got >= cseq:
                 return response

@@ -1,8 +1,9 @@
-"""Keeping a long-lived FFmpeg reader up: started in its own process group, restarted
-with backoff whenever it ends, stopped as a whole.
+"""Keeping a long-lived reader up: restarted with backoff whenever it ends.
 
-The snapshot grabbers (:mod:`media.grabber`) and the recording stream holders
-(:mod:`record.holder`) each run one per camera.
+:func:`keep_running` supervises any run, a coroutine that returns why it ended: the
+snapshot grabbers (:mod:`media.grabber`) run an FFmpeg process per run (started in its
+own process group with :func:`spawn`, stopped as a whole with :func:`terminate`); the
+recording stream holders (:mod:`record.holder`) an in-process RTSP reader.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ async def keep_running(
     healthy_run: float,
     ended: Ended,
 ) -> None:
-    """Run ``run_once`` (one process to its end; it returns why it ended) again and
-    again until cancelled or ``ended`` says no.
+    """Run ``run_once`` (one run to its end: a process or an in-process reader; it
+    returns why it ended) again and again until cancelled or ``ended`` says no.
 
     A run of at least ``healthy_run`` seconds is a success and starts the count of
     short runs over. The pause before a restart is ``backoff[0]`` after a success or

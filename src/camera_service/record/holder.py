@@ -2,59 +2,53 @@
 
 MediaMTX's recorder is not a reader: it neither starts a path's ``runOnDemand``
 publisher (or on-demand RTSP source) nor keeps one open, so a recording of an idle
-camera would never begin. While a session records, a :class:`StreamHolder` reads the
-path with a long-lived ``ffmpeg -c copy -f null`` (no decoding: a few % of a core),
-restarted with backoff when it drops; after ``max_failures`` short runs in a row it
-gives up and says why.
+camera would never begin. While a session records, a :class:`StreamHolder` plays the
+path with an in-process :class:`~camera_service.media.rtsp_reader.RtspReader` (RTSP over
+TCP, the data dropped as it arrives: a socket and a few KB, where an ``ffmpeg -c copy``
+process cost ~11.5 MB PSS), restarted with backoff when it drops; after
+``max_failures`` short runs in a row it gives up and says why.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 from collections.abc import Callable
 
-from camera_service.media.supervise import keep_running, spawn, terminate
+from camera_service.media.rtsp_reader import IO_TIMEOUT, KEEPALIVE, RtspReader
+from camera_service.media.supervise import keep_running
 
 log = logging.getLogger(__name__)
 
 HEALTHY_RUN = 5.0  # a run this long counts as success: the failure count restarts
 MAX_FAILURES = 5
 BACKOFF = (0.5, 8.0)  # first and longest pause between runs, seconds
-IO_TIMEOUT_US = 10_000_000  # FFmpeg's RTSP socket timeout: a stalled stream ends a run
-
-
-def reader_argv(ffmpeg: str, url: str) -> list[str]:
-    """An RTSP reader that keeps the stream flowing and discards it."""
-    return [
-        ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
-        "-rtsp_transport", "tcp", "-timeout", str(IO_TIMEOUT_US),
-        "-i", url, "-map", "0", "-c", "copy", "-f", "null", "-",
-    ]  # fmt: skip
 
 
 class StreamHolder:
     def __init__(
         self,
-        argv: list[str],
+        url: str,
         on_gave_up: Callable[[str], None] = lambda why: None,
         *,
         label: str = "",
         max_failures: int = MAX_FAILURES,
         backoff: tuple[float, float] = BACKOFF,
         healthy_run: float = HEALTHY_RUN,
+        io_timeout: float = IO_TIMEOUT,
+        keepalive: float = KEEPALIVE,
     ) -> None:
-        self.argv = argv
+        self.url = url
         self.on_gave_up = on_gave_up
         self.label = label
         self.max_failures = max_failures
         self.backoff = backoff
         self.healthy_run = healthy_run
-        self.runs = 0  # processes started so far
+        self.io_timeout = io_timeout
+        self.keepalive = keepalive
+        self.runs = 0  # runs started so far
         self.failures = 0  # short runs in a row
-        self.output: collections.deque[str] = collections.deque(maxlen=5)
-        self.process: asyncio.subprocess.Process | None = None
+        self.reader: RtspReader | None = None  # the current run's (the last one's once over)
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -66,7 +60,7 @@ class StreamHolder:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        """End the reader (SIGTERM, SIGKILL after a few seconds) and stop restarting."""
+        """End the reader (TEARDOWN, bounded, then close) and stop restarting."""
         task, self._task = self._task, None
         if task is None:
             return
@@ -91,21 +85,6 @@ class StreamHolder:
         return True
 
     async def _run_once(self) -> str:
-        try:
-            # Cancelled while starting (a stop right after a start), asyncio kills the
-            # new process itself.
-            proc = await spawn(self.argv, stdout=asyncio.subprocess.DEVNULL)
-        except OSError as exc:
-            return f"cannot run the reader: {exc.strerror}"
-        self.process = proc
+        self.reader = RtspReader(self.url, io_timeout=self.io_timeout, keepalive=self.keepalive)
         self.runs += 1
-        try:
-            assert proc.stderr is not None
-            while line := await proc.stderr.readline():
-                self.output.append(line.decode(errors="replace").strip())
-            code = await proc.wait()
-        finally:
-            if proc.returncode is None:
-                await terminate(proc)
-        last = self.output[-1] if self.output else "no output"
-        return f"exit {code}: {last}"
+        return await self.reader.run()
