@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from urllib.parse import urljoin
 
 from camera_service.cameras.rtsp import (
@@ -38,6 +39,7 @@ IO_TIMEOUT = 10.0  # nothing received for this long ends a run
 KEEPALIVE = 15.0  # seconds between keepalives (less when the server's session timeout asks)
 TEARDOWN_TIMEOUT = 1.0  # how long a stop waits for TEARDOWN's answer
 _SKIP_CHUNK = 64 * 1024  # the most one read takes off the buffer to drop it
+_CTL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _no_scrub(text: str) -> str:
@@ -150,8 +152,11 @@ class RtspReader:
                 value = setup.header("session")
                 if not value:
                     return "SETUP answered without a Session"
-                self.session_id, _, params = value.partition(";")
-                self.session_id = self.session_id.strip()
+                session_id, _, params = value.partition(";")
+                session_id = session_id.strip()
+                if not session_id or _CTL.search(session_id):  # echoed in our requests
+                    return "SETUP answered an invalid Session"
+                self.session_id = session_id
                 timeout = _session_timeout(params)
                 if timeout is not None:
                     # Well within the server's session timeout.
@@ -197,9 +202,11 @@ class RtspReader:
                 response = await self._next_response(reader)
                 if response.status >= 400:
                     return _refused(method, response)
-        except asyncio.IncompleteReadError:
-            if self._stalled:
+        except (asyncio.IncompleteReadError, RtspError) as exc:
+            if self._stalled:  # the watchdog closed the connection, maybe mid-response
                 return f"no data for {self.io_timeout:g} s"
+            if isinstance(exc, RtspError):
+                return exc.message
             return "the server closed the connection"
         except OSError as exc:
             return f"connection lost: {exc.strerror or type(exc).__name__}"
