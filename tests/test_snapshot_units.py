@@ -349,7 +349,7 @@ def rule(**kw: object) -> bool:
         "running": False,
         "attached": False,
         "settled": True,
-        "captures": 0,
+        "ours": 0,
     }
     base.update(kw)
     return wants_grabber(**base)  # type: ignore[arg-type]
@@ -364,8 +364,8 @@ def test_grabber_rule() -> None:
     assert rule(state=watched)
     assert not rule(state=watched, running=True, attached=True)
     assert rule(state=PathState("lab", available=True, readers=2), running=True, attached=True)
-    # our own one-shot captures are not viewers
-    assert not rule(state=watched, captures=1)
+    # our own readers (one-shot captures, recording holders) are not viewers
+    assert not rule(state=watched, ours=1)
     # reader counts that may predate our last change are not judged
     assert rule(state=PathState("lab", readers=0), running=True, attached=True, settled=False)
     assert not rule(state=watched, settled=False)

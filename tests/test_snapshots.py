@@ -17,6 +17,7 @@ import pytest
 
 from camera_service.app import Application
 from camera_service.media.ffmpeg import snapshot_device_argv
+from camera_service.media.grabber import SETTLE_LOOKS
 from camera_service.storage.probe import image_info
 from tests.rpc import RpcClient
 from tests.support.hostile_names import RPC_NAMES
@@ -170,6 +171,29 @@ async def test_a_viewer_makes_the_grabber_attach_and_its_leaving_detaches_it(
     # Only our grabber reads now: it lets go, so the on-demand stream can close.
     await app.grabbers.wait_until(lambda: "lab" not in app.grabbers.grabbers, WAIT)
     await stream_closed(stack)
+
+
+async def test_a_recording_is_ours_not_a_viewer_and_starts_no_grabber(
+    media_stack: MediaStackFactory,
+) -> None:
+    """The recording's stream holder reads the path, and MediaMTX counts it; it is not
+    someone watching, so it must not cost a grabber (an FFmpeg, ~17 MB) per camera."""
+    stack = await media_stack()
+    app, client = stack.app, await stack.client("operator")
+    await stack.path_ready()
+    await client.call("start_recording", {"device": "lab"})
+
+    def read_by_us() -> bool:
+        state = app.media.streams.get("lab")
+        return state is not None and state.readers >= 1
+
+    await app.media.wait_until(read_by_us, WAIT)
+    looks = app.grabbers.looks
+    # Judged on fresh counts only (SETTLE_LOOKS of them after our reader started).
+    await app.media.wait_until(lambda: app.grabbers.looks >= looks + SETTLE_LOOKS, WAIT)
+    await app.grabbers.sync()
+    assert "lab" not in app.grabbers.grabbers and app.grabbers.processes == 0
+    await client.call("stop_recording", {"device": "lab"})
 
 
 # --- names --------------------------------------------------------------------------------------

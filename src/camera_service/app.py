@@ -217,6 +217,12 @@ class Application:
             self.recording_fields,
             lambda camera_id: self.recordings.path_overrides(camera_id),
         )
+        self.grabbers = GrabberPool(
+            lambda: self.settings.snapshots,
+            lambda: self.settings.mediamtx,
+            self.cameras,
+            self.media,
+        )
         self.recordings = RecordingManager(
             lambda: self.settings,
             self.cameras,
@@ -225,6 +231,7 @@ class Application:
             self.paths.recordings,
             lambda: self.disk.level(self.paths.recordings),
             capacity=self.capacity,
+            own_reader=self.grabbers.reading,
         )
         recording_methods.register(self.registry, self.recordings)
         await self.media.start()
@@ -253,12 +260,6 @@ class Application:
 
     def _start_snapshots(self) -> None:
         """Keyframe grabbers (stopped before the controller) and take_snapshot."""
-        self.grabbers = GrabberPool(
-            lambda: self.settings.snapshots,
-            lambda: self.settings.mediamtx,
-            self.cameras,
-            self.media,
-        )
         self.grabbers.start()
         self._stops.append(self.grabbers.stop)
         self.snapshots = SnapshotService(

@@ -196,12 +196,12 @@ def wants_grabber(
     running: bool,
     attached: bool,
     settled: bool,
-    captures: int = 0,
+    ours: int = 0,
 ) -> bool:
     """Whether a camera should have a grabber now (the pool's rule, without I/O).
 
-    ``captures``: our own one-shot snapshot readers of the stream, which are not
-    viewers either."""
+    ``ours``: our own other readers of the stream (one-shot snapshot captures,
+    recording stream holders), which are not viewers either."""
     if not connected:
         return False
     if warm:
@@ -212,7 +212,7 @@ def wants_grabber(
         return running  # the counts may not show our last change yet: keep things as they are
     if running and not attached:
         return state.available  # still connecting: worth it while the stream is up
-    others = state.readers - (1 if attached else 0) - captures
+    others = state.readers - (1 if attached else 0) - ours
     return others > 0
 
 
@@ -236,7 +236,7 @@ class GrabberPool:
         self.grabbers: dict[str, Grabber] = {}
         self.looks = 0  # fresh stream states seen
         self._marks: dict[str, int] = {}  # camera -> ``looks`` at its last change
-        self._captures: collections.Counter[str] = collections.Counter()
+        self._ours: collections.Counter[str] = collections.Counter()  # see reading()
         self._retired_runs = 0
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
@@ -295,7 +295,7 @@ class GrabberPool:
                 running=grabber is not None,
                 attached=grabber is not None and grabber.attached,
                 settled=self.looks - self._marks.get(camera_id, -SETTLE_LOOKS) >= SETTLE_LOOKS,
-                captures=self._captures[camera_id],
+                ours=self._ours[camera_id],
             )
             if grabber is not None and not (want and grabber.matches(cfg.format, cfg.quality)):
                 await self._drop(camera_id)
@@ -334,19 +334,34 @@ class GrabberPool:
 
     # --- what snapshots use ------------------------------------------------------------------
 
+    def reading(self, camera_id: str) -> Callable[[], None]:
+        """One more reader of ours on the camera's stream (a one-shot capture, a
+        recording's stream holder): not a viewer that would make the camera worth a
+        grabber. Returns the call that ends it (once)."""
+        self._ours[camera_id] += 1
+        self._mark(camera_id)
+        done = False
+
+        def release() -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
+            self._ours[camera_id] -= 1
+            if not self._ours[camera_id]:
+                del self._ours[camera_id]
+            self._mark(camera_id)
+
+        return release
+
     @contextlib.contextmanager
     def capturing(self, camera_id: str) -> Iterator[None]:
-        """Around a one-shot capture from the stream: that reader is ours, not a viewer
-        that would make the camera worth a grabber."""
-        self._captures[camera_id] += 1
-        self._mark(camera_id)
+        """Around a one-shot capture from the stream (see :meth:`reading`)."""
+        release = self.reading(camera_id)
         try:
             yield
         finally:
-            self._captures[camera_id] -= 1
-            if not self._captures[camera_id]:
-                del self._captures[camera_id]
-            self._mark(camera_id)
+            release()
 
     @property
     def processes(self) -> int:

@@ -112,6 +112,7 @@ class RecordingManager:
         storage_level: Callable[[], StorageLevel],
         holder: HolderFactory | None = None,
         capacity: Admission | None = None,
+        own_reader: Callable[[str], Callable[[], None]] | None = None,
     ) -> None:
         self.settings = settings
         self.cameras = cameras
@@ -124,6 +125,9 @@ class RecordingManager:
         self.active: dict[str, Session] = {}  # camera_id -> the session recording it
         self._live: dict[str, Session] = {}  # session_id -> every session not yet final
         self._holders: dict[str, StreamHolder] = {}  # session_id -> its reader
+        # Tells the snapshot grabbers a holder is ours, not a viewer (GrabberPool.reading).
+        self.own_reader = own_reader or (lambda camera_id: lambda: None)
+        self._release_reader: dict[str, Callable[[], None]] = {}  # session_id -> its end
         self._timers: dict[str, asyncio.TimerHandle] = {}  # session_id -> its next timer
         self._tasks: set[asyncio.Task[None]] = set()
         events.subscribe(self._on_event)
@@ -197,6 +201,7 @@ class RecordingManager:
         holder = self._holders[session.session_id] = self.make_holder(
             session, lambda why: self._fail(session, Reason.STREAM_UNREADABLE, why)
         )
+        self._release_reader[session.session_id] = self.own_reader(camera_id)
         holder.start()
         try:
             await self.paths.patch_path(camera_id, self.path_overrides(camera_id))
@@ -355,8 +360,11 @@ class RecordingManager:
 
     async def _stop_holder(self, session: Session) -> None:
         holder = self._holders.pop(session.session_id, None)
+        release = self._release_reader.pop(session.session_id, None)
         if holder is not None:
             await holder.stop()
+        if release is not None:
+            release()
 
     # --- events ---------------------------------------------------------------------------
 
