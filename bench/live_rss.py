@@ -10,12 +10,14 @@ recorders) run in this process. Each run is a fresh stack, measured in stages, e
 ``--settle`` seconds after it is reached:
 
 * ``ready``: every camera's path added on MediaMTX, no stream up (they are on demand);
-* ``streaming``: ``snapshots.warm`` set to every camera (config rewritten, SIGHUP), so
-  the service's own keyframe grabbers (one FFmpeg each) hold every stream up; reached
+* ``recording``: ``start_recording`` for every camera; each recording holds its stream
+  up with an RTSP reader in the service's own loop (``record/holder.py``), so every
+  publisher runs; reached on every ``STARTED``. The default configuration;
+* ``stopped``: ``stop_recording`` for every camera; reached on every ``STOPPED``;
+* ``warm``: ``snapshots.warm`` set to every camera (config rewritten, SIGHUP), so the
+  service's keyframe grabbers (one FFmpeg each, opt-in) hold every stream up; reached
   when every camera answers ``take_snapshot`` from its warm keyframe;
-* ``recording``: additionally ``start_recording`` for every camera (each adds a stream
-  holder, ``ffmpeg -c copy -f null``); reached on every ``STARTED``;
-* ``stopped``: ``stop_recording`` for every camera; reached on every ``STOPPED``.
+* ``warm_recording``: additionally recording every camera again.
 
 Figures per stage: VmRSS and PSS (``/proc/PID/smaps_rollup``: shared pages divided among
 the processes sharing them, so the FFmpeg library pages shared by all readers count
@@ -51,7 +53,7 @@ from result_file import write_result  # noqa: E402
 from server import read_rss_kb  # noqa: E402
 
 WAIT = 60.0
-STAGES = ("ready", "streaming", "recording", "stopped")
+STAGES = ("ready", "recording", "stopped", "warm", "warm_recording")
 
 
 def camera(i: int) -> dict[str, Any]:
@@ -215,19 +217,27 @@ async def one_run(cameras: int, settle: float) -> dict[str, Any]:
 
         await stage("ready")
 
+        async def record_all() -> None:
+            await asyncio.gather(*(client.call("start_recording", {"device": d}) for d in ids))
+            await all_status(client, set(ids), "STARTED")
+
+        async def stop_all() -> None:
+            await asyncio.gather(*(client.call("stop_recording", {"device": d}) for d in ids))
+            await all_status(client, set(ids), "STOPPED")
+
+        await record_all()
+        await stage("recording")
+        await stop_all()
+        await stage("stopped")
+
         t0 = time.perf_counter()
         srv.reload({"snapshots.warm": ids})
         await asyncio.gather(*(warm_snapshot(client, cam.plane, d) for d in ids))
-        stages["streaming_reached_s"] = round(time.perf_counter() - t0, 2)
-        await stage("streaming")
-
-        await asyncio.gather(*(client.call("start_recording", {"device": d}) for d in ids))
-        await all_status(client, set(ids), "STARTED")
-        await stage("recording")
-
-        await asyncio.gather(*(client.call("stop_recording", {"device": d}) for d in ids))
-        await all_status(client, set(ids), "STOPPED")
-        await stage("stopped")
+        stages["warm_reached_s"] = round(time.perf_counter() - t0, 2)
+        await stage("warm")
+        await record_all()
+        await stage("warm_recording")
+        await stop_all()
     return stages
 
 
