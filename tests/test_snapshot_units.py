@@ -20,9 +20,10 @@ from camera_service.media.ffmpeg import (
     snapshot_device_argv,
     snapshot_stream_argv,
 )
-from camera_service.media.grabber import reader_url, redact, wants_grabber
+from camera_service.media.grabber import redact, wants_grabber
 from camera_service.media.imagestream import PNG_SIGNATURE, ImageSplitter
 from camera_service.media.mediamtx.models import PathState
+from camera_service.media.paths import reader_url
 from camera_service.media.snapshots import (
     CaptureFailed,
     candidates,

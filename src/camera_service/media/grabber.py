@@ -24,13 +24,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import MediaMtxConfig, SnapshotsConfig
 from camera_service.media.ffmpeg import ImageFormat, grabber_argv
 from camera_service.media.imagestream import ImageSplitter
 from camera_service.media.mediamtx.models import PathState
+from camera_service.media.paths import reader_url
 from camera_service.media.supervise import keep_running, spawn, terminate
 
 log = logging.getLogger(__name__)
@@ -41,15 +41,6 @@ BACKOFF = (0.5, 10.0)  # first and longest pause before a restart, seconds
 SETTLE_LOOKS = 2  # fresh reader counts to see after a change before judging them
 READ_CHUNK = 64 * 1024
 _USERINFO = re.compile(r"(rtsps?://)[^/@\s]+@")
-
-
-def reader_url(cfg: MediaMtxConfig, camera_id: str) -> str:
-    """Where this service reads a camera's stream: MediaMTX's RTSP port on the host of
-    its Control API (loopback unless MediaMTX runs elsewhere)."""
-    host = urlsplit(cfg.api_url).hostname or "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"rtsp://{host}:{cfg.rtsp_port}/{camera_id}"
 
 
 @dataclass(frozen=True, slots=True)

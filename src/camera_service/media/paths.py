@@ -24,6 +24,15 @@ PathConf = dict[str, Any]
 RECORD_PART_SECONDS = 0.5
 
 
+def reader_url(cfg: MediaMtxConfig, camera_id: str) -> str:
+    """Where this service reads a camera's stream: MediaMTX's RTSP port on the host of
+    its Control API (loopback unless MediaMTX runs elsewhere)."""
+    host = urlsplit(cfg.api_url).hostname or "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"rtsp://{host}:{cfg.rtsp_port}/{camera_id}"
+
+
 def encoding(cfg: MediaMtxConfig) -> Encoding:
     return Encoding(cfg.encoder, cfg.preset, cfg.bitrate_kbps, cfg.ffmpeg)
 

@@ -50,8 +50,8 @@ from camera_service.media.ffmpeg import (
     snapshot_device_argv,
     snapshot_stream_argv,
 )
-from camera_service.media.grabber import GrabberPool, reader_url, redact
-from camera_service.media.paths import source_url
+from camera_service.media.grabber import GrabberPool, redact
+from camera_service.media.paths import reader_url, source_url
 from camera_service.media.supervise import terminate
 from camera_service.observability.health import iso
 from camera_service.storage.disk import StorageLevel

@@ -32,7 +32,7 @@ from camera_service.ecosystem.capacity import Admission, CapacityExceeded, Unlim
 from camera_service.events import EventBus
 from camera_service.media.controller import RESTARTED_TOPIC
 from camera_service.media.mediamtx.client import MediaMtxError
-from camera_service.media.paths import RECORD_PART_SECONDS
+from camera_service.media.paths import RECORD_PART_SECONDS, reader_url
 from camera_service.record.holder import StreamHolder
 from camera_service.record.hooks import SegmentEvent
 from camera_service.record.session import (
@@ -436,8 +436,7 @@ class RecordingManager:
         self._timers[session.session_id] = loop.call_later(max(0.0, delay), action)
 
     def _reader(self, session: Session, on_gave_up: Callable[[str], None]) -> StreamHolder:
-        port = self.settings().mediamtx.rtsp_port
-        url = f"rtsp://127.0.0.1:{port}/{session.camera_id}"
+        url = reader_url(self.settings().mediamtx, session.camera_id)
         return StreamHolder(url, on_gave_up, label=session.camera_id)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
