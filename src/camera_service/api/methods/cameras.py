@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 from pydantic import Field, field_validator
@@ -23,6 +23,9 @@ from camera_service.cameras.model import (
 )
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import MediaMtxConfig
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class DeviceParams(Params):
@@ -94,6 +97,26 @@ def _placeholder(camera_id: str) -> Camera:
     )
 
 
+class Encoded(Generic[K, V]):
+    """Encoded replies by key, each valid while the camera registry's version and the
+    stream settings object are the ones it was built from. A reload replaces the
+    settings object, so it is compared by identity: no settings model hashed per call."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._entries: dict[K, tuple[int, MediaMtxConfig, V]] = {}
+
+    def get(self, key: K, version: int, cfg: MediaMtxConfig) -> V | None:
+        hit = self._entries.get(key)
+        return hit[2] if hit is not None and hit[0] == version and hit[1] is cfg else None
+
+    def put(self, key: K, version: int, cfg: MediaMtxConfig, value: V) -> V:
+        if len(self._entries) >= self.limit:  # many client hosts: start again, not grow
+            self._entries.clear()
+        self._entries[key] = (version, cfg, value)
+        return value
+
+
 def register(
     registry: MethodRegistry,
     cameras: CameraRegistry,
@@ -104,29 +127,23 @@ def register(
     def api(camera: Camera, session: Session) -> dict[str, Any]:
         return camera.to_api(stream_urls(camera.camera_id, session.host, mediamtx()))
 
-    # The list changes rarely and is asked for often: keep it encoded per client host,
-    # valid while the registry version and the stream settings object are the ones it
-    # was built from (a reload replaces the object; comparing it by identity spares
-    # hashing a settings model per call); a reply embeds the bytes as they are.
-    list_cache: dict[str, tuple[int, MediaMtxConfig, orjson.Fragment]] = {}
+    # The list changes rarely and is asked for often: keep it encoded per client host;
+    # a reply embeds the bytes as they are.
+    list_cache: Encoded[str, orjson.Fragment] = Encoded(limit=64)
 
     def get_camera_list(call: Call) -> Any:
         cfg = mediamtx()
         host = call.session.host
-        hit = list_cache.get(host)
-        if hit is not None and hit[0] == cameras.version and hit[1] is cfg:
-            return hit[2]
-        if len(list_cache) >= 64:  # many client hosts: start again rather than grow
-            list_cache.clear()
+        hit = list_cache.get(host, cameras.version, cfg)
+        if hit is not None:
+            return hit
         listed = [api(c, call.session) for c in cameras]
         result: CameraList = {
             "cameras": listed,  # type: ignore[typeddict-item]
             "total": len(listed),
             "connected": sum(1 for c in listed if c["status"] == "CONNECTED"),
         }
-        encoded = orjson.Fragment(orjson.dumps(result))
-        list_cache[host] = (cameras.version, cfg, encoded)
-        return encoded
+        return list_cache.put(host, cameras.version, cfg, orjson.Fragment(orjson.dumps(result)))
 
     def status_dict(camera: Camera, session: Session) -> dict[str, Any]:
         """The reply built field by field: for a camera that is recording or unknown, and
@@ -154,25 +171,22 @@ def register(
 
     # Most of a status reply only changes with the camera or the stream settings: keep it
     # encoded, per camera and client host, as the JSON before and after "metrics" (the
-    # part that changes by the second); valid like the list above.
-    status_cache: dict[tuple[str, str], tuple[int, MediaMtxConfig, bytes, bytes]] = {}
+    # part that changes by the second).
+    status_cache: Encoded[tuple[str, str], tuple[bytes, bytes]] = Encoded(limit=256)
 
     def encoded_parts(camera: Camera, session: Session) -> tuple[bytes, bytes]:
         cfg = mediamtx()
         key = (camera.camera_id, session.host)
-        hit = status_cache.get(key)
-        if hit is not None and hit[0] == cameras.version and hit[1] is cfg:
-            return hit[2], hit[3]
-        if len(status_cache) >= 256:  # many client hosts: start again rather than grow
-            status_cache.clear()
+        hit = status_cache.get(key, cameras.version, cfg)
+        if hit is not None:
+            return hit
         head = orjson.dumps(api(camera, session))[:-1] + b',"metrics":'
         tail = (
             b',"capabilities":'
             + orjson.dumps({"formats": camera.formats, "resolutions": camera.resolutions})
             + b',"recording_session":null,"current_file":null,"elapsed_time":null}'
         )
-        status_cache[key] = (cameras.version, cfg, head, tail)
-        return head, tail
+        return status_cache.put(key, cameras.version, cfg, (head, tail))
 
     def get_camera_status(call: Call) -> Any:
         camera_id = call.params.camera_id
