@@ -124,10 +124,10 @@ class RecordingManager:
         self.capacity = capacity or Unlimited()
         self.active: dict[str, Session] = {}  # camera_id -> the session recording it
         self._live: dict[str, Session] = {}  # session_id -> every session not yet final
-        self._holders: dict[str, StreamHolder] = {}  # session_id -> its reader
         # Tells the snapshot grabbers a holder is ours, not a viewer (GrabberPool.reading).
         self.own_reader = own_reader or (lambda camera_id: lambda: None)
-        self._release_reader: dict[str, Callable[[], None]] = {}  # session_id -> its end
+        # session_id -> its reader, and the call that tells the grabbers it is gone
+        self._holders: dict[str, tuple[StreamHolder, Callable[[], None]]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}  # session_id -> its next timer
         self._tasks: set[asyncio.Task[None]] = set()
         events.subscribe(self._on_event)
@@ -198,10 +198,10 @@ class RecordingManager:
         self.active[camera_id] = session
         self._live[session.session_id] = session
         # The reader first: an on-demand stream starts while MediaMTX takes the patch.
-        holder = self._holders[session.session_id] = self.make_holder(
+        holder = self.make_holder(
             session, lambda why: self._fail(session, Reason.STREAM_UNREADABLE, why)
         )
-        self._release_reader[session.session_id] = self.own_reader(camera_id)
+        self._holders[session.session_id] = (holder, self.own_reader(camera_id))
         holder.start()
         try:
             await self.paths.patch_path(camera_id, self.path_overrides(camera_id))
@@ -212,7 +212,7 @@ class RecordingManager:
             if self.active.get(camera_id) is session:
                 del self.active[camera_id]
             self._live.pop(session.session_id, None)
-            await self._stop_holder(session)
+            await self._stop_holder(session.session_id)
             if isinstance(exc, asyncio.CancelledError):
                 raise
             raise MediaMtxFailed(str(exc)) from None
@@ -270,9 +270,9 @@ class RecordingManager:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        holders = list(self._holders.values())
-        self._holders.clear()
-        await asyncio.gather(*(h.stop() for h in holders), return_exceptions=True)
+        await asyncio.gather(
+            *(self._stop_holder(sid) for sid in list(self._holders)), return_exceptions=True
+        )
 
     # --- ending -------------------------------------------------------------------------
 
@@ -326,7 +326,7 @@ class RecordingManager:
                         "cannot switch recording off",
                         extra={"camera_id": session.camera_id, "error": str(exc)},
                     )
-            await self._stop_holder(session)
+            await self._stop_holder(session.session_id)
             await self._settle(session)
         finally:
             self._live.pop(session.session_id, None)
@@ -358,12 +358,11 @@ class RecordingManager:
                 extra={"camera_id": session.camera_id, "segments": session.open_segments},
             )
 
-    async def _stop_holder(self, session: Session) -> None:
-        holder = self._holders.pop(session.session_id, None)
-        release = self._release_reader.pop(session.session_id, None)
-        if holder is not None:
+    async def _stop_holder(self, session_id: str) -> None:
+        entry = self._holders.pop(session_id, None)
+        if entry is not None:
+            holder, release = entry
             await holder.stop()
-        if release is not None:
             release()
 
     # --- events ---------------------------------------------------------------------------
