@@ -50,7 +50,7 @@ from tests.support.mediamtx.dataplane import DataPlane  # noqa: E402
 
 from live_camera import live_camera  # noqa: E402  (bench/ on sys.path)
 from result_file import write_result  # noqa: E402
-from server import read_rss_kb  # noqa: E402
+from server import read_proc_kb, read_rss_kb  # noqa: E402
 
 WAIT = 60.0
 STAGES = ("ready", "recording", "stopped", "warm", "warm_recording")
@@ -92,14 +92,7 @@ def descendants(pid: int, skip: int | None = None) -> list[int]:
 
 def read_pss_kb(pid: int) -> int | None:
     """Proportional set size in KiB (None when it is gone or unreadable)."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return None
+    return read_proc_kb(pid, "smaps_rollup", "Pss:")
 
 
 def comm(pid: int) -> str:

@@ -45,16 +45,22 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def read_rss_kb(pid: int) -> int | None:
-    """VmRSS of a process in KiB (None when it is gone)."""
+def read_proc_kb(pid: int, name: str, field: str) -> int | None:
+    """A KiB field (``"VmRSS:"``) of a process's ``/proc/PID/<name>`` file (None when
+    the process is gone or the file unreadable)."""
     try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        with open(f"/proc/{pid}/{name}", encoding="ascii") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field):
                     return int(line.split()[1])
     except (OSError, ValueError):
         pass
     return None
+
+
+def read_rss_kb(pid: int) -> int | None:
+    """VmRSS of a process in KiB (None when it is gone)."""
+    return read_proc_kb(pid, "status", "VmRSS:")
 
 
 def deep_set(cfg: dict[str, Any], dotted: str, value: Any) -> None:
