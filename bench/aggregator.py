@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import orjson  # noqa: E402
 from tests.support.aggregator import example_document  # noqa: E402
 
-from camera_service.ecosystem.aggregator import AggregatorBackend, heartbeat_body  # noqa: E402
+from camera_service.registration.aggregator import AggregatorBackend, heartbeat_body  # noqa: E402
 from cameras import percentile  # noqa: E402  (bench/ on sys.path)
 
 RESULTS = ROOT / "bench" / "results"
@@ -46,7 +46,7 @@ def rss():
             return int(line.split()[1])
 import camera_service.app
 before, mods = rss(), len(sys.modules)
-import camera_service.ecosystem.aggregator
+import camera_service.registration.aggregator
 print(rss() - before, len(sys.modules) - mods)
 """
 

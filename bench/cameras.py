@@ -154,7 +154,7 @@ async def discovery(cameras: int, runs: int) -> dict[str, Any]:
     from camera_service.cameras.registry import CameraRegistry
     from camera_service.config import validate
     from camera_service.events import EventBus
-    from camera_service.observability.health import HealthRegistry
+    from camera_service.observability.health import Health
 
     times = []
     for _ in range(runs):
@@ -170,7 +170,7 @@ async def discovery(cameras: int, runs: int) -> dict[str, Any]:
                 constant(cfg.cameras),
                 constant(cfg.resources),
                 registry,
-                HealthRegistry().register("camera_monitor"),
+                Health().register("camera_monitor"),
             )
             t0 = time.perf_counter()
             await monitor.start()  # returns once every camera is listed (probing continues)

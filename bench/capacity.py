@@ -10,7 +10,7 @@
 
 ``import-cost`` starts a fresh interpreter per run, imports ``camera_service.config``
 (capacity's only dependency, always loaded by the service), then
-``camera_service.ecosystem.capacity``, and reports the RSS and module-count growth of the
+``camera_service.limits``, and reports the RSS and module-count growth of the
 second import. Figures are printed and written as JSON into ``bench/results/``.
 """
 
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 from camera_service.config import validate  # noqa: E402
-from camera_service.ecosystem.capacity import Capacity, CapacityExceeded  # noqa: E402
+from camera_service.limits import Capacity, CapacityExceeded  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -43,7 +43,7 @@ def rss_kb():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
 before, mods = rss_kb(), len(sys.modules)
-import camera_service.ecosystem.capacity
+import camera_service.limits
 print(rss_kb() - before, len(sys.modules) - mods)
 """
 

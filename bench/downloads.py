@@ -263,7 +263,7 @@ async def sendfile_on_loop(sock_fd: int, head: bytes, body: Any) -> bool:
 
 @contextmanager
 def design(name: str) -> Iterator[None]:
-    from camera_service.api import httpserver
+    from camera_service.net import httpserver
 
     original = httpserver._sendfile_in_thread
     if name == "loop":
@@ -286,7 +286,7 @@ async def bench_design_async(
     args: argparse.Namespace, path: Path, size: int
 ) -> list[dict[str, Any]]:
     from camera_service.api.files import add_file_routes
-    from camera_service.api.httpserver import HttpServer, Router
+    from camera_service.net.httpserver import HttpServer, Router
 
     class NoAuth:
         async def authenticate(self, token: str, auth_type: str = "auto") -> Any:

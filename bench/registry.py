@@ -33,7 +33,7 @@ from tests.conftest import make_settings  # noqa: E402
 from tests.support.etcd import EtcdServer  # noqa: E402
 
 from camera_service.app import Application  # noqa: E402
-from camera_service.ecosystem.etcd import EtcdClient  # noqa: E402
+from camera_service.net.etcd import EtcdClient  # noqa: E402
 from camera_service.observability.health import Status  # noqa: E402
 from result_file import write_result  # noqa: E402  (bench/ on sys.path)
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from camera_service.config import ConfigError, load_settings, masked_dict, validate
-from camera_service.ecosystem.aggregator import AggregatorBackend, heartbeat_body
-from camera_service.ecosystem.backend import RegistrationLost, RegistryError
-from camera_service.media.httpclient import HttpClient
+from camera_service.net.httpclient import HttpClient
+from camera_service.registration.aggregator import AggregatorBackend, heartbeat_body
+from camera_service.registration.backend import RegistrationLost, RegistryError
 from tests.support.aggregator import Aggregator, AggregatorFactory, example_document, schema_errors
 
 TOKEN = "s3cret-Token_0123456789abcdef"

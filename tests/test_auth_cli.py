@@ -17,7 +17,7 @@ from camera_service.auth.identity import AuthError, Role
 from camera_service.auth.jwt import JwtAuthenticator, load_or_create_secret
 from camera_service.config import Settings, validate
 from camera_service.db import Database
-from camera_service.paths import resolve_paths
+from camera_service.dirs import resolve_dirs
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def fields(out: str) -> dict[str, str]:
 
 
 def store_for(settings: Settings) -> tuple[Database, ApiKeyStore]:
-    db = Database(resolve_paths(settings).database)
+    db = Database(resolve_dirs(settings).database)
     return db, ApiKeyStore(db)
 
 
@@ -52,7 +52,7 @@ def test_token_create_uses_service_secret(
     assert code == 0
     token = out.strip()
     assert out == token + "\n"  # the token and nothing else on stdout
-    secret, source = load_or_create_secret(settings, resolve_paths(settings))
+    secret, source = load_or_create_secret(settings, resolve_dirs(settings))
     assert source == "file"
     claims = pyjwt.decode(token, secret, algorithms=["HS256"])
     assert (claims["user_id"], claims["role"]) == ("ci", "operator")
@@ -73,7 +73,7 @@ def test_token_create_ttl_and_configured_secret(
     assert code == 0
     claims = pyjwt.decode(out.strip(), "k" * 40, algorithms=["HS256"])
     assert claims["exp"] - claims["iat"] == pytest.approx(60, abs=1)
-    assert not resolve_paths(settings).jwt_secret.exists()
+    assert not resolve_dirs(settings).jwt_secret.exists()
 
 
 @pytest.mark.parametrize(

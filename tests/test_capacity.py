@@ -18,7 +18,7 @@ import pytest
 
 from camera_service.app import Application
 from camera_service.config import Settings
-from camera_service.ecosystem.capacity import Capacity, CapacityExceeded, entry
+from camera_service.limits import Capacity, CapacityExceeded, entry
 from tests.conftest import make_settings, make_token
 from tests.rpc import RpcClient
 from tests.support.media_stack import LAB, MediaStackFactory

@@ -8,7 +8,6 @@ import hashlib
 
 import pytest
 
-from camera_service.api import wsframes
 from camera_service.client.frames import (
     HandshakeFailed,
     ProtocolError,
@@ -18,6 +17,7 @@ from camera_service.client.frames import (
     new_key,
     upgrade_request,
 )
+from camera_service.net import wsframes
 
 
 @pytest.mark.parametrize("size", [0, 5, 125, 126, 65535, 65536, 200_000])

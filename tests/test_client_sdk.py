@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from camera_service.api import wsframes
 from camera_service.app import Application
 from camera_service.client import (
     DISCONNECTED,
@@ -38,6 +37,7 @@ from camera_service.client import (
 )
 from camera_service.client.errors import ERRORS_BY_CODE, error_from_reply
 from camera_service.config import Settings
+from camera_service.net import wsframes
 from tests.conftest import make_settings, make_token
 from tests.support.media_stack import LAB, MediaStackFactory
 

@@ -19,7 +19,7 @@ import yaml
 from camera_service.app import Application
 from camera_service.config import StorageConfig, load_settings
 from camera_service.events import EventBus
-from camera_service.observability.health import ComponentState, HealthRegistry, Status
+from camera_service.observability.health import ComponentState, Health, Status
 from camera_service.storage.disk import DiskMonitor, StorageLevel, disk_usage
 from tests.conftest import SECRET, make_token
 from tests.rpc import RpcClient
@@ -37,7 +37,7 @@ class Watch:
         self.events = EventBus()
         self.published: list[dict[str, Any]] = []
         self.events.subscribe(lambda topic, payload: self.published.append(payload))
-        self.health = HealthRegistry()
+        self.health = Health()
         self.disk = DiskMonitor(
             lambda: self.cfg,
             recordings,

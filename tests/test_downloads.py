@@ -23,9 +23,9 @@ import orjson
 import pytest
 import uvloop
 
-from camera_service.api import httpserver
-from camera_service.api.httpserver import FileBody, HttpRequest, HttpServer, Response, Router
 from camera_service.app import Application
+from camera_service.net import httpserver
+from camera_service.net.httpserver import FileBody, HttpRequest, HttpServer, Response, Router
 from tests.conftest import make_settings, make_token
 from tests.support.hostile_names import URL_NAMES, plant_symlinks
 

@@ -17,8 +17,8 @@ from camera_service.cameras.assignments import (
     load_assignments,
     parse_assignments,
 )
+from camera_service.cameras.assignments_etcd import decode_assignments
 from camera_service.config import ConfigError
-from camera_service.ecosystem.etcd_assignments import decode_assignments
 from tests.conftest import make_settings, make_token
 from tests.rpc import RpcClient
 from tests.support.etcd import EtcdServer

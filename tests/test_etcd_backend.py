@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from camera_service.config import ConfigError
-from camera_service.ecosystem.backend import RegistrationLost, RegistryBackend, RegistryError
-from camera_service.ecosystem.etcd import EtcdClient
-from camera_service.ecosystem.etcd_backend import EtcdBackend
+from camera_service.net.etcd import EtcdClient
+from camera_service.registration.backend import RegistrationLost, RegistryBackend, RegistryError
+from camera_service.registration.etcd_backend import EtcdBackend
 from tests.conftest import make_settings
 from tests.support.etcd import EtcdServer
 

@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from camera_service.ecosystem.backend import RegistryError
-from camera_service.ecosystem.etcd import EtcdClient, LeaseNotFound, prefix_end
+from camera_service.net.etcd import EtcdClient, EtcdError, LeaseNotFound, prefix_end
 from tests.support.etcd import EtcdServer, free_port
 
 WAIT = 20.0  # generous: a loaded 2-core machine, an etcd restart, the watch's backoff
@@ -179,7 +178,7 @@ async def test_unreachable_etcd_is_a_registry_error_without_credentials() -> Non
         timeout=5.0,
     )
     try:
-        with pytest.raises(RegistryError) as caught:
+        with pytest.raises(EtcdError) as caught:
             await client.get("/k")
         message = str(caught.value)
         assert "unreachable" in message and "connection refused" in message
@@ -192,10 +191,10 @@ async def test_unreachable_etcd_is_a_registry_error_without_credentials() -> Non
 async def test_etcd_errors_are_registry_errors(client: EtcdClient) -> None:
     with pytest.raises(LeaseNotFound, match="lease not found"):
         await client.put("/k", b"v", lease=12345)
-    with pytest.raises(RegistryError, match="key is not provided"):
+    with pytest.raises(EtcdError, match="key is not provided"):
         await client.put("", b"v")
     await client.close()
-    with pytest.raises(RegistryError, match="closed"):
+    with pytest.raises(EtcdError, match="closed"):
         await client.get("/k")
 
 

@@ -17,7 +17,7 @@ from camera_service.media.ffmpeg import (
     pattern_command,
     v4l2_command,
 )
-from camera_service.media.paths import desired_path, differs, source_url
+from camera_service.media.pathconf import desired_path, differs, source_url
 
 ENC = Encoding()
 
@@ -125,7 +125,7 @@ def test_test_pattern_spec_and_differs() -> None:
 
 
 def test_durations_compare_by_value() -> None:
-    from camera_service.media.paths import duration_seconds
+    from camera_service.media.pathconf import duration_seconds
 
     assert duration_seconds("1m0s") == duration_seconds("60s") == 60
     assert duration_seconds("1h2m3.5s") == 3723.5 and duration_seconds("1d") == 86400

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from camera_service.cameras.h264 import (
+from camera_service.net.h264 import (
     H264Error,
     parse_sprop_parameter_sets,
     parse_sps,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import orjson
 import pytest
 
-from camera_service.media.httpclient import (
+from camera_service.net.httpclient import (
     HttpClient,
     HttpConnectError,
     HttpError,

@@ -18,7 +18,7 @@ import pytest
 from camera_service.auth.identity import AuthError, Role
 from camera_service.auth.jwt import JwtAuthenticator, load_or_create_secret
 from camera_service.config import Settings, validate
-from camera_service.paths import resolve_paths
+from camera_service.dirs import resolve_dirs
 
 SECRET = "0123456789abcdef" * 4
 NOW = 1_700_000_000.0
@@ -210,7 +210,7 @@ def settings_for(tmp_path: Path, secret: str | None = None) -> Settings:
 
 def test_secret_generated_private_and_reused(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
-    paths = resolve_paths(settings)
+    paths = resolve_dirs(settings)
     secret, source = load_or_create_secret(settings, paths)
     assert source == "file"
     assert len(secret) == 64
@@ -225,13 +225,13 @@ def test_secret_differs_per_install(tmp_path: Path) -> None:
     secrets = []
     for name in ("a", "b"):
         settings = settings_for(tmp_path / name)
-        secrets.append(load_or_create_secret(settings, resolve_paths(settings))[0])
+        secrets.append(load_or_create_secret(settings, resolve_dirs(settings))[0])
     assert secrets[0] != secrets[1]
 
 
 def test_concurrent_first_use_agrees(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
-    paths = resolve_paths(settings)
+    paths = resolve_dirs(settings)
     barrier = threading.Barrier(8)
     results: list[str] = []
 
@@ -251,23 +251,23 @@ def test_concurrent_first_use_agrees(tmp_path: Path) -> None:
 
 def test_configured_secret_wins(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, "c" * 40)
-    paths = resolve_paths(settings)
+    paths = resolve_dirs(settings)
     assert load_or_create_secret(settings, paths) == ("c" * 40, "config")
     assert not paths.jwt_secret.exists()
 
 
 def test_configured_secret_wins_over_existing_file(tmp_path: Path) -> None:
     plain = settings_for(tmp_path)
-    file_secret, _ = load_or_create_secret(plain, resolve_paths(plain))
+    file_secret, _ = load_or_create_secret(plain, resolve_dirs(plain))
     configured = settings_for(tmp_path, "d" * 40)
-    assert load_or_create_secret(configured, resolve_paths(configured))[0] == "d" * 40
+    assert load_or_create_secret(configured, resolve_dirs(configured))[0] == "d" * 40
     assert file_secret != "d" * 40
 
 
 def test_short_configured_secret_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     settings = settings_for(tmp_path, "short")
     with caplog.at_level(logging.WARNING, logger="camera_service.auth.jwt"):
-        secret, source = load_or_create_secret(settings, resolve_paths(settings))
+        secret, source = load_or_create_secret(settings, resolve_dirs(settings))
     assert (secret, source) == ("short", "config")
     assert "only 5 characters" in caplog.text
     assert "short" not in caplog.text.replace("only 5", "")
@@ -277,7 +277,7 @@ def test_short_configured_secret_warns(tmp_path: Path, caplog: pytest.LogCapture
 
 def test_empty_secret_file_is_an_error(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
-    paths = resolve_paths(settings)
+    paths = resolve_dirs(settings)
     paths.jwt_secret.write_text("")
     with pytest.raises(ValueError, match="empty"):
         load_or_create_secret(settings, paths)

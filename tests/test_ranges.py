@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from camera_service.api.files import content_disposition
-from camera_service.api.ranges import (
+from camera_service.net.ranges import (
     ByteRange,
     RangeNotSatisfiable,
     etag_matches,

@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 import pytest
 
-from camera_service.api.httpserver import HttpRequest
 from camera_service.app import Application
 from camera_service.events import EventBus
+from camera_service.net.httpserver import HttpRequest
 from camera_service.record.hooks import HOOK_PATH, TOKEN_HEADER, HookReceiver, SegmentEvent
 
 

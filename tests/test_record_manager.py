@@ -15,10 +15,10 @@ import pytest
 
 from camera_service.cameras.model import Camera, CameraStatus, SourceType
 from camera_service.cameras.registry import CameraRegistry
-from camera_service.ecosystem.capacity import CapacityExceeded
 from camera_service.events import EventBus
+from camera_service.limits import CapacityExceeded
 from camera_service.media.mediamtx.client import MediaMtxUnavailable
-from camera_service.media.paths import RECORD_PART_SECONDS
+from camera_service.media.pathconf import RECORD_PART_SECONDS
 from camera_service.record import manager as manager_module
 from camera_service.record.holder import StreamHolder
 from camera_service.record.hooks import SegmentEvent
@@ -30,7 +30,7 @@ from camera_service.record.manager import (
     RecordingManager,
     StorageRefused,
 )
-from camera_service.record.session import Session, expected_name
+from camera_service.record.recording import Recording, expected_name
 from camera_service.storage.disk import StorageLevel
 from tests.conftest import make_settings
 
@@ -93,7 +93,7 @@ class Rig:
             self._holder,
         )
 
-    def _holder(self, session: Session, on_gave_up: Any) -> StreamHolder:
+    def _holder(self, session: Recording, on_gave_up: Any) -> StreamHolder:
         holder = FakeHolder(on_gave_up)
         self.holders.append(holder)
         return holder

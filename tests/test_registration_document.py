@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from camera_service.cameras.model import Camera, CameraStatus, SourceType
-from camera_service.ecosystem.document import (
+from camera_service.observability.health import Health, Status
+from camera_service.registration.document import (
     Instance,
     advertised_host,
     cameras_summary,
@@ -16,7 +17,6 @@ from camera_service.ecosystem.document import (
     registration_document,
     significant,
 )
-from camera_service.observability.health import HealthRegistry, Status
 from tests.conftest import make_settings
 from tests.support.aggregator import CAPACITY
 
@@ -59,7 +59,7 @@ def test_cameras_summary_counts_by_status_and_type() -> None:
 
 
 def test_document_carries_every_part_and_only_steady_changes_are_significant() -> None:
-    health = HealthRegistry()
+    health = Health()
     handle = health.register("mediamtx_controller")
     instance = Instance(
         "hub-7-8002",

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from camera_service.ecosystem.schemas import SCHEMAS, dumps
+from camera_service.registration.schemas import SCHEMAS, dumps
 from tests.support.aggregator import schema_errors
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "registry.md"
@@ -30,7 +30,7 @@ def test_the_docs_quote_the_schema_the_code_holds(name: str) -> None:
     quoted = blocks("schema")
     assert name in quoted, f"docs/registry.md lacks the {name} schema"
     assert quoted[name] == SCHEMAS[name], (
-        f"docs/registry.md is out of date: paste `python -m camera_service.ecosystem.schemas"
+        f"docs/registry.md is out of date: paste `python -m camera_service.registration.schemas"
         f" {name}` into its '<!-- schema: {name} -->' block"
     )
     assert dumps(name) in DOC.read_text(encoding="utf-8")  # also formatted as generated

@@ -9,7 +9,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from camera_service.cameras.model import Camera, CameraStatus, SourceType
-from camera_service.ecosystem.document import (
+from camera_service.observability.health import Health, Status
+from camera_service.registration.document import (
     Instance,
     cameras_summary,
     capabilities_for,
@@ -17,8 +18,7 @@ from camera_service.ecosystem.document import (
     health_summary,
     registration_document,
 )
-from camera_service.ecosystem.schemas import SCHEMAS
-from camera_service.observability.health import HealthRegistry, Status
+from camera_service.registration.schemas import SCHEMAS
 from tests.conftest import make_settings
 from tests.support.aggregator import CAPACITY, example_document, schema_errors
 
@@ -43,7 +43,7 @@ def test_every_schema_is_a_valid_draft_2020_12_schema(name: str) -> None:
 
 
 def test_the_document_the_service_builds_is_valid(tmp_path: Any) -> None:
-    health = HealthRegistry()
+    health = Health()
     health.register("websocket_server").set(Status.HEALTHY)
     health.register("registry").set(Status.DEGRADED, "aggregator unreachable")
     settings = make_settings(tmp_path, server={"tls": {}})

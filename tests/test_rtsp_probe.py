@@ -16,8 +16,8 @@ from typing import Literal
 
 import pytest
 
-from camera_service.cameras import rtsp
-from camera_service.cameras.rtsp import (
+from camera_service.net import rtsp
+from camera_service.net.rtsp import (
     RtspError,
     RtspProbe,
     VideoInfo,

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from camera_service.media.rtsp_reader import RtspReader, media_controls
+from camera_service.net.rtsp_reader import RtspReader, media_controls
 from tests.support.rtsp_server import RtspCamera
 
 SDP = (

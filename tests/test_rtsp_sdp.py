@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from camera_service.cameras.rtsp import VideoInfo, parse_sdp_video
+from camera_service.net.rtsp import VideoInfo, parse_sdp_video
 
 SPS_1080_25 = "Z2QAKKzZQHgCJ+XARAAAAwAEAAADAMg8YMZY"
 

@@ -23,7 +23,7 @@ from camera_service.media.ffmpeg import (
 from camera_service.media.grabber import redact, wants_grabber
 from camera_service.media.imagestream import PNG_SIGNATURE, ImageSplitter
 from camera_service.media.mediamtx.models import PathState
-from camera_service.media.paths import reader_url
+from camera_service.media.pathconf import reader_url
 from camera_service.media.snapshots import (
     CaptureFailed,
     candidates,

@@ -17,9 +17,9 @@ import aiohttp
 import orjson
 import pytest
 
-from camera_service.api import httpserver
 from camera_service.api.websocket import CLOSE_TIMEOUT
 from camera_service.app import Application
+from camera_service.net import httpserver
 from tests.conftest import make_settings, make_token
 from tests.support.rawws import (
     OP_BINARY,

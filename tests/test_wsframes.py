@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from camera_service.api.wsframes import (
+from camera_service.net.wsframes import (
     CLOSE_INVALID_DATA,
     CLOSE_PROTOCOL_ERROR,
     CLOSE_TOO_BIG,

@@ -22,7 +22,6 @@ from camera_service import __version__
 from camera_service.api.dispatch import Dispatcher
 from camera_service.api.files import add_file_routes
 from camera_service.api.health import add_health_routes
-from camera_service.api.httpserver import HttpServer, Router
 from camera_service.api.methods import cameras as camera_methods
 from camera_service.api.methods import files as file_methods
 from camera_service.api.methods import recordings as recording_methods
@@ -43,8 +42,21 @@ from camera_service.cameras.monitor import CameraMonitor
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import ConfigError, Settings, load_settings, split_reload
 from camera_service.db import AsyncDatabase
-from camera_service.ecosystem.capacity import Capacity
-from camera_service.ecosystem.document import (
+from camera_service.dirs import DataDirs, resolve_dirs
+from camera_service.events import EventBus
+from camera_service.limits import Capacity
+from camera_service.media.controller import MediaController
+from camera_service.media.grabber import GrabberPool
+from camera_service.media.mediamtx.managed import ManagedMediaMtx, find_binary
+from camera_service.media.pathconf import recording_fields
+from camera_service.media.snapshots import SnapshotService
+from camera_service.net.httpserver import HttpServer, Router
+from camera_service.observability.health import ComponentState, Health, Status
+from camera_service.observability.logging import set_level
+from camera_service.observability.metrics import Metrics
+from camera_service.record.hooks import HOOK_PATH, HookReceiver, hook_command, new_token
+from camera_service.record.manager import RecordingManager
+from camera_service.registration.document import (
     Instance,
     advertised_host,
     cameras_summary,
@@ -54,19 +66,7 @@ from camera_service.ecosystem.document import (
     instance_id_for,
     registration_document,
 )
-from camera_service.ecosystem.registration import Registrar, backend_for
-from camera_service.events import EventBus
-from camera_service.media.controller import MediaController
-from camera_service.media.grabber import GrabberPool
-from camera_service.media.mediamtx.managed import ManagedMediaMtx, find_binary
-from camera_service.media.paths import recording_fields
-from camera_service.media.snapshots import SnapshotService
-from camera_service.observability.health import ComponentState, HealthRegistry, Status
-from camera_service.observability.logging import set_level
-from camera_service.observability.metrics import Metrics
-from camera_service.paths import Paths, resolve_paths
-from camera_service.record.hooks import HOOK_PATH, HookReceiver, hook_command, new_token
-from camera_service.record.manager import RecordingManager
+from camera_service.registration.registrar import Registrar, backend_for
 from camera_service.storage.disk import DiskMonitor
 from camera_service.storage.index import MediaIndex
 from camera_service.storage.probe import ffprobe_beside
@@ -108,7 +108,7 @@ class Application:
         self.phase = "starting"  # starting -> ready -> draining -> stopped
         self.reload_listeners: list[ReloadListener] = []
         self.metrics = Metrics()
-        self.health = HealthRegistry()
+        self.health = Health()
         self.events = EventBus()
         self.registry = MethodRegistry()
         self.cameras = CameraRegistry(self.events)
@@ -116,7 +116,7 @@ class Application:
         self.executor = ThreadPoolExecutor(
             settings.resources.executor_workers, thread_name_prefix="probe"
         )
-        self.paths: Paths = resolve_paths(settings, create=False)
+        self.paths: DataDirs = resolve_dirs(settings, create=False)
         self._servers: list[HttpServer] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stops: list[Callable[[], Awaitable[None]]] = []  # run in reverse on stop
@@ -128,7 +128,7 @@ class Application:
 
     async def start(self) -> None:
         s = self.settings
-        self.paths = resolve_paths(s)
+        self.paths = resolve_dirs(s)
         if self.paths.fell_back:
             log.warning(
                 "system data dir not writable; using per-user data dir",
@@ -292,8 +292,8 @@ class Application:
         key = self.settings.cameras.assignments_key
         if key is None:
             return
-        from camera_service.ecosystem.etcd import EtcdClient
-        from camera_service.ecosystem.etcd_assignments import watch_assignments
+        from camera_service.cameras.assignments_etcd import watch_assignments
+        from camera_service.net.etcd import EtcdClient
 
         client = EtcdClient(self.settings.registry.endpoints)
         self._stops.append(client.close)

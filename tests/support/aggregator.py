@@ -2,7 +2,7 @@
 
 It serves ``POST /instances``, ``PUT /instances/{id}/heartbeat`` and
 ``DELETE /instances/{id}`` on 127.0.0.1 (free port), validates every body against
-``camera_service.ecosystem.schemas`` and checks the protocol (path id == body id,
+``camera_service.registration.schemas`` and checks the protocol (path id == body id,
 heartbeat ``sequence`` increasing). A failure is recorded in ``violations`` and, for a
 bad body, answered 400. Every call is recorded (``calls``) and announced, so a test waits
 for "the next heartbeat" instead of sleeping::
@@ -39,7 +39,7 @@ from aiohttp import web
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from camera_service.ecosystem.schemas import SCHEMAS
+from camera_service.registration.schemas import SCHEMAS
 from tests.support.lifecycle import StartStop
 
 Kind = Literal["register", "heartbeat", "deregister", "other"]

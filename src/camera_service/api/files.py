@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, unquote_to_bytes
 
-from camera_service.api.httpserver import FileBody, HttpRequest, Response, Router, json_response
-from camera_service.api.ranges import (
+from camera_service.auth.identity import AuthError, Identity, Role
+from camera_service.net.httpserver import FileBody, HttpRequest, Response, Router, json_response
+from camera_service.net.ranges import (
     RangeNotSatisfiable,
     etag_matches,
     if_range_allows,
     parse_range,
 )
-from camera_service.auth.identity import AuthError, Identity, Role
 from camera_service.storage.names import BadName, check_basename, open_media
 
 log = logging.getLogger(__name__)

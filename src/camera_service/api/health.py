@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from camera_service.api.httpserver import HttpRequest, Response, Router, json_response
-from camera_service.observability.health import HealthRegistry, Status, iso
+from camera_service.net.httpserver import HttpRequest, Response, Router, json_response
+from camera_service.observability.health import Health, Status, iso
 from camera_service.observability.metrics import Metrics
 
 # /health/<alias> -> the component it reports.
@@ -16,7 +16,7 @@ PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 def add_health_routes(
     router: Router,
-    health: HealthRegistry,
+    health: Health,
     metrics: Metrics,
     is_ready: Callable[[], tuple[bool, str]],
     extra_metrics: Callable[[], dict[str, float]] = dict,

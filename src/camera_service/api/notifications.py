@@ -14,9 +14,9 @@ from typing import Any
 from camera_service.api.jsonrpc import notification
 from camera_service.api.session import NOTIFICATION_TOPICS
 from camera_service.api.websocket import WebSocketServer
-from camera_service.api.wsframes import text_frame
 from camera_service.cameras.model import Camera, CameraStatus, stream_urls
 from camera_service.config import MediaMtxConfig
+from camera_service.net.wsframes import text_frame
 from camera_service.observability.metrics import Metrics
 
 CAMERA_EVENTS = ("camera.added", "camera.changed", "camera.removed")

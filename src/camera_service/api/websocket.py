@@ -17,9 +17,10 @@ from collections import deque
 from collections.abc import Callable
 
 from camera_service.api.dispatch import Dispatcher, Pending
-from camera_service.api.httpserver import HttpRequest, Response, json_response
 from camera_service.api.session import Session
-from camera_service.api.wsframes import (
+from camera_service.config import ServerConfig
+from camera_service.net.httpserver import HttpRequest, Response, json_response
+from camera_service.net.wsframes import (
     CLOSE_GOING_AWAY,
     CLOSE_INVALID_DATA,
     CLOSE_NORMAL,
@@ -40,7 +41,6 @@ from camera_service.api.wsframes import (
     parse_close,
     text_frame,
 )
-from camera_service.config import ServerConfig
 from camera_service.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from camera_service.auth.identity import Role
 from camera_service.auth.jwt import JwtAuthenticator, load_or_create_secret
 from camera_service.config import Settings
 from camera_service.db import Database
-from camera_service.paths import resolve_paths
+from camera_service.dirs import resolve_dirs
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -122,7 +122,7 @@ class _Keys:
     """The database, key store and audit log one command needs, closed together."""
 
     def __init__(self, settings: Settings) -> None:
-        self.db = Database(resolve_paths(settings).database)
+        self.db = Database(resolve_dirs(settings).database)
         self.store = ApiKeyStore(self.db)
         self.audit = AuditLog(self.db)
 
@@ -157,7 +157,7 @@ def _print_new_key(key: str, record: ApiKeyRecord, as_json: bool, **extra: str) 
 
 @_handles_errors
 def token_create(args: argparse.Namespace, settings: Settings) -> int:
-    secret, _source = load_or_create_secret(settings, resolve_paths(settings))
+    secret, _source = load_or_create_secret(settings, resolve_dirs(settings))
     ttl = args.ttl if args.ttl is not None else settings.security.jwt.default_ttl
     print(JwtAuthenticator(secret).mint(args.user, args.role, ttl))
     return 0

@@ -24,7 +24,7 @@ import orjson
 
 from camera_service.auth.identity import AuthError, Identity, Role
 from camera_service.config import Settings
-from camera_service.paths import Paths
+from camera_service.dirs import DataDirs
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ _HEADER = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=").
 EXPIRED = "Authentication failed: token expired"
 
 
-def load_or_create_secret(settings: Settings, paths: Paths) -> tuple[str, str]:
+def load_or_create_secret(settings: Settings, paths: DataDirs) -> tuple[str, str]:
     """The secret the service and ``token create`` share, with where it came from.
 
     Returns ``(secret, "config")`` when ``security.jwt.secret_key`` is set (YAML or

@@ -1,7 +1,7 @@
 """Hub OS device assignments: which cameras this service may claim.
 
 The hub OS writes a YAML (or JSON) file, its path ``cameras.assignments_file``, or an
-etcd key, ``cameras.assignments_key`` (watched by ``ecosystem/etcd_assignments.py``)::
+etcd key, ``cameras.assignments_key`` (watched by ``cameras/assignments_etcd.py``)::
 
     usb:
       - vid: "046d"          # USB vendor and product id, 4 hex digits each

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from camera_service.cameras import rtsp
 from camera_service.cameras.assignments import (
     AssignmentError,
     Assignments,
@@ -34,6 +33,7 @@ from camera_service.cameras.v4l2.hotplug import DeviceWatcher
 from camera_service.cameras.v4l2.probe import ProbeError, V4l2Prober
 from camera_service.cameras.v4l2.sysfs import V4l2Node, identity, scan
 from camera_service.config import CamerasConfig, ResourcesConfig, RtspSource, TestPatternSource
+from camera_service.net import rtsp
 from camera_service.observability.health import ComponentHealth, Status
 from camera_service.retry import RetrySchedule
 

@@ -1,6 +1,6 @@
 """RFC 6455 for a client, as plain functions over bytes: the upgrade request and the
 check of its answer, masked client frames, and an incremental parser of server frames.
-No sockets. The server side lives in ``camera_service.api.wsframes``; the opcodes and
+No sockets. The server side lives in ``camera_service.net.wsframes``; the opcodes and
 the close-frame rules are shared with it."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import hashlib
 import os
 from typing import Final
 
-from camera_service.api.wsframes import (
+from camera_service.net.wsframes import (
     GUID,
     OP_BINARY,
     OP_CLOSE,

@@ -23,8 +23,8 @@ from camera_service.events import EventBus
 from camera_service.media.circuit import CircuitBreaker
 from camera_service.media.mediamtx.client import MediaMtxClient, MediaMtxError
 from camera_service.media.mediamtx.models import PathState
-from camera_service.media.paths import PathConf, desired_path, differs
-from camera_service.observability.health import ComponentHealth, HealthRegistry, Status
+from camera_service.media.pathconf import PathConf, desired_path, differs
+from camera_service.observability.health import ComponentHealth, Health, Status
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class MediaController:
         cfg: Callable[[], MediaMtxConfig],
         cameras: CameraRegistry,
         events: EventBus,
-        health: HealthRegistry,
+        health: Health,
         db: AsyncDatabase,
         source_of: Callable[[str], Source | None],
         device_of: Callable[[str], str | None],

@@ -30,7 +30,7 @@ from camera_service.config import MediaMtxConfig, SnapshotsConfig
 from camera_service.media.ffmpeg import ImageFormat, grabber_argv
 from camera_service.media.imagestream import ImageSplitter
 from camera_service.media.mediamtx.models import PathState
-from camera_service.media.paths import reader_url
+from camera_service.media.pathconf import reader_url
 from camera_service.media.supervise import keep_running, spawn, terminate
 
 log = logging.getLogger(__name__)

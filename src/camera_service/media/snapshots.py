@@ -42,8 +42,8 @@ from typing import Any, Protocol
 from camera_service.cameras.model import Camera, SourceType
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import RtspSource, Settings, TestPatternSource
-from camera_service.ecosystem.capacity import Admission, CapacityExceeded, Unlimited
 from camera_service.events import EventBus
+from camera_service.limits import Admission, CapacityExceeded, Unlimited
 from camera_service.media.ffmpeg import (
     CommandError,
     ImageFormat,
@@ -51,7 +51,7 @@ from camera_service.media.ffmpeg import (
     snapshot_stream_argv,
 )
 from camera_service.media.grabber import GrabberPool, redact
-from camera_service.media.paths import reader_url, source_url
+from camera_service.media.pathconf import reader_url, source_url
 from camera_service.media.supervise import terminate
 from camera_service.observability.health import iso
 from camera_service.storage.disk import StorageLevel

@@ -53,7 +53,7 @@ Listener = Callable[[ComponentState], None]
 class ComponentHealth:
     """The handle a component keeps to report its own health."""
 
-    _registry: HealthRegistry
+    _registry: Health
     state: ComponentState
 
     def set(self, status: Status, reason: str = "", **details: Any) -> None:
@@ -66,7 +66,7 @@ class ComponentHealth:
 
 
 @dataclass
-class HealthRegistry:
+class Health:
     components: dict[str, ComponentState] = field(default_factory=dict)
     listeners: list[Listener] = field(default_factory=list)
     # Bumped on every register and status change: readers cache what they derive.

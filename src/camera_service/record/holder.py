@@ -3,7 +3,7 @@
 MediaMTX's recorder is not a reader: it neither starts a path's ``runOnDemand``
 publisher (or on-demand RTSP source) nor keeps one open, so a recording of an idle
 camera would never begin. While a session records, a :class:`StreamHolder` plays the
-path with an in-process :class:`~camera_service.media.rtsp_reader.RtspReader` (RTSP over
+path with an in-process :class:`~camera_service.net.rtsp_reader.RtspReader` (RTSP over
 TCP, the data dropped as it arrives: a socket and a few KB, where an ``ffmpeg -c copy``
 process cost ~11.5 MB PSS), restarted with backoff when it drops; after
 ``max_failures`` short runs in a row it gives up and says why.
@@ -15,8 +15,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from camera_service.media.rtsp_reader import IO_TIMEOUT, KEEPALIVE, RtspReader
 from camera_service.media.supervise import keep_running
+from camera_service.net.rtsp_reader import IO_TIMEOUT, KEEPALIVE, RtspReader
 
 log = logging.getLogger(__name__)
 

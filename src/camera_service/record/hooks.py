@@ -23,8 +23,8 @@ from typing import Any, Literal
 
 import orjson
 
-from camera_service.api.httpserver import HttpRequest, Response, json_response
 from camera_service.events import EventBus
+from camera_service.net.httpserver import HttpRequest, Response, json_response
 from camera_service.record import hookcmd
 
 HOOK_PATH = "/hooks/recording"

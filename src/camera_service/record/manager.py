@@ -28,18 +28,18 @@ from typing import Any, Protocol
 from camera_service.cameras.model import Camera
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import Settings
-from camera_service.ecosystem.capacity import Admission, CapacityExceeded, Unlimited
 from camera_service.events import EventBus
+from camera_service.limits import Admission, CapacityExceeded, Unlimited
 from camera_service.media.controller import RESTARTED_TOPIC
 from camera_service.media.mediamtx.client import MediaMtxError
-from camera_service.media.paths import RECORD_PART_SECONDS, reader_url
+from camera_service.media.pathconf import RECORD_PART_SECONDS, reader_url
 from camera_service.record.holder import StreamHolder
 from camera_service.record.hooks import SegmentEvent
-from camera_service.record.session import (
+from camera_service.record.recording import (
     RECORD_FORMATS,
     STATUS_TOPIC,
     Reason,
-    Session,
+    Recording,
     expected_name,
     unreported_segments,
 )
@@ -98,7 +98,7 @@ class NotRecording(MediaMtxFailed):
         super().__init__(f"camera {camera_id} is not recording")
 
 
-HolderFactory = Callable[[Session, Callable[[str], None]], StreamHolder]
+HolderFactory = Callable[[Recording, Callable[[str], None]], StreamHolder]
 
 
 class RecordingManager:
@@ -122,8 +122,8 @@ class RecordingManager:
         self.storage_level = storage_level
         self.make_holder = holder or self._reader
         self.capacity = capacity or Unlimited()
-        self.active: dict[str, Session] = {}  # camera_id -> the session recording it
-        self._live: dict[str, Session] = {}  # session_id -> every session not yet final
+        self.active: dict[str, Recording] = {}  # camera_id -> the session recording it
+        self._live: dict[str, Recording] = {}  # session_id -> every session not yet final
         # Tells the snapshot grabbers a holder is ours, not a viewer (GrabberPool.reading).
         self.own_reader = own_reader or (lambda camera_id: lambda: None)
         # session_id -> its reader, and the call that tells the grabbers it is gone
@@ -157,7 +157,7 @@ class RecordingManager:
 
     # --- start and stop --------------------------------------------------------------
 
-    async def start(self, camera_id: str, duration: float | None, fmt: str | None) -> Session:
+    async def start(self, camera_id: str, duration: float | None, fmt: str | None) -> Recording:
         """Switch recording on; returns at once (the first segment comes later).
         Raises :class:`RecordingError` or :class:`CapacityExceeded` (recordings, streams,
         a USB device past the limit)."""
@@ -184,7 +184,7 @@ class RecordingManager:
 
         fmt = fmt or s.recording.format
         now = time.time()
-        session = Session(
+        session = Recording(
             uuid.uuid4().hex,
             camera_id,
             camera.device,
@@ -234,7 +234,7 @@ class RecordingManager:
         )
         return session
 
-    async def stop(self, camera_id: str) -> Session:
+    async def stop(self, camera_id: str) -> Recording:
         """Switch recording off; returns at once with the segments known now. STOPPED
         follows when the recorder has completed the last segment."""
         session = self.active.get(camera_id)
@@ -277,7 +277,7 @@ class RecordingManager:
     # --- ending -------------------------------------------------------------------------
 
     def _end(
-        self, session: Session, reason: Reason, *, patch: bool = True, error: str = ""
+        self, session: Recording, reason: Reason, *, patch: bool = True, error: str = ""
     ) -> None:
         """The session stops recording now; it becomes final in the background."""
         if session.ended:
@@ -303,7 +303,7 @@ class RecordingManager:
         )
         self._spawn(self._finalize(session, patch))
 
-    def _fail(self, session: Session, reason: Reason, detail: str) -> None:
+    def _fail(self, session: Recording, reason: Reason, detail: str) -> None:
         if session.ended:
             return
         log.warning(
@@ -313,7 +313,7 @@ class RecordingManager:
         message = "the stream could not be read" if reason is Reason.STREAM_UNREADABLE else detail
         self._end(session, reason, error=message)
 
-    async def _finalize(self, session: Session, patch: bool) -> None:
+    async def _finalize(self, session: Recording, patch: bool) -> None:
         try:
             if patch and session.camera_id not in self.active:
                 try:
@@ -332,7 +332,7 @@ class RecordingManager:
             self._live.pop(session.session_id, None)
             self.events.publish(STATUS_TOPIC, session.final_event(self.recordings))
 
-    async def _settle(self, session: Session) -> None:
+    async def _settle(self, session: Recording) -> None:
         """Wait (bounded) until the recorder has completed every segment."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + FINALIZE_TIMEOUT
@@ -396,7 +396,7 @@ class RecordingManager:
             session.completed.add(name)
         session.mark()
 
-    def _route(self, camera_id: str, name: str) -> Session | None:
+    def _route(self, camera_id: str, name: str) -> Recording | None:
         for live in self._live.values():
             if live.camera_id == camera_id and name in live.segments:
                 return live
@@ -407,7 +407,7 @@ class RecordingManager:
         ending = [s for s in self._live.values() if s.camera_id == camera_id]
         return ending[-1] if ending else None
 
-    def _began(self, session: Session, at: float | None) -> None:
+    def _began(self, session: Recording, at: float | None) -> None:
         now = time.time()
         hooked = at if at is not None and now - HOOK_CLOCK_SLACK <= at <= now else now
         # The hook runs once the first part is written; the media began a part earlier,
@@ -427,14 +427,14 @@ class RecordingManager:
 
     # --- plumbing ---------------------------------------------------------------------------
 
-    def _set_timer(self, session: Session, delay: float, action: Callable[[], None]) -> None:
+    def _set_timer(self, session: Recording, delay: float, action: Callable[[], None]) -> None:
         old = self._timers.pop(session.session_id, None)
         if old is not None:
             old.cancel()
         loop = asyncio.get_running_loop()
         self._timers[session.session_id] = loop.call_later(max(0.0, delay), action)
 
-    def _reader(self, session: Session, on_gave_up: Callable[[str], None]) -> StreamHolder:
+    def _reader(self, session: Recording, on_gave_up: Callable[[str], None]) -> StreamHolder:
         url = reader_url(self.settings().mediamtx, session.camera_id)
         return StreamHolder(url, on_gave_up, label=session.camera_id)
 
@@ -444,8 +444,8 @@ class RecordingManager:
         task.add_done_callback(self._tasks.discard)
 
 
-async def _wait(session: Session, done: Callable[[], bool], timeout: float) -> None:
-    """Until ``done()`` holds or ``timeout`` passes; woken by :meth:`Session.mark`."""
+async def _wait(session: Recording, done: Callable[[], bool], timeout: float) -> None:
+    """Until ``done()`` holds or ``timeout`` passes; woken by :meth:`Recording.mark`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not done():

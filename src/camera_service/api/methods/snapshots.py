@@ -20,7 +20,7 @@ from camera_service.api.methods.system import capacity_error
 from camera_service.api.registry import Call, MethodRegistry, MethodSpec
 from camera_service.auth.identity import Role
 from camera_service.config import SnapshotsConfig
-from camera_service.ecosystem.capacity import CapacityExceeded
+from camera_service.limits import CapacityExceeded
 from camera_service.media.snapshots import (
     CameraUnavailable,
     SnapshotRefused,

@@ -13,8 +13,8 @@ from camera_service.api.jsonrpc import CAPACITY_EXCEEDED, RpcError
 from camera_service.api.registry import Call, MethodRegistry, MethodSpec
 from camera_service.auth.identity import Role
 from camera_service.config import Settings
-from camera_service.ecosystem.capacity import CapacityExceeded
-from camera_service.observability.health import HealthRegistry
+from camera_service.limits import CapacityExceeded
+from camera_service.observability.health import Health
 from camera_service.observability.metrics import Metrics
 
 CAPABILITIES = [
@@ -88,7 +88,7 @@ def register(
     registry: MethodRegistry,
     settings: Callable[[], Settings],
     metrics: Metrics,
-    health: HealthRegistry,
+    health: Health,
     started: float,
     counts: Counts,
     capacity: CapacityReport = dict,

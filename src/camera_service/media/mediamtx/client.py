@@ -24,13 +24,13 @@ from typing import Any
 import orjson
 
 from camera_service.media.circuit import CircuitBreaker, CircuitOpenError
-from camera_service.media.httpclient import (
+from camera_service.media.mediamtx.models import Info, PathState, Recording
+from camera_service.net.httpclient import (
     HttpClient,
     HttpError,
     HttpResponse,
     quote_segment,
 )
-from camera_service.media.mediamtx.models import Info, PathState, Recording
 
 __all__ = [
     "MediaMtxCircuitOpen",

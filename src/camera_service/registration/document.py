@@ -1,6 +1,6 @@
 """The registration document: who this instance is, what it can do, how healthy and how
 full it is. Plain functions over data; the shape is written down in docs/registry.md
-and held by the JSON schemas in ``ecosystem/schemas.py``.
+and held by the JSON schemas in ``registration/schemas.py``.
 
 The etcd value and the HTTP aggregator's register body are this document; heartbeats
 carry its volatile part (:data:`VOLATILE`).
@@ -15,7 +15,7 @@ from typing import Any
 
 from camera_service.cameras.model import Camera, CameraStatus, SourceType
 from camera_service.config import Settings
-from camera_service.observability.health import HealthRegistry, iso
+from camera_service.observability.health import Health, iso
 
 SCHEMA_VERSION = 1
 VOLATILE = ("health", "capacity", "cameras")  # what a heartbeat carries
@@ -83,7 +83,7 @@ def cameras_summary(cameras: Iterable[Camera]) -> dict[str, Any]:
     return {"total": total, "connected": connected, "recording": recording, "by_type": by_type}
 
 
-def health_summary(health: HealthRegistry) -> dict[str, Any]:
+def health_summary(health: Health) -> dict[str, Any]:
     return {
         "status": health.overall().value,
         "components": {n: c.status.value for n, c in sorted(health.components.items())},

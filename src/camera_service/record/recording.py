@@ -50,7 +50,7 @@ def expected_name(camera_id: str, when: float, fmt: str) -> str:
 _STAMP = re.compile(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d")
 
 
-def unreported_segments(recordings: Path, session: Session, taken: set[str]) -> list[str]:
+def unreported_segments(recordings: Path, session: Recording, taken: set[str]) -> list[str]:
     """Segment files of the session that no hook has named yet, oldest first.
 
     MediaMTX creates a segment's file before it runs the create hook, so at the end of
@@ -82,7 +82,7 @@ def unreported_segments(recordings: Path, session: Session, taken: set[str]) -> 
 
 
 @dataclass(eq=False)
-class Session:
+class Recording:
     session_id: str
     camera_id: str
     device: str

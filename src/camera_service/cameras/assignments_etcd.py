@@ -11,7 +11,7 @@ import logging
 
 from camera_service.cameras.assignments import AssignmentError, Assignments, parse_assignments
 from camera_service.cameras.monitor import CameraMonitor
-from camera_service.ecosystem.etcd import EtcdClient
+from camera_service.net.etcd import EtcdClient
 
 log = logging.getLogger(__name__)
 

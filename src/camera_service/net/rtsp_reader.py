@@ -12,7 +12,7 @@ process; it ends when the server closes, answers an error, or sends nothing at a
 effort, bounded) before closing.
 
 Requests, response parsing and size limits are the camera probe's
-(:mod:`camera_service.cameras.rtsp`). No credentials: the service reads its own
+(:mod:`camera_service.net.rtsp`). No credentials: the service reads its own
 loopback MediaMTX.
 """
 
@@ -23,7 +23,7 @@ import logging
 import re
 from urllib.parse import urljoin
 
-from camera_service.cameras.rtsp import (
+from camera_service.net.rtsp import (
     RtspError,
     RtspResponse,
     RtspSession,

@@ -4,7 +4,7 @@ The camera monitor uses :func:`probe` to decide whether a configured RTSP source
 reachable and what it serves (codec, size, rate); ``camera_service.retry`` paces those
 checks. MediaMTX pulls the media itself; the probe never sets up a session. The wire
 pieces (:class:`RtspSession`, :func:`read_response`, :func:`check_url`) are shared with
-:mod:`camera_service.media.rtsp_reader`, which does.
+:mod:`camera_service.net.rtsp_reader`, which does.
 
 Credentials never leave this module except on the wire: they are not put in exception
 messages, log lines, reprs or results, and any server text we echo back is scrubbed of
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
-from camera_service.cameras.h264 import H264Error, sps_from_sprop
+from camera_service.net.h264 import H264Error, sps_from_sprop
 
 __all__ = [
     "MAX_BODY_BYTES",

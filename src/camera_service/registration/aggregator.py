@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from camera_service.ecosystem.backend import Document, RegistrationLost, RegistryError
-from camera_service.media.httpclient import HttpClient, HttpError, HttpResponse, quote_segment
+from camera_service.net.httpclient import HttpClient, HttpError, HttpResponse, quote_segment
+from camera_service.registration.backend import Document, RegistrationLost, RegistryError
 
 SCHEMA_VERSION = 1
 # What a heartbeat repeats from the document (docs/registry.md, "Heartbeat").

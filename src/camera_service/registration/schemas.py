@@ -10,7 +10,7 @@ validator and no resolver. They are exact for ``schema_version`` 1: unknown fiel
 rejected, so drift between the builder and the contract shows up in our tests; a
 consumer should still ignore fields it does not know.
 
-``python -m camera_service.ecosystem.schemas NAME`` prints one schema as docs quote it.
+``python -m camera_service.registration.schemas NAME`` prints one schema as docs quote it.
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ def dumps(name: str) -> str:
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in SCHEMAS:
         names = "|".join(SCHEMAS)
-        print(f"usage: python -m camera_service.ecosystem.schemas {{{names}}}", file=sys.stderr)
+        print(f"usage: python -m camera_service.registration.schemas {{{names}}}", file=sys.stderr)
         return 2
     print(dumps(argv[0]))
     return 0

@@ -10,7 +10,7 @@ from camera_service.config import SYSTEM_DATA_DIR, Settings
 
 
 @dataclass(frozen=True, slots=True)
-class Paths:
+class DataDirs:
     data_dir: Path
     recordings: Path
     snapshots: Path
@@ -39,7 +39,7 @@ def _writable(path: Path) -> bool:
     return os.access(probe, os.W_OK | os.X_OK)
 
 
-def resolve_paths(settings: Settings, create: bool = True) -> Paths:
+def resolve_dirs(settings: Settings, create: bool = True) -> DataDirs:
     """Resolve data and media dirs; without configuration prefer the system dir if usable."""
     storage = settings.storage
     fell_back = False
@@ -49,7 +49,7 @@ def resolve_paths(settings: Settings, create: bool = True) -> Paths:
         data_dir = SYSTEM_DATA_DIR
     else:
         data_dir, fell_back = user_data_dir(), True
-    paths = Paths(
+    paths = DataDirs(
         data_dir=data_dir,
         recordings=storage.recordings_path or data_dir / "recordings",
         snapshots=storage.snapshots_path or data_dir / "snapshots",

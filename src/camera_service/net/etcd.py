@@ -3,7 +3,7 @@
 The gateway speaks gRPC's messages as JSON: keys and values are base64, int64s (lease
 ids, revisions, TTLs) are strings. Several endpoints may be given; a request goes to the
 one that answered last and fails over to the next when it cannot be reached (or says it
-has no leader). Every failure is a :class:`RegistryError` whose message names the
+has no leader). Every failure is an :class:`EtcdError` whose message names the
 endpoint (host:port, never credentials) and etcd's reason.
 
 ``watch`` holds its own connection: the gateway streams one JSON object per line in a
@@ -27,11 +27,10 @@ from urllib.parse import urlsplit
 import httptools
 import orjson
 
-from camera_service.ecosystem.backend import RegistryError
-from camera_service.media.httpclient import HttpClient, HttpError, HttpResponse
+from camera_service.net.httpclient import HttpClient, HttpError, HttpResponse
 from camera_service.retry import RetrySchedule
 
-__all__ = ["EtcdClient", "LeaseNotFound", "prefix_end"]
+__all__ = ["EtcdClient", "EtcdError", "LeaseNotFound", "prefix_end"]
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,12 @@ _READ_CHUNK = 64 * 1024
 _KEEPALIVE = (10, 5, 3)
 
 
-class LeaseNotFound(RegistryError):
+class EtcdError(Exception):
+    """etcd could not be reached or refused the request. The message names the endpoint
+    and etcd's reason, never credentials."""
+
+
+class LeaseNotFound(EtcdError):
     """etcd does not know the lease (expired or revoked)."""
 
 
@@ -58,7 +62,7 @@ def _unb64(text: Any) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except binascii.Error:
-        raise RegistryError("etcd sent a value that is not base64") from None
+        raise EtcdError("etcd sent a value that is not base64") from None
 
 
 def prefix_end(prefix: bytes) -> bytes:
@@ -126,7 +130,7 @@ class EtcdClient:
         try:
             return int(answer["ID"])
         except (KeyError, TypeError, ValueError):
-            raise RegistryError("etcd granted no lease id") from None
+            raise EtcdError("etcd granted no lease id") from None
 
     async def keepalive(self, lease: int) -> int:
         """Renew ``lease``; its remaining TTL in seconds, 0 when etcd no longer has it."""
@@ -135,7 +139,7 @@ class EtcdClient:
         try:
             return max(0, int(result.get("TTL", 0)))
         except (TypeError, ValueError):
-            raise RegistryError("etcd sent a malformed keepalive answer") from None
+            raise EtcdError("etcd sent a malformed keepalive answer") from None
 
     async def revoke(self, lease: int) -> None:
         """Revoke ``lease`` (deleting its keys); a lease already gone is fine."""
@@ -175,7 +179,7 @@ class EtcdClient:
         try:
             revision = int(answer["header"]["revision"])
         except (KeyError, TypeError, ValueError):
-            raise RegistryError("etcd sent no revision") from None
+            raise EtcdError("etcd sent no revision") from None
         kvs = answer.get("kvs") or []
         return (_unb64(kvs[0].get("value")) if kvs else None), revision
 
@@ -207,7 +211,7 @@ class EtcdClient:
                     for value in await stream.events():
                         last = value
                         yield value
-            except RegistryError as exc:
+            except EtcdError as exc:
                 if self._closed:
                     return
                 delay = schedule.next_delay(False)
@@ -227,7 +231,7 @@ class EtcdClient:
         )
         failures: list[str] = []
         if self._closed:
-            raise RegistryError("etcd client is closed")
+            raise EtcdError("etcd client is closed")
         for index in self._order():
             endpoint = self._endpoints[index]
             try:
@@ -248,15 +252,15 @@ class EtcdClient:
                 self._streams.discard(stream)
                 stream.close()
                 if isinstance(exc, TimeoutError):
-                    raise RegistryError(
+                    raise EtcdError(
                         f"etcd {endpoint.where}: no watch within {self.timeout:g} s"
                     ) from None
                 raise
             self._current = index
             return stream
         if self._closed:
-            raise RegistryError("etcd client is closed")
-        raise RegistryError("etcd unreachable: " + "; ".join(failures))
+            raise EtcdError("etcd client is closed")
+        raise EtcdError("etcd unreachable: " + "; ".join(failures))
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -278,7 +282,7 @@ class EtcdClient:
     ) -> dict[str, Any]:
         """POST ``body`` to the first endpoint that answers; its JSON answer."""
         if self._closed:
-            raise RegistryError("etcd client is closed")
+            raise EtcdError("etcd client is closed")
         failures: list[str] = []
         for index in self._order():
             where = self._endpoints[index].where
@@ -290,7 +294,7 @@ class EtcdClient:
                 )
             except HttpError as exc:
                 if exc.request_sent:
-                    raise RegistryError(f"etcd: {exc}") from None
+                    raise EtcdError(f"etcd: {exc}") from None
                 failures.append(str(exc))
                 continue
             answer = _answer(response)
@@ -301,10 +305,10 @@ class EtcdClient:
                     continue
                 if code == GRPC_NOT_FOUND and "lease not found" in message:
                     raise LeaseNotFound(f"etcd {where}: {message}")
-                raise RegistryError(f"etcd {where}: {message} (HTTP {response.status})")
+                raise EtcdError(f"etcd {where}: {message} (HTTP {response.status})")
             self._current = index
             return answer
-        raise RegistryError("etcd unreachable: " + "; ".join(failures))
+        raise EtcdError("etcd unreachable: " + "; ".join(failures))
 
 
 def _answer(response: HttpResponse) -> dict[str, Any]:
@@ -314,7 +318,7 @@ def _answer(response: HttpResponse) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         answer = None
     if not isinstance(answer, dict):
-        raise RegistryError(f"etcd sent a non-JSON answer (HTTP {response.status})")
+        raise EtcdError(f"etcd sent a non-JSON answer (HTTP {response.status})")
     return answer
 
 
@@ -382,7 +386,7 @@ class _WatchStream:
     def _check(self, message: dict[str, Any]) -> None:
         if message.get("canceled"):  # e.g. the start revision was compacted away
             reason = str(message.get("cancel_reason") or "canceled by etcd")[:200]
-            raise RegistryError(f"etcd {self.where}: watch {reason}")
+            raise EtcdError(f"etcd {self.where}: watch {reason}")
 
     async def _messages(self) -> list[dict[str, Any]]:
         """The next complete JSON lines (at least one), each message's ``result``."""
@@ -391,23 +395,23 @@ class _WatchStream:
             if lines:
                 return lines
             if self.ended:
-                raise RegistryError(f"etcd {self.where}: watch stream ended")
+                raise EtcdError(f"etcd {self.where}: watch stream ended")
             try:
                 data = await self.reader.read(_READ_CHUNK)
             except OSError as exc:
-                raise RegistryError(
+                raise EtcdError(
                     f"etcd {self.where}: watch connection lost: {_connect_reason(exc)}"
                 ) from None
             if not data:
-                raise RegistryError(f"etcd {self.where}: watch connection closed")
+                raise EtcdError(f"etcd {self.where}: watch connection closed")
             try:
                 self._parser.feed_data(data)
             except httptools.HttpParserError as exc:
-                if isinstance(exc.__context__, RegistryError):  # raised by on_body
+                if isinstance(exc.__context__, EtcdError):  # raised by on_body
                     raise exc.__context__ from None
-                raise RegistryError(f"etcd {self.where}: malformed watch response: {exc}") from None
+                raise EtcdError(f"etcd {self.where}: malformed watch response: {exc}") from None
             if self.status and self.status != 200:
-                raise RegistryError(f"etcd {self.where}: watch refused (HTTP {self.status})")
+                raise EtcdError(f"etcd {self.where}: watch refused (HTTP {self.status})")
 
     def _lines(self) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
@@ -419,12 +423,12 @@ class _WatchStream:
             try:
                 message = orjson.loads(line)
             except orjson.JSONDecodeError:
-                raise RegistryError(f"etcd {self.where}: malformed watch message") from None
+                raise EtcdError(f"etcd {self.where}: malformed watch message") from None
             if not isinstance(message, dict):
-                raise RegistryError(f"etcd {self.where}: malformed watch message")
+                raise EtcdError(f"etcd {self.where}: malformed watch message")
             if "error" in message:
                 code, reason = _reason(message)
-                raise RegistryError(f"etcd {self.where}: watch failed: {reason} (code {code})")
+                raise EtcdError(f"etcd {self.where}: watch failed: {reason} (code {code})")
             result = message.get("result")
             messages.append(result if isinstance(result, dict) else {})
         return messages
@@ -436,7 +440,7 @@ class _WatchStream:
 
     def on_body(self, data: bytes) -> None:
         if len(self._buffer) + len(data) > MAX_MESSAGE:
-            raise RegistryError(f"etcd {self.where}: watch message too large")
+            raise EtcdError(f"etcd {self.where}: watch message too large")
         self._buffer += data
 
     def on_message_complete(self) -> None:

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from camera_service.config import RegistryConfig
-from camera_service.ecosystem.backend import RegistrationLost, RegistryBackend, RegistryError
-from camera_service.ecosystem.document import significant
 from camera_service.observability.health import ComponentHealth, Status
+from camera_service.registration.backend import RegistrationLost, RegistryBackend, RegistryError
+from camera_service.registration.document import significant
 from camera_service.retry import RetrySchedule
 
 log = logging.getLogger(__name__)
@@ -149,12 +149,12 @@ def backend_for(cfg: RegistryConfig, instance_id: str) -> RegistryBackend | None
     """The configured backend, or None. Imported here, lazily: a hub without a registry
     pays no memory for one."""
     if cfg.backend == "etcd":
-        from camera_service.ecosystem.etcd import EtcdClient
-        from camera_service.ecosystem.etcd_backend import EtcdBackend
+        from camera_service.net.etcd import EtcdClient
+        from camera_service.registration.etcd_backend import EtcdBackend
 
         return EtcdBackend(EtcdClient(cfg.endpoints), cfg.prefix + instance_id, cfg.ttl)
     if cfg.backend == "http":
-        from camera_service.ecosystem.aggregator import AggregatorBackend
+        from camera_service.registration.aggregator import AggregatorBackend
 
         assert cfg.url is not None  # the config model requires it for "http"
         token = cfg.token.get_secret_value() if cfg.token is not None else None
