@@ -9,7 +9,7 @@
 #   docker build -t camera-service:0.1.0 .
 #   docker build --target mediamtx -t camera-service-mediamtx:0.1.0 .
 #
-# Linted by hadolint in tests/test_deploy.py; no Docker engine runs in CI, so it is
+# Linted by hadolint in tests/deploy/test_deploy.py; no Docker engine runs in CI, so it is
 # not built there.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm

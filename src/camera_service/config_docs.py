@@ -5,7 +5,7 @@ in :mod:`camera_service.config`; this module only lays them out. Regenerate with
 
     .venv/bin/python -m camera_service.config_docs > docs/configuration.md
 
-``tests/test_config_docs.py`` fails when the committed file and the model disagree.
+``tests/unit/test_config_docs.py`` fails when the committed file and the model disagree.
 """
 
 from __future__ import annotations

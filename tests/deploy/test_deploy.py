@@ -25,7 +25,7 @@ from camera_service.app import (
 from camera_service.config import SYSTEM_DATA_DIR, MediaMtxConfig, Settings, load_settings
 from camera_service.media.mediamtx.managed import render_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE = ROOT / "compose.yaml"
 MEDIAMTX_YML = ROOT / "deploy" / "mediamtx.yml"

@@ -19,6 +19,8 @@ from aiohttp import web
 
 from camera_service.config import DEFAULT_CONFIG_PATH
 from tests.conftest import SECRET, make_token
+from tests.integration.test_recordings import playable, status_update
+from tests.integration.test_registry_etcd import PREFIX, registry, wait_document
 from tests.rpc import RpcClient
 from tests.support.etcd import EtcdServer
 from tests.support.media_stack import LAB
@@ -26,8 +28,6 @@ from tests.support.mediamtx.dataplane import DataPlane
 from tests.support.mediamtx.double import ApiCall, MediaMtxDouble, RecordedRequest
 from tests.support.mediamtx.fixtures import assert_no_violations
 from tests.support.service_process import ServiceProcess, listed_after_restart, write_config
-from tests.test_recordings import playable, status_update
-from tests.test_registry_etcd import PREFIX, registry, wait_document
 
 WAIT = 60.0  # generous: other test runs share the two cores
 

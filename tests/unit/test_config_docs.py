@@ -11,7 +11,7 @@ import yaml
 from camera_service.config import env_overrides, iter_fields, validate
 from camera_service.config_docs import REGENERATE, env_names, render_markdown, render_type
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """RecordingManager on its own: sessions, segments from hook events, ends and failures.
 
 MediaMTX is replaced by a recorder of path patches and the stream reader by a stand-in,
-so each rule is checked exactly; tests/test_recordings.py runs the whole chain.
+so each rule is checked exactly; tests/integration/test_recordings.py runs the whole chain.
 """
 
 from __future__ import annotations

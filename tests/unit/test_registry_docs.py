@@ -12,7 +12,7 @@ import pytest
 from camera_service.registration.schemas import SCHEMAS, dumps
 from tests.support.aggregator import schema_errors
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "registry.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "registry.md"
 BLOCK = re.compile(r"<!-- (schema|example): (\w+) -->\n```json\n(.*?)\n```", re.DOTALL)
 
 

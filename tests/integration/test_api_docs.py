@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.conftest import Connect
 
-API_MD = Path(__file__).resolve().parents[1] / "docs" / "api.md"
+API_MD = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 ROLES = ("none", "viewer", "operator", "admin")
 
 

@@ -15,7 +15,7 @@ import yaml
 from camera_service.app import Application
 from tests.conftest import make_settings
 
-FAKE = Path(__file__).parent / "support" / "mediamtx" / "fake_mediamtx.py"
+FAKE = Path(__file__).parents[1] / "support" / "mediamtx" / "fake_mediamtx.py"
 
 
 def free_port() -> int:

@@ -1,8 +1,8 @@
 """Capacity: limits, use and free in get_status and /health/system, and each limit
 enforced with -1012 ``{limit, active}`` (plus ``reason`` and ``resource``) over the
 real service: snapshot captures and streams with the MediaMTX double and its real
-data plane, USB cameras with a fake V4L2 tree. Recordings: tests/test_recordings.py;
-the connection cap (HTTP 503): tests/test_websocket.py."""
+data plane, USB cameras with a fake V4L2 tree. Recordings: tests/integration/test_recordings.py;
+the connection cap (HTTP 503): tests/integration/test_websocket.py."""
 
 from __future__ import annotations
 
