@@ -61,7 +61,7 @@ def pre_index(data_dir: Path, recordings: Path, snapshots: Path) -> float:
     try:
         store = IndexStore(database, {"recording": recordings, "snapshot": snapshots})
         t0 = time.perf_counter()
-        store.reconcile("recording", startup=True)
+        store.reconcile("recording", startup=True, now=time.time())
         seconds = time.perf_counter() - t0
         with database.transaction() as conn:
             conn.execute("UPDATE media_files SET probed = 1, duration = 1800.0")
