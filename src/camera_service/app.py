@@ -46,6 +46,7 @@ from camera_service.dirs import DataDirs, resolve_dirs
 from camera_service.events import EventBus
 from camera_service.limits import Capacity
 from camera_service.media.controller import MediaController
+from camera_service.media.desired import DesiredRecording
 from camera_service.media.grabber import GrabberPool
 from camera_service.media.mediamtx.managed import ManagedMediaMtx, find_binary
 from camera_service.media.pathconf import recording_fields
@@ -206,6 +207,7 @@ class Application:
             )
             await self.managed.start()
             self._stops.append(self.managed.stop)  # stopped after the controller
+        self.desired = DesiredRecording(lambda: self.settings.recording)
         self.media = MediaController(
             lambda: self.settings.mediamtx,
             self.cameras,
@@ -215,7 +217,7 @@ class Application:
             self.monitor.source,
             self.monitor.device_path,
             self.recording_fields,
-            lambda camera_id: self.recordings.path_overrides(camera_id),
+            self.desired,
         )
         self.grabbers = GrabberPool(
             lambda: self.settings.snapshots,
@@ -228,6 +230,7 @@ class Application:
             self.cameras,
             self.events,
             self.media,
+            self.desired,
             self.paths.recordings,
             lambda: self.disk.level(self.paths.recordings),
             capacity=self.capacity,

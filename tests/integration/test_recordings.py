@@ -248,7 +248,7 @@ async def test_storage_and_capacity_refuse_without_touching_mediamtx(
         failed = await rpc_error(client, "start_recording", {"device": "yard"})
     assert failed["code"] == -1003 and failed["message"].startswith("MediaMTX operation failed:")
     assert app.recordings.active == {}
-    assert app.recordings.path_overrides("yard")["record"] is False
+    assert app.media.record_state.fields("yard")["record"] is False
     assert (stack.mtx.path_conf("yard") or {}).get("record") is False
 
 

@@ -20,7 +20,6 @@ from camera_service.storage.names import stat_media
 
 STATUS_TOPIC = "recording_status_update"
 EXTENSIONS = {"mp4": "mp4", "ts": "ts"}
-RECORD_FORMATS = {"mp4": "fmp4", "ts": "mpegts"}  # our format -> MediaMTX's recordFormat
 
 
 class Reason(enum.StrEnum):
