@@ -98,7 +98,7 @@ async def test_hook_command_mediamtx_runs_reports_to_the_service(service: Applic
     service.events.subscribe(
         lambda t, p: seen.append(p["segment"]) if t == "recording.segment" else None
     )
-    fields = service.recording_fields()
+    fields = service.media.recording()
     command = fields["runOnRecordSegmentCreate"]
     assert command.startswith(sys.executable)
     assert "-m camera_service.record.hookcmd --event create" in command
