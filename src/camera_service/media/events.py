@@ -1,0 +1,13 @@
+"""What the MediaMTX controller publishes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class MediaMtxRestarted:
+    """MediaMTX was seen with a new start time: every API-made path and every recording
+    it was making are gone. Published before the reconcile that re-applies the paths."""
+
+    started: str | None  # its /v3/info ``started``
