@@ -47,6 +47,7 @@ from camera_service.dirs import DataDirs, resolve_dirs
 from camera_service.events import EventBus
 from camera_service.limits import Capacity
 from camera_service.media.controller import MediaController
+from camera_service.media.events import StreamsChanged
 from camera_service.media.grabber import GrabberPool
 from camera_service.media.mediamtx.managed import ManagedMediaMtx, find_binary
 from camera_service.media.pathconf import recording_fields
@@ -320,11 +321,12 @@ class Application:
         registrar = Registrar(backend, self.registration_document, health, s.registry.retry_max)
         self.registrar = registrar
         # Pushed at once, not on the next beat: what the document shows (cameras, health,
-        # steady capacity: USB cameras, recordings) may have changed.
+        # steady capacity: USB cameras, streams, recordings) may have changed.
         for event_type in (
             CameraAdded,
             CameraChanged,
             CameraRemoved,
+            StreamsChanged,
             RecordingStarted,
             RecordingEnded,
             StorageLevelChanged,

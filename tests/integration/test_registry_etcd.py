@@ -120,6 +120,20 @@ async def test_registers_and_pushes_camera_and_capacity_changes_at_once(
     assert await etcd.get(PREFIX + "hub-a") is None
 
 
+class StreamsUp:
+    """A data plane for the MediaMTX double: these paths are available, with a reader."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+
+    def path_state(self, name: str) -> dict[str, Any] | None:
+        return (
+            {"available": True, "readers": [{"type": "rtspSession"}]}
+            if name in self.names
+            else None
+        )
+
+
 async def test_a_plugged_camera_is_pushed_with_a_healthy_mediamtx(
     tmp_path: Path, etcd: EtcdServer, mediamtx: MediaMtxDouble, apps: list[Application]
 ) -> None:
@@ -149,6 +163,15 @@ async def test_a_plugged_camera_is_pushed_with_a_healthy_mediamtx(
     assert doc["cameras"]["connected"] == 1
     assert doc["capacity"]["usb_cameras"]["active"] == 1
     # Nothing but the camera moved: the push came from it, not from a health change.
+    assert doc["health"] == before["health"]
+
+    # Its stream comes up (a viewer started it): steady capacity, pushed too.
+    deadline = time.monotonic() + 20
+    while "camera0" not in mediamtx.path_names():
+        assert time.monotonic() < deadline, "the camera's path was never added"
+        await asyncio.sleep(0.05)
+    mediamtx.data_plane = StreamsUp({"camera0"})
+    doc = await wait_document(etcd, "hub-m", lambda d: d["capacity"]["streams"]["active"] == 1)
     assert doc["health"] == before["health"]
 
 

@@ -27,7 +27,7 @@ from camera_service.config import MediaMtxConfig, RtspSource, TestPatternSource
 from camera_service.db import AsyncDatabase
 from camera_service.events import EventBus
 from camera_service.media.circuit import CircuitBreaker
-from camera_service.media.events import MediaMtxRestarted
+from camera_service.media.events import MediaMtxRestarted, StreamsChanged
 from camera_service.media.mediamtx.client import MediaMtxClient, MediaMtxError
 from camera_service.media.mediamtx.models import PathState
 from camera_service.media.pathconf import PathConf, desired_path, differs
@@ -117,6 +117,7 @@ class MediaController:
 
     async def check(self) -> None:
         """One look at MediaMTX: alive? restarted? what are the streams doing?"""
+        up = self.streams_up()
         try:
             info = await self.client.info()
             self.streams = await self.client.list_paths()
@@ -153,6 +154,8 @@ class MediaController:
             in_sync=self.sync.state.status is Status.HEALTHY,
             circuit=self.breaker.state,
         )
+        if (now_up := self.streams_up()) != up:
+            self.events.publish(StreamsChanged(frozenset(now_up)))
         await self._notify()
 
     # --- reconciling ------------------------------------------------------------------------------

@@ -11,3 +11,10 @@ class MediaMtxRestarted:
     it was making are gone. Published before the reconcile that re-applies the paths."""
 
     started: str | None  # its /v3/info ``started``
+
+
+@dataclass(frozen=True, slots=True)
+class StreamsChanged:
+    """A look at MediaMTX found a different set of our streams up (available)."""
+
+    up: frozenset[str]  # camera ids
