@@ -38,6 +38,7 @@ from camera_service.auth.apikeys import ApiKeyStore
 from camera_service.auth.audit import AuditLog
 from camera_service.auth.authenticator import Authenticator
 from camera_service.auth.jwt import JwtAuthenticator, load_or_create_secret
+from camera_service.cameras.events import CameraAdded, CameraChanged, CameraRemoved
 from camera_service.cameras.monitor import CameraMonitor
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import ConfigError, Settings, load_settings, split_reload
@@ -46,14 +47,17 @@ from camera_service.dirs import DataDirs, resolve_dirs
 from camera_service.events import EventBus
 from camera_service.limits import Capacity
 from camera_service.media.controller import MediaController
+from camera_service.media.events import StreamsChanged
 from camera_service.media.grabber import GrabberPool
 from camera_service.media.mediamtx.managed import ManagedMediaMtx, find_binary
 from camera_service.media.pathconf import recording_fields
 from camera_service.media.snapshots import SnapshotService
 from camera_service.net.httpserver import HttpServer, Router
+from camera_service.observability.events import HealthChanged
 from camera_service.observability.health import ComponentState, Health, Status
 from camera_service.observability.logging import set_level
 from camera_service.observability.metrics import Metrics
+from camera_service.record.events import RecordingEnded, RecordingStarted
 from camera_service.record.hooks import HOOK_PATH, HookReceiver, hook_command, new_token
 from camera_service.record.manager import RecordingManager
 from camera_service.registration.document import (
@@ -67,7 +71,7 @@ from camera_service.registration.document import (
     registration_document,
 )
 from camera_service.registration.registrar import Registrar, backend_for
-from camera_service.storage.disk import DiskMonitor
+from camera_service.storage.disk import DiskMonitor, StorageLevelChanged
 from camera_service.storage.index import MediaIndex
 from camera_service.storage.probe import ffprobe_beside
 from camera_service.storage.retention import Retention
@@ -77,10 +81,6 @@ log = logging.getLogger("camera_service")
 HOUSEKEEPING_PERIOD = 1.0
 RECORDING_SHUTDOWN_TIMEOUT = 10.0  # seconds for the last segments to be completed
 DEREGISTER_TIMEOUT = 3.0  # past it the lease (or the aggregator's expiry) cleans up
-# Events that change what the registration shows (cameras, recordings, storage).
-REGISTRY_TOPICS = frozenset(
-    {"camera_status_update", "recording_status_update", "storage_status_update"}
-)
 ReloadListener = Callable[[Settings, list[str]], None]
 
 
@@ -182,7 +182,7 @@ class Application:
         self.ws = WebSocketServer(s.server, self.dispatcher, self.metrics)
         self.ws.requests_per_minute = s.security.rate_limit.requests_per_minute
         self._register_methods()
-        self.events.subscribe(Notifier(self.ws, self.metrics, lambda: self.settings.mediamtx))
+        Notifier(self.ws, self.metrics, lambda: self.settings.mediamtx).attach(self.events)
         self.health.listeners.append(self._health_changed)
         self.ws_health = self.health.register(
             "websocket_server", status=Status.UNHEALTHY, reason="starting"
@@ -320,11 +320,19 @@ class Application:
         )
         registrar = Registrar(backend, self.registration_document, health, s.registry.retry_max)
         self.registrar = registrar
-        # Pushed at once, not on the next beat: health, cameras and steady capacity.
-        self.health.listeners.append(lambda state: registrar.changed())
-        self.events.subscribe(
-            lambda topic, payload: registrar.changed() if topic in REGISTRY_TOPICS else None
-        )
+        # Pushed at once, not on the next beat: what the document shows (cameras, health,
+        # steady capacity: USB cameras, streams, recordings) may have changed.
+        for event_type in (
+            CameraAdded,
+            CameraChanged,
+            CameraRemoved,
+            StreamsChanged,
+            RecordingStarted,
+            RecordingEnded,
+            StorageLevelChanged,
+            HealthChanged,
+        ):
+            self.events.subscribe(event_type, registrar.changed)
         registrar.start()
 
     def registration_document(self) -> dict[str, Any]:
@@ -436,10 +444,7 @@ class Application:
             "component health changed",
             extra={"component": state.name, "status": state.status.value, "reason": state.reason},
         )
-        self.events.publish(
-            "system_status_update",
-            {"component": state.name, **state.to_dict(), "overall": self.health.overall().value},
-        )
+        self.events.publish(HealthChanged.of(state, self.health.overall()))
 
     # --- readiness and background work ---------------------------------------------------------
 
