@@ -8,6 +8,7 @@ import aiohttp
 
 from camera_service.app import Application
 from camera_service.observability.health import Status
+from camera_service.storage.events import SnapshotSaved
 from tests.conftest import Connect
 
 
@@ -136,7 +137,7 @@ async def test_notification_fan_out_is_timed_in_the_metrics(
 
     viewers = [await connect("viewer") for _ in range(3)]
     _, before = await get(service, "/metrics")
-    service.events.publish("snapshot_taken", {"device": "lab", "filename": "x.jpg"})
+    service.events.publish(SnapshotSaved("lab", "lab", "x.jpg", 1, 0.0, "warm", "jpg", 1, 1))
     for v in viewers:
         await v.wait_notification("snapshot_taken", lambda p: p["filename"] == "x.jpg")
     _, after = await get(service, "/metrics")

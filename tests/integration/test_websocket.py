@@ -12,6 +12,9 @@ import orjson
 import pytest
 
 from camera_service.app import Application
+from camera_service.cameras.events import CameraAdded
+from camera_service.cameras.model import Camera, SourceType
+from camera_service.storage.events import SnapshotSaved
 from tests.conftest import SECRET, Connect, make_token
 from tests.rpc import RpcClient
 
@@ -217,13 +220,23 @@ async def test_subscriptions_filter_notifications(service: Application, connect:
     assert r == {"subscribed": True, "topics": ["snapshot_taken"]}
     r = await b.request("subscribe_events", {"topics": ["no_such_topic"]})
     assert r["error"]["code"] == -32602
-    service.events.publish("camera_status_update", {"device": "camera0"})
-    service.events.publish("snapshot_taken", {"device": "camera0"})
+    service.events.publish(CameraAdded(Camera("cam0", SourceType.TEST, "Cam 0")))
+    service.events.publish(
+        SnapshotSaved("cam0", "cam0", "cam0.jpg", 10, 0.0, "stream", "jpg", 640, 360)
+    )
     first = await a.notification()
     assert first == {
         "jsonrpc": "2.0",
         "method": "camera_status_update",
-        "params": {"device": "camera0"},
+        "params": {
+            "device": "cam0",
+            "status": "DISCONNECTED",
+            "name": "Cam 0",
+            "resolution": "",
+            "fps": 0,
+            "streams": {},
+            "camera_id": "cam0",
+        },
     }
     assert (await a.notification())["method"] == "snapshot_taken"
     assert (await b.notification())["method"] == "snapshot_taken"

@@ -66,7 +66,7 @@ from .parts import (
     counts,
     publish_health,
 )
-from .registration import Registration
+from .registration import REGISTRY_EVENTS, Registration
 
 Readiness = Callable[[], tuple[bool, str]]  # /health/ready: (ready, why not)
 
@@ -204,7 +204,7 @@ def _front(
     # Subscribed before the media parts, which subscribe as they are made: an event one
     # of them publishes while handling another (a recording's camera update on unplug)
     # reaches clients after its cause.
-    events.subscribe(Notifier(ws, metrics, live.mediamtx))
+    Notifier(ws, metrics, live.mediamtx).attach(events)
     health.listeners.append(functools.partial(publish_health, events, health))
     ws_health = health.register("websocket_server", status=Status.UNHEALTHY, reason="starting")
     # Downloads (api.md section 6), the same on both ports.
@@ -275,9 +275,8 @@ def _media(
 def _wire(c: Components) -> None:
     """What listens to what, and the meters of what each limited resource has in use."""
     m = c.media
-    # Pushed at once, not on the next beat: health, cameras and steady capacity.
-    c.health.listeners.append(c.registration.health_changed)
-    c.events.subscribe(c.registration.on_event)
+    for event_type in REGISTRY_EVENTS:
+        c.events.subscribe(event_type, c.registration.changed)
     c.live.listeners.extend(
         [
             apply_log_level,

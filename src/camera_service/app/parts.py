@@ -18,6 +18,7 @@ from camera_service.events import EventBus
 from camera_service.media.controller import MediaController
 from camera_service.media.pathconf import PathConf, recording_fields
 from camera_service.net.httpserver import HttpServer
+from camera_service.observability.events import HealthChanged
 from camera_service.observability.health import ComponentState, Health
 from camera_service.observability.logging import set_level
 from camera_service.observability.metrics import Metrics
@@ -105,15 +106,13 @@ def counts(
 
 
 def publish_health(events: EventBus, health: Health, state: ComponentState) -> None:
-    """A health listener: clients hear of every component's change."""
+    """A health listener: every component's change goes on the bus (clients and the
+    registrar hear of it)."""
     log.info(
         "component health changed",
         extra={"component": state.name, "status": state.status.value, "reason": state.reason},
     )
-    events.publish(
-        "system_status_update",
-        {"component": state.name, **state.to_dict(), "overall": health.overall().value},
-    )
+    events.publish(HealthChanged.of(state, health.overall()))
 
 
 class AssignmentsWatch:

@@ -15,9 +15,13 @@ from typing import Any
 from camera_service import __version__
 from camera_service.api.methods import system as system_methods
 from camera_service.api.registry import MethodRegistry
+from camera_service.cameras.events import CameraAdded, CameraChanged, CameraRemoved
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.limits import Capacity
-from camera_service.observability.health import ComponentState, Health, Status
+from camera_service.media.events import StreamsChanged
+from camera_service.observability.events import HealthChanged
+from camera_service.observability.health import Health, Status
+from camera_service.record.events import RecordingEnded, RecordingStarted
 from camera_service.registration.document import (
     Instance,
     advertised_host,
@@ -29,13 +33,22 @@ from camera_service.registration.document import (
     registration_document,
 )
 from camera_service.registration.registrar import Registrar, backend_for
+from camera_service.storage.disk import StorageLevelChanged
 
 from .live import LiveSettings
 from .parts import Port
 
-# Events that change what the registration shows (cameras, recordings, storage).
-REGISTRY_TOPICS = frozenset(
-    {"camera_status_update", "recording_status_update", "storage_status_update"}
+# What the document shows (cameras, health, steady capacity: USB cameras, streams,
+# recordings) may have changed with these: pushed at once, not on the next beat.
+REGISTRY_EVENTS = (
+    CameraAdded,
+    CameraChanged,
+    CameraRemoved,
+    StreamsChanged,
+    RecordingStarted,
+    RecordingEnded,
+    StorageLevelChanged,
+    HealthChanged,
 )
 
 
@@ -90,18 +103,11 @@ class Registration:
             time.time(),
         )
 
-    def changed(self) -> None:
-        """Something the document shows may have changed: pushed at once if it did,
-        not on the next beat (health, cameras and steady capacity)."""
+    def changed(self, event: object = None) -> None:
+        """Something the document shows may have changed (``event``, if a bus says so):
+        the registrar pushes it if it did."""
         if self.registrar is not None:
-            self.registrar.changed()
-
-    def health_changed(self, state: ComponentState) -> None:
-        self.changed()
-
-    def on_event(self, topic: str, payload: dict[str, Any]) -> None:
-        if topic in REGISTRY_TOPICS:
-            self.changed()
+            self.registrar.changed(event)
 
     async def stop(self, timeout: float) -> None:
         """Deregister, bounded by ``timeout`` (past it the lease or the aggregator's

@@ -2,7 +2,8 @@
 
 A component calls ``handle.set(status, reason, **details)`` when its state changes;
 readers (HTTP health, get_status, the registration) see the aggregate. Changes are
-pushed to listeners at once, which is how ``system_status_update`` is sent.
+pushed to listeners at once; the service publishes each as a
+:class:`observability.events.HealthChanged`.
 """
 
 from __future__ import annotations

@@ -24,9 +24,6 @@ EXTENSIONS: dict[Kind, frozenset[str]] = {
     "recording": frozenset({".mp4", ".ts"}),
     "snapshot": frozenset({".jpg", ".jpeg", ".png"}),
 }
-# Published by retention for each file it deletes, {"kind", "filename"}: the media
-# index looks at that name again at once.
-DELETED_TOPIC = "media.deleted"
 
 # Control characters (C0, DEL, C1) and the separators of every platform we might
 # meet through a mounted share.
