@@ -42,7 +42,7 @@ from camera_service.cameras.events import CameraAdded, CameraChanged, CameraRemo
 from camera_service.cameras.monitor import CameraMonitor
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import ConfigError, Settings, load_settings, split_reload
-from camera_service.db import AsyncDatabase
+from camera_service.db import AsyncDatabase, Recovery
 from camera_service.dirs import DataDirs, resolve_dirs
 from camera_service.events import EventBus
 from camera_service.limits import Capacity
@@ -145,7 +145,9 @@ class Application:
             self.executor,
         )
 
-        self.db = await AsyncDatabase.open(self.paths.database)
+        self.db, recovery = await AsyncDatabase.open_or_recover(self.paths.database)
+        if recovery is not None:
+            _report_recovery(recovery, self.health)
         self._stops.append(self._close_db)
         # Reconciles with the media dirs in the background; listings wait for it.
         self.index = MediaIndex(
@@ -560,6 +562,26 @@ class Application:
         await stop.wait()
         await self.stop()
         return 0
+
+
+def _report_recovery(recovery: Recovery, health: Health) -> None:
+    """A corrupt database was moved aside: the media index rebuilds itself from the
+    disk, but API keys, the retention policy set through the API and the audit trail
+    cannot be rebuilt. Say it where an operator looks: the log and /health."""
+    lost = "API keys, the retention policy set through the API and the audit trail are lost"
+    log.error(
+        "database was unreadable and has been moved aside; started a new one. "
+        "The media index is rebuilt from the media directories; " + lost + ": "
+        "create new API keys (camera-service keys create) and set the policy again, or "
+        "restore a backup (docs/operations.md)",
+        extra={"moved_to": str(recovery.moved_to), "error": recovery.error},
+    )
+    health.register(
+        "database",
+        critical=False,
+        status=Status.DEGRADED,
+        reason=f"recovered from a corrupt database (kept as {recovery.moved_to.name}); {lost}",
+    )
 
 
 def _merge_live(old: Settings, new: Settings, applied: list[str]) -> Settings:
