@@ -472,6 +472,25 @@ async def test_symlinks_fifos_and_dirs_in_the_media_dirs_are_missing(
                 assert SENTINEL not in reply.body
 
 
+@pytest.mark.parametrize("which", PORTS)
+async def test_a_hard_link_to_a_file_outside_is_neither_served_nor_listed(
+    stack: Stack, which: str
+) -> None:
+    outside = stack.tmp / "secret.txt"
+    linked = {"recordings": "hard_2025-01-15_14-31-00.mp4", "snapshots": "hard.jpg"}
+    for kind, name in linked.items():
+        os.link(outside, getattr(stack.app.paths, kind) / name)
+    await stack.app.index.rescan()
+    listed = {f.name for f in (await stack.app.index.list("recording")).files}
+    listed |= {f.name for f in (await stack.app.index.list("snapshot")).files}
+    assert stack.clip in listed and not listed & set(linked.values())
+    for kind, name in linked.items():
+        for method in ("GET", "HEAD"):
+            reply = await fetch(stack.port(which), f"/files/{kind}/{name}", auth(), method)
+            assert reply.status == 404, (kind, name, method)
+            assert SENTINEL not in reply.body
+
+
 # --- the transfer itself ------------------------------------------------------------------------
 
 

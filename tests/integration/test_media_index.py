@@ -377,7 +377,8 @@ async def test_segment_hooks_list_a_recording_while_written_and_probe_it_when_co
     tmp_path: Path, make_index: Factory, samples: dict[str, Path]
 ) -> None:
     """As MediaMTX's recorder does in the double: the segment is written through a hidden
-    work name and hard-linked to its real name, so inotify sees only its creation."""
+    work name, hard-linked to its real name and the work name swapped for a symlink (so
+    the real name is the only link), and inotify sees only its creation."""
     events = EventBus()
     index = await make_index(events)
     rec = tmp_path / "rec"
@@ -390,6 +391,8 @@ async def test_segment_hooks_list_a_recording_while_written_and_probe_it_when_co
         f.write(data[:1000])
         f.flush()
         os.link(work, segment)
+        os.symlink(segment, rec / ".swap")
+        os.replace(rec / ".swap", work)
         events.publish(SegmentCreated("lab", segment))
         listed = await entry(index, "recording", name)  # list applies what is pending first
         assert listed is not None and listed.writing and listed.duration is None

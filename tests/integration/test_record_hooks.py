@@ -84,6 +84,7 @@ async def test_hook_start_time_is_kept_when_plausible(
         ({"token": b""}, 401),
         ({"body": {"event": "delete", "camera": "lab", "segment": "SEG"}}, 400),
         ({"body": {"event": "create", "camera": "../x", "segment": "SEG"}}, 400),
+        ({"body": {"event": "create", "camera": "lab\n", "segment": "SEG"}}, 400),
         ({"body": {"event": "create", "camera": "lab", "segment": "/etc/passwd"}}, 400),
         ({"body": {"event": "create", "camera": "lab", "segment": "SEG/../../x"}}, 400),
         ({"body": {"event": "complete", "camera": "lab", "segment": "SEG", "duration": -1}}, 400),

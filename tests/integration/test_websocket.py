@@ -8,6 +8,7 @@ import warnings
 import weakref
 
 import aiohttp
+import jwt
 import orjson
 import pytest
 
@@ -75,6 +76,19 @@ async def test_authenticate_result_shape(connect: Connect) -> None:
     assert r["session_id"]
     r = await c.call("authenticate", {"token": make_token("admin"), "auth_type": "jwt"})
     assert r["permissions"] == ["view", "control", "admin"]
+
+
+async def test_a_far_future_expiry_authenticates_and_says_so(
+    service: Application, connect: Connect
+) -> None:
+    """A validly signed token whose expiry lies past year 9999 either authenticates with
+    a readable expiry or is refused: never an internal error while the identity binds."""
+    c = await connect()
+    token = jwt.encode({"user_id": "far", "role": "viewer", "exp": 1e30}, SECRET, "HS256")
+    r = await c.request("authenticate", {"auth_token": token})
+    assert r["result"]["authenticated"] is True
+    assert r["result"]["expires_at"] == "9999-12-31T23:59:59Z"
+    assert "result" in await c.request("get_camera_list")
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,7 @@ from camera_service.auth.authenticator import Authenticator
 from camera_service.auth.jwt import JwtAuthenticator
 from camera_service.cameras.monitor import CameraMonitor
 from camera_service.cameras.registry import CameraRegistry
-from camera_service.db import AsyncDatabase
+from camera_service.db import AsyncDatabase, Recovery
 from camera_service.dirs import DataDirs
 from camera_service.events import EventBus
 from camera_service.limits import Capacity
@@ -65,6 +65,7 @@ from .parts import (
     apply_sources,
     counts,
     publish_health,
+    report_recovery,
 )
 from .registration import REGISTRY_EVENTS, Registration
 
@@ -78,6 +79,7 @@ class Resources:
     paths: DataDirs
     executor: ThreadPoolExecutor  # probes, scans and captures off the event loop
     db: AsyncDatabase
+    recovery: Recovery | None  # the database was unreadable and has been moved aside
     jwt_secret: str
     hook_token: str
 
@@ -175,6 +177,8 @@ def _store(live: LiveSettings, res: Resources, events: EventBus, health: Health)
     paths, db = res.paths, res.db
     keys = ApiKeyStore(db.database)
     health_of_disk = health.register("storage", critical=False)
+    if res.recovery is not None:
+        report_recovery(res.recovery, health)
     disk = DiskMonitor(
         live.storage, paths.recordings, paths.snapshots, events, health_of_disk, res.executor
     )

@@ -40,7 +40,8 @@ DEREGISTER_TIMEOUT = 3.0  # past it the lease (or the aggregator's expiry) clean
 
 
 async def open_resources(settings: Settings, paths: DataDirs, stack: AsyncExitStack) -> Resources:
-    """Create the data dirs, open the database, load the secrets."""
+    """Create the data dirs, open the database (a corrupt one is moved aside), load the
+    secrets."""
     paths.create()
     if paths.fell_back:
         log.warning(
@@ -50,13 +51,13 @@ async def open_resources(settings: Settings, paths: DataDirs, stack: AsyncExitSt
     _raise_fd_limit()
     executor = ThreadPoolExecutor(settings.resources.executor_workers, thread_name_prefix="probe")
     on_stop(stack, executor.shutdown, wait=False, cancel_futures=True)
-    db = await AsyncDatabase.open(paths.database)
+    db, recovery = await AsyncDatabase.open_or_recover(paths.database)
     on_stop(stack, db.close)
     secret, source = load_or_create_secret(settings, paths)
     if source == "file":
         log.info("JWT secret loaded from data dir", extra={"path": str(paths.jwt_secret)})
     token = new_token(paths.data_dir / HOOK_TOKEN)
-    return Resources(paths, executor, db, secret, token)
+    return Resources(paths, executor, db, recovery, secret, token)
 
 
 async def start(c: Components, stack: AsyncExitStack) -> None:

@@ -1,6 +1,7 @@
 """The small pieces the assembly puts between components: the two listening ports,
 the fields that make a MediaMTX path record, the dispatcher's observer, the figures
-get_status reports, the etcd watch of device assignments, and the reload listeners."""
+get_status reports, the report of a recovered database, the etcd watch of device
+assignments, and the reload listeners."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from camera_service.auth.audit import AuditLog
 from camera_service.cameras.monitor import CameraMonitor
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import Settings
+from camera_service.db import Recovery
 from camera_service.dirs import DataDirs
 from camera_service.events import EventBus
 from camera_service.media.controller import MediaController
 from camera_service.media.pathconf import PathConf, recording_fields
 from camera_service.net.httpserver import HttpServer
 from camera_service.observability.events import HealthChanged
-from camera_service.observability.health import ComponentState, Health
+from camera_service.observability.health import ComponentState, Health, Status
 from camera_service.observability.logging import set_level
 from camera_service.observability.metrics import Metrics
 from camera_service.record.hooks import HOOK_PATH, hook_command
@@ -113,6 +115,26 @@ def publish_health(events: EventBus, health: Health, state: ComponentState) -> N
         extra={"component": state.name, "status": state.status.value, "reason": state.reason},
     )
     events.publish(HealthChanged.of(state, health.overall()))
+
+
+def report_recovery(recovery: Recovery, health: Health) -> None:
+    """A corrupt database was moved aside: the media index rebuilds itself from the
+    disk, but API keys, the retention policy set through the API and the audit trail
+    cannot be rebuilt. Say it where an operator looks: the log and /health."""
+    lost = "API keys, the retention policy set through the API and the audit trail are lost"
+    log.error(
+        "database was unreadable and has been moved aside; started a new one. "
+        "The media index is rebuilt from the media directories; " + lost + ": "
+        "create new API keys (camera-service keys create) and set the policy again, or "
+        "restore a backup (docs/operations.md)",
+        extra={"moved_to": str(recovery.moved_to), "error": recovery.error},
+    )
+    health.register(
+        "database",
+        critical=False,
+        status=Status.DEGRADED,
+        reason=f"recovered from a corrupt database (kept as {recovery.moved_to.name}); {lost}",
+    )
 
 
 class AssignmentsWatch:

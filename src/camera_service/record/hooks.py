@@ -13,7 +13,6 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
-import re
 import secrets
 import shlex
 import sys
@@ -23,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from camera_service.cameras.model import CAMERA_ID
 from camera_service.events import EventBus
 from camera_service.net.httpserver import HttpRequest, Response, json_response
 from camera_service.record import hookcmd
@@ -31,7 +31,6 @@ from camera_service.storage.events import SegmentCompleted, SegmentCreated, Segm
 HOOK_PATH = "/hooks/recording"
 TOKEN_HEADER = hookcmd.TOKEN_HEADER.lower().encode()
 AT_TOLERANCE = 60.0  # seconds between the hook's clock reading and ours
-_CAMERA_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def new_token(path: Path) -> str:
@@ -105,7 +104,7 @@ class HookReceiver:
         if kind not in ("create", "complete"):
             raise ValueError("event must be create or complete")
         camera_id = body["camera"]
-        if not isinstance(camera_id, str) or not _CAMERA_ID.match(camera_id):
+        if not isinstance(camera_id, str) or not CAMERA_ID.fullmatch(camera_id):
             raise ValueError("camera is not a camera id")
         segment = Path(str(body["segment"])).resolve()
         # MediaMTX writes where we told it: anything else is not ours to index.
