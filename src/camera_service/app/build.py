@@ -288,6 +288,7 @@ def _wire(c: Components) -> None:
             functools.partial(apply_sources, m.monitor, m.controller),
         ]
     )
+    # A meter reads a count the part keeps as a plain attribute, hence the lambdas.
     monitor, recordings, snapshots, ws = m.monitor, m.recordings, m.snapshots, c.front.ws
     c.capacity.meter("usb_cameras", lambda: monitor.usb_cameras)
     c.capacity.track_devices(monitor.over_limit)
