@@ -7,6 +7,7 @@ Nothing sleeps to synchronize: every wait is for a reply, a frame or EOF, with a
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -602,3 +603,41 @@ async def test_slowloris_after_a_kept_alive_request_closed_after_the_request_tim
     assert (await read_response(reader)).status == 200
     writer.write(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a")
     assert await read_eof(reader, timeout=3.0) == b""
+
+
+# --- Expect: 100-continue (RFC 9110 §10.1.1) ---------------------------------------------------
+
+
+def post_head(length: int, expect: str = "100-continue") -> bytes:
+    return (
+        f"POST /health/live HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n"
+        f"Expect: {expect}\r\n\r\n"
+    ).encode()
+
+
+async def test_expect_100_continue_is_answered_before_the_body(
+    app: Application, opener: Opener
+) -> None:
+    reader, writer = await opener(app.health_port)
+    writer.write(post_head(2))
+    async with asyncio.timeout(PROMPT):  # not the client's own timeout
+        assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(b"{}" + get("/health/live"))
+    assert (await read_response(reader)).status == 405  # the final answer follows
+    assert (await read_response(reader)).status == 200
+
+
+async def test_expect_with_a_body_past_the_limit_gets_413_at_once(
+    app: Application, opener: Opener
+) -> None:
+    reader, writer = await opener(app.health_port)
+    writer.write(post_head(httpserver.MAX_BODY_BYTES + 1))
+    response = await read_response(reader, timeout=PROMPT)
+    assert response.status == 413 and response.headers["connection"] == "close"
+    assert await read_eof(reader) == b""
+
+
+async def test_an_unknown_expectation_gets_417(app: Application, opener: Opener) -> None:
+    reader, writer = await opener(app.health_port)
+    writer.write(post_head(2, "something-else"))
+    assert (await read_response(reader, timeout=PROMPT)).status == 417
