@@ -125,6 +125,56 @@ async def test_handshake_refused(
     await assert_serving(app)
 
 
+def _handshake_lines(version: str = "1.1", drop: str = "", extra: tuple[str, ...] = ()) -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        f"GET /ws HTTP/{version}",
+        "Host: 127.0.0.1",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+        *extra,
+    ]
+    lines = [line for line in lines if not drop or not line.startswith(drop)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (_handshake_lines(version="1.0"), 400),  # RFC 6455 §4.2.1: HTTP/1.1 or higher
+        (_handshake_lines(drop="Host:"), 400),  # §4.2.1 (2); RFC 9112 §3.2
+        (_handshake_lines(extra=("Host: 127.0.0.2",)), 400),  # RFC 9112 §3.2
+        (  # RFC 6455 §11.3.1: the key MUST NOT appear more than once
+            _handshake_lines(extra=(f"Sec-WebSocket-Key: {base64.b64encode(b'x' * 16).decode()}",)),
+            400,
+        ),
+        (_handshake_lines(extra=("Sec-WebSocket-Version: 13",)), 426),  # §11.3.5
+    ],
+    ids=["http-1.0", "no-host", "two-hosts", "two-keys", "two-versions"],
+)
+async def test_handshake_refused_per_the_rfcs(
+    app: Application, opener: Opener, request_bytes: bytes, status: int
+) -> None:
+    reader, writer = await opener(app.ws_port)
+    writer.write(request_bytes)
+    response = await read_handshake(reader)
+    assert response.status == status, response
+    assert await read_eof(reader) == b""
+    assert not app.ws.connections
+    await assert_serving(app)
+
+
+async def test_a_plain_request_without_host_is_400(app: Application, opener: Opener) -> None:
+    reader, writer = await opener(app.health_port)
+    writer.write(b"GET /health/live HTTP/1.1\r\n\r\n")
+    assert (await read_response(reader)).status == 400
+    reader, writer = await opener(app.health_port)
+    writer.write(b"GET /health/live HTTP/1.0\r\n\r\n")  # HTTP/1.0 needs no Host
+    assert (await read_response(reader)).status == 200
+
+
 async def test_plain_get_on_ws_path_is_426_and_keeps_the_connection(
     app: Application, opener: Opener
 ) -> None:
