@@ -305,3 +305,16 @@ async def test_connection_cap(tmp_path) -> None:
         for c in clients:
             await c.close()
         await app.stop()
+
+
+async def test_a_request_id_past_64_bits_comes_back_exactly(service: Application) -> None:
+    url = f"ws://127.0.0.1:{service.ws_port}/ws"
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        await ws.send_str('{"jsonrpc":"2.0","method":"ping","id":18446744073709551617}')
+        assert await ws.receive_str(timeout=10) == (
+            '{"jsonrpc":"2.0","result":"pong","id":18446744073709551617}'
+        )
+        huge = "9" * 5000
+        await ws.send_str(f'{{"jsonrpc":"2.0","method":"ping","id":{huge}}}')
+        reply = await ws.receive_str(timeout=10)
+        assert reply.endswith(f'"id":{huge}}}') and '"code":-32600' in reply
