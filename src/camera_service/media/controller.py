@@ -27,6 +27,7 @@ from camera_service.config import MediaMtxConfig, RtspSource, TestPatternSource
 from camera_service.db import AsyncDatabase
 from camera_service.events import EventBus
 from camera_service.media.circuit import CircuitBreaker
+from camera_service.media.desired import DesiredRecording
 from camera_service.media.events import MediaMtxRestarted, StreamsChanged
 from camera_service.media.mediamtx.client import MediaMtxClient, MediaMtxError
 from camera_service.media.mediamtx.models import PathState
@@ -49,8 +50,8 @@ class MediaController:
         db: AsyncDatabase,
         source_of: Callable[[str], Source | None],
         device_of: Callable[[str], str | None],
-        recording: Callable[[], PathConf] = dict,
-        record_state: Callable[[str], PathConf] = lambda camera_id: {},
+        recording: Callable[[], PathConf],
+        record_state: DesiredRecording,
     ) -> None:
         self.cfg = cfg
         self.cameras = cameras
@@ -58,9 +59,8 @@ class MediaController:
         self.db = db
         self.source_of = source_of
         self.device_of = device_of
-        self.recording = recording
-        # Per camera: whether its path records now (``record``, ``recordFormat``).
-        self.record_state = record_state
+        self.recording = recording  # what every path carries to record (hooks included)
+        self.record_state = record_state  # whether each path records now
         c = cfg()
         # A short reset: a MediaMTX that restarts must be seen again within seconds.
         self.breaker = CircuitBreaker(3, 2.0, name="MediaMTX API")
@@ -186,7 +186,7 @@ class MediaController:
                 recording,
             )
             if conf is not None:
-                conf.update(self.record_state(camera.camera_id))
+                conf.update(self.record_state.fields(camera.camera_id))
                 wanted[camera.camera_id] = conf
         return wanted
 
