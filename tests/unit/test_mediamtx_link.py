@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from camera_service.cameras.registry import CameraRegistry
-from camera_service.config import MediaMtxConfig
+from camera_service.config import MediaMtxConfig, RecordingConfig
 from camera_service.events import EventBus
 from camera_service.media.controller import MediaController
+from camera_service.media.desired import DesiredRecording
 from camera_service.media.mediamtx import Info, MediaMtxUnavailable, PathState
 from camera_service.observability.health import ComponentState, Health, Status
 
@@ -60,7 +61,15 @@ def controller(health: Health) -> MediaController:
     cfg = MediaMtxConfig()
     db: Any = None  # only start() reads it
     return MediaController(
-        lambda: cfg, CameraRegistry(events), events, health, db, lambda _: None, lambda _: None
+        lambda: cfg,
+        CameraRegistry(events),
+        events,
+        health,
+        db,
+        lambda _: None,
+        lambda _: None,
+        dict,
+        DesiredRecording(RecordingConfig),
     )
 
 

@@ -3,12 +3,11 @@ SQLite, so listing a hundred thousand files is one indexed query.
 
 The file system is the truth; the index follows it, with one signal per fact:
 
-* what the service itself writes and deletes comes from its own events: the bus
-  topics ``recording.segment`` (MediaMTX's segment hooks: a segment created, being
-  written, then complete), ``snapshot_taken`` and ``media.deleted``, and the
-  index's own :meth:`MediaIndex.delete`. They put names in a pending set; each name
-  is re-stat'ed and its row written, so an event says what happened, the file what
-  it is now;
+* what the service itself writes and deletes comes from its own events, those of
+  :mod:`storage.events` (segments created and completed, from MediaMTX's hooks;
+  snapshots saved; media deleted), and the index's own :meth:`MediaIndex.delete`.
+  They put names in a pending set; each name is re-stat'ed and its row written, so an
+  event says what happened, the file what it is now;
 * anything else (a file copied in or removed by hand, a hook that never came) is
   found by a rescan: both directories, or one, are scanned and the table is made to
   match in one transaction (new rows, changed rows, vanished rows), without probing.
@@ -54,9 +53,14 @@ from typing import Any, TypeAlias
 
 from camera_service.db import AsyncDatabase, Database
 from camera_service.events import EventBus
+from camera_service.storage.events import (
+    MediaDeleted,
+    SegmentCompleted,
+    SegmentCreated,
+    SnapshotSaved,
+)
 from camera_service.storage.inventory import scan_dir
 from camera_service.storage.names import (
-    DELETED_TOPIC,
     KINDS,
     Kind,
     is_media_name,
@@ -558,7 +562,10 @@ class MediaIndex:
         self._running = True
         self.watcher.start()
         if self.events is not None:
-            self.events.subscribe(self._on_event)
+            self.events.subscribe(SegmentCreated, self._on_segment_created)
+            self.events.subscribe(SegmentCompleted, self._on_segment_completed)
+            self.events.subscribe(SnapshotSaved, self._on_snapshot_saved)
+            self.events.subscribe(MediaDeleted, self._on_media_deleted)
         self._rescan_due = set(KINDS)
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -714,19 +721,17 @@ class MediaIndex:
         self._schedule.lost(KINDS)
         self._dirty.set()
 
-    def _on_event(self, topic: str, payload: dict[str, Any]) -> None:
-        if topic == "recording.segment":
-            segment = payload["segment"]
-            change = Change.OPENED if segment.event == "create" else Change.CLOSED
-            self.note("recording", segment.segment.name, change)
-        elif topic == "snapshot_taken":
-            filename = payload.get("filename")
-            if isinstance(filename, str):
-                self.note("snapshot", PurePath(filename).name, Change.CLOSED)
-        elif topic == DELETED_TOPIC:
-            kind, filename = payload.get("kind"), payload.get("filename")
-            if kind in KINDS and isinstance(filename, str):
-                self.forget(kind, filename)
+    def _on_segment_created(self, event: SegmentCreated) -> None:
+        self.note("recording", event.segment.name, Change.OPENED)
+
+    def _on_segment_completed(self, event: SegmentCompleted) -> None:
+        self.note("recording", event.segment.name, Change.CLOSED)
+
+    def _on_snapshot_saved(self, event: SnapshotSaved) -> None:
+        self.note("snapshot", PurePath(event.filename).name, Change.CLOSED)
+
+    def _on_media_deleted(self, event: MediaDeleted) -> None:
+        self.forget(event.kind, event.filename)
 
     async def _notify(self) -> None:
         self.version += 1
