@@ -62,6 +62,10 @@ class Service:
         result["recording_session"] = None
         result["current_file"] = None
         result["elapsed_time"] = None
+        result["recording_state"] = None
+        result["recording_reason"] = None
+        result["resumed_at"] = None
+        result["last_recording"] = None
         result.update(self.recording.get(camera_id) or {})
         return result_reply(1, result)
 

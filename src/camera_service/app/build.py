@@ -12,6 +12,7 @@ import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from camera_service import __version__
 from camera_service.api.dispatch import Dispatcher
@@ -27,6 +28,7 @@ from camera_service.api.methods import streams as stream_methods
 from camera_service.api.methods import system as system_methods
 from camera_service.api.notifications import Notifier
 from camera_service.api.openrpc import openrpc_document
+from camera_service.api.recording_base import camera_recording
 from camera_service.api.registry import MethodRegistry
 from camera_service.api.websocket import WebSocketServer
 from camera_service.auth.apikeys import ApiKeyStore
@@ -261,7 +263,7 @@ def _media(
     recording_level = functools.partial(disk.level, paths.recordings)
     recordings = RecordingManager(
         live, cameras, events, controller, desired, paths.recordings, recording_level,
-        capacity=capacity, own_reader=grabbers.reading,
+        capacity=capacity, own_reader=grabbers.reading, db=res.db, health=health,
     )  # fmt: skip
     snapshot_level = functools.partial(disk.level, paths.snapshots)
     snapshots = SnapshotService(
@@ -296,6 +298,18 @@ def _wire(c: Components) -> None:
     c.capacity.meter("recordings", lambda: len(recordings.active))
     c.capacity.meter("snapshots", lambda: snapshots.in_flight)
     c.capacity.meter("connections", lambda: len(ws.connections))
+    c.metrics.meter(
+        "camera_service_recordings_degraded",
+        "gauge",
+        "Recordings that are on and write nothing (a full disk, say).",
+        lambda: recordings.degraded,
+    )
+    c.metrics.meter(
+        "camera_service_recording_segments_removed_total",
+        "counter",
+        "Recording segments deleted because they held no media.",
+        lambda: recordings.removed,
+    )
 
 
 def register_methods(c: Components) -> None:
@@ -304,8 +318,13 @@ def register_methods(c: Components) -> None:
     methods, m = c.front.methods, c.media
     discover = functools.cache(functools.partial(openrpc_document, methods, __version__))
     session_methods.register(methods, c.front.dispatcher, discover)
+    recordings = m.recordings
+
+    def recording_of(camera_id: str) -> dict[str, Any] | None:
+        return camera_recording(recordings.active.get(camera_id), recordings.last.get(camera_id))
+
     camera_methods.register(
-        methods, c.cameras, c.live.mediamtx, m.controller.stream_metrics, m.recordings.status_of
+        methods, c.cameras, c.live.mediamtx, m.controller.stream_metrics, recording_of
     )
     stream_methods.register(methods, m.controller.managed_streams)
     counts_now = functools.partial(counts, c.cameras, m.controller, m.recordings)

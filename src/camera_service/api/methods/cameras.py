@@ -10,6 +10,7 @@ import orjson
 from pydantic import Field, field_validator
 from typing_extensions import TypedDict
 
+from camera_service.api.recording_base import CAMERA_RECORDING_FIELDS
 from camera_service.api.registry import Call, MethodRegistry, MethodSpec, Params
 from camera_service.api.session import Session
 from camera_service.auth.identity import Role
@@ -26,6 +27,7 @@ from camera_service.config import MediaMtxConfig
 
 K = TypeVar("K")
 V = TypeVar("V")
+_NO_RECORDING = b"," + orjson.dumps(dict.fromkeys(CAMERA_RECORDING_FIELDS))[1:]  # the end
 
 
 class DeviceParams(Params):
@@ -74,6 +76,10 @@ class CameraStatusResult(CameraInfo):
     recording_session: str | None
     current_file: str | None
     elapsed_time: float | None
+    recording_state: str | None  # [new] starting, recording, degraded
+    recording_reason: str | None  # [new] why degraded: storage_full, stalled
+    resumed_at: str | None  # [new] taken up again after a service restart
+    last_recording: dict[str, Any] | None  # [new] the last final recording_status_update
 
 
 class Capabilities(TypedDict):
@@ -152,9 +158,7 @@ def register(
         result = api(camera, session)
         result["metrics"] = metrics_of(camera)
         result["capabilities"] = {"formats": camera.formats, "resolutions": camera.resolutions}
-        result["recording_session"] = None
-        result["current_file"] = None
-        result["elapsed_time"] = None
+        result.update(dict.fromkeys(CAMERA_RECORDING_FIELDS))
         result.update(recording_of(camera_id) or {})
         return result
 
@@ -184,7 +188,7 @@ def register(
         tail = (
             b',"capabilities":'
             + orjson.dumps({"formats": camera.formats, "resolutions": camera.resolutions})
-            + b',"recording_session":null,"current_file":null,"elapsed_time":null}'
+            + _NO_RECORDING
         )
         return status_cache.put(key, cameras.version, cfg, (head, tail))
 
