@@ -21,6 +21,7 @@ pytest_plugins = (
     "tests.support.mediamtx.fixtures",
     "tests.support.media_stack",
     "tests.support.tmpfs",
+    "tests.support.faults",  # last: it imports the ones above
 )
 
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"

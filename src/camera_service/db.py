@@ -145,6 +145,7 @@ MIGRATIONS: list[tuple[int, str]] = [
             reason     TEXT,
             error      TEXT NOT NULL DEFAULT '',
             resumed_at REAL,
+            doubtful   INTEGER NOT NULL DEFAULT 0,
             final      INTEGER NOT NULL DEFAULT 0,
             recorded   REAL,
             file_size  INTEGER

@@ -575,8 +575,13 @@ async def test_a_session_that_writes_nothing_is_degraded_until_it_writes_again(
         assert component(health, "recordings") == (Status.HEALTHY, False)
         assert rig.manager.degraded == 0 and session.stalled_seconds >= 0.3
         # The stop's answer leaves the stall out of the recorded time.
+        await rig.manager.stop("lab")
         result = session.stopped_result(rig.recordings)
         assert result["duration"] <= round(session.elapsed(time.time()) - 0.3, 3) + 0.01
+        # Writes failed meanwhile: the recorder's word is checked against the file.
+        rig.segment("complete", "lab_a.mp4", duration=99.0)
+        stopped = await rig.note("STOPPED")
+        assert stopped["duration"] == 1.1  # 110 bytes: what the container holds
     finally:
         await rig.manager.close()
 

@@ -544,7 +544,7 @@ class RecordingManager:
         complete = name in session.completed
         duration = session.segments[name]
         try:
-            if complete and duration:
+            if complete and duration and not session.doubtful:
                 # Closed by the recorder with a length: trust it, unless it is empty.
                 size = stat_media(self.recordings, name).st_size
                 facts = (

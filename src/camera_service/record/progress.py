@@ -43,6 +43,7 @@ def observe(
     if session.degraded is None and now - session.progress_at >= STALL_SECONDS:
         full = available is not None and available < FULL_BYTES
         session.degraded = Interruption.STORAGE_FULL if full else Interruption.STALLED
+        session.doubtful = True
         return Turn.DEGRADED, session.degraded
     return None
 

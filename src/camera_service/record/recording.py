@@ -123,6 +123,9 @@ class Recording:
     progress_at: float = 0.0
     degraded: Interruption | None = None  # set while nothing is written
     stalled_seconds: float = 0.0  # time spent degraded, over (not counting one going on)
+    # Writes failed at some point: what the recorder says it wrote (a complete hook's
+    # duration) may not all be on disk, so each segment is read at the end.
+    doubtful: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property

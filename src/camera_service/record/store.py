@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 _COLUMNS = (
     "session_id, camera_id, device, format, duration, start_time, expected, began,"
-    " segments, ended_at, reason, error, resumed_at, final, recorded, file_size"
+    " segments, ended_at, reason, error, resumed_at, doubtful, final, recorded, file_size"
 )
 
 
@@ -58,6 +58,7 @@ def row_of(session: Recording) -> dict[str, Any]:
         "reason": session.reason.value if session.reason is not None else None,
         "error": session.error,
         "resumed_at": session.resumed_at,
+        "doubtful": int(session.doubtful),
     }
 
 
@@ -83,6 +84,7 @@ def _session(row: Any) -> Recording:
     session.reason = Reason(row["reason"]) if row["reason"] else None
     session.error = row["error"]
     session.resumed_at = row["resumed_at"]
+    session.doubtful = bool(row["doubtful"])
     return session
 
 
@@ -118,12 +120,13 @@ class SessionStore:
             conn.execute(
                 "INSERT INTO recording_sessions (session_id, camera_id, device, format,"
                 " duration, start_time, expected, began, segments, ended_at, reason, error,"
-                " resumed_at) VALUES (:session_id, :camera_id, :device, :format, :duration,"
-                " :start_time, :expected, :began, :segments, :ended_at, :reason, :error,"
-                " :resumed_at) ON CONFLICT (session_id) DO UPDATE SET began = excluded.began,"
-                " segments = excluded.segments, ended_at = excluded.ended_at,"
-                " reason = excluded.reason, error = excluded.error,"
-                " resumed_at = excluded.resumed_at WHERE NOT final",
+                " resumed_at, doubtful) VALUES (:session_id, :camera_id, :device, :format,"
+                " :duration, :start_time, :expected, :began, :segments, :ended_at, :reason,"
+                " :error, :resumed_at, :doubtful) ON CONFLICT (session_id) DO UPDATE SET"
+                " began = excluded.began, segments = excluded.segments,"
+                " ended_at = excluded.ended_at, reason = excluded.reason,"
+                " error = excluded.error, resumed_at = excluded.resumed_at,"
+                " doubtful = excluded.doubtful WHERE NOT final",
                 row,
             )
 
@@ -133,9 +136,10 @@ class SessionStore:
             conn.execute(
                 "INSERT OR REPLACE INTO recording_sessions (session_id, camera_id, device,"
                 " format, duration, start_time, expected, began, segments, ended_at, reason,"
-                " error, resumed_at, final, recorded, file_size) VALUES (:session_id,"
+                " error, resumed_at, doubtful, final, recorded, file_size) VALUES (:session_id,"
                 " :camera_id, :device, :format, :duration, :start_time, :expected, :began,"
-                " :segments, :ended_at, :reason, :error, :resumed_at, 1, :recorded, :file_size)",
+                " :segments, :ended_at, :reason, :error, :resumed_at, :doubtful, 1, :recorded,"
+                " :file_size)",
                 {**row, "recorded": recorded, "file_size": file_size},
             )
             conn.execute(
