@@ -41,7 +41,7 @@ class Service:
     def status(self, device: str, host: str = "127.0.0.1") -> bytes:
         spec = self.methods.get("get_camera_status")
         assert spec is not None
-        session = Session(1_000_000, lambda payload: True, host)
+        session = Session(1_000_000, host)
         return result_reply(1, spec.handler(Call(spec.validate({"device": device}), session)))
 
     def expected(self, camera_id: str, host: str = "127.0.0.1") -> bytes:
@@ -164,7 +164,7 @@ def test_the_list_follows_camera_changes_settings_and_hosts() -> None:
     assert spec is not None
 
     def listed(host: str = "127.0.0.1") -> dict[str, Any]:
-        session = Session(1_000_000, lambda payload: True, host)
+        session = Session(1_000_000, host)
         reply = orjson.loads(result_reply(1, spec.handler(Call(spec.validate({}), session))))
         result: dict[str, Any] = reply["result"]
         return result
