@@ -1,12 +1,8 @@
-"""WebSocket connections: the glue between a transport, the RFC 6455 state machine
-(``net.wsprotocol``) and the dispatcher.
+"""WebSocket connections: frames in, dispatcher, frames out.
 
-Bytes read go into the protocol object; the messages it hands out go to the
-dispatcher; replies go back through it, and what it has to send is written before
-each callback returns. Frames built once for many connections (a notification, the
-keepalive ping) are written as they are, which keeps their order since nothing stays
-queued in the protocol object between callbacks. The transport's write buffer is the
-per-connection send queue; a client that lets it grow past
+Outgoing frames are built once and written straight to the transport, so a
+notification is serialized and framed once for all clients. The transport's write
+buffer is the per-connection send queue; a client that lets it grow past
 ``server.send_buffer_bytes`` is a slow consumer and is closed with 1013.
 
 Requests of one connection are answered in order: while one waits (an async
@@ -30,13 +26,24 @@ from camera_service.net.httpserver import HttpRequest, Response, json_response
 from camera_service.net.wsframes import (
     CLOSE_GOING_AWAY,
     CLOSE_INVALID_DATA,
+    CLOSE_NORMAL,
     CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNSUPPORTED_DATA,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
     OP_TEXT,
     PING_FRAME,
+    FrameParser,
     HandshakeError,
+    ProtocolError,
+    accept_upgrade,
+    close_frame,
+    control_frame,
+    parse_close,
+    text_frame,
 )
-from camera_service.net.wsprotocol import CLOSED, OPEN, ServerProtocol
 from camera_service.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -49,116 +56,129 @@ class Connection:
     __slots__ = (
         "_inbox",
         "_worker",
+        "closing",
         "last_seen",
         "loop",
+        "parser",
         "server",
         "session",
         "transport",
-        "ws",
     )
 
-    def __init__(
-        self, server: WebSocketServer, transport: asyncio.Transport, host: str, ws: ServerProtocol
-    ) -> None:
+    def __init__(self, server: WebSocketServer, transport: asyncio.Transport, host: str) -> None:
         self.server = server
         self.transport = transport
-        self.ws = ws
         self.loop = asyncio.get_running_loop()
+        self.parser: FrameParser | None = FrameParser(server.cfg.max_message_bytes)
         self.session = Session(server.requests_per_minute, host)
         self.last_seen = self.loop.time()
+        self.closing = False
         self._inbox: deque[bytes] = deque()
         self._worker: asyncio.Task[None] | None = None
 
-    @property
-    def closing(self) -> bool:
-        return self.ws.state is not OPEN or self.transport.is_closing()
-
     # --- outgoing ---------------------------------------------------------------------
 
-    def flush(self) -> None:
-        """Write what the protocol object has to send; end TCP once it is CLOSED."""
-        ws, t = self.ws, self.transport
-        if t.is_closing():
-            ws.data_to_send()  # gone: nowhere to write it
-            return
-        limit = self.server.cfg.send_buffer_bytes
-        for data in ws.data_to_send():
-            if t.get_write_buffer_size() > limit and ws.state is OPEN:
-                self._slow_consumer()  # the rest is dropped; the close frame went out
-                return
-            t.write(data)
-        if ws.state is CLOSED:
-            t.close()
-
     def write(self, frame: bytes) -> bool:
-        """Write a frame built for many connections; False if closing or just closed
-        as a slow consumer."""
+        """Queue one frame; False if closing or just closed as a slow consumer."""
         t = self.transport
-        if self.ws.state is not OPEN or t.is_closing():
+        if self.closing or t.is_closing():
             return False
         if t.get_write_buffer_size() > self.server.cfg.send_buffer_bytes:
-            self._slow_consumer()
+            self.server.metrics.slow_consumers_closed += 1
+            log.warning(
+                "closing slow consumer",
+                extra={"conn": self.session.conn_id, "queued": t.get_write_buffer_size()},
+            )
+            self.close(CLOSE_TRY_AGAIN_LATER, "send queue overflow")
             return False
         t.write(frame)
         return True
 
-    def _slow_consumer(self) -> None:
-        queued = self.transport.get_write_buffer_size()
-        self.server.metrics.slow_consumers_closed += 1
-        log.warning("closing slow consumer", extra={"conn": self.session.conn_id, "queued": queued})
-        self.close(CLOSE_TRY_AGAIN_LATER, "send queue overflow")
-
     def close(self, code: int, reason: str = "") -> None:
         """Start the closing handshake; the TCP connection ends when the peer answers
         or after CLOSE_TIMEOUT."""
-        if self.ws.state is not OPEN:
+        if self.closing:
             return
-        self.ws.send_close(code, reason)
-        self.flush()
+        self.closing = True
         if not self.transport.is_closing():
+            self.transport.write(close_frame(code, reason))
             self.loop.call_later(CLOSE_TIMEOUT, self.transport.abort)
-
-    def abort(self) -> None:
-        """End the TCP connection at once, not even a close frame: the peer stopped
-        answering (``closing`` is true from now on)."""
-        self.transport.abort()
 
     # --- incoming (called by the HTTP protocol after the upgrade) ----------------------------
 
     def data_received(self, data: bytes) -> None:
-        self.last_seen = self.loop.time()  # any frame, a pong included, shows life
-        ws = self.ws
-        ws.receive_data(data)
-        for opcode, payload in ws.events_received():
-            if opcode != OP_TEXT:
+        self.last_seen = self.loop.time()
+        if self.parser is None:
+            return  # failed: the stream can no longer be parsed
+        try:
+            events = self.parser.feed(data)
+        except ProtocolError as exc:
+            self._fail(exc.code, exc.reason)
+            return
+        for opcode, payload in events:
+            if self.closing and opcode != OP_CLOSE:
+                continue
+            if opcode == OP_TEXT:
+                if self._worker is None:
+                    self._handle(payload)
+                else:
+                    self._inbox.append(payload)
+                    if len(self._inbox) >= INBOX_LIMIT:
+                        self.transport.pause_reading()
+            elif opcode == OP_PING:
+                self.write(control_frame(OP_PONG, payload))
+            elif opcode == OP_CLOSE:
+                self._closed_by_peer(payload)
+                return
+            elif opcode == OP_BINARY:
                 self.close(CLOSE_UNSUPPORTED_DATA, "binary frames not supported")
-            elif self._worker is None:
-                self._handle(payload)
-            else:
-                self._inbox.append(payload)
-                if len(self._inbox) >= INBOX_LIMIT:
-                    self.transport.pause_reading()
-        self.flush()
+            # OP_PONG: receiving it already refreshed last_seen
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Fail the connection (RFC 6455 §7.1.7): send the close frame, then end TCP
+        without waiting, since the peer's next bytes can no longer be parsed."""
+        self.parser = None
+        if not self.closing:
+            self.closing = True
+            self.transport.write(close_frame(code, reason))
+        self.transport.close()
+
+    def _closed_by_peer(self, payload: bytes) -> None:
+        try:
+            code, _ = parse_close(payload)
+        except ProtocolError as exc:
+            self._fail(exc.code, exc.reason)
+            return
+        if not self.closing:
+            self.closing = True
+            echo = CLOSE_NORMAL if code == 1005 else code
+            self.transport.write(close_frame(echo))
+        self.transport.close()  # the server ends the TCP connection (RFC 6455 §7.1.1)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.ws.receive_eof()
+        self.closing = True
         if self._worker is not None:
             self._worker.cancel()
         self.server.forget(self)
 
     # --- requests ---------------------------------------------------------------------
 
-    def _handle(self, payload: bytes) -> None:
+    def _decode(self, payload: bytes) -> str | None:
         try:
-            text = payload.decode()
+            return payload.decode()
         except UnicodeDecodeError:
             self.close(CLOSE_INVALID_DATA, "text frame is not valid UTF-8")
+            return None
+
+    def _handle(self, payload: bytes) -> None:
+        text = self._decode(payload)
+        if text is None:
             return
         outcome = self.server.dispatcher.handle(self.session, text)
         if outcome is None:
             return
         if isinstance(outcome, bytes):
-            self.ws.send_text(outcome)
+            self.write(text_frame(outcome))
         elif outcome.concurrent:
             self.server.run_beside(self._reply_later(outcome.reply))
         else:  # it has to wait: finish it, then what queued behind it, in order
@@ -167,8 +187,7 @@ class Connection:
     async def _reply_later(self, pending: Coroutine[Any, Any, bytes | None]) -> None:
         reply = await pending
         if reply is not None:
-            self.ws.send_text(reply)  # dropped if the connection closed meanwhile
-            self.flush()
+            self.write(text_frame(reply))  # dropped if the connection closed meanwhile
 
     async def _work(self, pending: Coroutine[Any, Any, bytes | None]) -> None:
         """Finish a waiting request, then the frames that queued behind it, in order."""
@@ -176,11 +195,10 @@ class Connection:
             await self._reply_later(pending)
         finally:
             self._worker = None
-            if not self.closing:
+            if not self.closing and not self.transport.is_closing():
                 self.transport.resume_reading()
                 while self._inbox and self._worker is None and not self.closing:
                     self._handle(self._inbox.popleft())
-                self.flush()
 
 
 class WebSocketServer:
@@ -239,14 +257,13 @@ class WebSocketServer:
                 503,
                 {"Retry-After": "5"},
             )
-        ws = ServerProtocol(self.cfg.max_message_bytes)
         try:
-            ws.accept(request.method.encode(), request.headers)
+            handshake = accept_upgrade(request.method.encode(), request.headers)
         except HandshakeError as exc:
             extra = {"Sec-WebSocket-Version": "13"} if exc.status == 426 else {}
             return json_response({"error": str(exc)}, exc.status, extra)
-        conn = Connection(self, transport, request.host, ws)
-        conn.flush()  # the 101 response
+        transport.write(handshake)
+        conn = Connection(self, transport, request.host)
         self.connections.add(conn)
         self.metrics.active_connections += 1
         self.metrics.connections_total += 1
@@ -296,6 +313,7 @@ class WebSocketServer:
             for c in list(self.connections):
                 if now - c.last_seen > self.cfg.ping_timeout:
                     log.info("dropping unresponsive client", extra={"conn": c.session.conn_id})
-                    c.abort()
+                    c.closing = True
+                    c.transport.abort()
                 else:
                     c.write(PING_FRAME)
