@@ -18,7 +18,12 @@ import pytest
 
 from camera_service.db import AsyncDatabase
 from camera_service.events import EventBus
-from camera_service.record.hooks import SegmentEvent
+from camera_service.storage.events import (
+    MediaDeleted,
+    SegmentCompleted,
+    SegmentCreated,
+    SnapshotSaved,
+)
 from camera_service.storage.index import MediaEntry, MediaIndex, name_info
 from camera_service.storage.names import Kind, is_media_name
 from camera_service.storage.probe import (
@@ -372,7 +377,8 @@ async def test_segment_hooks_list_a_recording_while_written_and_probe_it_when_co
     tmp_path: Path, make_index: Factory, samples: dict[str, Path]
 ) -> None:
     """As MediaMTX's recorder does in the double: the segment is written through a hidden
-    work name and hard-linked to its real name, so inotify sees only its creation."""
+    work name, hard-linked to its real name and the work name swapped for a symlink (so
+    the real name is the only link), and inotify sees only its creation."""
     events = EventBus()
     index = await make_index(events)
     rec = tmp_path / "rec"
@@ -385,9 +391,9 @@ async def test_segment_hooks_list_a_recording_while_written_and_probe_it_when_co
         f.write(data[:1000])
         f.flush()
         os.link(work, segment)
-        events.publish(
-            "recording.segment", {"segment": SegmentEvent("create", "lab", segment, None)}
-        )
+        os.symlink(segment, rec / ".swap")
+        os.replace(rec / ".swap", work)
+        events.publish(SegmentCreated("lab", segment))
         listed = await entry(index, "recording", name)  # list applies what is pending first
         assert listed is not None and listed.writing and listed.duration is None
         assert listed.camera_id == "lab" and listed.size == 1000
@@ -397,7 +403,7 @@ async def test_segment_hooks_list_a_recording_while_written_and_probe_it_when_co
         assert listed is not None and listed.size == len(data) and listed.duration is None
     work.unlink()
 
-    events.publish("recording.segment", {"segment": SegmentEvent("complete", "lab", segment, 9.0)})
+    events.publish(SegmentCompleted("lab", segment, 9.0))
     await index.settled(WAIT)
     done = await entry(index, "recording", name)
     assert done is not None and not done.writing
@@ -418,18 +424,18 @@ async def test_a_create_hook_arriving_after_complete_does_not_reopen_the_segment
     segment = tmp_path / "rec" / "lab_2025-01-15_14-30-00.mp4"
     shutil.copy(samples["two"], segment)
 
-    events.publish("recording.segment", {"segment": SegmentEvent("complete", "lab", segment, 2.0)})
+    events.publish(SegmentCompleted("lab", segment, 2.0))
     if not same_batch:
         closed = await entry(index, "recording", segment.name)
         assert closed is not None and not closed.writing
-    events.publish("recording.segment", {"segment": SegmentEvent("create", "lab", segment, None)})
+    events.publish(SegmentCreated("lab", segment))
     late = await entry(index, "recording", segment.name)
     assert late is not None and not late.writing
 
     # A "create" for a file that did change since is believed.
     with segment.open("ab") as f:
         f.write(b"more")
-    events.publish("recording.segment", {"segment": SegmentEvent("create", "lab", segment, None)})
+    events.publish(SegmentCreated("lab", segment))
     reopened = await entry(index, "recording", segment.name)
     assert reopened is not None and reopened.writing
 
@@ -443,13 +449,15 @@ async def test_bus_events_are_applied_before_the_next_listing(
     index.watcher.stop()  # only the bus tells the index now
     snap = tmp_path / "snap"
     shutil.copy(samples["wide"], snap / "lab_snapshot_2025-01-15_14-30-00.jpg")
-    events.publish("snapshot_taken", {"filename": "lab_snapshot_2025-01-15_14-30-00.jpg"})
+    events.publish(
+        SnapshotSaved(
+            "lab", "lab", "lab_snapshot_2025-01-15_14-30-00.jpg", 1, 0.0, "warm", "jpg", 1, 1
+        )
+    )
     assert await names(index, "snapshot") == ["lab_snapshot_2025-01-15_14-30-00.jpg"]
 
     (snap / "lab_snapshot_2025-01-15_14-30-00.jpg").unlink()
-    events.publish(
-        "media.deleted", {"kind": "snapshot", "filename": "lab_snapshot_2025-01-15_14-30-00.jpg"}
-    )
+    events.publish(MediaDeleted("snapshot", "lab_snapshot_2025-01-15_14-30-00.jpg"))
     assert await names(index, "snapshot") == []
 
     shutil.copy(samples["small"], snap / "late.png")

@@ -6,9 +6,9 @@ The file system is the truth; the index follows it:
 * at start, and whenever events were lost, a full reconcile: both directories are
   scanned and the table is made to match in one transaction (new rows, changed rows,
   vanished rows), without probing;
-* on change: inotify names (:mod:`storage.watch`) and the bus topics
-  ``recording.segment`` (MediaMTX's segment hooks), ``snapshot_taken`` and
-  ``media.deleted`` put names in a pending set; each name is re-stat'ed and its row
+* on change: inotify names (:mod:`storage.watch`) and the bus events of
+  :mod:`storage.events` (segments from MediaMTX's hooks, snapshots saved, media
+  deleted) put names in a pending set; each name is re-stat'ed and its row
   written, so an event is a hint, never trusted as the state;
 * probing happens in the background, newest first, a few at a time: a recording's
   duration from its container (ffprobe), a snapshot's size from its header. The
@@ -42,9 +42,14 @@ from typing import Any, TypeAlias
 
 from camera_service.db import AsyncDatabase, Database
 from camera_service.events import EventBus
+from camera_service.storage.events import (
+    MediaDeleted,
+    SegmentCompleted,
+    SegmentCreated,
+    SnapshotSaved,
+)
 from camera_service.storage.inventory import scan_dir
 from camera_service.storage.names import (
-    DELETED_TOPIC,
     KINDS,
     Kind,
     is_media_name,
@@ -492,7 +497,10 @@ class MediaIndex:
         self._running = True
         self.watcher.start()
         if self.events is not None:
-            self.events.subscribe(self._on_event)
+            self.events.subscribe(SegmentCreated, self._on_segment_created)
+            self.events.subscribe(SegmentCompleted, self._on_segment_completed)
+            self.events.subscribe(SnapshotSaved, self._on_snapshot_saved)
+            self.events.subscribe(MediaDeleted, self._on_media_deleted)
         self._rescan_due = True
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -632,19 +640,17 @@ class MediaIndex:
         self._rescan_due = True
         self._dirty.set()
 
-    def _on_event(self, topic: str, payload: dict[str, Any]) -> None:
-        if topic == "recording.segment":
-            segment = payload["segment"]
-            change = Change.OPENED if segment.event == "create" else Change.CLOSED
-            self.note("recording", segment.segment.name, change)
-        elif topic == "snapshot_taken":
-            filename = payload.get("filename")
-            if isinstance(filename, str):
-                self.note("snapshot", PurePath(filename).name, Change.CLOSED)
-        elif topic == DELETED_TOPIC:
-            kind, filename = payload.get("kind"), payload.get("filename")
-            if kind in KINDS and isinstance(filename, str):
-                self.forget(kind, filename)
+    def _on_segment_created(self, event: SegmentCreated) -> None:
+        self.note("recording", event.segment.name, Change.OPENED)
+
+    def _on_segment_completed(self, event: SegmentCompleted) -> None:
+        self.note("recording", event.segment.name, Change.CLOSED)
+
+    def _on_snapshot_saved(self, event: SnapshotSaved) -> None:
+        self.note("snapshot", PurePath(event.filename).name, Change.CLOSED)
+
+    def _on_media_deleted(self, event: MediaDeleted) -> None:
+        self.forget(event.kind, event.filename)
 
     async def _notify(self) -> None:
         self.version += 1
