@@ -6,11 +6,11 @@ returns the reply (bytes), nothing (``None``: notifications), or a ``Pending`` r
 for the transport to run. That is the only way a reply leaves.
 
 Most requests (``ping``, status calls of an authenticated session) finish inside
-``handle``, with no coroutine or task created (docs/benchmarks.md, issue 13: this
-synchronous path is what makes ``ping`` cheap). When a step must wait (an async
-handler, an API-key lookup) the rest is a coroutine in a ``Pending``; the transport
-awaits it before the connection's next request, or beside them when the method is
-``concurrent``.
+``handle``, with no coroutine or task created: through a coroutine and a task, a
+``ping`` would cost the service 1.45 times the instructions (docs/benchmarks.md,
+issue 13). When a step must wait (an async handler, an API-key lookup) the rest is a
+coroutine in a ``Pending``; the transport awaits it before the connection's next
+request, or beside them when the method is ``concurrent``.
 """
 
 from __future__ import annotations
