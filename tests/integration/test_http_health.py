@@ -72,7 +72,7 @@ async def test_mediamtx_down_only_degrades(service: Application) -> None:
     service.health.listeners.append(
         lambda state: changes.append(state.status.value) if state.name == "mediamtx" else None
     )
-    for _ in range(6):  # nothing listens on the configured API port; the breaker opens
+    for _ in range(6):  # nothing listens on the configured API port
         await service.media.check()
     # one change, however many failed checks: clients are not told every few seconds
     assert changes in ([], ["unhealthy"])
