@@ -19,20 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from camera_service import __version__
+from camera_service.api.context import ApiContext
 from camera_service.api.dispatch import Dispatcher
 from camera_service.api.files import add_file_routes
 from camera_service.api.health import add_health_routes
-from camera_service.api.methods import cameras as camera_methods
-from camera_service.api.methods import files as file_methods
-from camera_service.api.methods import recordings as recording_methods
-from camera_service.api.methods import session as session_methods
-from camera_service.api.methods import snapshots as snapshot_methods
-from camera_service.api.methods import storage as storage_methods
-from camera_service.api.methods import streams as stream_methods
+from camera_service.api.methods import all_methods
 from camera_service.api.methods import system as system_methods
+from camera_service.api.methodtable import MethodTable
 from camera_service.api.notifications import Notifier
-from camera_service.api.openrpc import openrpc_document
-from camera_service.api.registry import MethodRegistry
 from camera_service.api.websocket import WebSocketServer
 from camera_service.auth.apikeys import ApiKeyStore
 from camera_service.auth.audit import AuditLog
@@ -110,7 +104,6 @@ class Application:
         self.metrics = Metrics()
         self.health = Health()
         self.events = EventBus()
-        self.registry = MethodRegistry()
         self.cameras = CameraRegistry(self.events)
         self.capacity = Capacity(lambda: self.settings)  # metered by _meter_capacity
         self.executor = ThreadPoolExecutor(
@@ -173,15 +166,17 @@ class Application:
         self.disk.start()
         self._stops.append(self.disk.stop)
 
+        # Handlers read the parts through ApiContext when called, so the methods can
+        # be served by a dispatcher built before the parts they use.
+        self.methods = MethodTable(all_methods(), ApiContext(self))
         self.dispatcher = Dispatcher(
-            self.registry,
+            self.methods,
             self.authenticator,
             Observer(self.metrics, self.audit),
             s.server.request_timeout,
         )
         self.ws = WebSocketServer(s.server, self.dispatcher, self.metrics)
         self.ws.requests_per_minute = s.security.rate_limit.requests_per_minute
-        self._register_methods()
         self.events.subscribe(Notifier(self.ws, self.metrics, lambda: self.settings.mediamtx))
         self.health.listeners.append(self._health_changed)
         self.ws_health = self.health.register(
@@ -223,7 +218,7 @@ class Application:
             self.cameras,
             self.media,
         )
-        self.recordings = RecordingManager(
+        self.recordings: RecordingManager = RecordingManager(
             lambda: self.settings,
             self.cameras,
             self.events,
@@ -233,7 +228,6 @@ class Application:
             capacity=self.capacity,
             own_reader=self.grabbers.reading,
         )
-        recording_methods.register(self.registry, self.recordings)
         await self.media.start()
         self._stops.append(self.media.stop)
         self.reload_listeners.append(self._cameras_reloaded)
@@ -259,7 +253,7 @@ class Application:
         )
 
     def _start_snapshots(self) -> None:
-        """Keyframe grabbers (stopped before the controller) and take_snapshot."""
+        """Keyframe grabbers (stopped before the controller) and the snapshot service."""
         self.grabbers.start()
         self._stops.append(self.grabbers.stop)
         self.snapshots = SnapshotService(
@@ -275,7 +269,6 @@ class Application:
             self.executor,
             capacity=self.capacity,
         )
-        snapshot_methods.register(self.registry, self.snapshots, lambda: self.settings.snapshots)
 
     def _meter_capacity(self) -> None:
         """What each limited resource has in use (nothing, until this runs)."""
@@ -313,7 +306,7 @@ class Application:
             __version__,
             time.time(),
             endpoints_for(s, advertised_host(s), self.ws_port, self.health_port),
-            capabilities_for(self.registry.names(), system_methods.CAPABILITIES),
+            capabilities_for(self.methods.names(), system_methods.CAPABILITIES),
         )
         health = self.health.register(
             "registry", critical=False, status=Status.DEGRADED, reason="registering"
@@ -336,44 +329,9 @@ class Application:
             time.time(),
         )
 
-    def _register_methods(self) -> None:
-        discover_cache: dict[str, Any] = {}
-
-        def discover() -> dict[str, Any]:
-            if not discover_cache:
-                discover_cache.update(openrpc_document(self.registry, __version__))
-            return discover_cache
-
-        session_methods.register(self.registry, self.dispatcher, discover)
-        camera_methods.register(
-            self.registry,
-            self.cameras,
-            lambda: self.settings.mediamtx,
-            lambda camera_id: self.media.stream_metrics(camera_id),
-            lambda camera_id: self.recordings.status_of(camera_id),
-        )
-        stream_methods.register(self.registry, lambda: self.media.managed_streams())
-        system_methods.register(
-            self.registry,
-            lambda: self.settings,
-            self.metrics,
-            self.health,
-            self.started,
-            self.counts,
-            self.capacity.report,
-        )
-        storage_methods.register(self.registry, self.disk, self.retention)
-        file_methods.register(self.registry, self.index, self.cameras, lambda: self.busy_segments())
-
     def busy_segments(self) -> set[str]:
         """Names of segments open in active recordings: retention never deletes them."""
         return self.recordings.busy() if hasattr(self, "recordings") else set()
-
-    def counts(self) -> dict[str, int]:
-        """Figures other parts own; later capabilities fill in the rest."""
-        streams = self.media.active_streams if hasattr(self, "media") else 0
-        recordings = len(self.recordings.active) if hasattr(self, "recordings") else 0
-        return {"cameras": len(self.cameras), "streams": streams, "recordings_active": recordings}
 
     def _cameras_reloaded(self, settings: Settings, applied: list[str]) -> None:
         if "cameras.sources" in applied:

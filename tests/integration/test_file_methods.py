@@ -265,7 +265,7 @@ async def test_a_segment_being_recorded_is_not_deleted(
 ) -> None:
     name = clips[0]
     busy: Callable[[], set[str]] = lambda: {name}  # noqa: E731
-    monkeypatch.setattr(service, "busy_segments", busy)
+    monkeypatch.setattr(service.recordings, "busy", busy)
     operator = await connect("operator")
     err = await error(operator, "delete_recording", {"filename": name})
     assert err["code"] == -1006

@@ -152,7 +152,7 @@ async def test_server_info_and_discover(service: Application, connect: Connect) 
     doc = await c.call("rpc.discover")
     assert doc["openrpc"].startswith("1.")
     by_name = {m["name"]: m for m in doc["methods"]}
-    assert set(by_name) == set(service.registry.names())
+    assert set(by_name) == set(service.methods.names())
     assert by_name["get_status"]["x-required-role"] == "admin"
     assert by_name["ping"]["x-required-role"] is None
     auth_params = {p["name"] for p in by_name["authenticate"]["params"]}

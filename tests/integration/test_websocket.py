@@ -90,11 +90,11 @@ async def test_authenticate_failures(connect: Connect, token: str, word: str) ->
 async def test_role_matrix_for_every_registered_method(
     service: Application, connect: Connect
 ) -> None:
-    assert set(service.registry.names()) >= set(ROLE_OF)
+    assert set(service.methods.names()) >= set(ROLE_OF)
     order = {None: 0, "viewer": 1, "operator": 2, "admin": 3}
     anon = await connect()
     clients = {role: await connect(role) for role in ROLES}
-    for spec in service.registry:
+    for spec in service.methods:
         required = spec.role.label if spec.role is not None else None
         if spec.name in ROLE_OF:
             assert ROLE_OF[spec.name] == required, spec.name

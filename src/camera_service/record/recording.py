@@ -159,28 +159,6 @@ class Recording:
             "start_time": iso(self.start_time),
         }
 
-    def started_result(self) -> dict[str, Any]:
-        """start_recording's result: the first segment's expected name."""
-        return {
-            **self.base(),
-            "filename": self.expected,
-            "status": "STARTED",
-            "duration": self.duration,
-            "success": True,
-        }
-
-    def stopped_result(self, recordings: Path) -> dict[str, Any]:
-        """stop_recording's result: the segments known now and their sizes now."""
-        return {
-            **self.base(),
-            "status": "STOPPED",
-            "end_time": iso(self.ended_at or self.start_time),
-            "duration": self.elapsed(time.time()),
-            "file_size": self.file_size(recordings),
-            "success": True,
-            "files": self.files,
-        }
-
     def started_event(self) -> dict[str, Any]:
         return {**self.base(), "status": "STARTED", "duration": self.duration}
 
