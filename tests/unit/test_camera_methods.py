@@ -46,7 +46,8 @@ class Service:
         self.recordings = Recordings()
         self.metrics = self.media.figures
         self.recording = self.recordings.active
-        self.ctx = ApiContext(cast(Components, self))
+        self.ctx = ApiContext()
+        self.ctx.bind(cast(Components, self))  # as an assembly that builds the table first
         self.methods = MethodTable(camera_methods.METHODS, self.ctx)
 
     @property

@@ -1,9 +1,10 @@
 """What method handlers act on: the service's parts and the API's own caches.
 
 Every call carries one :class:`ApiContext` (``call.ctx``). Its ``components`` is any
-object with the parts :class:`Components` names; handlers read them when they run, so
-the method table can be built before every part exists (the connection that serves the
-methods has to exist before the parts whose events it forwards).
+object with the parts :class:`Components` names, read when a handler runs. The method
+table, and so its context, has to exist before some of those parts do (the WebSocket
+server that serves the methods is made before the parts whose events it forwards), so
+the parts are given at construction when they exist, or bound once later.
 """
 
 from __future__ import annotations
@@ -90,8 +91,9 @@ class Encoded(Generic[K, V]):
 class ApiContext:
     __slots__ = ("camera_list", "camera_status", "components", "health_summary")
 
-    def __init__(self, components: Components) -> None:
-        self.components = components
+    def __init__(self, components: Components | None = None) -> None:
+        if components is not None:
+            self.components = components
         # The camera list changes rarely and is asked for often: encoded per client host.
         self.camera_list: Encoded[str, orjson.Fragment] = Encoded(limit=64)
         # A status reply without its metrics, per (camera, client host): the JSON before
@@ -99,3 +101,7 @@ class ApiContext:
         self.camera_status: Encoded[tuple[str, str], tuple[bytes, bytes]] = Encoded(limit=256)
         # get_status: (health version, overall, components), derived once per version.
         self.health_summary: tuple[int, str, dict[str, str]] = (-1, "", {})
+
+    def bind(self, components: Components) -> None:
+        """Give the parts after construction: once, before the first call."""
+        self.components = components
