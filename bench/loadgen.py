@@ -48,7 +48,8 @@ from typing import Any, cast
 import orjson
 import uvloop
 
-from server import read_rss_kb  # bench/ is this script's directory, so it is on sys.path
+# bench/ is this script's directory, so it is on sys.path
+from server import read_cpu_seconds, read_rss_kb
 
 _perf = time.perf_counter
 
@@ -620,6 +621,7 @@ class LoadGen:
                 c.send_request(_perf())
         await asyncio.sleep(args.warmup)
         cpu0 = self._rusage()
+        server0 = read_cpu_seconds(args.cpu_pid) if args.cpu_pid else None
         t0 = _perf()
         self.recording = True
         await asyncio.sleep(args.duration)
@@ -627,6 +629,7 @@ class LoadGen:
         self.running = False
         t1 = _perf()
         cpu1 = self._rusage()
+        server1 = read_cpu_seconds(args.cpu_pid) if args.cpu_pid else None
         deadline = _perf() + args.drain
         # Polling is fine here: an Event set from the per-reply hot path would cost more.
         while _perf() < deadline and any(  # noqa: ASYNC110
@@ -635,13 +638,18 @@ class LoadGen:
             await asyncio.sleep(0.01)
         stalled = sum(1 for c in self.conns if c.inflight_id >= 0)
         window = t1 - t0
-        return {
+        res: dict[str, Any] = {
             "window_s": round(window, 3),
             "requests": self.hist.total,
             "rps": round(self.hist.total / window, 1),
             "unanswered_after_drain": stalled,
             "generator_cpu_percent": round(100.0 * (cpu1 - cpu0) / window, 1),
         }
+        if server0 is not None and server1 is not None and self.hist.total:
+            # The server's own CPU time in the measured window, per answered request:
+            # steadier than req/s on a shared machine (the generator's share is apart).
+            res["server_cpu_us_per_request"] = round((server1 - server0) * 1e6 / self.hist.total, 2)
+        return res
 
     async def run_scheduled(self, rate: float, warmup: float, duration: float) -> dict[str, Any]:
         """Open loop: request i is due at t0 + i/rate on connection i % N.
@@ -859,6 +867,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--connect-timeout", type=float, default=15.0)
     p.add_argument("--drain", type=float, default=2.0, help="seconds to wait for stragglers")
     p.add_argument("--rss-pid", type=int, default=None, help="sample this PID's VmRSS")
+    p.add_argument(
+        "--cpu-pid", type=int, default=None, help="closed mode: this PID's CPU per request"
+    )
     p.add_argument("--settle", type=float, default=2.0, help="with --rss-pid: wait after ramp")
     p.add_argument("--json", dest="json_path", default=None, help="write figures here")
     args = p.parse_args(argv)

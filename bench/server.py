@@ -58,6 +58,17 @@ def read_proc_kb(pid: int, name: str, field: str) -> int | None:
     return None
 
 
+def read_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far (None when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            # The command name (field 2) may hold spaces: the fields after it follow ")".
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def read_rss_kb(pid: int) -> int | None:
     """VmRSS of a process in KiB (None when it is gone)."""
     return read_proc_kb(pid, "status", "VmRSS:")
@@ -89,10 +100,13 @@ class ServiceProcess:
         ready_timeout: float = 60.0,
         stop_timeout: float = 20.0,
         python: str = sys.executable,
+        source: Path = REPO,
     ) -> None:
         """``target``: "service" (``python -m camera_service run``) or "echo" (the
         stand-in ``bench/_echo_server.py``). ``overrides``: dotted config keys to set,
-        e.g. ``{"mediamtx.manage": "never"}``. ``cpu_list``: run under ``taskset -c``."""
+        e.g. ``{"mediamtx.manage": "never"}``. ``cpu_list``: run under ``taskset -c``.
+        ``source``: the checkout whose ``src/`` runs (another commit's worktree, for
+        ``bench/compare.py``)."""
         if target not in ("service", "echo"):
             raise ValueError("target must be 'service' or 'echo'")
         self.target = target
@@ -103,6 +117,7 @@ class ServiceProcess:
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.python = python
+        self.source = source
         self.host = "127.0.0.1"
         self.port = 0
         self.health_port = 0
@@ -149,7 +164,7 @@ class ServiceProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CAMERA_SERVICE_")}
         env["CAMERA_SERVICE_JWT_SECRET"] = self.secret
         env["CAMERA_SERVICE_CONFIG"] = str(self.config_path)
-        src = str(REPO / "src")
+        src = str(self.source / "src")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
         return env
 
@@ -170,7 +185,7 @@ class ServiceProcess:
         try:
             self.proc = subprocess.Popen(
                 self.command(),
-                cwd=str(REPO),
+                cwd=str(self.source),
                 env=self.environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,

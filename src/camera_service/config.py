@@ -302,6 +302,12 @@ class RetentionConfig(Section):
     interval: PositiveSeconds = live(3600.0, "Seconds between retention runs.")
 
 
+# The longest lifetime a token or API key may be given: ten years. Longer credentials
+# outlive the hardware they were made for, and their expiry would not fit every
+# client's date type.
+MAX_CREDENTIAL_TTL = 10 * 365 * 86400.0
+
+
 class JwtConfig(Section):
     secret_key: SecretStr | None = Field(
         None,
@@ -310,7 +316,9 @@ class JwtConfig(Section):
             "<data_dir>/jwt_secret (mode 0600)."
         ),
     )
-    default_ttl: PositiveSeconds = Field(86400.0, description="`token create` default lifetime.")
+    default_ttl: PositiveSeconds = Field(
+        86400.0, le=MAX_CREDENTIAL_TTL, description="`token create` default lifetime."
+    )
 
 
 class RateLimitConfig(Section):

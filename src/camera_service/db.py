@@ -3,6 +3,12 @@
 One file under the data dir, WAL mode so the CLI in another process and the service
 can read and write at the same time. Schema changes are versioned migrations.
 
+A database that SQLite cannot read (not a database, a malformed page) does not stop the
+service: :meth:`AsyncDatabase.open` with ``recover=True`` moves the file aside, never
+deleting it, and starts an empty one; what cannot be rebuilt from the media (API keys,
+the retention policy an admin set, the audit trail) is then gone, and the caller says
+so. The CLI opens without recovering, so it never moves a file the service holds.
+
 Adding a migration: append ``(next_version, "SQL; SQL; ...")`` to :data:`MIGRATIONS`.
 Never edit or reorder an entry that has shipped; a database records the versions it
 has applied in ``schema_version`` and only later entries run. Each entry runs in one
@@ -19,6 +25,8 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -108,6 +116,15 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        5,
+        """
+        -- The media index: 1 once the file's writer said it is complete (a segment's
+        -- complete hook, a snapshot written) or it was found at start. A create hook
+        -- arriving after that (the hooks run as separate processes) does not reopen it.
+        ALTER TABLE media_files ADD COLUMN closed INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 ]
 
 
@@ -156,6 +173,37 @@ def _create_private(path: Path) -> None:
         os.chmod(path, 0o600)
 
 
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """An unreadable database was moved aside and an empty one started."""
+
+    moved_to: Path
+    error: str  # SQLite's words for what was wrong
+
+
+# The file and the two that WAL mode keeps beside it: they belong together.
+_SIDE_FILES = ("", "-wal", "-shm")
+
+
+def _is_corrupt(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename the database (and its WAL files) to ``<name>.corrupt-<UTC time>``."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    for suffix in _SIDE_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(f"{path}{suffix}", f"{target}{suffix}")
+    return target
+
+
 class Database:
     """Synchronous access, for the CLI and for code running on the DB worker thread.
 
@@ -175,6 +223,38 @@ class Database:
         except BaseException:
             self._conn.close()
             raise
+
+    @classmethod
+    def open_or_recover(cls, path: Path) -> tuple[Database, Recovery | None]:
+        """Open ``path``; if SQLite finds it corrupt or not a database, move it aside
+        and open a new one. Any other failure (locked, read-only, disk full) is raised:
+        the file may be fine.
+
+        ``quick_check`` reads every page once, so a file with a readable header but a
+        malformed page is found here rather than by the first query that touches it."""
+        try:
+            db = cls(path)
+        except sqlite3.DatabaseError as exc:
+            if not _is_corrupt(exc):
+                raise
+            return cls._fresh(path, str(exc))
+        try:
+            row = db.query_one("PRAGMA quick_check")
+            error = "" if row is not None and row[0] == "ok" else f"quick_check: {row and row[0]}"
+        except sqlite3.DatabaseError as exc:
+            if not _is_corrupt(exc):
+                db.close()
+                raise
+            error = str(exc)
+        if not error:
+            return db, None
+        db.close()
+        return cls._fresh(path, error)
+
+    @classmethod
+    def _fresh(cls, path: Path, error: str) -> tuple[Database, Recovery]:
+        moved_to = _move_aside(path)
+        return cls(path), Recovery(moved_to, error)
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -244,13 +324,26 @@ class AsyncDatabase:
     @classmethod
     async def open(cls, path: Path) -> AsyncDatabase:
         """Open (and migrate) on the worker thread too; a migration may take a while."""
+        adb, _ = await cls.open_or_recover(path, recover=False)
+        return adb
+
+    @classmethod
+    async def open_or_recover(
+        cls, path: Path, recover: bool = True
+    ) -> tuple[AsyncDatabase, Recovery | None]:
+        """Like :meth:`open`; with ``recover``, an unreadable file is moved aside and an
+        empty database started (see :meth:`Database.open_or_recover`)."""
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        loop = asyncio.get_running_loop()
         try:
-            db = await asyncio.get_running_loop().run_in_executor(executor, Database, path)
+            if recover:
+                db, recovery = await loop.run_in_executor(executor, Database.open_or_recover, path)
+            else:
+                db, recovery = await loop.run_in_executor(executor, Database, path), None
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        return cls(db, executor)
+        return cls(db, executor), recovery
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """``await adb.run(store.revoke, key_id)`` runs ``store.revoke(key_id)`` off-loop."""

@@ -13,6 +13,8 @@ import orjson
 import pytest
 
 from camera_service.app import Application
+from camera_service.cameras.events import CameraAdded
+from camera_service.cameras.model import Camera, SourceType
 from tests.conftest import make_settings, make_token
 from tests.support.rawws import OP_CLOSE, Opener, WsClient, read_eof, rpc, text
 
@@ -41,7 +43,7 @@ async def test_slow_consumer_closed_with_bounded_memory(
     blob = "x" * 256 * 1024
     peak = 0
     for i in range(80):  # 20 MiB: far more than the kernel's socket buffers hold
-        app.events.publish("camera_status_update", {"n": i, "pad": blob})
+        app.events.publish(CameraAdded(Camera(f"pad{i}", SourceType.TEST, blob)))
         peak = max(peak, conn.transport.get_write_buffer_size())
         if conn.closing:
             break

@@ -4,6 +4,7 @@ the emergency cleanup of a full disk."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import time
@@ -16,11 +17,13 @@ import aiohttp
 import pytest
 import yaml
 
+from camera_service.api.notifications import storage_status
 from camera_service.app import Application
 from camera_service.config import StorageConfig, load_settings
 from camera_service.events import EventBus
 from camera_service.observability.health import ComponentState, Health, Status
-from camera_service.storage.disk import DiskMonitor, StorageLevel, disk_usage
+from camera_service.storage.disk import DiskMonitor, StorageLevel, StorageLevelChanged, disk_usage
+from camera_service.storage.events import MediaDeleted
 from tests.conftest import SECRET, make_token
 from tests.rpc import RpcClient
 from tests.support.tmpfs import Tmpfs, fill_to_percent, write_file
@@ -36,7 +39,10 @@ class Watch:
         self.cfg = StorageConfig(warn_percent=50, block_percent=80)
         self.events = EventBus()
         self.published: list[dict[str, Any]] = []
-        self.events.subscribe(lambda topic, payload: self.published.append(payload))
+        # As clients are told (the notification params).
+        self.events.subscribe(
+            StorageLevelChanged, lambda e: self.published.append(storage_status(e))
+        )
         self.health = Health()
         self.disk = DiskMonitor(
             lambda: self.cfg,
@@ -145,9 +151,9 @@ def service_config(tmp_path: Path, media: Path, **storage: Any) -> Path:
 async def running(config: Path, busy: set[str] | None = None) -> AsyncIterator[Application]:
     settings, _ = load_settings(config, {})
     app = Application(settings, config, {})
-    if busy is not None:
-        app.busy_segments = lambda: busy  # type: ignore[method-assign]
     await app.start()
+    if busy is not None:
+        app.parts.media.retention.busy = lambda: busy
     try:
         yield app
     finally:
@@ -231,9 +237,7 @@ async def test_emergency_cleanup_frees_space_below_warn_without_touching_busy_fi
         assert len(os.listdir(rec)) == 7
 
         deleted: list[dict[str, Any]] = []
-        app.events.subscribe(
-            lambda topic, payload: deleted.append(payload) if topic == "media.deleted" else None
-        )
+        app.events.subscribe(MediaDeleted, lambda e: deleted.append(dataclasses.asdict(e)))
         config.write_text(
             config.read_text().replace(
                 "check_interval:", "emergency_cleanup: true\n  check_interval:"

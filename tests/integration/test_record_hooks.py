@@ -7,6 +7,7 @@ import re
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,21 @@ import pytest
 from camera_service.app import Application
 from camera_service.events import EventBus
 from camera_service.net.httpserver import HttpRequest
-from camera_service.record.hooks import HOOK_PATH, TOKEN_HEADER, HookReceiver, SegmentEvent
+from camera_service.record.hooks import HOOK_PATH, TOKEN_HEADER, HookReceiver
+from camera_service.storage.events import SegmentCompleted, SegmentCreated, SegmentEvent
+
+
+def collect_segments(
+    bus: EventBus, seen: list[SegmentEvent], then: Callable[[], object] = lambda: None
+) -> None:
+    """Append every segment event published on ``bus`` to ``seen``, then call ``then``."""
+
+    def collect(event: SegmentEvent) -> None:
+        seen.append(event)
+        then()
+
+    bus.subscribe(SegmentCreated, collect)
+    bus.subscribe(SegmentCompleted, collect)
 
 
 def request(body: Any, token: bytes = b"secret", peer: str = "127.0.0.1") -> HttpRequest:
@@ -29,7 +44,7 @@ def request(body: Any, token: bytes = b"secret", peer: str = "127.0.0.1") -> Htt
 def receiver(tmp_path: Path) -> tuple[HookReceiver, list[SegmentEvent]]:
     bus = EventBus()
     seen: list[SegmentEvent] = []
-    bus.subscribe(lambda topic, p: seen.append(p["segment"]))
+    collect_segments(bus, seen)
     return HookReceiver("secret", tmp_path, bus), seen
 
 
@@ -44,7 +59,7 @@ async def test_accepted_event_is_published(
         "duration": "5.02",
     }
     assert (await hooks.handle(request(body))).status == 204
-    assert seen == [SegmentEvent("complete", "lab", tmp_path / "lab_x.mp4", 5.02)]
+    assert seen == [SegmentCompleted("lab", tmp_path / "lab_x.mp4", 5.02)]
 
 
 async def test_hook_start_time_is_kept_when_plausible(
@@ -69,6 +84,7 @@ async def test_hook_start_time_is_kept_when_plausible(
         ({"token": b""}, 401),
         ({"body": {"event": "delete", "camera": "lab", "segment": "SEG"}}, 400),
         ({"body": {"event": "create", "camera": "../x", "segment": "SEG"}}, 400),
+        ({"body": {"event": "create", "camera": "lab\n", "segment": "SEG"}}, 400),
         ({"body": {"event": "create", "camera": "lab", "segment": "/etc/passwd"}}, 400),
         ({"body": {"event": "create", "camera": "lab", "segment": "SEG/../../x"}}, 400),
         ({"body": {"event": "complete", "camera": "lab", "segment": "SEG", "duration": -1}}, 400),
@@ -95,10 +111,8 @@ async def test_refused_events_change_nothing(
 
 async def test_hook_command_mediamtx_runs_reports_to_the_service(service: Application) -> None:
     seen: list[SegmentEvent] = []
-    service.events.subscribe(
-        lambda t, p: seen.append(p["segment"]) if t == "recording.segment" else None
-    )
-    fields = service.recording_fields()
+    collect_segments(service.events, seen)
+    fields = service.media.recording()
     command = fields["runOnRecordSegmentCreate"]
     assert command.startswith(sys.executable)
     assert "-m camera_service.record.hookcmd --event create" in command
@@ -114,12 +128,8 @@ async def test_hook_command_mediamtx_runs_reports_to_the_service(service: Applic
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, err.decode()
     [event] = seen
-    assert (event.event, event.camera_id, event.segment, event.duration) == (
-        "create",
-        "lab",
-        segment,
-        None,
-    )
+    assert isinstance(event, SegmentCreated)
+    assert (event.camera_id, event.segment) == ("lab", segment)
     # When the hook process started: after we launched it, before it reported.
     assert event.at is not None and before - 0.05 <= event.at <= time.time()
 
@@ -157,9 +167,7 @@ async def test_hook_command_imports_only_the_standard_library() -> None:
 async def test_cli_hook_command_still_reports(service: Application) -> None:
     """``camera-service hook`` (older configs run it) sends the same event."""
     seen: list[SegmentEvent] = []
-    service.events.subscribe(
-        lambda t, p: seen.append(p["segment"]) if t == "recording.segment" else None
-    )
+    collect_segments(service.events, seen)
     token_file = service.paths.data_dir / "hook_token"
     segment = service.paths.recordings / "lab_2026-11-25_10-00-00.mp4"
     argv = [
@@ -184,12 +192,8 @@ async def test_cli_hook_command_still_reports(service: Application) -> None:
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, err.decode()
     [event] = seen
-    assert (event.event, event.camera_id, event.segment, event.duration) == (
-        "complete",
-        "lab",
-        segment,
-        30.5,
-    )
+    assert isinstance(event, SegmentCompleted)
+    assert (event.camera_id, event.segment, event.duration) == ("lab", segment, 30.5)
 
 
 async def test_mediamtx_recorder_reports_real_segments_through_the_hooks(tmp_path: Path) -> None:
@@ -211,12 +215,7 @@ async def test_mediamtx_recorder_reports_real_segments_through_the_hooks(tmp_pat
         app = Application(settings)
         await app.start()
 
-        def collect(topic: str, payload: dict[str, Any]) -> None:
-            if topic == "recording.segment":
-                events.append(payload["segment"])
-                got.set()
-
-        app.events.subscribe(collect)
+        collect_segments(app.events, events, got.set)
         # MediaMTX's recorder does not start an on-demand publisher: a viewer must be
         # reading (recording control must keep the stream up; issue 5).
         viewer = None
@@ -237,12 +236,12 @@ async def test_mediamtx_recorder_reports_real_segments_through_the_hooks(tmp_pat
             )
             await app.media.client.patch_path("lab", {"record": True})
             async with asyncio.timeout(30):
-                while not any(e.event == "create" for e in events):
+                while not any(isinstance(e, SegmentCreated) for e in events):
                     got.clear()
                     await got.wait()
             await app.media.client.patch_path("lab", {"record": False})
             async with asyncio.timeout(30):
-                while not any(e.event == "complete" for e in events):
+                while not any(isinstance(e, SegmentCompleted) for e in events):
                     got.clear()
                     await got.wait()
         finally:
@@ -251,8 +250,8 @@ async def test_mediamtx_recorder_reports_real_segments_through_the_hooks(tmp_pat
                 await viewer.wait()
             await app.stop()
         assert not mtx.violations, mtx.violations
-    created = next(e for e in events if e.event == "create")
-    done = next(e for e in events if e.event == "complete")
+    created = next(e for e in events if isinstance(e, SegmentCreated))
+    done = next(e for e in events if isinstance(e, SegmentCompleted))
     assert created.camera_id == done.camera_id == "lab"
     assert created.segment == done.segment
     assert done.segment.parent == app.paths.recordings

@@ -24,6 +24,7 @@ from tests.conftest import make_settings, make_token
 from tests.rpc import RpcClient
 from tests.support.aggregator import assert_valid
 from tests.support.etcd import EtcdServer
+from tests.support.mediamtx.double import MediaMtxDouble
 from tests.support.service_process import ServiceProcess, write_config
 from tests.support.v4l2tree import FakeV4l2Tree
 
@@ -117,6 +118,61 @@ async def test_registers_and_pushes_camera_and_capacity_changes_at_once(
     # A clean stop deletes the key at once (the lease has an hour left).
     await app.stop()
     assert await etcd.get(PREFIX + "hub-a") is None
+
+
+class StreamsUp:
+    """A data plane for the MediaMTX double: these paths are available, with a reader."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+
+    def path_state(self, name: str) -> dict[str, Any] | None:
+        return (
+            {"available": True, "readers": [{"type": "rtspSession"}]}
+            if name in self.names
+            else None
+        )
+
+
+async def test_a_plugged_camera_is_pushed_with_a_healthy_mediamtx(
+    tmp_path: Path, etcd: EtcdServer, mediamtx: MediaMtxDouble, apps: list[Application]
+) -> None:
+    """The camera itself wakes the registrar: with MediaMTX healthy throughout, no
+    health component flips when the camera comes, so nothing else would push it."""
+    tree = FakeV4l2Tree(tmp_path / "v4l2")
+    settings = make_settings(
+        tmp_path,
+        registry=registry(etcd, "hub-m"),
+        cameras=tree.cameras_config(),
+        mediamtx={"api_url": mediamtx.api_url, "manage": "never", "check_interval": 0.2},
+    )
+    app = Application(settings)
+    apps.append(app)
+    await app.start()
+
+    def settled(d: dict[str, Any]) -> bool:
+        components = d["health"]["components"]
+        return bool(components["registry"] == components["mediamtx"] == "healthy")
+
+    before = await wait_document(etcd, "hub-m", settled)
+    assert before["cameras"]["total"] == 0 and before["health"]["status"] == "healthy"
+
+    # The next refresh is 1200 s away (TTL 3600 s): a document seen now was pushed.
+    tree.add_camera(0, "HD Pro Webcam C920", "046d", "082d", serial="A1", port="1-1")
+    doc = await wait_document(etcd, "hub-m", lambda d: d["cameras"]["total"] == 1)
+    assert doc["cameras"]["connected"] == 1
+    assert doc["capacity"]["usb_cameras"]["active"] == 1
+    # Nothing but the camera moved: the push came from it, not from a health change.
+    assert doc["health"] == before["health"]
+
+    # Its stream comes up (a viewer started it): steady capacity, pushed too.
+    deadline = time.monotonic() + 20
+    while "camera0" not in mediamtx.path_names():
+        assert time.monotonic() < deadline, "the camera's path was never added"
+        await asyncio.sleep(0.05)
+    mediamtx.data_plane = StreamsUp({"camera0"})
+    doc = await wait_document(etcd, "hub-m", lambda d: d["capacity"]["streams"]["active"] == 1)
+    assert doc["health"] == before["health"]
 
 
 async def test_etcd_outage_degrades_only_the_registry_and_registration_returns(

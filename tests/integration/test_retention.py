@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
 from collections.abc import AsyncIterator, Callable
@@ -16,6 +17,7 @@ from camera_service.config import RetentionConfig, StorageConfig
 from camera_service.db import AsyncDatabase, Database
 from camera_service.events import EventBus
 from camera_service.storage.disk import DiskMonitor
+from camera_service.storage.events import MediaDeleted
 from camera_service.storage.inventory import MediaFile, scan_media
 from camera_service.storage.retention import (
     DAY,
@@ -47,11 +49,7 @@ FILES = [
 
 
 def on_deleted(events: EventBus, sink: Callable[[dict[str, Any]], object]) -> None:
-    def listener(topic: str, payload: dict[str, Any]) -> None:
-        if topic == "media.deleted":
-            sink(payload)
-
-    events.subscribe(listener)
+    events.subscribe(MediaDeleted, lambda e: sink(dataclasses.asdict(e)))
 
 
 def names(files: list[MediaFile]) -> list[str]:

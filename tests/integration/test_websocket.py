@@ -8,10 +8,14 @@ import warnings
 import weakref
 
 import aiohttp
+import jwt
 import orjson
 import pytest
 
 from camera_service.app import Application
+from camera_service.cameras.events import CameraAdded
+from camera_service.cameras.model import Camera, SourceType
+from camera_service.storage.events import SnapshotSaved
 from tests.conftest import SECRET, Connect, make_token
 from tests.rpc import RpcClient
 
@@ -74,6 +78,19 @@ async def test_authenticate_result_shape(connect: Connect) -> None:
     assert r["permissions"] == ["view", "control", "admin"]
 
 
+async def test_a_far_future_expiry_authenticates_and_says_so(
+    service: Application, connect: Connect
+) -> None:
+    """A validly signed token whose expiry lies past year 9999 either authenticates with
+    a readable expiry or is refused: never an internal error while the identity binds."""
+    c = await connect()
+    token = jwt.encode({"user_id": "far", "role": "viewer", "exp": 1e30}, SECRET, "HS256")
+    r = await c.request("authenticate", {"auth_token": token})
+    assert r["result"]["authenticated"] is True
+    assert r["result"]["expires_at"] == "9999-12-31T23:59:59Z"
+    assert "result" in await c.request("get_camera_list")
+
+
 @pytest.mark.parametrize(
     ("token", "word"),
     [("not-a-token", "invalid"), (make_token("admin", ttl=-5), "expired"), ("", "invalid")],
@@ -90,11 +107,11 @@ async def test_authenticate_failures(connect: Connect, token: str, word: str) ->
 async def test_role_matrix_for_every_registered_method(
     service: Application, connect: Connect
 ) -> None:
-    assert set(service.methods.names()) >= set(ROLE_OF)
+    assert set(service.parts.front.methods.names()) >= set(ROLE_OF)
     order = {None: 0, "viewer": 1, "operator": 2, "admin": 3}
     anon = await connect()
     clients = {role: await connect(role) for role in ROLES}
-    for spec in service.methods:
+    for spec in service.parts.front.methods:
         required = spec.role.label if spec.role is not None else None
         if spec.name in ROLE_OF:
             assert ROLE_OF[spec.name] == required, spec.name
@@ -217,13 +234,23 @@ async def test_subscriptions_filter_notifications(service: Application, connect:
     assert r == {"subscribed": True, "topics": ["snapshot_taken"]}
     r = await b.request("subscribe_events", {"topics": ["no_such_topic"]})
     assert r["error"]["code"] == -32602
-    service.events.publish("camera_status_update", {"device": "camera0"})
-    service.events.publish("snapshot_taken", {"device": "camera0"})
+    service.events.publish(CameraAdded(Camera("cam0", SourceType.TEST, "Cam 0")))
+    service.events.publish(
+        SnapshotSaved("cam0", "cam0", "cam0.jpg", 10, 0.0, "stream", "jpg", 640, 360)
+    )
     first = await a.notification()
     assert first == {
         "jsonrpc": "2.0",
         "method": "camera_status_update",
-        "params": {"device": "camera0"},
+        "params": {
+            "device": "cam0",
+            "status": "DISCONNECTED",
+            "name": "Cam 0",
+            "resolution": "",
+            "fps": 0,
+            "streams": {},
+            "camera_id": "cam0",
+        },
     }
     assert (await a.notification())["method"] == "snapshot_taken"
     assert (await b.notification())["method"] == "snapshot_taken"
@@ -278,3 +305,16 @@ async def test_connection_cap(tmp_path) -> None:
         for c in clients:
             await c.close()
         await app.stop()
+
+
+async def test_a_request_id_past_64_bits_comes_back_exactly(service: Application) -> None:
+    url = f"ws://127.0.0.1:{service.ws_port}/ws"
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        await ws.send_str('{"jsonrpc":"2.0","method":"ping","id":18446744073709551617}')
+        assert await ws.receive_str(timeout=10) == (
+            '{"jsonrpc":"2.0","result":"pong","id":18446744073709551617}'
+        )
+        huge = "9" * 5000
+        await ws.send_str(f'{{"jsonrpc":"2.0","method":"ping","id":{huge}}}')
+        reply = await ws.receive_str(timeout=10)
+        assert reply.endswith(f'"id":{huge}}}') and '"code":-32600' in reply

@@ -198,3 +198,40 @@ def test_keys_rotate(settings: Settings, capsys: pytest.CaptureFixture[str]) -> 
     assert events[0]["detail"]["old_key_id"] == old["key_id"]
     assert new["api_key"] not in json.dumps(events)
     db.close()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["token", "create", "--role", "admin", "--user", "u", "--ttl", "1e12"],
+        ["keys", "create", "--name", "n", "--role", "viewer", "--ttl", "1e12"],
+    ],
+)
+def test_a_lifetime_past_ten_years_is_refused_naming_the_bound(
+    settings: Settings, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser(prog="camera-service")
+    register(parser.add_subparsers(dest="command", required=True))
+    with pytest.raises(SystemExit) as info:
+        parser.parse_args(argv)
+    assert info.value.code == 2
+    assert "at most 315360000 seconds (ten years)" in capsys.readouterr().err
+
+
+def test_keys_list_shows_a_key_whose_expiry_is_past_year_9999(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key made before lifetimes were bounded must not break the listing that an
+    operator needs to find its id and revoke it."""
+    code, out, _ = run(["keys", "create", "--name", "old", "--role", "viewer"], settings, capsys)
+    key_id = fields(out)["key_id"]
+    db, _ = store_for(settings)
+    db.execute("UPDATE api_keys SET expires_at = ? WHERE key_id = ?", (1e15, key_id))
+    db.close()
+    code, out, _ = run(["keys", "list"], settings, capsys)
+    assert code == 0
+    assert "9999-12-31T23:59:59Z" in out.splitlines()[1]
+    code, out, _ = run(["keys", "list", "--json"], settings, capsys)
+    assert code == 0 and json.loads(out)[0]["expires_at"] == "9999-12-31T23:59:59Z"
+    code, _, _ = run(["keys", "revoke", key_id], settings, capsys)
+    assert code == 0

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from camera_service import db as db_module
 from camera_service.db import MIGRATIONS, AsyncDatabase, Database, split_statements
 
 LATEST = MIGRATIONS[-1][0]
@@ -144,3 +145,72 @@ async def test_async_wraps_existing_database(path: Path) -> None:
     adb = AsyncDatabase(Database(path))
     assert await adb.run(lambda: adb.database.schema_version()) == LATEST
     await adb.close()
+
+
+# --- recovery from corruption -------------------------------------------------------------
+
+
+def test_a_sound_database_is_opened_as_it_is(path: Path) -> None:
+    db = Database(path)
+    db.execute("INSERT INTO mediamtx_paths (name, created_at) VALUES ('lab', 1)")
+    db.close()
+    db, recovery = Database.open_or_recover(path)
+    assert recovery is None
+    assert db.query_one("SELECT name FROM mediamtx_paths")[0] == "lab"  # type: ignore[index]
+    db.close()
+
+
+def test_a_file_that_is_not_a_database_is_moved_aside_with_its_wal_files(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"garbage" * 1000)
+    (path.parent / f"{path.name}-wal").write_bytes(b"wal bytes")
+    db, recovery = Database.open_or_recover(path)
+    assert recovery is not None and "not a database" in recovery.error
+    assert recovery.moved_to.read_bytes() == b"garbage" * 1000
+    assert (recovery.moved_to.parent / f"{recovery.moved_to.name}-wal").read_bytes() == (
+        b"wal bytes"
+    )
+    assert db.schema_version() == LATEST  # a new, empty database in its place
+    db.close()
+
+
+def test_a_malformed_page_is_found_by_the_check_and_moved_aside(path: Path) -> None:
+    db = Database(path)
+    db.execute("CREATE TABLE filler (x BLOB)")
+    for _ in range(50):
+        db.execute("INSERT INTO filler VALUES (randomblob(2000))")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    raw = bytearray(path.read_bytes())
+    raw[4096 * 3 : 4096 * 6] = b"\xa5" * (4096 * 3)
+    path.write_bytes(bytes(raw))
+    db, recovery = Database.open_or_recover(path)
+    assert recovery is not None
+    assert recovery.moved_to.read_bytes() == bytes(raw)
+    assert "filler" not in tables(db)
+    db.close()
+
+
+def test_only_corruption_counts_as_corrupt_a_busy_database_does_not(path: Path) -> None:
+    """A locked, busy or read-only database may be fine: only SQLite's own verdicts
+    SQLITE_CORRUPT and SQLITE_NOTADB move a file aside."""
+    Database(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    other = sqlite3.connect(path, isolation_level=None, timeout=0)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked") as busy:
+            other.execute("BEGIN IMMEDIATE")
+    finally:
+        other.close()
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert not db_module._is_corrupt(busy.value)
+    path.write_bytes(b"garbage" * 1000)
+    reader = sqlite3.connect(path)
+    try:
+        with pytest.raises(sqlite3.DatabaseError) as notadb:
+            reader.execute("PRAGMA journal_mode")
+    finally:
+        reader.close()
+    assert db_module._is_corrupt(notadb.value)

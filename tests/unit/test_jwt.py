@@ -14,11 +14,20 @@ from typing import Any
 
 import jwt as pyjwt
 import pytest
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from camera_service.auth.identity import AuthError, Role
-from camera_service.auth.jwt import JwtAuthenticator, load_or_create_secret
+from camera_service.auth.jwt import (
+    JwtAuthenticator,
+    _b64decode,
+    _b64encode,
+    load_or_create_secret,
+)
 from camera_service.config import Settings, validate
 from camera_service.dirs import resolve_dirs
+from camera_service.observability.health import iso
 
 SECRET = "0123456789abcdef" * 4
 NOW = 1_700_000_000.0
@@ -327,3 +336,81 @@ def test_crit_header_refused() -> None:
     token = _pyjwt(_valid_claims(), headers={"crit": ["exp"]})
     with pytest.raises(AuthError):
         JwtAuthenticator(SECRET).verify(token)
+
+
+# --- canonical encoding and bounded lifetimes -------------------------------------------
+
+
+def _with_last_char(part: str, delta: int) -> str:
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    return part[:-1] + alphabet[alphabet.index(part[-1]) + delta]
+
+
+def test_a_signature_differing_only_in_unused_bits_is_refused(auth: JwtAuthenticator) -> None:
+    # 32 bytes of HMAC take 43 characters, whose last 2 bits carry nothing: flipping
+    # them decodes to the same bytes, which a lenient decoder accepts (malleability).
+    token = auth.mint("bob", "admin", 3600, now=NOW)
+    head, body, sig = token.split(".")
+    assert len(sig) == 43
+    delta = 1 if sig[-1] in "AEIMQUYcgkosw048" else -1  # stay inside the same 4-value group
+    twin = f"{head}.{body}.{_with_last_char(sig, delta)}"
+    assert base64.urlsafe_b64decode(twin.split(".")[2] + "=") == base64.urlsafe_b64decode(sig + "=")
+    auth.verify(token, now=NOW)
+    refused(auth, twin)
+
+
+def test_a_payload_in_non_canonical_base64_is_refused(auth: JwtAuthenticator) -> None:
+    # A 2-byte tail leaves 2 unused bits in the last character; padding the claims to
+    # that length keeps the signature over the altered text valid, so only the
+    # canonical-encoding rule refuses it.
+    for pad in range(3):
+        payload = claims(user_id="a" * (5 + pad))
+        raw = json.dumps(payload).encode()
+        if len(raw) % 3 == 2:
+            break
+    body = b64(raw)
+    twin_body = _with_last_char(body, 1 if body[-1] in "AEIMQUYcgkosw048" else -1)
+    head = b64(b'{"alg":"HS256","typ":"JWT"}')
+    mac = hmac.new(SECRET.encode(), f"{head}.{twin_body}".encode(), hashlib.sha256).digest()
+    refused(auth, f"{head}.{twin_body}.{b64(mac)}")
+
+
+def test_ttl_is_bounded_at_mint_and_the_bound_is_named() -> None:
+    auth = JwtAuthenticator(SECRET)
+    auth.mint("u", "viewer", 10 * 365 * 86400)
+    with pytest.raises(ValueError, match="at most 315360000 seconds"):
+        auth.mint("u", "viewer", 1e12)
+
+
+def test_a_far_future_expiry_verifies_and_renders(auth: JwtAuthenticator) -> None:
+    # Signed by hand with the secret: not refused, and its expiry can be shown.
+    identity = auth.verify(forge(claims(exp=1e30)), now=NOW)
+    assert identity.expires_at == 1e30
+    assert iso(identity.expires_at) == "9999-12-31T23:59:59Z"
+    assert iso(-1e30) == "0001-01-01T00:00:00Z"
+
+
+@examples(max_examples=300, deadline=None)
+@given(st.binary(max_size=96))
+def test_base64url_round_trips(data: bytes) -> None:
+    assert _b64decode(_b64encode(data)) == data
+
+
+B64_LIKE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/. "
+
+
+@examples(max_examples=500, deadline=None)
+@given(st.text(alphabet=B64_LIKE, max_size=64))
+def test_base64url_accepts_exactly_one_encoding_per_value(text: str) -> None:
+    try:
+        data = _b64decode(text)
+    except ValueError:
+        return
+    assert _b64encode(data) == text
+
+
+@examples(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_verify_refuses_garbage_with_auth_errors_only(text: str) -> None:
+    with pytest.raises(AuthError):
+        JwtAuthenticator(SECRET).verify(text, now=NOW)

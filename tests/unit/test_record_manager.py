@@ -14,15 +14,18 @@ from typing import Any
 import pytest
 
 from camera_service.api.methods.recordings import started_result, stopped_result
+from camera_service.api.notifications import recording_ended, recording_started
 from camera_service.cameras.model import Camera, CameraStatus, SourceType
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.events import EventBus
 from camera_service.limits import CapacityExceeded
+from camera_service.media.desired import DesiredRecording
+from camera_service.media.events import MediaMtxRestarted
 from camera_service.media.mediamtx.client import MediaMtxUnavailable
 from camera_service.media.pathconf import RECORD_PART_SECONDS
 from camera_service.record import manager as manager_module
+from camera_service.record.events import RecordingEnded, RecordingStarted
 from camera_service.record.holder import StreamHolder
-from camera_service.record.hooks import SegmentEvent
 from camera_service.record.manager import (
     AlreadyRecording,
     CameraUnavailable,
@@ -33,6 +36,7 @@ from camera_service.record.manager import (
 )
 from camera_service.record.recording import Recording, expected_name
 from camera_service.storage.disk import StorageLevel
+from camera_service.storage.events import SegmentCompleted, SegmentCreated
 from tests.conftest import make_settings
 
 
@@ -79,16 +83,20 @@ class Rig:
         for camera_id in ("lab", "yard"):
             self.cameras.put(Camera(camera_id, SourceType.TEST, camera_id, CameraStatus.CONNECTED))
         self.paths = FakePaths()
+        self.desired = DesiredRecording(lambda: self.settings.recording)
         self.level = StorageLevel.OK
         self.holders: list[FakeHolder] = []
         self.notes: list[dict[str, Any]] = []
         self.noted = asyncio.Event()
-        self.events.subscribe(self._note)
+        # As clients are told (the notification params).
+        self.events.subscribe(RecordingStarted, lambda e: self._note(recording_started(e)))
+        self.events.subscribe(RecordingEnded, lambda e: self._note(recording_ended(e)))
         self.manager = RecordingManager(
             lambda: self.settings,
             self.cameras,
             self.events,
             self.paths,
+            self.desired,
             self.recordings,
             lambda: self.level,
             self._holder,
@@ -99,10 +107,9 @@ class Rig:
         self.holders.append(holder)
         return holder
 
-    def _note(self, topic: str, payload: dict[str, Any]) -> None:
-        if topic == "recording_status_update":
-            self.notes.append(payload)
-            self.noted.set()
+    def _note(self, params: dict[str, Any]) -> None:
+        self.notes.append(params)
+        self.noted.set()
 
     def segment(
         self, event: str, name: str, camera: str = "lab", duration: float | None = None, **kw: Any
@@ -111,10 +118,9 @@ class Rig:
         path = self.recordings / name
         if event == "create":
             path.write_bytes(b"x" * 100)
-        self.events.publish(
-            "recording.segment",
-            {"segment": SegmentEvent(event, camera, path, duration, kw.get("at"))},  # type: ignore[arg-type]
-        )
+            self.events.publish(SegmentCreated(camera, path, kw.get("at")))
+        else:
+            self.events.publish(SegmentCompleted(camera, path, duration, kw.get("at")))
 
     async def note(self, status: str, timeout: float = 10.0) -> dict[str, Any]:
         async with asyncio.timeout(timeout):
@@ -144,8 +150,8 @@ def quick(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_start_records_the_path_and_is_reported_with_the_real_name(rig: Rig) -> None:
     session = await rig.manager.start("lab", None, "ts")
     assert rig.paths.patches == [("lab", {"record": True, "recordFormat": "mpegts"})]
-    assert rig.manager.path_overrides("lab") == {"record": True, "recordFormat": "mpegts"}
-    assert rig.manager.path_overrides("yard") == {"record": False, "recordFormat": "fmp4"}
+    assert rig.desired.fields("lab") == {"record": True, "recordFormat": "mpegts"}
+    assert rig.desired.fields("yard") == {"record": False, "recordFormat": "fmp4"}
     assert rig.holders[0].started
     assert session.expected.startswith("lab_") and session.expected.endswith(".ts")
     camera = rig.cameras.get("lab")
@@ -211,7 +217,7 @@ async def test_refusals_change_nothing(rig: Rig) -> None:
     with pytest.raises(MediaMtxFailed, match="cannot connect"):
         await rig.manager.start("lab", None, None)
     assert rig.paths.patches == [] and rig.manager.active == {}
-    assert rig.manager.path_overrides("lab")["record"] is False
+    assert rig.desired.fields("lab")["record"] is False
     assert all(h.stopped for h in rig.holders if h.started)
     assert rig.notes == []
 
@@ -227,7 +233,7 @@ async def test_a_start_cancelled_while_mediamtx_takes_the_patch_leaves_nothing_b
         await start
     # No session to finalize at shutdown; the desired state says record off.
     assert rig.manager.active == {}
-    assert rig.manager.path_overrides("lab")["record"] is False
+    assert rig.desired.fields("lab")["record"] is False
     assert all(h.stopped for h in rig.holders if h.started)
     assert rig.notes == []
 
@@ -253,7 +259,7 @@ async def test_failed_stop_keeps_recording(rig: Rig) -> None:
     with pytest.raises(MediaMtxFailed, match="timed out"):
         await rig.manager.stop("lab")
     assert "lab" in rig.manager.active
-    assert rig.manager.path_overrides("lab")["record"] is True
+    assert rig.desired.fields("lab")["record"] is True
 
 
 async def test_duration_is_timed_from_the_first_segment(rig: Rig) -> None:
@@ -278,9 +284,9 @@ async def test_mediamtx_restart_ends_sessions_without_a_patch(rig: Rig) -> None:
     await rig.manager.start("lab", None, None)
     rig.segment("create", "lab_a.mp4")
     patches = len(rig.paths.patches)
-    rig.events.publish("mediamtx.restarted", {"started": "later"})
+    rig.events.publish(MediaMtxRestarted("later"))
     # Out of the desired state before the controller reconciles.
-    assert rig.manager.path_overrides("lab")["record"] is False
+    assert rig.desired.fields("lab")["record"] is False
     rig.segment("complete", "lab_a.mp4", duration=3.0)
     stopped = await rig.note("STOPPED")
     assert stopped["reason"] == "mediamtx_restarted" and stopped["files"] == ["lab_a.mp4"]

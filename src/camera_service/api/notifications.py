@@ -1,25 +1,46 @@
 """Domain events become client notifications (api.md §5).
 
-Topics that are already notifications go out as published; camera events become
-``camera_status_update``. Each notification is serialized and framed once (per
-distinct client host when it carries stream URLs).
+The one place that knows notification topics and their params: each event type the
+clients hear of is subscribed here with the topic it goes out as. Each notification is
+serialized and framed once (per distinct client host when it carries stream URLs).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from camera_service.api.jsonrpc import notification
-from camera_service.api.session import NOTIFICATION_TOPICS
-from camera_service.api.websocket import WebSocketServer
+from camera_service.api.recording_base import recording_base
+from camera_service.cameras.events import CameraAdded, CameraChanged, CameraRemoved
 from camera_service.cameras.model import Camera, CameraStatus, stream_urls
 from camera_service.config import MediaMtxConfig
+from camera_service.events import EventBus
 from camera_service.net.wsframes import text_frame
+from camera_service.observability.events import HealthChanged
+from camera_service.observability.health import iso
 from camera_service.observability.metrics import Metrics
+from camera_service.record.events import RecordingEnded, RecordingStarted
+from camera_service.storage.disk import StorageLevel, StorageLevelChanged
+from camera_service.storage.events import SnapshotSaved
 
-CAMERA_EVENTS = ("camera.added", "camera.changed", "camera.removed")
+E = TypeVar("E")
+Frame = bytes | Callable[[str], bytes]  # a frame, or one built per client host
+
+CAMERA = "camera_status_update"
+RECORDING = "recording_status_update"
+SNAPSHOT = "snapshot_taken"
+STORAGE = "storage_status_update"
+SYSTEM = "system_status_update"
+TOPICS = (CAMERA, RECORDING, SNAPSHOT, STORAGE, SYSTEM)
+
+
+class Broadcaster(Protocol):
+    def broadcast(self, topic: str, frame: Frame) -> tuple[int, int]: ...
+
+
+# --- params -----------------------------------------------------------------------------
 
 
 def camera_status(camera: Camera, streams: dict[str, str]) -> dict[str, Any]:
@@ -29,36 +50,100 @@ def camera_status(camera: Camera, streams: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def recording_started(e: RecordingStarted) -> dict[str, Any]:
+    return {**recording_base(e), "status": "STARTED", "duration": e.duration}
+
+
+def recording_ended(e: RecordingEnded) -> dict[str, Any]:
+    """STOPPED (or FAILED): the session is final."""
+    params = {
+        **recording_base(e),
+        "status": "FAILED" if e.failed else "STOPPED",
+        "duration": e.duration,
+        "reason": e.reason.value,
+        "end_time": iso(e.end_time),
+        "files": list(e.files),
+        "file_size": e.file_size,
+    }
+    if e.error:
+        params["error"] = e.error
+    return params
+
+
+def snapshot_taken(e: SnapshotSaved) -> dict[str, Any]:
+    return {
+        "device": e.device,
+        "camera_id": e.camera_id,
+        "filename": e.filename,
+        "file_size": e.size,
+        "timestamp": iso(e.taken_at),
+        "source": e.source,
+        "format": e.format,
+        "resolution": f"{e.width}x{e.height}",
+    }
+
+
+def storage_status(e: StorageLevelChanged) -> dict[str, Any]:
+    s = e.status
+    return {
+        "status": s.level.value,
+        **s.figures(),
+        "low_space_warning": s.level is not StorageLevel.OK,
+        "critical_space_warning": s.level is StorageLevel.CRITICAL,
+        "timestamp": iso(s.timestamp),
+    }
+
+
+def system_status(e: HealthChanged) -> dict[str, Any]:
+    return {"component": e.state.name, **e.state.to_dict(), "overall": e.overall.value}
+
+
+# --- fan-out ----------------------------------------------------------------------------
+
+
 class Notifier:
     def __init__(
-        self, ws: WebSocketServer, metrics: Metrics, mediamtx: Callable[[], MediaMtxConfig]
+        self, ws: Broadcaster, metrics: Metrics, mediamtx: Callable[[], MediaMtxConfig]
     ) -> None:
         self.ws = ws
         self.metrics = metrics
         self.mediamtx = mediamtx
 
-    def __call__(self, topic: str, payload: dict[str, Any]) -> None:
-        began = time.perf_counter()
-        if topic in NOTIFICATION_TOPICS:
-            self._send(topic, text_frame(notification(topic, payload)), began)
-        elif topic in CAMERA_EVENTS:
-            camera: Camera = payload["camera"]
-            if topic == "camera.removed" and camera.connected:
-                camera = Camera(
-                    camera.camera_id, camera.source_type, camera.name, CameraStatus.DISCONNECTED
-                )
-            self._send("camera_status_update", self._camera_frame(camera), began)
+    def attach(self, bus: EventBus) -> None:
+        """Subscribe to every event clients are told of."""
+        bus.subscribe(CameraAdded, lambda e: self._camera(e.camera))
+        bus.subscribe(CameraChanged, lambda e: self._camera(e.after))
+        bus.subscribe(CameraRemoved, lambda e: self._camera(_gone(e.camera)))
+        bus.subscribe(RecordingStarted, self._sender(RECORDING, recording_started))
+        bus.subscribe(RecordingEnded, self._sender(RECORDING, recording_ended))
+        bus.subscribe(SnapshotSaved, self._sender(SNAPSHOT, snapshot_taken))
+        bus.subscribe(StorageLevelChanged, self._sender(STORAGE, storage_status))
+        bus.subscribe(HealthChanged, self._sender(SYSTEM, system_status))
 
-    def _camera_frame(self, camera: Camera) -> Callable[[str], bytes]:
+    def _sender(self, topic: str, params: Callable[[E], dict[str, Any]]) -> Callable[[E], None]:
+        def send(event: E) -> None:
+            began = time.perf_counter()
+            self._send(topic, text_frame(notification(topic, params(event))), began)
+
+        return send
+
+    def _camera(self, camera: Camera) -> None:
+        began = time.perf_counter()
         cfg = self.mediamtx()
 
         def frame(host: str) -> bytes:
             streams = stream_urls(camera.camera_id, host, cfg)
-            params = camera_status(camera, streams)
-            return text_frame(notification("camera_status_update", params))
+            return text_frame(notification(CAMERA, camera_status(camera, streams)))
 
-        return frame
+        self._send(CAMERA, frame, began)
 
-    def _send(self, topic: str, frame: bytes | Callable[[str], bytes], began: float) -> None:
+    def _send(self, topic: str, frame: Frame, began: float) -> None:
         sent, dropped = self.ws.broadcast(topic, frame)
         self.metrics.notification_done(time.perf_counter() - began, sent, dropped)
+
+
+def _gone(camera: Camera) -> Camera:
+    """A removed camera as clients last see it: disconnected."""
+    if not camera.connected:
+        return camera
+    return Camera(camera.camera_id, camera.source_type, camera.name, CameraStatus.DISCONNECTED)

@@ -16,7 +16,6 @@ import builtins
 import hashlib
 import hmac
 import logging
-import math
 import secrets
 import sqlite3
 import string
@@ -25,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from camera_service.auth.identity import AuthError, Identity, Role
+from camera_service.auth.identity import AuthError, Identity, Role, validate_ttl
 from camera_service.db import Database, connect
 
 log = logging.getLogger(__name__)
@@ -110,17 +109,9 @@ def validate_name(name: object) -> str:
     return name
 
 
-def validate_ttl(ttl_seconds: object) -> float | None:
-    if ttl_seconds is None:
-        return None
-    if (
-        isinstance(ttl_seconds, bool)
-        or not isinstance(ttl_seconds, int | float)
-        or not math.isfinite(ttl_seconds)
-        or ttl_seconds <= 0
-    ):
-        raise ValueError(f"ttl must be a positive number of seconds (got {ttl_seconds!r})")
-    return float(ttl_seconds)
+def key_ttl(ttl_seconds: object) -> float | None:
+    """An API key's lifetime: None (never expires) or a bounded ``validate_ttl``."""
+    return None if ttl_seconds is None else validate_ttl(ttl_seconds)
 
 
 class ApiKeyStore:
@@ -142,7 +133,7 @@ class ApiKeyStore:
         """Returns the plaintext key, which is not stored and cannot be shown again."""
         name = validate_name(name)
         role = role if isinstance(role, Role) else Role.parse(role)
-        ttl = validate_ttl(ttl_seconds)
+        ttl = key_ttl(ttl_seconds)
         with self._db.transaction() as conn:
             return self._insert(conn, name, role, ttl, time.time() if now is None else now)
 

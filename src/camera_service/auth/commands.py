@@ -13,20 +13,19 @@ import argparse
 import functools
 import getpass
 import json
-import math
 import sqlite3
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from camera_service.auth.apikeys import ApiKeyRecord, ApiKeyStore, UnknownKeyError
 from camera_service.auth.audit import AuditLog
-from camera_service.auth.identity import Role
+from camera_service.auth.identity import Role, validate_ttl
 from camera_service.auth.jwt import JwtAuthenticator, load_or_create_secret
 from camera_service.config import Settings
 from camera_service.db import Database
 from camera_service.dirs import resolve_dirs
+from camera_service.observability.health import iso
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -40,7 +39,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--role", required=True, type=_role, help="viewer, operator or admin")
     p.add_argument("--user", required=True, help="user_id claim")
     p.add_argument(
-        "--ttl", type=_ttl, help="lifetime in seconds (default security.jwt.default_ttl)"
+        "--ttl",
+        type=_ttl,
+        help="lifetime in seconds, at most ten years (default security.jwt.default_ttl)",
     )
     p.set_defaults(func=token_create)
 
@@ -49,7 +50,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = keys_sub.add_parser("create", help="create a key; it is shown once")
     p.add_argument("--name", required=True, help="label, 1-64 printable characters")
     p.add_argument("--role", required=True, type=_role, help="viewer, operator or admin")
-    p.add_argument("--ttl", type=_ttl, help="lifetime in seconds (default: never expires)")
+    p.add_argument(
+        "--ttl", type=_ttl, help="lifetime in seconds, at most ten years (default: never)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=keys_create)
 
@@ -76,18 +79,17 @@ def _role(value: str) -> Role:
 
 def _ttl(value: str) -> float:
     try:
-        ttl = float(value)
+        seconds = float(value)
     except ValueError:
-        ttl = math.nan
-    if not math.isfinite(ttl) or ttl <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds (got {value!r})")
-    return ttl
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    try:
+        return validate_ttl(seconds)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if ts is None else iso(ts)
 
 
 def _actor() -> str:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 from typing import Literal
+
+from camera_service.config import MAX_CREDENTIAL_TTL
 
 
 class Role(enum.IntEnum):
@@ -33,6 +36,22 @@ PERMISSIONS: dict[Role, list[str]] = {
     Role.OPERATOR: ["view", "control"],
     Role.ADMIN: ["view", "control", "admin"],
 }
+
+
+def validate_ttl(ttl_seconds: object) -> float:
+    """A credential's lifetime: a finite number of seconds in (0, MAX_CREDENTIAL_TTL]."""
+    if (
+        isinstance(ttl_seconds, bool)
+        or not isinstance(ttl_seconds, int | float)
+        or not math.isfinite(ttl_seconds)
+        or ttl_seconds <= 0
+    ):
+        raise ValueError(f"ttl must be a positive number of seconds (got {ttl_seconds!r})")
+    if ttl_seconds > MAX_CREDENTIAL_TTL:
+        raise ValueError(
+            f"ttl must be at most {MAX_CREDENTIAL_TTL:.0f} seconds (ten years); got {ttl_seconds!r}"
+        )
+    return float(ttl_seconds)
 
 
 class AuthError(Exception):

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from camera_service.auth.identity import AuthError, Identity, Role
+from camera_service.auth.identity import AuthError, Identity, Role, validate_ttl
 from camera_service.config import Settings
 from camera_service.dirs import DataDirs
 
@@ -179,9 +179,7 @@ class JwtAuthenticator:
         if not isinstance(user_id, str) or not user_id.strip():
             raise ValueError("user_id must be a non-empty string")
         role = role if isinstance(role, Role) else Role.parse(role)
-        ttl = _number(ttl_seconds)
-        if ttl is None or ttl <= 0:
-            raise ValueError(f"ttl must be a positive number of seconds (got {ttl_seconds!r})")
+        ttl = validate_ttl(ttl_seconds)
         if now is None:
             now = time.time()
         iat = int(now)
@@ -196,10 +194,15 @@ def _b64encode(data: bytes) -> str:
 
 
 def _b64decode(part: str) -> bytes:
-    """Strict base64url without padding, as JWS uses it (RFC 7515 §2)."""
+    """Strict base64url without padding, as JWS uses it (RFC 7515 §2), and canonical:
+    the unused low bits of the last character must be zero (RFC 4648 §3.5), so each
+    token has exactly one encoding and a signature cannot be altered and still verify."""
     if not _B64URL.fullmatch(part) or len(part) % 4 == 1:
         raise ValueError("not base64url")
     try:
-        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+        data = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
     except binascii.Error:
         raise ValueError("not base64url") from None
+    if _b64encode(data) != part:
+        raise ValueError("not canonical base64url")
+    return data

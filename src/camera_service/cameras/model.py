@@ -9,8 +9,9 @@ from typing import Any
 
 from camera_service.config import MediaMtxConfig
 
-CAMERA_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-V4L2_DEVICE = re.compile(r"^/dev/video([0-9]{1,4})$")
+# Used with fullmatch only: ``$`` would also match before a final "\n" ("lab\n").
+CAMERA_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+V4L2_DEVICE = re.compile(r"/dev/video([0-9]{1,4})")
 
 
 class SourceType(enum.StrEnum):
@@ -83,10 +84,10 @@ def camera_id_for(device: object) -> str | None:
     """The camera_id a ``device`` param names, or None when it is malformed."""
     if not isinstance(device, str):
         return None
-    m = V4L2_DEVICE.match(device)
+    m = V4L2_DEVICE.fullmatch(device)
     if m:
         return f"camera{int(m.group(1))}"
-    return device if CAMERA_ID.match(device) else None
+    return device if CAMERA_ID.fullmatch(device) else None
 
 
 def stream_urls(camera_id: str, host: str, cfg: MediaMtxConfig) -> dict[str, str]:

@@ -1,8 +1,8 @@
 """The camera registry: the one place that says which cameras exist and how they are.
 
 Every change goes through ``put`` or ``remove``, which publish what changed on the
-event bus: ``camera.added``, ``camera.removed``, ``camera.changed`` (status, name,
-resolution, fps) and ``camera.capabilities`` (formats, sizes, validation).
+event bus (:mod:`.events`): a camera added or removed, changed as a client sees it
+(status, name, resolution, fps), or its capabilities changed (formats, sizes, validation).
 """
 
 from __future__ import annotations
@@ -11,6 +11,12 @@ import dataclasses
 import re
 from collections.abc import Iterator
 
+from camera_service.cameras.events import (
+    CameraAdded,
+    CameraCapabilitiesChanged,
+    CameraChanged,
+    CameraRemoved,
+)
 from camera_service.cameras.model import Camera
 from camera_service.events import EventBus
 
@@ -44,12 +50,12 @@ class CameraRegistry:
         self._cameras[camera.camera_id] = camera
         self.version += 1
         if old is None:
-            self.events.publish("camera.added", {"camera": camera})
+            self.events.publish(CameraAdded(camera))
             return
         if any(getattr(old, f) != getattr(camera, f) for f in _VISIBLE):
-            self.events.publish("camera.changed", {"camera": camera, "before": old})
+            self.events.publish(CameraChanged(old, camera))
         if any(getattr(old, f) != getattr(camera, f) for f in _CAPABILITIES):
-            self.events.publish("camera.capabilities", {"camera": camera})
+            self.events.publish(CameraCapabilitiesChanged(camera))
 
     def update(self, camera_id: str, **changes: object) -> Camera | None:
         old = self._cameras.get(camera_id)
@@ -63,5 +69,5 @@ class CameraRegistry:
         camera = self._cameras.pop(camera_id, None)
         if camera is not None:
             self.version += 1
-            self.events.publish("camera.removed", {"camera": camera})
+            self.events.publish(CameraRemoved(camera))
         return camera

@@ -5,6 +5,14 @@ the desired state (one path per camera) and re-applies it: on every camera event
 on a timer, and at once when MediaMTX comes back or restarts (its ``/v3/info``
 ``started`` changes). Only paths this service created are ever changed or deleted;
 their names are kept in SQLite so a restart of the service does not orphan them.
+
+Whether MediaMTX is up has one signal: the check every ``check_interval``
+(:attr:`MediaController.reachable`, the ``mediamtx`` health component). While it says
+down, requests that need MediaMTX fail at once instead of waiting out timeouts (a hung
+MediaMTX costs 3 attempts of ``request_timeout`` each), and the first check that gets
+an answer brings everything back. The client's retries and this check are all the
+failure handling: on loopback a refused connection fails in microseconds, and a
+cool-down in front of the client would only delay the recovery the check sees.
 """
 
 from __future__ import annotations
@@ -16,12 +24,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from camera_service.cameras.events import (
+    CameraAdded,
+    CameraCapabilitiesChanged,
+    CameraChanged,
+    CameraRemoved,
+)
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import MediaMtxConfig, RtspSource, TestPatternSource
 from camera_service.db import AsyncDatabase
 from camera_service.events import EventBus
-from camera_service.media.circuit import CircuitBreaker
-from camera_service.media.mediamtx.client import MediaMtxClient, MediaMtxError
+from camera_service.media.desired import DesiredRecording
+from camera_service.media.events import MediaMtxRestarted, StreamsChanged
+from camera_service.media.mediamtx.client import MediaMtxClient, MediaMtxError, MediaMtxUnavailable
 from camera_service.media.mediamtx.models import PathState
 from camera_service.media.pathconf import PathConf, desired_path, differs
 from camera_service.observability.health import ComponentHealth, Health, Status
@@ -29,8 +44,7 @@ from camera_service.observability.health import ComponentHealth, Health, Status
 log = logging.getLogger(__name__)
 
 Source = RtspSource | TestPatternSource
-CAMERA_EVENTS = ("camera.added", "camera.changed", "camera.removed", "camera.capabilities")
-RESTARTED_TOPIC = "mediamtx.restarted"  # published when MediaMTX is seen with a new start time
+CameraEvent = CameraAdded | CameraChanged | CameraCapabilitiesChanged | CameraRemoved
 
 
 class MediaController:
@@ -43,8 +57,8 @@ class MediaController:
         db: AsyncDatabase,
         source_of: Callable[[str], Source | None],
         device_of: Callable[[str], str | None],
-        recording: Callable[[], PathConf] = dict,
-        record_state: Callable[[str], PathConf] = lambda camera_id: {},
+        recording: Callable[[], PathConf],
+        record_state: DesiredRecording,
     ) -> None:
         self.cfg = cfg
         self.cameras = cameras
@@ -52,13 +66,10 @@ class MediaController:
         self.db = db
         self.source_of = source_of
         self.device_of = device_of
-        self.recording = recording
-        # Per camera: whether its path records now (``record``, ``recordFormat``).
-        self.record_state = record_state
+        self.recording = recording  # what every path carries to record (hooks included)
+        self.record_state = record_state  # whether each path records now
         c = cfg()
-        # A short reset: a MediaMTX that restarts must be seen again within seconds.
-        self.breaker = CircuitBreaker(3, 2.0, name="MediaMTX API")
-        self.client = MediaMtxClient(c.api_url, c.request_timeout, retries=2, breaker=self.breaker)
+        self.client = MediaMtxClient(c.api_url, c.request_timeout, retries=2)
         self.link: ComponentHealth = health.register(
             "mediamtx", critical=False, status=Status.UNHEALTHY, reason="not checked yet"
         )
@@ -74,7 +85,10 @@ class MediaController:
         self._last_reconcile = 0.0
         self.generation = 0  # completed reconciles
         self._changed = asyncio.Condition()  # notified after every check and reconcile
-        events.subscribe(self._on_event)
+        events.subscribe(CameraAdded, self._on_camera)
+        events.subscribe(CameraChanged, self._on_camera)
+        events.subscribe(CameraCapabilitiesChanged, self._on_camera)
+        events.subscribe(CameraRemoved, self._on_camera)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -92,9 +106,8 @@ class MediaController:
                 await task
         await self.client.close()
 
-    def _on_event(self, topic: str, payload: dict[str, Any]) -> None:
-        if topic in CAMERA_EVENTS:
-            self._kick.set()
+    def _on_camera(self, event: CameraEvent) -> None:
+        self._kick.set()
 
     def reconcile_soon(self) -> None:
         """Ask for a reconcile (after a config reload, say)."""
@@ -109,6 +122,7 @@ class MediaController:
 
     async def check(self) -> None:
         """One look at MediaMTX: alive? restarted? what are the streams doing?"""
+        up = self.streams_up()
         try:
             info = await self.client.info()
             self.streams = await self.client.list_paths()
@@ -116,15 +130,9 @@ class MediaController:
             if self.reachable:
                 log.warning("MediaMTX unreachable", extra={"error": str(exc)})
             self.reachable = False
-            # A stable reason: the error text changes on every try (the breaker's
-            # countdown), and each change would be pushed to every client.
-            self.link.set(
-                Status.UNHEALTHY,
-                "unreachable",
-                error=str(exc),
-                url=self.cfg().api_url,
-                circuit=self.breaker.state,
-            )
+            # A stable reason: the error text differs between tries (refused, timed
+            # out, a 5xx), and each change of reason is pushed to every client.
+            self.link.set(Status.UNHEALTHY, "unreachable", error=str(exc), url=self.cfg().api_url)
             await self._notify()
             return
         if not self.reachable or info.started != self._started:
@@ -133,7 +141,7 @@ class MediaController:
             if self._started is not None and info.started != self._started:
                 # Before the reconcile: what MediaMTX was doing (recordings) has ended,
                 # and listeners take it out of the desired state first.
-                self.events.publish(RESTARTED_TOPIC, {"started": info.started})
+                self.events.publish(MediaMtxRestarted(info.started))
             self._kick.set()
         self.reachable = True
         self._started = info.started
@@ -143,8 +151,9 @@ class MediaController:
             version=info.version,
             paths=len(self.streams),
             in_sync=self.sync.state.status is Status.HEALTHY,
-            circuit=self.breaker.state,
         )
+        if (now_up := self.streams_up()) != up:
+            self.events.publish(StreamsChanged(frozenset(now_up)))
         await self._notify()
 
     # --- reconciling ------------------------------------------------------------------------------
@@ -175,7 +184,7 @@ class MediaController:
                 recording,
             )
             if conf is not None:
-                conf.update(self.record_state(camera.camera_id))
+                conf.update(self.record_state.fields(camera.camera_id))
                 wanted[camera.camera_id] = conf
         return wanted
 
@@ -220,7 +229,10 @@ class MediaController:
 
     async def patch_path(self, name: str, conf: PathConf) -> None:
         """Patch one of our paths now, in step with reconciles: one that read the desired
-        state before a change cannot undo it afterwards."""
+        state before a change cannot undo it afterwards. Fails at once while the check
+        finds MediaMTX unreachable (the reconcile applies the change when it is back)."""
+        if not self.reachable:
+            raise MediaMtxUnavailable("MediaMTX is unreachable")
         async with self._lock:
             await self.client.patch_path(name, conf)
 

@@ -33,7 +33,7 @@ INPUT_FORMATS = {
     "BGR3": "bgr24",
 }
 PUBLISH_URL = "rtsp://127.0.0.1:$RTSP_PORT/$MTX_PATH"
-_DEVICE = re.compile(r"^/[A-Za-z0-9_./-]+/video[0-9]{1,4}$")
+_DEVICE = re.compile(r"/[A-Za-z0-9_./-]+/video[0-9]{1,4}")  # fullmatch: no final "\n"
 _PATTERNS = ("testsrc", "testsrc2", "smptebars", "rgbtestsrc")
 
 
@@ -114,7 +114,7 @@ def v4l2_command(
     device: Path, fourcc: str, width: int, height: int, fps: float, enc: Encoding
 ) -> str:
     """Publish a V4L2 device in the mode its probe chose."""
-    _check(bool(_DEVICE.match(str(device))), f"not a V4L2 device path: {device}")
+    _check(bool(_DEVICE.fullmatch(str(device))), f"not a V4L2 device path: {device}")
     _check(fourcc in INPUT_FORMATS, f"unsupported pixel format {fourcc!r}")
     size, rate = _size(width, height), _fps(fps)
     return _publisher(
@@ -243,7 +243,7 @@ def snapshot_device_argv(
     quality: int,
 ) -> list[str]:
     """One image straight from a V4L2 device in the mode its probe chose, on stdout."""
-    _check(bool(_DEVICE.match(str(device))), "not a V4L2 device path")
+    _check(bool(_DEVICE.fullmatch(str(device))), "not a V4L2 device path")
     _check(fourcc in INPUT_FORMATS, f"unsupported pixel format {fourcc!r}")
     source = [
         "-f", "v4l2", "-input_format", INPUT_FORMATS[fourcc],

@@ -55,12 +55,12 @@ from camera_service.media.pathconf import reader_url, source_url
 from camera_service.media.supervise import terminate
 from camera_service.observability.health import iso
 from camera_service.storage.disk import StorageLevel
+from camera_service.storage.events import SnapshotSaved
 from camera_service.storage.names import MAX_NAME_BYTES, BadName, check_basename
 from camera_service.storage.probe import image_info
 
 log = logging.getLogger(__name__)
 
-TOPIC = "snapshot_taken"
 MAX_SUFFIX = 999  # name_1 ... name_999, then the capture fails
 EXTENSIONS: dict[str, ImageFormat] = {".jpg": "jpg", ".jpeg": "jpg", ".png": "png"}
 
@@ -293,20 +293,17 @@ class SnapshotService:
             "download_url": f"/files/snapshots/{stored}",
         }
         self.events.publish(
-            TOPIC,
-            {
-                k: result[k]
-                for k in (
-                    "device",
-                    "camera_id",
-                    "filename",
-                    "file_size",
-                    "timestamp",
-                    "source",
-                    "format",
-                    "resolution",
-                )
-            },
+            SnapshotSaved(
+                camera_id,
+                camera.device,
+                stored,
+                len(shot.data),
+                shot.wall,
+                shot.source,
+                fmt,
+                shot.width,
+                shot.height,
+            )
         )
         return result
 

@@ -2,7 +2,8 @@
 
 A component calls ``handle.set(status, reason, **details)`` when its state changes;
 readers (HTTP health, get_status, the registration) see the aggregate. Changes are
-pushed to listeners at once, which is how ``system_status_update`` is sent.
+pushed to listeners at once; the service publishes each as a
+:class:`observability.events.HealthChanged`.
 """
 
 from __future__ import annotations
@@ -24,8 +25,16 @@ class Status(enum.StrEnum):
 _ORDER = {Status.HEALTHY: 0, Status.DEGRADED: 1, Status.UNHEALTHY: 2}
 
 
+# The first and last second a datetime can hold: an expiry set by hand may lie beyond.
+_FIRST = datetime.min.replace(tzinfo=UTC).timestamp()
+_LAST = datetime.max.replace(tzinfo=UTC, microsecond=0).timestamp()
+
+
 def iso(ts: float) -> str:
-    """ISO 8601 UTC with a Z suffix, the form api.md uses for every time stamp."""
+    """ISO 8601 UTC with a Z suffix, the form api.md uses for every time stamp. A time
+    outside years 1-9999 (a credential with a far-future expiry) is shown as the nearest
+    one that exists, never as an error."""
+    ts = min(max(ts, _FIRST), _LAST)
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 

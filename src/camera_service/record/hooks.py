@@ -4,7 +4,8 @@ MediaMTX runs ``runOnRecordSegmentCreate`` / ``runOnRecordSegmentComplete`` as c
 ours is ``python -m camera_service.record.hookcmd`` (see ``hook_command``), which POSTs
 to this endpoint on the health port. The endpoint answers loopback peers only and wants
 a per-run secret, kept in a 0600 file the hook command reads, so no other local process
-can fake a segment. Accepted events are published on the bus as ``recording.segment``.
+can fake a segment. Accepted events are published on the bus as
+:class:`storage.events.SegmentCreated` or :class:`storage.events.SegmentCompleted`.
 """
 
 from __future__ import annotations
@@ -12,34 +13,24 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
-import re
 import secrets
 import shlex
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
+from camera_service.cameras.model import CAMERA_ID
 from camera_service.events import EventBus
 from camera_service.net.httpserver import HttpRequest, Response, json_response
 from camera_service.record import hookcmd
+from camera_service.storage.events import SegmentCompleted, SegmentCreated, SegmentEvent
 
 HOOK_PATH = "/hooks/recording"
 TOKEN_HEADER = hookcmd.TOKEN_HEADER.lower().encode()
 AT_TOLERANCE = 60.0  # seconds between the hook's clock reading and ours
-_CAMERA_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-@dataclass(frozen=True, slots=True)
-class SegmentEvent:
-    event: Literal["create", "complete"]
-    camera_id: str
-    segment: Path
-    duration: float | None  # seconds, on complete
-    at: float | None = None  # wall clock when MediaMTX ran the hook, if reported
 
 
 def new_token(path: Path) -> str:
@@ -105,7 +96,7 @@ class HookReceiver:
             event = self.parse(orjson.loads(request.body))
         except (orjson.JSONDecodeError, ValueError, TypeError, KeyError) as exc:
             return json_response({"error": f"invalid hook event: {exc}"}, 400)
-        self.events.publish("recording.segment", {"segment": event})
+        self.events.publish(event)
         return Response(204)
 
     def parse(self, body: Any) -> SegmentEvent:
@@ -113,7 +104,7 @@ class HookReceiver:
         if kind not in ("create", "complete"):
             raise ValueError("event must be create or complete")
         camera_id = body["camera"]
-        if not isinstance(camera_id, str) or not _CAMERA_ID.match(camera_id):
+        if not isinstance(camera_id, str) or not CAMERA_ID.fullmatch(camera_id):
             raise ValueError("camera is not a camera id")
         segment = Path(str(body["segment"])).resolve()
         # MediaMTX writes where we told it: anything else is not ours to index.
@@ -124,4 +115,7 @@ class HookReceiver:
             duration = float(duration)
             if not 0 <= duration < 7 * 86400:
                 raise ValueError("duration out of range")
-        return SegmentEvent(kind, camera_id, segment, duration, _time(body.get("at")))
+        at = _time(body.get("at"))
+        if kind == "create":
+            return SegmentCreated(camera_id, segment, at)
+        return SegmentCompleted(camera_id, segment, duration, at)

@@ -1,17 +1,18 @@
 """Recording sessions on MediaMTX's native recorder.
 
-A recording is part of the desired state: :meth:`RecordingManager.path_overrides`
-gives every camera's path ``record`` (and ``recordFormat``), and the MediaMTX
+A recording is part of the desired state: the manager sets each camera's ``record``
+(and ``recordFormat``) in media's :class:`DesiredRecording`, and the MediaMTX
 controller reconciles it, so a path a crashed service left recording is switched off
 and a MediaMTX restart forgets nothing we still want. Start and stop also patch the
 path at once, for speed. Real segment names arrive through MediaMTX's segment hooks
-(``recording.segment`` events): the first create announces the session (STARTED) and
-starts a duration limit's timer, so the media is as long as asked.
+(segment events on the bus): the first create announces the session
+(:class:`RecordingStarted`) and starts a duration limit's timer, so the media is as
+long as asked.
 
 Sessions belong to this manager, not to a connection. A session ends on
 stop_recording, its duration, unplug, MediaMTX restart, failure or shutdown; it is
-final (STOPPED or FAILED, with every segment) once the recorder has completed the last
-segment, or after :data:`FINALIZE_TIMEOUT`.
+final (:class:`RecordingEnded`, with every segment) once the recorder has completed the
+last segment, or after :data:`FINALIZE_TIMEOUT`.
 """
 
 from __future__ import annotations
@@ -25,25 +26,25 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
-from camera_service.cameras.model import Camera
+from camera_service.cameras.events import CameraChanged, CameraRemoved
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import Settings
 from camera_service.events import EventBus
 from camera_service.limits import Admission, CapacityExceeded, Unlimited
-from camera_service.media.controller import RESTARTED_TOPIC
+from camera_service.media.desired import DesiredRecording
+from camera_service.media.events import MediaMtxRestarted
 from camera_service.media.mediamtx.client import MediaMtxError
 from camera_service.media.pathconf import RECORD_PART_SECONDS, reader_url
+from camera_service.record.events import RecordingEnded, RecordingStarted
 from camera_service.record.holder import StreamHolder
-from camera_service.record.hooks import SegmentEvent
 from camera_service.record.recording import (
-    RECORD_FORMATS,
-    STATUS_TOPIC,
     Reason,
     Recording,
     expected_name,
     unreported_segments,
 )
 from camera_service.storage.disk import StorageLevel
+from camera_service.storage.events import SegmentCompleted, SegmentCreated, SegmentEvent
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ class RecordingManager:
         cameras: CameraRegistry,
         events: EventBus,
         paths: PathControl,
+        desired: DesiredRecording,
         recordings: Path,
         storage_level: Callable[[], StorageLevel],
         holder: HolderFactory | None = None,
@@ -118,6 +120,7 @@ class RecordingManager:
         self.cameras = cameras
         self.events = events
         self.paths = paths
+        self.desired = desired  # kept in step with ``active``: see _activate
         self.recordings = recordings
         self.storage_level = storage_level
         self.make_holder = holder or self._reader
@@ -130,15 +133,13 @@ class RecordingManager:
         self._holders: dict[str, tuple[StreamHolder, Callable[[], None]]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}  # session_id -> its next timer
         self._tasks: set[asyncio.Task[None]] = set()
-        events.subscribe(self._on_event)
+        events.subscribe(SegmentCreated, self._on_segment)
+        events.subscribe(SegmentCompleted, self._on_segment)
+        events.subscribe(MediaMtxRestarted, self._on_mediamtx_restarted)
+        events.subscribe(CameraChanged, self._on_camera_changed)
+        events.subscribe(CameraRemoved, self._on_camera_removed)
 
     # --- what others ask ------------------------------------------------------------
-
-    def path_overrides(self, camera_id: str) -> dict[str, Any]:
-        """``record`` and ``recordFormat`` of the camera's path, as they should be now."""
-        session = self.active.get(camera_id)
-        fmt = session.format if session else self.settings().recording.format
-        return {"record": session is not None, "recordFormat": RECORD_FORMATS[fmt]}
 
     def busy(self) -> set[str]:
         """Names of segments being written: not to be deleted or indexed as final."""
@@ -184,7 +185,7 @@ class RecordingManager:
         )
         # Registered before the patch: a reconcile meanwhile keeps record on, and a
         # second start for the camera is refused.
-        self.active[camera_id] = session
+        self._activate(session)
         self._live[session.session_id] = session
         # The reader first: an on-demand stream starts while MediaMTX takes the patch.
         holder = self.make_holder(
@@ -193,13 +194,12 @@ class RecordingManager:
         self._holders[session.session_id] = (holder, self.own_reader(camera_id))
         holder.start()
         try:
-            await self.paths.patch_path(camera_id, self.path_overrides(camera_id))
+            await self.paths.patch_path(camera_id, self.desired.fields(camera_id))
         except (MediaMtxError, asyncio.CancelledError) as exc:
             # Refused, or the request was cancelled (its deadline, the shutdown's): no
             # session is left to finalize, no notification, and the desired state says
             # record off, which the reconcile applies if MediaMTX took the patch after all.
-            if self.active.get(camera_id) is session:
-                del self.active[camera_id]
+            self._deactivate(session)
             self._live.pop(session.session_id, None)
             await self._stop_holder(session.session_id)
             if isinstance(exc, asyncio.CancelledError):
@@ -231,12 +231,12 @@ class RecordingManager:
             raise NotRecording(camera_id)
         if not self.paths.reachable:
             raise MediaMtxFailed("MediaMTX is unreachable")
-        del self.active[camera_id]  # a reconcile meanwhile switches it off too
+        self._deactivate(session)  # a reconcile meanwhile switches it off too
         try:
-            await self.paths.patch_path(camera_id, self.path_overrides(camera_id))
+            await self.paths.patch_path(camera_id, self.desired.fields(camera_id))
         except MediaMtxError as exc:
             if not session.ended and camera_id not in self.active:
-                self.active[camera_id] = session  # nothing changed: still recording
+                self._activate(session)  # nothing changed: still recording
             raise MediaMtxFailed(str(exc)) from None
         self._end(session, Reason.REQUESTED, patch=False)
         return session
@@ -274,8 +274,7 @@ class RecordingManager:
         session.ended_at = time.time()
         session.reason = reason
         session.error = error
-        if self.active.get(session.camera_id) is session:
-            del self.active[session.camera_id]
+        self._deactivate(session)
         timer = self._timers.pop(session.session_id, None)
         if timer is not None:
             timer.cancel()
@@ -290,7 +289,7 @@ class RecordingManager:
                 "reason": reason.value,
             },
         )
-        self._spawn(self._finalize(session, patch))
+        self._spawn(self._finalize(session, reason, patch))
 
     def _fail(self, session: Recording, reason: Reason, detail: str) -> None:
         if session.ended:
@@ -302,12 +301,12 @@ class RecordingManager:
         message = "the stream could not be read" if reason is Reason.STREAM_UNREADABLE else detail
         self._end(session, reason, error=message)
 
-    async def _finalize(self, session: Recording, patch: bool) -> None:
+    async def _finalize(self, session: Recording, reason: Reason, patch: bool) -> None:
         try:
             if patch and session.camera_id not in self.active:
                 try:
                     await self.paths.patch_path(
-                        session.camera_id, self.path_overrides(session.camera_id)
+                        session.camera_id, self.desired.fields(session.camera_id)
                     )
                 except MediaMtxError as exc:
                     # The reconcile switches it off when it can (desired: record off).
@@ -319,7 +318,8 @@ class RecordingManager:
             await self._settle(session)
         finally:
             self._live.pop(session.session_id, None)
-            self.events.publish(STATUS_TOPIC, session.final_event(self.recordings))
+            size = session.file_size(self.recordings)
+            self.events.publish(RecordingEnded.of(session, reason, size))
 
     async def _settle(self, session: Recording) -> None:
         """Wait (bounded) until the recorder has completed every segment."""
@@ -356,27 +356,28 @@ class RecordingManager:
 
     # --- events ---------------------------------------------------------------------------
 
-    def _on_event(self, topic: str, payload: dict[str, Any]) -> None:
-        if topic == "recording.segment":
-            self._on_segment(payload["segment"])
-        elif topic == RESTARTED_TOPIC:
-            # Its recorder is gone with it; the reconcile that follows records nothing.
-            for recording in list(self.active.values()):
-                self._end(recording, Reason.MEDIAMTX_RESTARTED, patch=False)
-        elif topic in ("camera.removed", "camera.changed"):
-            camera: Camera = payload["camera"]
-            session = self.active.get(camera.camera_id)
-            if session is not None and (topic == "camera.removed" or not camera.connected):
-                # A removed camera's path goes with the next reconcile; a disconnected
-                # one's is switched off.
-                self._end(session, Reason.UNPLUGGED, patch=topic == "camera.changed")
+    def _on_mediamtx_restarted(self, event: MediaMtxRestarted) -> None:
+        # Its recorder is gone with it; the reconcile that follows records nothing.
+        for recording in list(self.active.values()):
+            self._end(recording, Reason.MEDIAMTX_RESTARTED, patch=False)
+
+    def _on_camera_changed(self, event: CameraChanged) -> None:
+        session = self.active.get(event.after.camera_id)
+        if session is not None and not event.after.connected:
+            self._end(session, Reason.UNPLUGGED)  # its path is switched off
+
+    def _on_camera_removed(self, event: CameraRemoved) -> None:
+        session = self.active.get(event.camera.camera_id)
+        if session is not None:
+            # The path goes with the next reconcile.
+            self._end(session, Reason.UNPLUGGED, patch=False)
 
     def _on_segment(self, event: SegmentEvent) -> None:
         name = event.segment.name
         session = self._route(event.camera_id, name)
         if session is None:
             return  # not ours (or long final): the media index still sees the file
-        if event.event == "create":
+        if isinstance(event, SegmentCreated):
             session.segments.setdefault(name, None)
             if session.began is None:
                 self._began(session, event.at)
@@ -412,9 +413,20 @@ class RecordingManager:
             self._set_timer(session, remaining, lambda: self._end(session, Reason.DURATION))
         if not session.announced:
             session.announced = True
-            self.events.publish(STATUS_TOPIC, session.started_event())
+            self.events.publish(RecordingStarted.of(session))
 
     # --- plumbing ---------------------------------------------------------------------------
+
+    def _activate(self, session: Recording) -> None:
+        """``session`` records its camera: ``active`` and the desired state say so."""
+        self.active[session.camera_id] = session
+        self.desired.record(session.camera_id, session.format)
+
+    def _deactivate(self, session: Recording) -> None:
+        """``session`` no longer records its camera (if it still did)."""
+        if self.active.get(session.camera_id) is session:
+            del self.active[session.camera_id]
+            self.desired.stop(session.camera_id)
 
     def _set_timer(self, session: Recording, delay: float, action: Callable[[], None]) -> None:
         old = self._timers.pop(session.session_id, None)

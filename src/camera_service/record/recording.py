@@ -13,18 +13,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from camera_service.observability.health import iso
 from camera_service.storage.names import stat_media
 
-STATUS_TOPIC = "recording_status_update"
 EXTENSIONS = {"mp4": "mp4", "ts": "ts"}
-RECORD_FORMATS = {"mp4": "fmp4", "ts": "mpegts"}  # our format -> MediaMTX's recordFormat
 
 
 class Reason(enum.StrEnum):
-    """Why a session ended (``reason`` in ``recording_status_update``)."""
+    """Why a session ended (its value is the ``reason`` clients are told)."""
 
     REQUESTED = "requested"  # stop_recording
     DURATION = "duration"  # the requested duration elapsed
@@ -105,10 +101,6 @@ class Recording:
         return self.ended_at is not None
 
     @property
-    def failed(self) -> bool:
-        return self.reason in FAILURES
-
-    @property
     def filename(self) -> str:
         return next(iter(self.segments), self.expected)
 
@@ -146,36 +138,6 @@ class Recording:
     def mark(self) -> None:
         """Wake whoever waits for this session to change."""
         self.changed.set()
-
-    # --- what clients see ---------------------------------------------------------
-
-    def base(self) -> dict[str, Any]:
-        return {
-            "device": self.device,
-            "camera_id": self.camera_id,
-            "session_id": self.session_id,
-            "filename": self.filename,
-            "format": self.format,
-            "start_time": iso(self.start_time),
-        }
-
-    def started_event(self) -> dict[str, Any]:
-        return {**self.base(), "status": "STARTED", "duration": self.duration}
-
-    def final_event(self, recordings: Path) -> dict[str, Any]:
-        """STOPPED (or FAILED): sent once the last segment is complete (or given up on)."""
-        event = {
-            **self.base(),
-            "status": "FAILED" if self.failed else "STOPPED",
-            "duration": self.recorded(),
-            "reason": self.reason.value if self.reason else None,
-            "end_time": iso(self.ended_at or self.start_time),
-            "files": self.files,
-            "file_size": self.file_size(recordings),
-        }
-        if self.error:
-            event["error"] = self.error
-        return event
 
     def file_size(self, recordings: Path) -> int:
         total = 0

@@ -52,8 +52,9 @@ class Registrar:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="registrar")
 
-    def changed(self) -> None:
-        """Something the document shows may have changed: push it if it did."""
+    def changed(self, event: object = None) -> None:
+        """Something the document shows may have changed (``event``, if a bus says so):
+        push it if it did."""
         self._wake.set()
 
     async def stop(self, timeout: float) -> None:

@@ -5,7 +5,7 @@ recording or snapshot is asked for rather than trusting a cached figure.
 
 The monitor also checks both media file systems periodically (they may be separate
 mounts; the fuller one counts): a change of level is published as
-``storage_status_update`` and shown as the health component ``storage``, and at the
+:class:`StorageLevelChanged` and shown as the health component ``storage``, and at the
 block threshold it can start the emergency cleanup (``on_critical``).
 """
 
@@ -25,12 +25,10 @@ from typing import Any
 
 from camera_service.config import StorageConfig
 from camera_service.events import EventBus
-from camera_service.observability.health import ComponentHealth, Status, iso
+from camera_service.observability.health import ComponentHealth, Status
 from camera_service.storage.inventory import scan_media, total_size
 
 log = logging.getLogger(__name__)
-
-STORAGE_STATUS_TOPIC = "storage_status_update"
 
 
 class StorageLevel(enum.StrEnum):
@@ -91,15 +89,13 @@ class StorageStatus:
             "block_threshold": self.block_percent,
         }
 
-    def to_params(self) -> dict[str, Any]:
-        """The ``storage_status_update`` notification params."""
-        return {
-            "status": self.level.value,
-            **self.figures(),
-            "low_space_warning": self.level is not StorageLevel.OK,
-            "critical_space_warning": self.level is StorageLevel.CRITICAL,
-            "timestamp": iso(self.timestamp),
-        }
+
+@dataclass(frozen=True, slots=True)
+class StorageLevelChanged:
+    """A check found the level changed (the first check: changed from OK)."""
+
+    status: StorageStatus
+    previous: StorageLevel
 
 
 class DiskMonitor:
@@ -177,15 +173,15 @@ class DiskMonitor:
         if self.health is not None:
             health, reason = _HEALTH[status.level]
             self.health.set(health, reason, **status.figures())
-        changed = status.level is not (previous.level if previous else StorageLevel.OK)
-        if changed:
+        before = previous.level if previous else StorageLevel.OK
+        if status.level is not before:
             log.log(
                 logging.INFO if status.level is StorageLevel.OK else logging.WARNING,
                 "storage level changed",
                 extra={"status": status.level.value, **status.figures()},
             )
             if self.events is not None:
-                self.events.publish(STORAGE_STATUS_TOPIC, status.to_params())
+                self.events.publish(StorageLevelChanged(status, before))
         return status
 
     def _maybe_start_emergency(self) -> None:

@@ -1,7 +1,7 @@
 """What media is on disk now: one scan of the media directories, the file system's truth.
 
-Only what a client could name is counted: regular files (never a symlink, never a
-directory) with a plain visible name and a media extension. Blocking: call it in a
+Only what a client could name is counted: regular files (never a symlink, a directory
+or a hard link) with a plain visible name and a media extension. Blocking: call it in a
 thread.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from camera_service.storage.names import Kind, is_media_name
+from camera_service.storage.names import Kind, is_media_name, is_own_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,8 @@ def scan_dir(kind: Kind, directory: Path) -> Iterator[MediaFile]:
                     continue
                 st = entry.stat(follow_symlinks=False)
             except FileNotFoundError:  # deleted while we looked
+                continue
+            if not is_own_file(st):
                 continue
             yield MediaFile(kind, entry.name, st.st_size, st.st_mtime)
 

@@ -5,7 +5,9 @@ A client names a file by its plain basename inside one media directory. Anything
 that could climb out of it, hide in it or confuse a shell or a log is refused before
 the file system is touched; opening and deleting then go through the directory's
 own descriptor with ``O_NOFOLLOW``, so a symlink planted in a media directory can
-never lead outside it (api.md §4, §7).
+never lead outside it (api.md §4, §7). A file with more than one hard link is not
+served or listed either: its other name may lie outside the media directory, and the
+service never leaves such links behind.
 """
 
 from __future__ import annotations
@@ -24,9 +26,6 @@ EXTENSIONS: dict[Kind, frozenset[str]] = {
     "recording": frozenset({".mp4", ".ts"}),
     "snapshot": frozenset({".jpg", ".jpeg", ".png"}),
 }
-# Published by retention for each file it deletes, {"kind", "filename"}: the media
-# index looks at that name again at once.
-DELETED_TOPIC = "media.deleted"
 
 # Control characters (C0, DEL, C1) and the separators of every platform we might
 # meet through a mounted share.
@@ -35,6 +34,11 @@ _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f/\\]")
 # "%252e" was (double-)encoded by a client or a proxy: a traversal attempt or a
 # mistake, never one of our media files.
 _ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+def is_own_file(st: os.stat_result) -> bool:
+    """A regular file whose only name is the one in the media directory."""
+    return stat.S_ISREG(st.st_mode) and st.st_nlink == 1
 
 
 class BadName(ValueError):
@@ -77,7 +81,7 @@ def open_media(directory: Path, name: str) -> int:
     """A read-only descriptor of the regular file ``name`` directly in ``directory``.
 
     Raises :class:`BadName` for a bad name, ``FileNotFoundError`` when there is no such
-    regular file (a symlink, a directory or a device counts as none)."""
+    regular file (a symlink, a directory, a device or a hard link counts as none)."""
     check_basename(name)
     dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -90,14 +94,15 @@ def open_media(directory: Path, name: str) -> int:
             raise FileNotFoundError(name) from exc
     finally:
         os.close(dir_fd)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    if not is_own_file(os.fstat(fd)):
         os.close(fd)
         raise FileNotFoundError(name)
     return fd
 
 
 def stat_media(directory: Path, name: str) -> os.stat_result:
-    """``lstat`` of the regular file ``name`` in ``directory``; else FileNotFoundError."""
+    """``lstat`` of the regular file ``name`` in ``directory`` (see :func:`is_own_file`);
+    else FileNotFoundError."""
     check_basename(name)
     dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -106,7 +111,7 @@ def stat_media(directory: Path, name: str) -> os.stat_result:
         raise FileNotFoundError(name) from exc
     finally:
         os.close(dir_fd)
-    if not stat.S_ISREG(st.st_mode):
+    if not is_own_file(st):
         raise FileNotFoundError(name)
     return st
 

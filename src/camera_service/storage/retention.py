@@ -15,7 +15,7 @@ recording (``busy``), a file modified in the last :data:`RECENT_SECONDS`, and an
 that is not a regular media file with a plain visible name (symlinks, directories,
 hidden work files). Files are deleted through the directory's descriptor without
 following links (:func:`storage.names.remove_media`), and each deletion is published
-as ``media.deleted``.
+as :class:`storage.events.MediaDeleted`.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ from camera_service.config import RetentionConfig
 from camera_service.db import AsyncDatabase, Database
 from camera_service.events import EventBus
 from camera_service.storage.disk import DiskMonitor
+from camera_service.storage.events import MediaDeleted
 from camera_service.storage.inventory import MediaFile, scan_dir, scan_media
-from camera_service.storage.names import DELETED_TOPIC, Kind, remove_media, stat_media
+from camera_service.storage.names import Kind, remove_media, stat_media
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +235,7 @@ class Retention:
         self,
         victims: list[MediaFile],
         busy: Collection[str],
-        publish: Callable[[dict[str, str]], None],
+        publish: Callable[[MediaDeleted], None],
         enough: int | None = None,
     ) -> tuple[int, int]:
         """Worker thread: delete ``victims`` in order (until ``enough`` bytes are freed,
@@ -267,15 +268,15 @@ class Retention:
                     "emergency cleanup deleted a recording",
                     extra={"file_name": f.name, "bytes": size},
                 )
-            publish({"kind": f.kind, "filename": f.name})
+            publish(MediaDeleted(f.kind, f.name))
         return deleted, freed
 
-    def _publisher(self) -> Callable[[dict[str, str]], None]:
+    def _publisher(self) -> Callable[[MediaDeleted], None]:
         """Publishes on the event loop from the deleting thread, in deletion order."""
         loop = asyncio.get_running_loop()
 
-        def publish(payload: dict[str, str]) -> None:
-            loop.call_soon_threadsafe(self.events.publish, DELETED_TOPIC, payload)
+        def publish(event: MediaDeleted) -> None:
+            loop.call_soon_threadsafe(self.events.publish, event)
 
         return publish
 

@@ -20,8 +20,11 @@ an ``ffmpeg -c copy -f segment`` reader of the path on the data plane's RTSP por
   files (``.mtxrec-<id>-000000.mp4``) in the fixed directory prefix of ``recordPath``. Each
   is created empty by us before FFmpeg opens it (FFmpeg opens with ``O_TRUNC``, which
   keeps the inode), and when FFmpeg logs ``Opening '<file>' for writing`` the final name is
-  hard-linked to it: the segment exists under its MediaMTX name from its first byte, and
-  the hidden name is unlinked when the segment is done;
+  hard-linked to it and the hidden name then swapped (atomically) for a symlink to the
+  final one: whether FFmpeg opens it before or after, it writes the inode that the
+  MediaMTX name holds from its first byte, and that name is its only link, as with
+  MediaMTX's own files (the service serves no file with a second name). The hidden name
+  is removed when the segment is done;
 * segment boundaries: ``-segment_time`` (cut at the first keyframe after it, like
   MediaMTX's minimum ``recordSegmentDuration``), ``-reset_timestamps 1``, and
   ``-avoid_negative_ts make_zero`` so the timeline starts at the first kept keyframe
@@ -339,6 +342,10 @@ class Recorder:
             with contextlib.suppress(FileNotFoundError):
                 final.unlink()  # os.Create truncates an existing file; link needs it gone
             os.link(self._tmp(index), final)
+            hidden = self._tmp(index)
+            swap = hidden.with_name(hidden.name + ".link")
+            os.symlink(final, swap)
+            os.replace(swap, hidden)  # at no instant does the hidden name lead elsewhere
         except OSError as exc:
             log.warning("recorder %s: cannot create segment %s: %s", self.path_name, final, exc)
             return

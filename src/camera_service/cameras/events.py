@@ -1,0 +1,32 @@
+"""What the camera registry publishes when a camera comes, changes or goes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from camera_service.cameras.model import Camera
+
+
+@dataclass(frozen=True, slots=True)
+class CameraAdded:
+    camera: Camera
+
+
+@dataclass(frozen=True, slots=True)
+class CameraChanged:
+    """Something a client sees changed: status, name, resolution or fps."""
+
+    before: Camera
+    after: Camera
+
+
+@dataclass(frozen=True, slots=True)
+class CameraCapabilitiesChanged:
+    """Formats, sizes, frame rates or their validation changed (what a path needs)."""
+
+    camera: Camera
+
+
+@dataclass(frozen=True, slots=True)
+class CameraRemoved:
+    camera: Camera  # as it was last
