@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
 
+from camera_service.api.context import ApiContext, Components
 from camera_service.api.dispatch import Dispatcher
-from camera_service.api.registry import Call, MethodRegistry, MethodSpec, Params
+from camera_service.api.methodtable import Call, MethodSpec, MethodTable, NoParams, Params
 from camera_service.api.session import Session
 from camera_service.auth.authenticator import Authenticator
 from camera_service.auth.identity import Role
@@ -36,22 +37,27 @@ class EchoParams(Params):
 
 
 def make(rpm: int = 1000) -> tuple[Dispatcher, Session, list[bytes], Recorder]:
-    registry = MethodRegistry()
-
-    async def slow(call: Call) -> str:
+    async def slow(call: Call[NoParams]) -> str:
         await asyncio.sleep(0)
         return "done"
 
-    def boom(call: Call) -> None:
+    def boom(call: Call[NoParams]) -> None:
         raise RuntimeError("secret internal detail /etc/passwd")
 
-    registry.add(MethodSpec("ping", lambda c: "pong", "", None))
-    registry.add(MethodSpec("echo", lambda c: c.params.value, "", Role.VIEWER, EchoParams))
-    registry.add(MethodSpec("admin_only", lambda c: "ok", "", Role.ADMIN))
-    registry.add(MethodSpec("boom", boom, "", Role.VIEWER))
-    registry.add(MethodSpec("slow", slow, "", Role.VIEWER, concurrent=True))
+    def echo(call: Call[EchoParams]) -> int:
+        return call.params.value
+
+    methods = (
+        MethodSpec("ping", lambda c: "pong", "", None, NoParams, str),
+        MethodSpec("echo", echo, "", Role.VIEWER, EchoParams, int),
+        MethodSpec("admin_only", lambda c: "ok", "", Role.ADMIN, NoParams, str),
+        MethodSpec("boom", boom, "", Role.VIEWER, NoParams, None),
+        MethodSpec("slow", slow, "", Role.VIEWER, NoParams, str, concurrent=True),
+    )
+    # No handler here uses the service's parts.
+    table = MethodTable(methods, ApiContext(cast(Components, object())))
     rec = Recorder()
-    d = Dispatcher(registry, Authenticator(JwtAuthenticator(SECRET), None), rec, 5.0)
+    d = Dispatcher(table, Authenticator(JwtAuthenticator(SECRET), None), rec, 5.0)
     out: list[bytes] = []
     return d, Session(rpm, out.append), out, rec
 
