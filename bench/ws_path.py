@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import importlib
 import os
 import re
 import shutil
@@ -70,9 +71,27 @@ def frame(payload: bytes) -> bytes:
 STATUS = {"status": "healthy", "uptime": 12.5, "version": "0.1.0", "components": {"a": "ok"}}
 
 
+def method_table() -> Any:
+    """``ping`` and ``status`` in the checkout's method table, or in its method registry
+    (checkouts from before issue 13 renamed it), so old and new code compare."""
+    try:
+        from camera_service.api.context import ApiContext, Components
+        from camera_service.api.methodtable import MethodSpec, MethodTable, NoParams
+    except ImportError:
+        old = importlib.import_module("camera_service.api.registry")
+        registry = old.MethodRegistry()
+        registry.add(old.MethodSpec("ping", lambda c: "pong", "", None))
+        registry.add(old.MethodSpec("status", lambda c: STATUS, "", None))
+        return registry
+    methods = (
+        MethodSpec("ping", lambda c: "pong", "", None, NoParams, str),
+        MethodSpec("status", lambda c: STATUS, "", None, NoParams, dict),
+    )
+    return MethodTable(methods, ApiContext(cast(Components, object())))  # parts unused
+
+
 async def run(ns: argparse.Namespace) -> float:
     from camera_service.api.dispatch import Dispatcher
-    from camera_service.api.registry import MethodRegistry, MethodSpec
     from camera_service.api.websocket import WebSocketServer
     from camera_service.auth.authenticator import Authenticator
     from camera_service.auth.jwt import JwtAuthenticator
@@ -80,11 +99,9 @@ async def run(ns: argparse.Namespace) -> float:
     from camera_service.net.httpserver import HttpRequest, Response
     from camera_service.observability.metrics import Metrics
 
-    registry = MethodRegistry()
-    registry.add(MethodSpec("ping", lambda c: "pong", "", None))
-    registry.add(MethodSpec("status", lambda c: STATUS, "", None))
     auth = Authenticator(JwtAuthenticator("x" * 32), None)
-    server = WebSocketServer(ServerConfig(), Dispatcher(registry, auth, Quiet(), 30.0), Metrics())
+    dispatcher = Dispatcher(method_table(), auth, Quiet(), 30.0)
+    server = WebSocketServer(ServerConfig(), dispatcher, Metrics())
     server.requests_per_minute = 1_000_000_000
     headers = {
         b"host": b"127.0.0.1",

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
 
+from camera_service.api.context import ApiContext, Components
 from camera_service.api.dispatch import Dispatcher, Pending
-from camera_service.api.registry import Call, MethodRegistry, MethodSpec, Params
+from camera_service.api.methodtable import Call, MethodSpec, MethodTable, NoParams, Params
 from camera_service.api.session import Session
 from camera_service.auth.authenticator import Authenticator
 from camera_service.auth.identity import Role
@@ -36,29 +37,35 @@ class EchoParams(Params):
 
 
 def make(rpm: int = 1000) -> tuple[Dispatcher, Session, asyncio.Event, Recorder]:
-    registry = MethodRegistry()
     release = asyncio.Event()  # what the waiting methods wait for
 
-    async def slow(call: Call) -> str:
+    async def slow(call: Call[NoParams]) -> str:
         await asyncio.sleep(0)
         return "done"
 
-    async def held(call: Call) -> str:
+    async def held(call: Call[NoParams]) -> str:
         await release.wait()
         return "released"
 
-    def boom(call: Call) -> None:
+    def boom(call: Call[NoParams]) -> None:
         raise RuntimeError("secret internal detail /etc/passwd")
 
-    registry.add(MethodSpec("ping", lambda c: "pong", "", None))
-    registry.add(MethodSpec("echo", lambda c: c.params.value, "", Role.VIEWER, EchoParams))
-    registry.add(MethodSpec("admin_only", lambda c: "ok", "", Role.ADMIN))
-    registry.add(MethodSpec("boom", boom, "", Role.VIEWER))
-    registry.add(MethodSpec("slow", slow, "", Role.VIEWER, concurrent=True))
-    registry.add(MethodSpec("held", held, "", None))
-    registry.add(MethodSpec("held_beside", held, "", None, concurrent=True))
+    def echo(call: Call[EchoParams]) -> int:
+        return call.params.value
+
+    methods = (
+        MethodSpec("ping", lambda c: "pong", "", None, NoParams, str),
+        MethodSpec("echo", echo, "", Role.VIEWER, EchoParams, int),
+        MethodSpec("admin_only", lambda c: "ok", "", Role.ADMIN, NoParams, str),
+        MethodSpec("boom", boom, "", Role.VIEWER, NoParams, None),
+        MethodSpec("slow", slow, "", Role.VIEWER, NoParams, str, concurrent=True),
+        MethodSpec("held", held, "", None, NoParams, str),
+        MethodSpec("held_beside", held, "", None, NoParams, str, concurrent=True),
+    )
+    # No handler here uses the service's parts.
+    table = MethodTable(methods, ApiContext(cast(Components, object())))
     rec = Recorder()
-    d = Dispatcher(registry, Authenticator(JwtAuthenticator(SECRET), None), rec, 5.0)
+    d = Dispatcher(table, Authenticator(JwtAuthenticator(SECRET), None), rec, 5.0)
     return d, Session(rpm), release, rec
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from camera_service.api.methods.recordings import started_result, stopped_result
 from camera_service.api.notifications import recording_ended, recording_started
 from camera_service.cameras.model import Camera, CameraStatus, SourceType
 from camera_service.cameras.registry import CameraRegistry
@@ -162,9 +163,8 @@ async def test_start_records_the_path_and_is_reported_with_the_real_name(rig: Ri
     assert started["filename"] == "lab_2026-11-25_10-00-01.ts"
     assert started["session_id"] == session.session_id and started["duration"] is None
     assert rig.manager.busy() == {"lab_2026-11-25_10-00-01.ts"}
-    status = rig.manager.status_of("lab")
-    assert status is not None and status["recording_session"] == session.session_id
-    assert status["current_file"] == "lab_2026-11-25_10-00-01.ts"
+    active = rig.manager.active.get("lab")
+    assert active is session and active.current_file == "lab_2026-11-25_10-00-01.ts"
 
 
 async def test_every_segment_is_returned_and_stopped_waits_for_the_last(rig: Rig) -> None:
@@ -177,11 +177,11 @@ async def test_every_segment_is_returned_and_stopped_waits_for_the_last(rig: Rig
     rig.segment("create", "lab_c.mp4")
     session = await rig.manager.stop("lab")
     assert session.files == ["lab_a.mp4", "lab_b.mp4", "lab_c.mp4"]
-    result = session.stopped_result(rig.recordings)
+    result = stopped_result(session, rig.recordings)
     assert result["status"] == "STOPPED" and result["file_size"] == 300
     assert result["files"] == session.files and result["filename"] == "lab_a.mp4"
     assert rig.paths.patches[-1] == ("lab", {"record": False, "recordFormat": "fmp4"})
-    assert rig.manager.status_of("lab") is None
+    assert "lab" not in rig.manager.active
     camera = rig.cameras.get("lab")
     assert camera is not None and not camera.recording
     await rig.note("STARTED")
@@ -264,7 +264,7 @@ async def test_failed_stop_keeps_recording(rig: Rig) -> None:
 
 async def test_duration_is_timed_from_the_first_segment(rig: Rig) -> None:
     session = await rig.manager.start("lab", 1.0, None)
-    assert session.started_result()["duration"] == 1.0
+    assert started_result(session)["duration"] == 1.0
     at = time.time() - 0.1  # the hook process started a moment ago
     rig.segment("create", "lab_a.mp4", at=at)
     # The first part was written before the hook ran (never before the request).
@@ -337,7 +337,7 @@ async def test_unreadable_stream_fails_the_session(rig: Rig) -> None:
 async def test_stop_before_any_segment_is_final_at_once(rig: Rig, quick: None) -> None:
     await rig.manager.start("lab", None, None)
     session = await rig.manager.stop("lab")
-    assert session.stopped_result(rig.recordings)["files"] == []
+    assert stopped_result(session, rig.recordings)["files"] == []
     stopped = await rig.note("STOPPED")
     assert stopped["files"] == [] and stopped["filename"] == session.expected
 

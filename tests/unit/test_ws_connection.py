@@ -7,12 +7,13 @@ import asyncio
 import base64
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
+from camera_service.api.context import ApiContext, Components
 from camera_service.api.dispatch import Dispatcher
-from camera_service.api.registry import Call, MethodRegistry, MethodSpec
+from camera_service.api.methodtable import Call, MethodSpec, MethodTable, NoParams
 from camera_service.api.websocket import INBOX_LIMIT, Connection, WebSocketServer
 from camera_service.auth.authenticator import Authenticator
 from camera_service.auth.jwt import JwtAuthenticator
@@ -73,16 +74,18 @@ class Stack:
     def __init__(self) -> None:
         self.release = asyncio.Event()
         self.finished: list[str] = []
-        registry = MethodRegistry()
-        registry.add(MethodSpec("ping", lambda c: "pong", "", None))
-        registry.add(MethodSpec("held", self._held, "", None))
-        registry.add(MethodSpec("held_beside", self._held, "", None, concurrent=True))
+        methods = (
+            MethodSpec("ping", lambda c: "pong", "", None, NoParams, str),
+            MethodSpec("held", self._held, "", None, NoParams, str),
+            MethodSpec("held_beside", self._held, "", None, NoParams, str, concurrent=True),
+        )
+        table = MethodTable(methods, ApiContext(cast(Components, object())))  # parts unused
         auth = Authenticator(JwtAuthenticator(SECRET), None)
-        self.dispatcher = Dispatcher(registry, auth, Observer(), 5.0)
+        self.dispatcher = Dispatcher(table, auth, Observer(), 5.0)
         self.server = WebSocketServer(ServerConfig(), self.dispatcher, Metrics())
         self.server.requests_per_minute = 1_000_000
 
-    async def _held(self, call: Call) -> str:
+    async def _held(self, call: Call[NoParams]) -> str:
         await self.release.wait()
         self.finished.append("held")
         return "released"

@@ -38,7 +38,7 @@ from camera_service.api.jsonrpc import (
     parse,
     result_reply,
 )
-from camera_service.api.registry import Call, MethodRegistry, MethodSpec
+from camera_service.api.methodtable import Call, MethodSpec, MethodTable
 from camera_service.api.session import Session
 from camera_service.auth.identity import AuthError, Identity
 from camera_service.observability.logging import correlation_id
@@ -78,7 +78,7 @@ class Observer(Protocol):
 class Dispatcher:
     def __init__(
         self,
-        registry: MethodRegistry,
+        registry: MethodTable,
         authenticator: Authenticator,
         observer: Observer,
         request_timeout: float,
@@ -182,7 +182,7 @@ class Dispatcher:
         return self._invoke(session, req, spec)
 
     def _invoke(self, session: Session, req: Request, spec: MethodSpec) -> Any:
-        call = Call(spec.validate(req.params), session)
+        call = Call(spec.validate(req.params), session, self.registry.ctx)
         if spec.is_async:
             return self._timed(spec.handler(call))
         return spec.handler(call)

@@ -145,17 +145,6 @@ class RecordingManager:
         """Names of segments being written: not to be deleted or indexed as final."""
         return {name for s in self._live.values() for name in s.open_segments}
 
-    def status_of(self, camera_id: str) -> dict[str, Any] | None:
-        """get_camera_status's recording fields, or None when the camera is not recording."""
-        session = self.active.get(camera_id)
-        if session is None:
-            return None
-        return {
-            "recording_session": session.session_id,
-            "current_file": session.current_file,
-            "elapsed_time": round(session.elapsed(time.time()), 1),
-        }
-
     # --- start and stop --------------------------------------------------------------
 
     async def start(self, camera_id: str, duration: float | None, fmt: str | None) -> Recording:
