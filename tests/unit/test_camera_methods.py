@@ -61,7 +61,7 @@ class Service:
     def call(self, method: str, params: dict[str, Any], host: str) -> bytes:
         spec = self.methods.get(method)
         assert spec is not None
-        session = Session(1_000_000, lambda payload: True, host)
+        session = Session(1_000_000, host)
         return result_reply(1, spec.handler(Call(spec.validate(params), session, self.ctx)))
 
     def status(self, device: str, host: str = "127.0.0.1") -> bytes:
