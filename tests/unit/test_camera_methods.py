@@ -15,7 +15,8 @@ from camera_service.api.jsonrpc import result_reply
 from camera_service.api.methods import cameras as camera_methods
 from camera_service.api.methodtable import Call, MethodTable
 from camera_service.api.session import Session
-from camera_service.cameras.model import Camera, CameraStatus, SourceType, stream_urls
+from camera_service.api.wire import camera_fields, stream_urls
+from camera_service.cameras.model import Camera, CameraStatus, SourceType
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import MediaMtxConfig, Settings
 from camera_service.events import EventBus
@@ -71,7 +72,7 @@ class Service:
         """The reply as get_camera_status built it before it was cached, key by key."""
         camera = self.cameras.get(camera_id)
         assert camera is not None
-        result = camera.to_api(stream_urls(camera_id, host, self.cfg))
+        result = dict(camera_fields(camera, stream_urls(camera_id, host, self.cfg)))
         uptime = (
             time.time() - camera.connected_at if camera.connected and camera.connected_at else 0
         )

@@ -9,8 +9,8 @@ from typing import Any
 
 from camera_service.api.methods.recordings import stopped_result
 from camera_service.api.notifications import TOPICS, Frame, Notifier
-from camera_service.api.recording_base import recording_base
 from camera_service.api.session import NOTIFICATION_TOPICS
+from camera_service.api.wire import recording_base
 from camera_service.cameras.events import (
     CameraAdded,
     CameraCapabilitiesChanged,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from pydantic import Field, field_validator
@@ -12,6 +12,7 @@ from camera_service.api.context import ApiContext, Components
 from camera_service.api.contract import CameraInfo, CameraList, CameraStatusResult, Capabilities
 from camera_service.api.methodtable import Call, MethodSpec, NoParams, Params
 from camera_service.api.session import Session
+from camera_service.api.wire import camera_fields, stream_urls
 from camera_service.auth.identity import Role
 from camera_service.cameras.model import (
     Camera,
@@ -19,7 +20,6 @@ from camera_service.cameras.model import (
     SourceType,
     Validation,
     camera_id_for,
-    stream_urls,
 )
 from camera_service.config import MediaMtxConfig
 from camera_service.record.recording import Recording
@@ -60,8 +60,7 @@ def _placeholder(camera_id: str) -> Camera:
 
 
 def camera_info(camera: Camera, session: Session, cfg: MediaMtxConfig) -> CameraInfo:
-    # Camera.to_api has the contract's camera fields (notifications carry them too).
-    return cast(CameraInfo, camera.to_api(stream_urls(camera.camera_id, session.host, cfg)))
+    return camera_fields(camera, stream_urls(camera.camera_id, session.host, cfg))
 
 
 def get_camera_list(call: Call[NoParams]) -> orjson.Fragment:

@@ -21,9 +21,11 @@ from camera_service.auth.identity import Role
 from camera_service.limits import CapacityExceeded
 from camera_service.media.snapshots import (
     CameraUnavailable,
+    Capture,
     SnapshotRefused,
     resolve_name,
 )
+from camera_service.observability.health import iso
 from camera_service.storage.names import BadName, check_basename
 
 
@@ -69,8 +71,42 @@ async def take_snapshot(call: Call[SnapshotParams]) -> SnapshotResult:
         raise RpcError(STORAGE_CRITICAL, str(exc), {"reason": "storage_critical"}) from None
     except CapacityExceeded as exc:
         raise capacity_error(exc) from None
-    # The snapshot service builds the result (snapshot_taken carries the same fields).
-    return cast(SnapshotResult, result)
+    return snapshot_result(result)
+
+
+def snapshot_result(c: Capture) -> SnapshotResult:
+    source = cast(Literal["warm", "stream", "device"], c.source)
+    fmt = cast(Literal["jpg", "png"], c.format)
+    if c.path is None:
+        return {
+            "device": c.device,
+            "camera_id": c.camera_id,
+            "filename": c.filename,
+            "status": "FAILED",
+            "timestamp": iso(c.taken_at),
+            "file_size": 0,
+            "file_path": "",
+            "error": c.error,
+            "success": False,
+            "capture_time_ms": c.capture_ms,
+            "source": source,
+            "format": fmt,
+        }
+    return {
+        "device": c.device,
+        "camera_id": c.camera_id,
+        "filename": c.filename,
+        "status": "completed",
+        "timestamp": iso(c.taken_at),
+        "file_size": c.size,
+        "file_path": str(c.path),
+        "success": True,
+        "capture_time_ms": c.capture_ms,
+        "source": source,
+        "format": fmt,
+        "resolution": f"{c.width}x{c.height}",
+        "download_url": f"/files/snapshots/{c.filename}",
+    }
 
 
 METHODS = (

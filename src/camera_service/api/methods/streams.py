@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 from camera_service.api.contract import Stream
 from camera_service.api.methodtable import Call, MethodSpec, NoParams
 from camera_service.auth.identity import Role
 
 
 def get_streams(call: Call[NoParams]) -> list[Stream]:
-    # The media controller lists its paths with the contract's field names.
-    return cast(list[Stream], call.ctx.components.media.managed_streams())
+    return [
+        {
+            "name": name,
+            "source": state.source_type if state else None,
+            "ready": state.available if state else False,
+            "readers": state.readers if state else 0,
+            "bytes_sent": state.outbound_bytes if state else 0,
+        }
+        for name, state in call.ctx.components.media.managed_paths()
+    ]
 
 
 METHODS = (
