@@ -1,0 +1,100 @@
+"""Properties of the RTSP wire parsers (rtsp.py, rtsp_reader.py): responses, auth
+challenges, SDP and the interleaved stream. A generated message reads back as written;
+any bytes or text give a parsed value or the module's own error, never another
+exception."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import strategies as st
+
+from camera_service.net.rtsp import (
+    MAX_HEADER_BYTES,
+    ConnectionClosed,
+    RtspError,
+    RtspResponse,
+    VideoInfo,
+    parse_sdp_video,
+    read_response,
+)
+
+CTL = {chr(c) for c in range(0x20)} | {"\x7f"}
+
+
+def no_scrub(text: str) -> str:
+    return text
+
+
+def assert_kind(exc: RtspError, kind: str) -> None:
+    assert exc.kind == kind, exc
+
+
+async def _feed(reader: asyncio.StreamReader, pieces: list[bytes]) -> None:
+    for piece in pieces:
+        reader.feed_data(piece)
+        await asyncio.sleep(0)
+    reader.feed_eof()
+
+
+def read(pieces: list[bytes], first: bytes = b"") -> tuple[RtspResponse | Exception, bytes]:
+    """read_response over ``pieces`` as they arrive; its result (or the exception it
+    raised) and the bytes it left unread."""
+
+    async def run() -> tuple[RtspResponse | Exception, bytes]:
+        reader = asyncio.StreamReader(limit=MAX_HEADER_BYTES)  # as RtspSession opens it
+        feeding = asyncio.create_task(_feed(reader, pieces))
+        try:
+            result: RtspResponse | Exception = await read_response(reader, "cam", no_scrub, first)
+        except (RtspError, ConnectionClosed) as exc:
+            result = exc
+        await feeding
+        return result, await reader.read()
+
+    return asyncio.run(run())
+
+
+@st.composite
+def split(draw: st.DrawFn, data: bytes) -> list[bytes]:
+    cuts = sorted(set(draw(st.lists(st.integers(0, len(data)), max_size=8))))
+    return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+
+
+# --- regressions these properties found ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "cseq"),
+    [
+        ("CSeq: \xb2", None),
+        ("CSeq: \xb9\xb3", None),
+        ("CSeq: " + "1" * 5000, 1 << 63),
+        ("CSeq: 7", 7),
+    ],
+)
+def test_a_cseq_is_read_as_ascii_digits(header: str, cseq: int | None) -> None:
+    """str.isdigit() takes latin-1's superscripts, which int() refuses: a camera sending
+    one made the probe raise ValueError instead of RtspError."""
+    result, _ = read([f"RTSP/1.0 200 OK\r\n{header}\r\n\r\n".encode("latin-1")])
+    assert isinstance(result, RtspResponse) and result.cseq == cseq
+
+
+@pytest.mark.parametrize("length", ["\xb2", "\xb9", "1" * 5000, "-1", "+1"])
+def test_a_content_length_not_of_ascii_digits_is_a_protocol_error(length: str) -> None:
+    result, _ = read([f"RTSP/1.0 200 OK\r\nContent-Length: {length}\r\n\r\n".encode("latin-1")])
+    assert isinstance(result, RtspError) and result.kind == "protocol"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "v=0\nm=video 0 RTP/AVP \u00b2\n",
+        "v=0\nm=video 0 RTP/AVP " + "1" * 5000,
+        "m=video 0 RTP/AVP 96\na=rtpmap:\u00b9 H264/90000",
+        "m=video 0 RTP/AVP 96\na=x-dimensions:\u00b2,3",
+        "m=video 0 RTP/AVP 96\na=framesize:96 \u00b2-3",
+    ],
+)
+def test_sdp_numbers_are_read_as_ascii_digits(text: str) -> None:
+    assert parse_sdp_video(text) == VideoInfo("UNKNOWN", None, None, None)
