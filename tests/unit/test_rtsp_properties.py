@@ -19,6 +19,7 @@ from camera_service.net.rtsp import (
     parse_sdp_video,
     read_response,
 )
+from camera_service.net.rtsp_reader import RtspReader
 
 CTL = {chr(c) for c in range(0x20)} | {"\x7f"}
 
@@ -61,6 +62,26 @@ def split(draw: st.DrawFn, data: bytes) -> list[bytes]:
     return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
 
 
+def drain(pieces: list[bytes]) -> tuple[list[RtspResponse], BaseException | None, RtspReader]:
+    """Responses ``_next_response`` finds in the stream, and how the stream ended."""
+
+    async def run() -> tuple[list[RtspResponse], BaseException | None, RtspReader]:
+        reader = asyncio.StreamReader(limit=MAX_HEADER_BYTES)
+        feeding = asyncio.create_task(_feed(reader, pieces))
+        rtsp = RtspReader("rtsp://127.0.0.1/cam")
+        found: list[RtspResponse] = []
+        end: BaseException | None = None
+        try:
+            while True:
+                found.append(await rtsp._next_response(reader))
+        except (asyncio.IncompleteReadError, RtspError) as exc:
+            end = exc  # what _drain and _teardown expect
+        await feeding
+        return found, end, rtsp
+
+    return asyncio.run(run())
+
+
 # --- regressions these properties found ---------------------------------------------------------
 
 
@@ -98,3 +119,12 @@ def test_a_content_length_not_of_ascii_digits_is_a_protocol_error(length: str) -
 )
 def test_sdp_numbers_are_read_as_ascii_digits(text: str) -> None:
     assert parse_sdp_video(text) == VideoInfo("UNKNOWN", None, None, None)
+
+
+def test_bytes_the_caller_read_already_are_part_of_the_response() -> None:
+    """The reader reads 4 bytes to tell a response from a "$" frame; a close after them
+    is a close mid-response, not ConnectionClosed (which nothing past PLAY handles)."""
+    result, _ = read([], first=b"RTSP")
+    assert isinstance(result, RtspError) and result.kind == "protocol"
+    found, end, _rtsp = drain([b"\0\0\0\0"])
+    assert found == [] and isinstance(end, RtspError)

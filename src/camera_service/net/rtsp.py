@@ -264,7 +264,7 @@ async def read_response(
             raw = first + await reader.readuntil(b"\n")
             first = b""
         except asyncio.IncompleteReadError as exc:
-            if not lines and not exc.partial.strip():
+            if not lines and not first and not exc.partial.strip():
                 raise ConnectionClosed from None
             raise RtspError("protocol", f"{where} closed the connection mid-response") from None
         except asyncio.LimitOverrunError:
