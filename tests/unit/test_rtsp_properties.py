@@ -19,7 +19,7 @@ from camera_service.net.rtsp import (
     parse_sdp_video,
     read_response,
 )
-from camera_service.net.rtsp_reader import RtspReader
+from camera_service.net.rtsp_reader import RtspReader, _session_timeout, media_controls
 
 CTL = {chr(c) for c in range(0x20)} | {"\x7f"}
 
@@ -128,3 +128,13 @@ def test_bytes_the_caller_read_already_are_part_of_the_response() -> None:
     assert isinstance(result, RtspError) and result.kind == "protocol"
     found, end, _rtsp = drain([b"\0\0\0\0"])
     assert found == [] and isinstance(end, RtspError)
+
+
+def test_session_timeout_digits_are_ascii() -> None:
+    assert _session_timeout("timeout=\u00b2") is None
+    assert _session_timeout(" timeout = 60 ") == 60.0
+
+
+def test_an_unparseable_control_url_is_an_rtsp_error() -> None:
+    with pytest.raises(RtspError, match="invalid control URL"):
+        media_controls("m=video 0 RTP/AVP 96\na=control:rtsp://[x\n", "rtsp://h/p")
