@@ -342,6 +342,7 @@ class _WatchStream:
         self.status = 0
         self.ended = False
         self._buffer = bytearray()
+        self._pending: list[dict[str, Any]] = []  # messages read with the confirmation
         self._parser = httptools.HttpResponseParser(self)
         sock = writer.get_extra_info("socket")
         if sock is not None and hasattr(socket, "TCP_KEEPIDLE"):
@@ -364,15 +365,19 @@ class _WatchStream:
         self.writer.write(head.encode("latin-1") + request)
         await self.writer.drain()
         while True:
-            for message in await self._messages():
+            messages = await self._messages()
+            for i, message in enumerate(messages):
                 if message.get("created"):
+                    # Changes since the start revision may share its read: they are events.
+                    self._pending = messages[i + 1 :]
                     return
                 self._check(message)
 
     async def events(self) -> list[bytes | None]:
         """The changes of the next message(s) etcd sends; waits for as long as it takes."""
         changes: list[bytes | None] = []
-        for message in await self._messages():
+        messages, self._pending = self._pending or await self._messages(), []
+        for message in messages:
             self._check(message)
             for event in message.get("events") or []:
                 deleted = event.get("type") == "DELETE"
