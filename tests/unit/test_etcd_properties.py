@@ -9,6 +9,8 @@ import base64
 import json
 from typing import Any, cast
 
+import pytest
+
 from camera_service.net.etcd import EtcdError, _Endpoint, _WatchStream
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -92,6 +94,25 @@ def chunked(body: bytes, cuts: list[int], end: bool) -> bytes:
     pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
     out = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces if p)
     return out + (b"0\r\n\r\n" if end else b"")
+
+
+@pytest.mark.parametrize(
+    ("events", "reason"),
+    [
+        (["PUT"], "malformed"),  # not an object
+        ([{"kv": ["value"]}], "malformed"),  # a kv that is not an object
+        ({"kv": {"value": "eA=="}}, "malformed"),  # events as an object, not a list
+        (7, "malformed"),
+        ([{"kv": {"value": "\u00e9"}}], "not base64"),  # not even ASCII
+    ],
+)
+def test_an_odd_event_is_an_etcd_error(events: Any, reason: str) -> None:
+    """Regression: these raised AttributeError, TypeError or ValueError, which ended the
+    watch task of the device assignments for good instead of retrying."""
+    confirmed = HEAD + chunked(result(created=True), [], False)
+    changes, error, created = watch([confirmed, chunked(result(events=events), [], True)])
+    assert created and changes == []
+    assert error is not None and reason in str(error)
 
 
 def test_changes_in_the_read_that_confirms_the_watch_are_kept() -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import contextlib
 import logging
 import socket
@@ -61,7 +60,7 @@ def _unb64(text: Any) -> bytes:
         return b""
     try:
         return base64.b64decode(text, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a str that is not even ASCII
         raise EtcdError("etcd sent a value that is not base64") from None
 
 
@@ -379,9 +378,15 @@ class _WatchStream:
         messages, self._pending = self._pending or await self._messages(), []
         for message in messages:
             self._check(message)
-            for event in message.get("events") or []:
+            events = message.get("events") or []
+            if not isinstance(events, list):
+                raise EtcdError(f"etcd {self.where}: malformed watch message")
+            for event in events:
+                kv = (event.get("kv") or {}) if isinstance(event, dict) else None
+                if not isinstance(kv, dict):
+                    raise EtcdError(f"etcd {self.where}: malformed watch event")
                 deleted = event.get("type") == "DELETE"
-                changes.append(None if deleted else _unb64((event.get("kv") or {}).get("value")))
+                changes.append(None if deleted else _unb64(kv.get("value")))
         return changes
 
     def close(self) -> None:
