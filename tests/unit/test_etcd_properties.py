@@ -10,8 +10,11 @@ import json
 from typing import Any, cast
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from camera_service.net.etcd import EtcdError, _Endpoint, _WatchStream
+from tests.support.properties import examples
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
 ENDPOINT = _Endpoint.parse("http://127.0.0.1:2379")
@@ -89,11 +92,133 @@ def result(**fields: Any) -> bytes:
     return json.dumps({"result": {"header": {"revision": "7"}, **fields}}).encode() + b"\n"
 
 
+@st.composite
+def change_messages(draw: st.DrawFn) -> tuple[bytes, list[bytes | None]]:
+    """One watch message with some events (or a progress notice with none)."""
+    events: list[dict[str, Any]] = []
+    values: list[bytes | None] = []
+    for _ in range(draw(st.integers(0, 3))):
+        value = draw(st.binary(max_size=40))
+        kind = draw(st.sampled_from(["PUT", "default", "DELETE"]))
+        kv = {"key": b64(b"/cameras/hub"), "mod_revision": "8"}
+        if kind == "DELETE":
+            events.append({"type": "DELETE", "kv": kv})
+            values.append(None)
+        else:
+            kv["value"] = b64(value)
+            # the gateway omits a field at its default: a PUT has no "type"
+            events.append({"type": "PUT", "kv": kv} if kind == "PUT" else {"kv": kv})
+            values.append(value)
+    return (result(events=events) if events else result()), values
+
+
 def chunked(body: bytes, cuts: list[int], end: bool) -> bytes:
     cuts = sorted(set(c for c in cuts if 0 < c < len(body)))
     pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
     out = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces if p)
     return out + (b"0\r\n\r\n" if end else b"")
+
+
+@st.composite
+def split(draw: st.DrawFn, data: bytes) -> list[bytes]:
+    """Reads of ``data``: never empty, which is the end of the stream."""
+    cuts = sorted(set(draw(st.lists(st.integers(1, max(len(data) - 1, 1)), max_size=12))))
+    pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+    return [p for p in pieces if p]
+
+
+@st.composite
+def streams(draw: st.DrawFn) -> tuple[bytes, list[bytes | None], bool]:
+    """A whole watch response: the bytes, the changes it carries, and whether it ends
+    with the last chunk (etcd stopping) rather than a dropped connection."""
+    messages = draw(st.lists(change_messages(), max_size=5))
+    body = result(created=True) + b"".join(m for m, _ in messages)
+    if draw(st.booleans()):
+        body = b"\n" + body.replace(b"\n", b"\r\n")  # blank lines and CRLFs are no messages
+    end = draw(st.booleans())
+    cuts = draw(st.lists(st.integers(0, len(body)), max_size=6))
+    return HEAD + chunked(body, cuts, end), [v for _, vs in messages for v in vs], end
+
+
+@examples(200)
+@given(st.data(), streams())
+def test_any_split_of_a_watch_stream_gives_the_same_changes(
+    data: st.DataObject, stream: tuple[bytes, list[bytes | None], bool]
+) -> None:
+    raw, values, end = stream
+    changes, error, created = watch(data.draw(split(raw)))
+    assert created
+    assert changes == values
+    assert error is not None
+    assert ("stream ended" if end else "connection closed") in str(error)
+
+
+@st.composite
+def mutated(draw: st.DrawFn, data: bytes) -> bytes:
+    out = bytearray(data)
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(out)))
+        edit = draw(st.sampled_from(["flip", "insert", "delete"]))
+        if edit == "flip" and at < len(out):
+            out[at] ^= 1 << draw(st.integers(0, 7))
+        elif edit == "insert":
+            out[at:at] = draw(st.binary(min_size=1, max_size=6))
+        else:
+            del out[at : at + draw(st.integers(1, 6))]
+    return bytes(out)
+
+
+JSON = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text()),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+# Watch messages with the right outline and any content where etcd puts values.
+ODD_EVENTS = st.one_of(
+    JSON,
+    st.lists(
+        st.one_of(
+            JSON,
+            st.fixed_dictionaries({"type": JSON, "kv": JSON}),
+            st.fixed_dictionaries({"kv": st.fixed_dictionaries({"value": JSON})}),
+            st.fixed_dictionaries({"kv": st.fixed_dictionaries({"value": st.text(max_size=8)})}),
+        ),
+        max_size=3,
+    ),
+)
+ODD_MESSAGES = st.one_of(
+    JSON,
+    st.fixed_dictionaries({"result": JSON}),
+    ODD_EVENTS.map(lambda events: {"result": {"events": events}}),
+    st.fixed_dictionaries({"error": JSON}),
+    st.fixed_dictionaries({"result": st.fixed_dictionaries({"canceled": JSON})}),
+)
+
+
+@examples(300)
+@given(
+    st.data(),
+    st.one_of(
+        streams().map(lambda s: s[0]).flatmap(mutated),
+        st.lists(ODD_MESSAGES, max_size=3).map(
+            lambda ms: (
+                HEAD
+                + chunked(
+                    result(created=True) + b"".join(json.dumps(m).encode() + b"\n" for m in ms),
+                    [],
+                    True,
+                )
+            )
+        ),
+        st.binary(max_size=100).map(lambda junk: HEAD + junk),
+        st.binary(max_size=100),
+    ),
+)
+def test_any_malformed_watch_stream_ends_in_etcd_error(data: st.DataObject, raw: bytes) -> None:
+    _changes, error, _created = watch(data.draw(split(raw)))
+    assert error is not None and str(error).startswith("etcd")
 
 
 @pytest.mark.parametrize(
