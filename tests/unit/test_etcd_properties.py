@@ -140,7 +140,7 @@ def streams(draw: st.DrawFn) -> tuple[bytes, list[bytes | None], bool]:
     return HEAD + chunked(body, cuts, end), [v for _, vs in messages for v in vs], end
 
 
-@examples(200)
+@examples(100)
 @given(st.data(), streams())
 def test_any_split_of_a_watch_stream_gives_the_same_changes(
     data: st.DataObject, stream: tuple[bytes, list[bytes | None], bool]
@@ -197,7 +197,7 @@ ODD_MESSAGES = st.one_of(
 )
 
 
-@examples(300)
+@examples(120)
 @given(
     st.data(),
     st.one_of(

@@ -32,7 +32,7 @@ def parsed_or_refused(data: bytes) -> SpsInfo | None:
     return info
 
 
-@examples(300)
+@examples(150)
 @given(sps_params(), st.booleans())
 def test_an_encoded_sps_reads_back_as_written(sps: Sps, start_code: bool) -> None:
     info = parse_sps(sps.encode(start_code))
@@ -49,7 +49,7 @@ def test_an_encoded_sps_reads_back_as_written(sps: Sps, start_code: bool) -> Non
     within_bounds(info)
 
 
-@examples(100)
+@examples(50)
 @given(sps_params(), st.binary(min_size=1, max_size=8))
 def test_sprop_parameter_sets_give_the_first_sps(sps: Sps, pps: bytes) -> None:
     nals = [b"\x68" + pps, sps.encode(), Sps(width_mbs=1, height_map_units=1).encode()]
@@ -72,7 +72,7 @@ def damaged(draw: st.DrawFn) -> bytes:
     return bytes(out)
 
 
-@examples(500)
+@examples(150)
 @given(
     st.one_of(
         st.binary(max_size=64),
@@ -84,7 +84,7 @@ def test_any_bytes_give_an_sps_within_bounds_or_h264error(data: bytes) -> None:
     parsed_or_refused(data)
 
 
-@examples(300)
+@examples(150)
 @given(
     st.one_of(
         st.text(max_size=80),
@@ -101,7 +101,7 @@ def test_any_sprop_text_gives_an_sps_or_h264error(text: str) -> None:
     within_bounds(info)
 
 
-@examples(300)
+@examples(150)
 @given(st.binary(max_size=64))
 def test_emulation_prevention_round_trips(rbsp: bytes) -> None:
     escaped = escape(rbsp)

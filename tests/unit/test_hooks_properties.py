@@ -152,7 +152,7 @@ def parse(receiver: HookReceiver, body: Any) -> SegmentCreated | SegmentComplete
     return event
 
 
-@examples(200)
+@examples(100)
 @given(st.data())
 def test_a_payload_is_accepted_exactly_when_it_names_a_segment_of_ours(
     tree: Tree, data: st.DataObject
@@ -175,7 +175,7 @@ JSON = st.recursive(
 )
 
 
-@examples(150)
+@examples(80)
 @given(
     st.one_of(
         JSON,
@@ -189,7 +189,7 @@ def test_any_json_gives_an_event_or_a_refusal(tree: Tree, body: Any) -> None:
     parse(HookReceiver(TOKEN, tree.recordings, EventBus()), body)
 
 
-@examples(100)
+@examples(60)
 @given(st.one_of(st.binary(max_size=200), JSON.map(lambda v: json.dumps(v).encode())))
 def test_the_handler_answers_204_or_400_for_any_body(tree: Tree, raw: bytes) -> None:
     bus = EventBus()

@@ -138,7 +138,7 @@ def pipeline_bytes(pipeline: list[Request]) -> bytes:
 # --- properties -----------------------------------------------------------------------------
 
 
-@examples(150)
+@examples(60)
 @given(st.data(), st.lists(requests, min_size=1, max_size=5))
 def test_a_valid_pipeline_is_answered_in_order(
     data: st.DataObject, pipeline: list[Request]
@@ -170,7 +170,7 @@ def test_a_valid_pipeline_is_answered_in_order(
     assert out.closed == (not served[-1].keep_alive)
 
 
-@examples(300)
+@examples(100)
 @given(
     st.data(),
     st.one_of(
@@ -192,7 +192,7 @@ def test_any_bytes_get_answers_or_a_close_whatever_the_split(
     assert (chunked.writes, chunked.closed) == (whole.writes, whole.closed)
 
 
-@examples(60)
+@examples(40)
 @given(st.integers(0, MAX_HEADER_BYTES + 200), st.integers(0, MAX_HEADER_BYTES + 200), st.data())
 def test_the_request_line_and_header_limits_hold(
     url_len: int, value_len: int, data: st.DataObject
@@ -239,7 +239,7 @@ def test_the_body_limit_holds(delta: int, chunked: bool) -> None:
     assert [a.status for a in answers] == ([200] if delta <= 0 else [413])
 
 
-@examples(100)
+@examples(50)
 @given(st.data(), st.binary(max_size=200), st.binary(min_size=16, max_size=16))
 def test_an_upgrade_hands_every_later_byte_to_the_websocket(
     data: st.DataObject, after: bytes, nonce: bytes

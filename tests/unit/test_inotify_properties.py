@@ -34,7 +34,7 @@ records = st.tuples(
 )
 
 
-@examples(300)
+@examples(100)
 @given(st.lists(records, max_size=12))
 def test_packed_records_read_back_as_written(
     events: list[tuple[int, int, int, bytes, int]],
@@ -43,7 +43,7 @@ def test_packed_records_read_back_as_written(
     assert parse_events(data) == [(wd, mask, name) for wd, mask, _cookie, name, _pad in events]
 
 
-@examples(300)
+@examples(150)
 @given(
     st.one_of(
         st.binary(max_size=200),

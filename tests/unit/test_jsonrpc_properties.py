@@ -101,7 +101,7 @@ def reply_for(message: Request | Invalid) -> bytes:
     return result_reply(message.id, {"method": message.method})
 
 
-@examples(300)
+@examples(150)
 @given(st.one_of(envelopes(), JSON))
 def test_every_element_is_classified_and_answered_as_the_spec_says(obj: Any) -> None:
     kind, code, rid, notify = expected(obj)
@@ -118,7 +118,7 @@ def test_every_element_is_classified_and_answered_as_the_spec_says(obj: Any) -> 
     check_response(reply_for(message), rid)
 
 
-@examples(300)
+@examples(100)
 @given(st.one_of(st.lists(st.one_of(envelopes(), JSON), max_size=5), envelopes(), JSON))
 def test_any_json_text_parses_into_answerable_messages(value: Any) -> None:
     parsed = parse(json.dumps(value).encode())
@@ -136,7 +136,7 @@ def test_any_json_text_parses_into_answerable_messages(value: Any) -> None:
     assert [r["id"] for r in joined] == [m.id for m in parsed.messages]
 
 
-@examples(300)
+@examples(200)
 @given(
     st.one_of(
         st.binary(max_size=80),
@@ -161,7 +161,7 @@ def test_any_bytes_parse_without_raising(raw: bytes) -> None:
         check_response(reply_for(message), message.id)
 
 
-@examples(200)
+@examples(100)
 @given(IDS, JSON, st.integers(-32768, 32767), st.text(max_size=30))
 def test_replies_round_trip_ids_results_and_errors(
     rid: Any, result: Any, code: int, message: str

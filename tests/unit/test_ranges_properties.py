@@ -102,7 +102,7 @@ HEADERS = st.one_of(
 SIZES = st.one_of(st.integers(0, 3000), st.integers(0, 2**62))
 
 
-@examples(2000)
+@examples(600)
 @given(HEADERS, SIZES)
 @example("bytes=" + "0" * 20 + "1-5", 100).via("leading zeros past 18 digits")
 @example("bytes=" + "0" * 30 + "-", 100).via("a zero first-pos written long")
@@ -111,7 +111,7 @@ def test_parse_range_agrees_with_the_rfc(header: str, size: int) -> None:
     assert answer(header, size) == oracle(header, size)
 
 
-@examples(500)
+@examples(200)
 @given(st.text(max_size=60), SIZES)
 def test_any_text_is_a_range_the_whole_file_or_416(header: str, size: int) -> None:
     answer(header, size)  # its checks: within the file, and nothing else raised
@@ -136,7 +136,7 @@ def test_long_numbers_are_read_exactly(header: str, want: ByteRange | None) -> N
 ETAG = st.text(alphabet="abc0123", min_size=1, max_size=6).map(lambda t: f'"{t}"')
 
 
-@examples(300)
+@examples(100)
 @given(ETAG, st.lists(st.one_of(ETAG, ETAG.map(lambda t: "W/" + t), st.just("*")), max_size=4))
 def test_if_none_match_is_a_weak_comparison_over_the_list(etag: str, tags: list[str]) -> None:
     want = any(t == "*" or t.removeprefix("W/") == etag for t in tags)

@@ -112,7 +112,7 @@ messages = st.builds(
 )
 
 
-@examples(200)
+@examples(100)
 @given(st.data(), messages, st.binary(max_size=40), st.integers(0, 4))
 def test_a_response_reads_back_as_written(
     data: st.DataObject, message: Message, after: bytes, first_len: int
@@ -161,7 +161,7 @@ def check_response(result: RtspResponse | Exception) -> None:
     assert len(result.body) <= 64 * 1024
 
 
-@examples(400)
+@examples(150)
 @given(
     st.data(),
     st.one_of(
@@ -198,7 +198,7 @@ def challenges(draw: st.DrawFn) -> tuple[str, list[tuple[str, dict[str, str]]]]:
     return ", ".join(parts), meant
 
 
-@examples(300)
+@examples(100)
 @given(challenges())
 def test_challenges_read_back_as_written(
     value: tuple[str, list[tuple[str, dict[str, str]]]],
@@ -207,7 +207,7 @@ def test_challenges_read_back_as_written(
     assert [(c.scheme, c.params) for c in parse_challenges([text])] == meant
 
 
-@examples(300)
+@examples(100)
 @given(
     st.lists(st.one_of(TEXT, st.text(max_size=40), challenges().map(lambda c: c[0])), max_size=3)
 )
@@ -267,7 +267,7 @@ def descriptions(draw: st.DrawFn) -> Description:
     return Description("\r\n".join(lines) + "\r\n", VideoInfo(codec.upper(), width, height, fps))
 
 
-@examples(200)
+@examples(100)
 @given(descriptions())
 def test_an_sdp_reads_back_as_written(description: Description) -> None:
     assert parse_sdp_video(description.text) == description.want
@@ -301,7 +301,7 @@ def check_video(info: VideoInfo | None) -> None:
     assert info.fps is None or (math.isfinite(info.fps) and 0 < info.fps <= 1000)
 
 
-@examples(400)
+@examples(150)
 @given(st.lists(SDP_LINE, max_size=8).map("\n".join))
 def test_any_sdp_text_gives_video_info_or_none(text: str) -> None:
     check_video(parse_sdp_video(text))
@@ -352,7 +352,7 @@ def drain(pieces: list[bytes]) -> tuple[list[RtspResponse], BaseException | None
     return asyncio.run(run())
 
 
-@examples(150)
+@examples(60)
 @given(st.data(), interleaved())
 def test_the_interleaved_stream_yields_its_responses(
     data: st.DataObject, stream: tuple[bytes, list[Message], int]
@@ -366,7 +366,7 @@ def test_the_interleaved_stream_yields_its_responses(
     assert rtsp.bytes_read == payload
 
 
-@examples(300)
+@examples(100)
 @given(
     st.data(),
     st.one_of(
@@ -384,14 +384,14 @@ def test_any_interleaved_bytes_end_in_the_errors_the_reader_handles(
     assert end is not None
 
 
-@examples(300)
+@examples(150)
 @given(st.text(max_size=30))
 def test_any_session_parameters_give_a_timeout_or_none(params: str) -> None:
     timeout = _session_timeout(params)
     assert timeout is None or timeout > 0
 
 
-@examples(300)
+@examples(100)
 @given(
     st.lists(
         st.one_of(

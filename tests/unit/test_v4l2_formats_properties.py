@@ -61,7 +61,7 @@ def expected(table: Table) -> dict[str, dict[tuple[int, int], list[float]]]:
     return {f: {d: list(dict.fromkeys(r)) for d, r in s.items()} for f, s in merged.items()}
 
 
-@examples(200)
+@examples(100)
 @given(tables, st.sampled_from(["Video Capture", "Video Capture Multiplanar"]))
 def test_a_printed_format_table_reads_back(table: Table, buffer_type: str) -> None:
     caps = parse_formats(print_formats(table, buffer_type))
@@ -72,7 +72,7 @@ def test_a_printed_format_table_reads_back(table: Table, buffer_type: str) -> No
     assert got == want
 
 
-@examples(150)
+@examples(80)
 @given(
     st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_ ", min_size=1, max_size=20).filter(
         lambda d: d == d.strip()
@@ -145,7 +145,7 @@ def check_caps(caps: Capabilities) -> None:
     caps.best_mode()  # what the publisher asks of it never raises either
 
 
-@examples(400)
+@examples(150)
 @given(st.lists(LINES, max_size=12).map("\n".join))
 def test_any_text_gives_capabilities_or_format_parse_error(text: str) -> None:
     check_caps(parse_formats(text))

@@ -123,7 +123,7 @@ def chunks(draw: st.DrawFn, data: bytes) -> list[bytes]:
 # --- properties -----------------------------------------------------------------------------
 
 
-@examples(100)
+@examples(80)
 @given(st.data(), st.booleans())
 def test_any_split_of_a_valid_stream_gives_its_messages(data: st.DataObject, masked: bool) -> None:
     stream = data.draw(streams(masked))
@@ -135,7 +135,7 @@ def test_any_split_of_a_valid_stream_gives_its_messages(data: st.DataObject, mas
     assert parser.feed(frame(OP_PING, b"x", key=b"kkkk" if masked else None)) == [(OP_PING, b"x")]
 
 
-@examples(100)
+@examples(60)
 @given(st.data(), st.booleans(), st.integers(0, 400))
 def test_a_stream_past_max_size_is_refused_from_the_header(
     data: st.DataObject, masked: bool, max_size: int
@@ -149,7 +149,7 @@ def test_a_stream_past_max_size_is_refused_from_the_header(
         assert events == stream.events[: len(events)]
 
 
-@examples(200)
+@examples(120)
 @given(st.data(), st.booleans(), st.integers(0, 400))
 def test_malformed_streams_end_in_a_close_code(
     data: st.DataObject, masked: bool, max_size: int
@@ -166,7 +166,7 @@ def test_malformed_streams_end_in_a_close_code(
         assert events == want_events[: len(events)]
 
 
-@examples(50)
+@examples(40)
 @given(st.data(), st.booleans())
 def test_the_reference_agrees_on_valid_streams(data: st.DataObject, masked: bool) -> None:
     stream = data.draw(streams(masked))
@@ -208,7 +208,7 @@ def token_list(draw: st.DrawFn, token: str) -> bytes:
     return ",".join(pad + i + pad for i in items).encode()
 
 
-@examples(100)
+@examples(60)
 @given(
     st.binary(min_size=16, max_size=16),
     token_list("websocket"),
@@ -233,7 +233,7 @@ def test_a_valid_upgrade_is_accepted_with_the_rfc_accept_value(
     assert answer.endswith(b"\r\n\r\n")
 
 
-@examples(200)
+@examples(150)
 @given(
     st.sampled_from([b"GET", b"POST", b"get", b"HEAD"]),
     st.dictionaries(
