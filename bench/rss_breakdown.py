@@ -110,8 +110,8 @@ async def main():
     await app.start()
     out["started_before_trim"] = rss()
     # start() ends with the trim; run it again to see what one more pass frees
-    from camera_service.app import _release_startup_garbage
-    _release_startup_garbage()
+    from camera_service.app.lifecycle import release_startup_garbage
+    release_startup_garbage()
     out["started"] = rss()
     await app.stop()
 uvloop.run(main())

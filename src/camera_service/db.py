@@ -116,6 +116,15 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        5,
+        """
+        -- The media index: 1 once the file's writer said it is complete (a segment's
+        -- complete hook, a snapshot written) or it was found at start. A create hook
+        -- arriving after that (the hooks run as separate processes) does not reopen it.
+        ALTER TABLE media_files ADD COLUMN closed INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 ]
 
 

@@ -24,6 +24,11 @@ class DataDirs:
     def jwt_secret(self) -> Path:
         return self.data_dir / "jwt_secret"
 
+    def create(self) -> None:
+        for d in (self.data_dir, self.recordings, self.snapshots):
+            d.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.data_dir, 0o700)
+
 
 def user_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -56,7 +61,5 @@ def resolve_dirs(settings: Settings, create: bool = True) -> DataDirs:
         fell_back=fell_back,
     )
     if create:
-        for d in (paths.data_dir, paths.recordings, paths.snapshots):
-            d.mkdir(parents=True, exist_ok=True)
-        os.chmod(paths.data_dir, 0o700)
+        paths.create()
     return paths

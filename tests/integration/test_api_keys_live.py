@@ -43,6 +43,6 @@ async def test_unknown_key_refused_and_audited(service: Application, connect: Co
     c = await connect()
     r = await c.request("authenticate", {"auth_token": "csk_" + "A" * 43})
     assert r["error"]["code"] == -32001 and "invalid" in r["error"]["message"]
-    await service.audit.flush()
-    events = [e["event"] for e in service.audit.recent(10)]
+    await service.parts.store.audit.flush()
+    events = [e["event"] for e in service.parts.store.audit.recent(10)]
     assert "auth_failure" in events

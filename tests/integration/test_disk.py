@@ -151,9 +151,9 @@ def service_config(tmp_path: Path, media: Path, **storage: Any) -> Path:
 async def running(config: Path, busy: set[str] | None = None) -> AsyncIterator[Application]:
     settings, _ = load_settings(config, {})
     app = Application(settings, config, {})
-    if busy is not None:
-        app.busy_segments = lambda: busy  # type: ignore[method-assign]
     await app.start()
+    if busy is not None:
+        app.parts.media.retention.busy = lambda: busy
     try:
         yield app
     finally:

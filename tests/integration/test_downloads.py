@@ -343,7 +343,7 @@ async def test_websocket_upgrade_still_works_beside_files(stack: Stack) -> None:
 
 async def test_every_credential_form(stack: Stack, media: Media) -> None:
     app = stack.app
-    key, record = await app.db.run(app.keys.create, "downloads", "viewer", None)
+    key, record = await app.parts.db.run(app.parts.store.keys.create, "downloads", "viewer", None)
     jwt = make_token("viewer")
     target = f"/files/snapshots/{stack.frame}"
     for which in PORTS:
@@ -361,7 +361,7 @@ async def test_every_credential_form(stack: Stack, media: Media) -> None:
             reply = await fetch(port, target + query, headers)
             assert (reply.status, reply.body) == (200, media.png), (which, headers, query)
 
-    await app.db.run(app.keys.revoke, record.key_id)
+    await app.parts.db.run(app.parts.store.keys.revoke, record.key_id)
     expired = make_token("viewer", ttl=-10)
     for which in PORTS:
         port = stack.port(which)
@@ -389,8 +389,8 @@ async def test_every_credential_form(stack: Stack, media: Media) -> None:
                     assert reply.json()["reason"] == reason
                     assert reply.headers["content-type"] == "application/json"
                     assert key not in reply.body.decode() and jwt not in reply.body.decode()
-    await app.audit.flush()
-    rows = app.db.database.query("SELECT event FROM audit_log WHERE event = 'auth_failure'")
+    await app.parts.store.audit.flush()
+    rows = app.parts.db.database.query("SELECT event FROM audit_log WHERE event = 'auth_failure'")
     assert len(rows) >= 2 * 2 * 7  # the refused credentials, not the missing ones
 
 

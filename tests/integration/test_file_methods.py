@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 
 from camera_service.app import Application
 from camera_service.config import Settings
+from camera_service.record.manager import RecordingManager
 from tests.conftest import Connect, make_settings
 from tests.rpc import RpcClient
 from tests.support.hostile_names import RPC_NAMES, plant_symlinks
@@ -260,12 +260,21 @@ async def test_delete_recording_and_snapshot(
     assert (await error(operator, "get_snapshot_info", {"filename": "photo.png"}))["code"] == -1005
 
 
+@pytest.fixture
+def busy(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """The segments the record manager reports as being written (it learns them from
+    MediaMTX's hooks, and there is no MediaMTX here). Requested before ``service``: the
+    service's parts take the manager's method when they are built."""
+    names: set[str] = set()
+    monkeypatch.setattr(RecordingManager, "busy", lambda manager: names)
+    return names
+
+
 async def test_a_segment_being_recorded_is_not_deleted(
-    service: Application, connect: Connect, clips: list[str], monkeypatch: pytest.MonkeyPatch
+    busy: set[str], service: Application, connect: Connect, clips: list[str]
 ) -> None:
     name = clips[0]
-    busy: Callable[[], set[str]] = lambda: {name}  # noqa: E731
-    monkeypatch.setattr(service, "busy_segments", busy)
+    busy.add(name)
     operator = await connect("operator")
     err = await error(operator, "delete_recording", {"filename": name})
     assert err["code"] == -1006

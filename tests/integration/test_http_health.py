@@ -72,7 +72,7 @@ async def test_mediamtx_down_only_degrades(service: Application) -> None:
     service.health.listeners.append(
         lambda state: changes.append(state.status.value) if state.name == "mediamtx" else None
     )
-    for _ in range(6):  # nothing listens on the configured API port; the breaker opens
+    for _ in range(6):  # nothing listens on the configured API port
         await service.media.check()
     # one change, however many failed checks: clients are not told every few seconds
     assert changes in ([], ["unhealthy"])
@@ -153,7 +153,7 @@ async def test_server_info_and_discover(service: Application, connect: Connect) 
     doc = await c.call("rpc.discover")
     assert doc["openrpc"].startswith("1.")
     by_name = {m["name"]: m for m in doc["methods"]}
-    assert set(by_name) == set(service.registry.names())
+    assert set(by_name) == set(service.parts.front.methods.names())
     assert by_name["get_status"]["x-required-role"] == "admin"
     assert by_name["ping"]["x-required-role"] is None
     auth_params = {p["name"] for p in by_name["authenticate"]["params"]}
@@ -164,7 +164,9 @@ async def test_server_info_and_discover(service: Application, connect: Connect) 
 async def test_token_expiring_mid_session(service: Application, connect: Connect) -> None:
     c = await connect("viewer")
     assert "result" in await c.request("subscribe_events", {})
-    service.dispatcher.clock = lambda: time.time() + 2 * 86400  # the token is now past exp
+    service.parts.front.dispatcher.clock = lambda: (
+        time.time() + 2 * 86400
+    )  # the token is now past exp
     r = await c.request("subscribe_events", {})
     assert r["error"]["code"] == -32001 and "expired" in r["error"]["message"]
     # and it stays unauthenticated: notifications stop too

@@ -1,5 +1,6 @@
 """The media index: names, probes (real ffprobe on files FFmpeg makes here), the
-reconcile at start, inotify and bus events, with a real SQLite database."""
+reconcile at start, the service's own events (segment hooks, snapshots, deletions) and
+the rescans inotify asks for when something else changed, with a real SQLite database."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import dataclasses
 import os
 import shutil
 import signal
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,13 +20,14 @@ import pytest
 
 from camera_service.db import AsyncDatabase
 from camera_service.events import EventBus
+from camera_service.storage import index as media_index
 from camera_service.storage.events import (
     MediaDeleted,
     SegmentCompleted,
     SegmentCreated,
     SnapshotSaved,
 )
-from camera_service.storage.index import MediaEntry, MediaIndex, name_info
+from camera_service.storage.index import WRITE_IDLE_SECONDS, MediaEntry, MediaIndex, name_info
 from camera_service.storage.names import Kind, is_media_name
 from camera_service.storage.probe import (
     ImageInfo,
@@ -313,6 +316,7 @@ async def test_restart_reconciles_what_changed_while_the_service_was_down(
 async def test_inotify_follows_files_created_renamed_moved_and_deleted(
     tmp_path: Path, make_index: Factory, samples: dict[str, Path]
 ) -> None:
+    """Changes nobody in the service announced: each one ends in a rescan."""
     snap = tmp_path / "snap"
     index = await make_index()
     await until_listed(index, "snapshot", set())
@@ -438,6 +442,125 @@ async def test_a_create_hook_arriving_after_complete_does_not_reopen_the_segment
     events.publish(SegmentCreated("lab", segment))
     reopened = await entry(index, "recording", segment.name)
     assert reopened is not None and reopened.writing
+
+
+def saved(filename: str) -> SnapshotSaved:
+    """What the snapshot service publishes once ``filename`` is written (sizes aside)."""
+    return SnapshotSaved("lab", "lab", filename, 1, 0.0, "warm", "jpg", 1, 1)
+
+
+async def test_only_changes_the_service_does_not_explain_cause_a_rescan(
+    tmp_path: Path, make_index: Factory, samples: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service's own files reach the index through its events; inotify's reports of
+    them are explained and cost nothing. A file copied in by hand is found by a rescan
+    of its directory only."""
+    # A margin for a loaded machine: a report read more than the window after the
+    # event that explains it would count as unexplained.
+    monkeypatch.setattr(media_index, "EXPLAIN_SECONDS", 3.0)
+    events = EventBus()
+    index = await make_index(events)
+    await index.settled(WAIT)
+    reconciled: list[str] = []
+    reconcile = index.store.reconcile
+
+    def spy(kind: Kind, startup: bool, now: float) -> None:
+        reconciled.append(kind)
+        reconcile(kind, startup, now)
+
+    monkeypatch.setattr(index.store, "reconcile", spy)
+    rec, snap = tmp_path / "rec", tmp_path / "snap"
+    shot = "lab_snapshot_2025-01-15_14-30-00.jpg"
+
+    # Snapshots as the service writes and deletes them; a marker copied in by hand into
+    # the other directory afterwards: once it is listed, inotify's reports of the
+    # snapshots (read before it, in order) have been weighed too.
+    shutil.copy(samples["wide"], snap / shot)
+    events.publish(saved(shot))
+    shutil.copy(samples["small"], snap / "lab_snapshot_2025-01-15_14-30-01.png")
+    events.publish(saved("lab_snapshot_2025-01-15_14-30-01.png"))
+    (snap / shot).unlink()
+    events.publish(MediaDeleted("snapshot", shot))
+    shutil.copy(samples["one"], rec / "by hand.ts")
+    await until_listed(index, "recording", {"by hand.ts"})
+    assert reconciled == ["recording"]
+    assert await names(index, "snapshot") == ["lab_snapshot_2025-01-15_14-30-01.png"]
+
+    # A segment as MediaMTX writes it, then a marker in the snapshots directory.
+    segment = rec / "lab_2025-01-15_14-30-00.mp4"
+    shutil.copy(samples["two"], segment)
+    events.publish(SegmentCreated("lab", segment))
+    events.publish(SegmentCompleted("lab", segment, 2.0))
+    shutil.copy(samples["small"], snap / "by hand.png")
+    await until_listed(index, "snapshot", {"lab_snapshot_2025-01-15_14-30-01.png", "by hand.png"})
+    assert reconciled == ["recording", "snapshot"]
+    assert set(await names(index, "recording")) == {"by hand.ts", segment.name}
+
+
+async def test_a_segment_a_rescan_found_before_its_create_hook_is_opened_by_the_hook(
+    tmp_path: Path, make_index: Factory, samples: dict[str, Path]
+) -> None:
+    """A rescan can find a new segment before its create hook arrives. The file is then
+    listed as any file (nobody said it is being written), and the hook still opens it:
+    a found file is not one its writer said is complete."""
+    events = EventBus()
+    index = await make_index(events)
+    await until_listed(index, "recording", set())
+    index.watcher.stop()
+    segment = tmp_path / "rec" / "lab_2025-01-15_14-30-00.mp4"
+    shutil.copy(samples["two"], segment)
+    await index.rescan()
+    found = await entry(index, "recording", segment.name)
+    assert found is not None and not found.writing
+
+    events.publish(SegmentCreated("lab", segment))
+    opened = await entry(index, "recording", segment.name)
+    assert opened is not None and opened.writing and opened.duration is None
+    events.publish(SegmentCompleted("lab", segment, 2.0))
+    await index.settled(WAIT)
+    done = await entry(index, "recording", segment.name)
+    assert done is not None and not done.writing
+    assert done.duration == pytest.approx(2.0, abs=0.15)
+
+
+async def test_a_late_create_hook_leaves_a_probed_segment_as_it_was(
+    tmp_path: Path, make_index: Factory, samples: dict[str, Path]
+) -> None:
+    events = EventBus()
+    index = await make_index(events)
+    await until_listed(index, "recording", set())
+    index.watcher.stop()
+    segment = tmp_path / "rec" / "lab_2025-01-15_14-30-00.mp4"
+    shutil.copy(samples["two"], segment)
+    events.publish(SegmentCompleted("lab", segment, 2.0))
+    await index.settled(WAIT)
+    events.publish(SegmentCreated("lab", segment))
+    late = await entry(index, "recording", segment.name)
+    assert late is not None and not late.writing
+    assert late.duration == pytest.approx(2.0, abs=0.15)  # not forgotten
+
+
+async def test_a_segment_whose_complete_hook_was_lost_is_closed_by_a_rescan_once_idle(
+    tmp_path: Path, make_index: Factory, samples: dict[str, Path]
+) -> None:
+    events = EventBus()
+    index = await make_index(events)
+    await until_listed(index, "recording", set())
+    index.watcher.stop()
+    segment = tmp_path / "rec" / "lab_2025-01-15_14-30-00.mp4"
+    shutil.copy(samples["two"], segment)
+    events.publish(SegmentCreated("lab", segment))
+    await index.rescan()
+    written = await entry(index, "recording", segment.name)
+    assert written is not None and written.writing  # its writer may still be at it
+
+    idle = time.time() - 2 * WRITE_IDLE_SECONDS
+    os.utime(segment, (idle, idle))  # nobody wrote to it for two minutes
+    await index.rescan()
+    await index.settled(WAIT)
+    closed = await entry(index, "recording", segment.name)
+    assert closed is not None and not closed.writing
+    assert closed.duration == pytest.approx(2.0, abs=0.15)
 
 
 async def test_bus_events_are_applied_before_the_next_listing(

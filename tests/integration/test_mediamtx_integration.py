@@ -1,6 +1,7 @@
 """The service against MediaMTX: paths follow cameras, come back after a MediaMTX
-restart, foreign paths are left alone, failures open the circuit and recovery closes
-it, and a reader of a camera's URL gets real video.
+restart, foreign paths are left alone, MediaMTX down degrades the service with one
+stable reason and fails requests at once, its return is seen at the next check, and a
+reader of a camera's URL gets real video.
 
 Tests marked ``live_mediamtx`` run against the OpenAPI-checked double with its real
 RTSP data plane by default, and unchanged against a real MediaMTX when
@@ -19,6 +20,7 @@ import orjson
 import pytest
 
 from camera_service.app import Application
+from camera_service.media.mediamtx import MediaMtxUnavailable
 from camera_service.observability.health import Status
 from tests.conftest import make_settings, make_token
 from tests.rpc import RpcClient
@@ -125,19 +127,22 @@ async def test_a_path_created_by_someone_else_is_never_touched(
     assert sync.status is Status.DEGRADED and "not created by this service" in sync.reason
 
 
-async def test_failures_open_the_circuit_the_api_keeps_answering_and_recovery_closes_it(
+async def test_mediamtx_down_degrades_fails_requests_at_once_and_is_back_at_the_next_check(
     mediamtx_factory: MediaMtxFactory, service_with: Any, tmp_path: Path
 ) -> None:
     mtx = await mediamtx_factory(work_dir=tmp_path)
     app = await service_with(mtx, sources=[LAB])
     await mtx.wait_for_request(adds("lab"))
     client = await RpcClient.connect(f"ws://127.0.0.1:{app.ws_port}/ws")
+    changes: list[tuple[Status, str]] = []
+    app.health.listeners.append(
+        lambda s: changes.append((s.status, s.reason)) if s.name == "mediamtx" else None
+    )
     try:
         await client.call("authenticate", {"auth_token": make_token("admin")})
         async with mtx.stopped(lose_state=False):
-            for _ in range(6):  # each check fails; the breaker opens after 3 failures
+            for _ in range(6):
                 await app.media.check()
-            assert app.media.breaker.state == "open"
             link = app.health.components["mediamtx"]
             assert link.status is Status.UNHEALTHY
             status = await client.call("get_status")
@@ -146,9 +151,13 @@ async def test_failures_open_the_circuit_the_api_keeps_answering_and_recovery_cl
             assert [c["camera_id"] for c in (await client.call("get_camera_list"))["cameras"]] == [
                 "lab"
             ]
-        app.media.breaker.reset()  # skip the 2 s cool-down: what follows is the trial call
-        await app.media.check()
-        assert app.media.breaker.state == "closed"
+            refused = await client.request("start_recording", {"device": "lab"})
+            assert refused["error"]["code"] == -1003
+            assert "MediaMTX is unreachable" in refused["error"]["message"]
+            with pytest.raises(MediaMtxUnavailable, match="MediaMTX is unreachable"):
+                await app.media.patch_path("lab", {"record": False})
+            assert changes == [(Status.UNHEALTHY, "unreachable")]  # one, for six failed checks
+        await app.media.check()  # the first check after its return: no cool-down
         link = app.health.components["mediamtx"]
         assert link.status is Status.HEALTHY
         assert link.details["version"] == "v1.20.1" and link.details["in_sync"] is True

@@ -51,7 +51,9 @@ async def test_managed_mediamtx_is_configured_restarted_and_stopped(tmp_path: Pa
     app = Application(settings)
     await app.start()
     try:
-        config = yaml.safe_load(app.managed.config_path.read_text())
+        managed = app.managed
+        assert managed is not None  # manage: always
+        config = yaml.safe_load(managed.config_path.read_text())
         assert config["apiAddress"] == api_url.removeprefix("http://")
         assert (config["multicastRTPPort"], config["multicastRTCPPort"]) == (8004, 8005)
         assert config["rtmp"] is False and config["paths"] == {}
@@ -60,23 +62,23 @@ async def test_managed_mediamtx_is_configured_restarted_and_stopped(tmp_path: Pa
         assert "camera_service.record.hookcmd --event complete" in complete
         assert f":{app.health_port}/hooks/recording" in defaults["runOnRecordSegmentCreate"]
         assert defaults["recordPath"].startswith(str(app.paths.recordings))
-        assert oct(app.managed.config_path.stat().st_mode & 0o777) == "0o600"
+        assert oct(managed.config_path.stat().st_mode & 0o777) == "0o600"
 
         media = app.media
         await media.wait_until(lambda: media.reachable and "lab" in media.owned, 10)
         assert await path_exists(api_url, "lab")
 
-        proc = app.managed.process
+        proc = managed.process
         assert proc is not None
         os.kill(proc.pid, signal.SIGKILL)  # MediaMTX crashes
         await media.wait_until(lambda: not media.reachable, 10)
         generation = media.generation
         await media.wait_until(
-            lambda: app.managed.restarts == 1 and media.reachable and media.generation > generation,
+            lambda: managed.restarts == 1 and media.reachable and media.generation > generation,
             10,
         )
         assert await path_exists(api_url, "lab")  # re-applied to the new process
-        restarted = app.managed.process
+        restarted = managed.process
     finally:
         await app.stop()
     assert restarted is not None and restarted.returncode == 0  # clean stop, no violations

@@ -112,7 +112,7 @@ async def test_refused_events_change_nothing(
 async def test_hook_command_mediamtx_runs_reports_to_the_service(service: Application) -> None:
     seen: list[SegmentEvent] = []
     collect_segments(service.events, seen)
-    fields = service.recording_fields()
+    fields = service.media.recording()
     command = fields["runOnRecordSegmentCreate"]
     assert command.startswith(sys.executable)
     assert "-m camera_service.record.hookcmd --event create" in command

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from camera_service.app import Application
+from camera_service.app.parts import RecordingFields
 from camera_service.config import Settings
 from tests.conftest import make_settings, make_token
 from tests.rpc import RpcClient
@@ -148,10 +149,10 @@ async def test_stop_returns_every_segment(
     media_stack: MediaStackFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The config's shortest segment is a minute; MediaMTX itself takes any length.
-    fields = Application.recording_fields
+    fields = RecordingFields.__call__
     monkeypatch.setattr(
-        Application,
-        "recording_fields",
+        RecordingFields,
+        "__call__",
         lambda self: {**fields(self), "recordSegmentDuration": "2s"},
     )
     stack = await media_stack()
@@ -200,7 +201,7 @@ async def test_unplug_finalizes_the_recording(media_stack: MediaStackFactory) ->
     # The camera goes away: its source is removed from the config (a SIGHUP reload).
     cameras = app.settings.cameras.model_copy(update={"sources": []})
     app.settings = app.settings.model_copy(update={"cameras": cameras})
-    for listener in app.reload_listeners:
+    for listener in app.live.listeners:
         listener(app.settings, ["cameras.sources"])
     stopped = await status_update(client, "STOPPED")
     assert stopped["reason"] == "unplugged" and stopped["files"] == [name]
@@ -248,7 +249,7 @@ async def test_storage_and_capacity_refuse_without_touching_mediamtx(
         failed = await rpc_error(client, "start_recording", {"device": "yard"})
     assert failed["code"] == -1003 and failed["message"].startswith("MediaMTX operation failed:")
     assert app.recordings.active == {}
-    assert app.recordings.path_overrides("yard")["record"] is False
+    assert app.media.record_state.fields("yard")["record"] is False
     assert (stack.mtx.path_conf("yard") or {}).get("record") is False
 
 

@@ -194,7 +194,7 @@ async def test_a_stop_that_meets_a_change_ends_the_registrar(
     app = Application(make_settings(tmp_path, registry=registry(aggregator, 3600)))
     await app.start()
     started.append(app)
-    registrar = app.registrar
+    registrar = app.parts.registration.registrar
     assert registrar is not None
     await aggregator.wait_for(
         lambda c: c.kind == "heartbeat" and c.body["health"]["components"]["registry"] == "healthy"

@@ -316,7 +316,7 @@ async def test_mediamtx_down_rtsp_camera_is_read_directly(
 
 
 async def wait_connected(client: RpcClient, app: Application, camera_id: str) -> None:
-    camera = app.cameras.get(camera_id)
+    camera = app.parts.cameras.get(camera_id)
     if camera is not None and camera.connected:
         return
     async with asyncio.timeout(WAIT):

@@ -7,6 +7,7 @@ Nothing sleeps to synchronize: every wait is for a reply, a frame or EOF, with a
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -122,6 +123,56 @@ async def test_handshake_refused(
     assert await read_eof(reader) == b""
     assert not app.ws.connections
     await assert_serving(app)
+
+
+def _handshake_lines(version: str = "1.1", drop: str = "", extra: tuple[str, ...] = ()) -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        f"GET /ws HTTP/{version}",
+        "Host: 127.0.0.1",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+        *extra,
+    ]
+    lines = [line for line in lines if not drop or not line.startswith(drop)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (_handshake_lines(version="1.0"), 400),  # RFC 6455 §4.2.1: HTTP/1.1 or higher
+        (_handshake_lines(drop="Host:"), 400),  # §4.2.1 (2); RFC 9112 §3.2
+        (_handshake_lines(extra=("Host: 127.0.0.2",)), 400),  # RFC 9112 §3.2
+        (  # RFC 6455 §11.3.1: the key MUST NOT appear more than once
+            _handshake_lines(extra=(f"Sec-WebSocket-Key: {base64.b64encode(b'x' * 16).decode()}",)),
+            400,
+        ),
+        (_handshake_lines(extra=("Sec-WebSocket-Version: 13",)), 426),  # §11.3.5
+    ],
+    ids=["http-1.0", "no-host", "two-hosts", "two-keys", "two-versions"],
+)
+async def test_handshake_refused_per_the_rfcs(
+    app: Application, opener: Opener, request_bytes: bytes, status: int
+) -> None:
+    reader, writer = await opener(app.ws_port)
+    writer.write(request_bytes)
+    response = await read_handshake(reader)
+    assert response.status == status, response
+    assert await read_eof(reader) == b""
+    assert not app.ws.connections
+    await assert_serving(app)
+
+
+async def test_a_plain_request_without_host_is_400(app: Application, opener: Opener) -> None:
+    reader, writer = await opener(app.health_port)
+    writer.write(b"GET /health/live HTTP/1.1\r\n\r\n")
+    assert (await read_response(reader)).status == 400
+    reader, writer = await opener(app.health_port)
+    writer.write(b"GET /health/live HTTP/1.0\r\n\r\n")  # HTTP/1.0 needs no Host
+    assert (await read_response(reader)).status == 200
 
 
 async def test_plain_get_on_ws_path_is_426_and_keeps_the_connection(
@@ -602,3 +653,41 @@ async def test_slowloris_after_a_kept_alive_request_closed_after_the_request_tim
     assert (await read_response(reader)).status == 200
     writer.write(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a")
     assert await read_eof(reader, timeout=3.0) == b""
+
+
+# --- Expect: 100-continue (RFC 9110 §10.1.1) ---------------------------------------------------
+
+
+def post_head(length: int, expect: str = "100-continue") -> bytes:
+    return (
+        f"POST /health/live HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n"
+        f"Expect: {expect}\r\n\r\n"
+    ).encode()
+
+
+async def test_expect_100_continue_is_answered_before_the_body(
+    app: Application, opener: Opener
+) -> None:
+    reader, writer = await opener(app.health_port)
+    writer.write(post_head(2))
+    async with asyncio.timeout(PROMPT):  # not the client's own timeout
+        assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(b"{}" + get("/health/live"))
+    assert (await read_response(reader)).status == 405  # the final answer follows
+    assert (await read_response(reader)).status == 200
+
+
+async def test_expect_with_a_body_past_the_limit_gets_413_at_once(
+    app: Application, opener: Opener
+) -> None:
+    reader, writer = await opener(app.health_port)
+    writer.write(post_head(httpserver.MAX_BODY_BYTES + 1))
+    response = await read_response(reader, timeout=PROMPT)
+    assert response.status == 413 and response.headers["connection"] == "close"
+    assert await read_eof(reader) == b""
+
+
+async def test_an_unknown_expectation_gets_417(app: Application, opener: Opener) -> None:
+    reader, writer = await opener(app.health_port)
+    writer.write(post_head(2, "something-else"))
+    assert (await read_response(reader, timeout=PROMPT)).status == 417

@@ -107,11 +107,11 @@ async def test_authenticate_failures(connect: Connect, token: str, word: str) ->
 async def test_role_matrix_for_every_registered_method(
     service: Application, connect: Connect
 ) -> None:
-    assert set(service.registry.names()) >= set(ROLE_OF)
+    assert set(service.parts.front.methods.names()) >= set(ROLE_OF)
     order = {None: 0, "viewer": 1, "operator": 2, "admin": 3}
     anon = await connect()
     clients = {role: await connect(role) for role in ROLES}
-    for spec in service.registry:
+    for spec in service.parts.front.methods:
         required = spec.role.label if spec.role is not None else None
         if spec.name in ROLE_OF:
             assert ROLE_OF[spec.name] == required, spec.name
@@ -305,3 +305,16 @@ async def test_connection_cap(tmp_path) -> None:
         for c in clients:
             await c.close()
         await app.stop()
+
+
+async def test_a_request_id_past_64_bits_comes_back_exactly(service: Application) -> None:
+    url = f"ws://127.0.0.1:{service.ws_port}/ws"
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        await ws.send_str('{"jsonrpc":"2.0","method":"ping","id":18446744073709551617}')
+        assert await ws.receive_str(timeout=10) == (
+            '{"jsonrpc":"2.0","result":"pong","id":18446744073709551617}'
+        )
+        huge = "9" * 5000
+        await ws.send_str(f'{{"jsonrpc":"2.0","method":"ping","id":{huge}}}')
+        reply = await ws.receive_str(timeout=10)
+        assert reply.endswith(f'"id":{huge}}}') and '"code":-32600' in reply

@@ -18,6 +18,7 @@ from camera_service.cameras.model import Camera, CameraStatus, SourceType
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.events import EventBus
 from camera_service.limits import CapacityExceeded
+from camera_service.media.desired import DesiredRecording
 from camera_service.media.events import MediaMtxRestarted
 from camera_service.media.mediamtx.client import MediaMtxUnavailable
 from camera_service.media.pathconf import RECORD_PART_SECONDS
@@ -81,6 +82,7 @@ class Rig:
         for camera_id in ("lab", "yard"):
             self.cameras.put(Camera(camera_id, SourceType.TEST, camera_id, CameraStatus.CONNECTED))
         self.paths = FakePaths()
+        self.desired = DesiredRecording(lambda: self.settings.recording)
         self.level = StorageLevel.OK
         self.holders: list[FakeHolder] = []
         self.notes: list[dict[str, Any]] = []
@@ -93,6 +95,7 @@ class Rig:
             self.cameras,
             self.events,
             self.paths,
+            self.desired,
             self.recordings,
             lambda: self.level,
             self._holder,
@@ -146,8 +149,8 @@ def quick(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_start_records_the_path_and_is_reported_with_the_real_name(rig: Rig) -> None:
     session = await rig.manager.start("lab", None, "ts")
     assert rig.paths.patches == [("lab", {"record": True, "recordFormat": "mpegts"})]
-    assert rig.manager.path_overrides("lab") == {"record": True, "recordFormat": "mpegts"}
-    assert rig.manager.path_overrides("yard") == {"record": False, "recordFormat": "fmp4"}
+    assert rig.desired.fields("lab") == {"record": True, "recordFormat": "mpegts"}
+    assert rig.desired.fields("yard") == {"record": False, "recordFormat": "fmp4"}
     assert rig.holders[0].started
     assert session.expected.startswith("lab_") and session.expected.endswith(".ts")
     camera = rig.cameras.get("lab")
@@ -214,7 +217,7 @@ async def test_refusals_change_nothing(rig: Rig) -> None:
     with pytest.raises(MediaMtxFailed, match="cannot connect"):
         await rig.manager.start("lab", None, None)
     assert rig.paths.patches == [] and rig.manager.active == {}
-    assert rig.manager.path_overrides("lab")["record"] is False
+    assert rig.desired.fields("lab")["record"] is False
     assert all(h.stopped for h in rig.holders if h.started)
     assert rig.notes == []
 
@@ -230,7 +233,7 @@ async def test_a_start_cancelled_while_mediamtx_takes_the_patch_leaves_nothing_b
         await start
     # No session to finalize at shutdown; the desired state says record off.
     assert rig.manager.active == {}
-    assert rig.manager.path_overrides("lab")["record"] is False
+    assert rig.desired.fields("lab")["record"] is False
     assert all(h.stopped for h in rig.holders if h.started)
     assert rig.notes == []
 
@@ -256,7 +259,7 @@ async def test_failed_stop_keeps_recording(rig: Rig) -> None:
     with pytest.raises(MediaMtxFailed, match="timed out"):
         await rig.manager.stop("lab")
     assert "lab" in rig.manager.active
-    assert rig.manager.path_overrides("lab")["record"] is True
+    assert rig.desired.fields("lab")["record"] is True
 
 
 async def test_duration_is_timed_from_the_first_segment(rig: Rig) -> None:
@@ -283,7 +286,7 @@ async def test_mediamtx_restart_ends_sessions_without_a_patch(rig: Rig) -> None:
     patches = len(rig.paths.patches)
     rig.events.publish(MediaMtxRestarted("later"))
     # Out of the desired state before the controller reconciles.
-    assert rig.manager.path_overrides("lab")["record"] is False
+    assert rig.desired.fields("lab")["record"] is False
     rig.segment("complete", "lab_a.mp4", duration=3.0)
     stopped = await rig.note("STOPPED")
     assert stopped["reason"] == "mediamtx_restarted" and stopped["files"] == ["lab_a.mp4"]

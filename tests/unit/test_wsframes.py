@@ -372,9 +372,15 @@ def test_max_plus_one_refused_from_the_header_alone(max_size: int, header_len: i
     assert e.value.code == CLOSE_TOO_BIG
 
 
-@pytest.mark.parametrize("length", [1 << 32, (1 << 63) - 1, (1 << 64) - 1])
+@pytest.mark.parametrize("length", [1 << 32, (1 << 63) - 1])
 def test_huge_64_bit_length_refused(length: int) -> None:
     refused(frame(OP_BINARY, b"", length=length, width=64)[:10], CLOSE_TOO_BIG)
+
+
+@pytest.mark.parametrize("length", [1 << 63, (1 << 64) - 1])
+def test_a_64_bit_length_with_its_top_bit_set_is_a_protocol_error(length: int) -> None:
+    # RFC 6455 §5.2: "the most significant bit MUST be 0": not a size, a violation.
+    refused(frame(OP_BINARY, b"", length=length, width=64)[:10], CLOSE_PROTOCOL_ERROR)
 
 
 def test_fragmented_message_size_limit() -> None:

@@ -3,10 +3,16 @@
 Parsing turns one text frame into requests or an immediate error reply; the reply
 builders turn results and errors back into bytes. The dispatcher and the transports
 sit on top of this.
+
+Request ids are echoed exactly as sent (JSON-RPC 2.0 §5: the same value). orjson reads
+integers up to 64 bits exactly but turns larger ones into floats, and refuses numbers
+past a double's range; for those rare frames the standard library's parser reads the
+id's literal text, which the reply carries as it came.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -30,7 +36,7 @@ STORAGE_LOW: Final = -1008
 STORAGE_CRITICAL: Final = -1010
 CAPACITY_EXCEEDED: Final = -1012
 
-Id = str | int | float | None
+Id = str | int | float | orjson.Fragment | None
 
 
 class RpcError(Exception):
@@ -80,14 +86,77 @@ def parse(payload: str | bytes) -> Parsed:
     try:
         obj = orjson.loads(payload)
     except orjson.JSONDecodeError:
-        return Parsed([Invalid(RpcError(PARSE_ERROR, "Parse error: invalid JSON"))], False)
+        return _parse_wide(payload)
     if isinstance(obj, list):
         if not obj:
             return Parsed(
                 [Invalid(RpcError(INVALID_REQUEST, "Invalid Request: empty batch"))], False
             )
-        return Parsed([to_message(item) for item in obj], True)
-    return Parsed([to_message(obj)], False)
+        parsed = Parsed([to_message(item) for item in obj], True)
+    else:
+        parsed = Parsed([to_message(obj)], False)
+    for message in parsed.messages:
+        if isinstance(message.id, float):  # maybe an integer past 64 bits: read it exactly
+            _exact_ids(payload, parsed)
+            break
+    return parsed
+
+
+_OUT_OF_RANGE = "Invalid Request: a number is too large for this service"
+
+
+def _literal(text: str) -> orjson.Fragment:
+    return orjson.Fragment(text)
+
+
+def _refuse(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")  # NaN, Infinity: Python's parser allows them
+
+
+def _read_literal(payload: str | bytes) -> Any:
+    """``payload`` with every number kept as its literal text (ValueError: not JSON)."""
+    return json.loads(payload, parse_int=_literal, parse_float=_literal, parse_constant=_refuse)
+
+
+def _exact_ids(payload: str | bytes, parsed: Parsed) -> None:
+    """Replace float ids with the literal the client sent."""
+    exact = _read_literal(payload)
+    items = exact if parsed.is_batch else [exact]
+    for message, item in zip(parsed.messages, items, strict=True):
+        if isinstance(message.id, float):
+            message.id = item["id"]
+
+
+def _parse_wide(payload: str | bytes) -> Parsed:
+    """A frame orjson refused: not JSON at all, or JSON with a number past a double's
+    range. The latter's elements are read one by one, so the others run as usual and
+    the one holding such a number is refused with its own id."""
+    try:
+        exact = _read_literal(payload)
+    except (ValueError, RecursionError):
+        return Parsed([Invalid(RpcError(PARSE_ERROR, "Parse error: invalid JSON"))], False)
+    if isinstance(exact, list):
+        if not exact:
+            return Parsed(
+                [Invalid(RpcError(INVALID_REQUEST, "Invalid Request: empty batch"))], False
+            )
+        return Parsed([_wide_message(item) for item in exact], True)
+    return Parsed([_wide_message(exact)], False)
+
+
+def _wide_message(item: Any) -> Message:
+    rid = item.get("id") if isinstance(item, dict) else None
+    if not isinstance(rid, str | orjson.Fragment):
+        rid = None
+    try:
+        obj = orjson.loads(orjson.dumps(item))
+    except orjson.JSONDecodeError:
+        notification = isinstance(item, dict) and "id" not in item
+        return Invalid(RpcError(INVALID_REQUEST, _OUT_OF_RANGE), rid, notification)
+    message = to_message(obj)
+    if isinstance(message.id, float):
+        message.id = rid
+    return message
 
 
 def to_message(obj: Any) -> Message:

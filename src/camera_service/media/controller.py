@@ -5,6 +5,14 @@ the desired state (one path per camera) and re-applies it: on every camera event
 on a timer, and at once when MediaMTX comes back or restarts (its ``/v3/info``
 ``started`` changes). Only paths this service created are ever changed or deleted;
 their names are kept in SQLite so a restart of the service does not orphan them.
+
+Whether MediaMTX is up has one signal: the check every ``check_interval``
+(:attr:`MediaController.reachable`, the ``mediamtx`` health component). While it says
+down, requests that need MediaMTX fail at once instead of waiting out timeouts (a hung
+MediaMTX costs 3 attempts of ``request_timeout`` each), and the first check that gets
+an answer brings everything back. The client's retries and this check are all the
+failure handling: on loopback a refused connection fails in microseconds, and a
+cool-down in front of the client would only delay the recovery the check sees.
 """
 
 from __future__ import annotations
@@ -26,9 +34,9 @@ from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import MediaMtxConfig, RtspSource, TestPatternSource
 from camera_service.db import AsyncDatabase
 from camera_service.events import EventBus
-from camera_service.media.circuit import CircuitBreaker
+from camera_service.media.desired import DesiredRecording
 from camera_service.media.events import MediaMtxRestarted, StreamsChanged
-from camera_service.media.mediamtx.client import MediaMtxClient, MediaMtxError
+from camera_service.media.mediamtx.client import MediaMtxClient, MediaMtxError, MediaMtxUnavailable
 from camera_service.media.mediamtx.models import PathState
 from camera_service.media.pathconf import PathConf, desired_path, differs
 from camera_service.observability.health import ComponentHealth, Health, Status
@@ -49,8 +57,8 @@ class MediaController:
         db: AsyncDatabase,
         source_of: Callable[[str], Source | None],
         device_of: Callable[[str], str | None],
-        recording: Callable[[], PathConf] = dict,
-        record_state: Callable[[str], PathConf] = lambda camera_id: {},
+        recording: Callable[[], PathConf],
+        record_state: DesiredRecording,
     ) -> None:
         self.cfg = cfg
         self.cameras = cameras
@@ -58,13 +66,10 @@ class MediaController:
         self.db = db
         self.source_of = source_of
         self.device_of = device_of
-        self.recording = recording
-        # Per camera: whether its path records now (``record``, ``recordFormat``).
-        self.record_state = record_state
+        self.recording = recording  # what every path carries to record (hooks included)
+        self.record_state = record_state  # whether each path records now
         c = cfg()
-        # A short reset: a MediaMTX that restarts must be seen again within seconds.
-        self.breaker = CircuitBreaker(3, 2.0, name="MediaMTX API")
-        self.client = MediaMtxClient(c.api_url, c.request_timeout, retries=2, breaker=self.breaker)
+        self.client = MediaMtxClient(c.api_url, c.request_timeout, retries=2)
         self.link: ComponentHealth = health.register(
             "mediamtx", critical=False, status=Status.UNHEALTHY, reason="not checked yet"
         )
@@ -125,15 +130,9 @@ class MediaController:
             if self.reachable:
                 log.warning("MediaMTX unreachable", extra={"error": str(exc)})
             self.reachable = False
-            # A stable reason: the error text changes on every try (the breaker's
-            # countdown), and each change would be pushed to every client.
-            self.link.set(
-                Status.UNHEALTHY,
-                "unreachable",
-                error=str(exc),
-                url=self.cfg().api_url,
-                circuit=self.breaker.state,
-            )
+            # A stable reason: the error text differs between tries (refused, timed
+            # out, a 5xx), and each change of reason is pushed to every client.
+            self.link.set(Status.UNHEALTHY, "unreachable", error=str(exc), url=self.cfg().api_url)
             await self._notify()
             return
         if not self.reachable or info.started != self._started:
@@ -152,7 +151,6 @@ class MediaController:
             version=info.version,
             paths=len(self.streams),
             in_sync=self.sync.state.status is Status.HEALTHY,
-            circuit=self.breaker.state,
         )
         if (now_up := self.streams_up()) != up:
             self.events.publish(StreamsChanged(frozenset(now_up)))
@@ -186,7 +184,7 @@ class MediaController:
                 recording,
             )
             if conf is not None:
-                conf.update(self.record_state(camera.camera_id))
+                conf.update(self.record_state.fields(camera.camera_id))
                 wanted[camera.camera_id] = conf
         return wanted
 
@@ -231,7 +229,10 @@ class MediaController:
 
     async def patch_path(self, name: str, conf: PathConf) -> None:
         """Patch one of our paths now, in step with reconciles: one that read the desired
-        state before a change cannot undo it afterwards."""
+        state before a change cannot undo it afterwards. Fails at once while the check
+        finds MediaMTX unreachable (the reconcile applies the change when it is back)."""
+        if not self.reachable:
+            raise MediaMtxUnavailable("MediaMTX is unreachable")
         async with self._lock:
             await self.client.patch_path(name, conf)
 

@@ -33,6 +33,11 @@ def reader_url(cfg: MediaMtxConfig, camera_id: str) -> str:
     return f"rtsp://{host}:{cfg.rtsp_port}/{camera_id}"
 
 
+def record_format(fmt: str) -> str:
+    """MediaMTX's ``recordFormat`` for one of our recording formats (mp4, ts)."""
+    return "fmp4" if fmt == "mp4" else "mpegts"
+
+
 def encoding(cfg: MediaMtxConfig) -> Encoding:
     return Encoding(cfg.encoder, cfg.preset, cfg.bitrate_kbps, cfg.ffmpeg)
 
@@ -52,7 +57,7 @@ def recording_fields(
     return {
         "recordPath": f"{recordings}/%path_%Y-%m-%d_%H-%M-%S",
         "recordDeleteAfter": "0s",
-        "recordFormat": "fmp4" if cfg.format == "mp4" else "mpegts",
+        "recordFormat": record_format(cfg.format),
         "recordSegmentDuration": _seconds(cfg.segment_minutes * 60),
         "recordPartDuration": _seconds(RECORD_PART_SECONDS),
         "runOnRecordSegmentCreate": on_create,

@@ -175,6 +175,8 @@ class FrameParser:
                 if end - pos < 10:
                     break
                 n = int.from_bytes(buf[head : head + 8], "big")
+                if n >> 63:  # §5.2: the most significant bit of a 64-bit length MUST be 0
+                    raise ProtocolError(CLOSE_PROTOCOL_ERROR, "invalid 64-bit frame length")
                 head += 8
             opcode = b0 & 0x0F
             self._check_header(b0, b1, opcode, n)

@@ -1,7 +1,7 @@
 """Recording sessions on MediaMTX's native recorder.
 
-A recording is part of the desired state: :meth:`RecordingManager.path_overrides`
-gives every camera's path ``record`` (and ``recordFormat``), and the MediaMTX
+A recording is part of the desired state: the manager sets each camera's ``record``
+(and ``recordFormat``) in media's :class:`DesiredRecording`, and the MediaMTX
 controller reconciles it, so a path a crashed service left recording is switched off
 and a MediaMTX restart forgets nothing we still want. Start and stop also patch the
 path at once, for speed. Real segment names arrive through MediaMTX's segment hooks
@@ -31,13 +31,13 @@ from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import Settings
 from camera_service.events import EventBus
 from camera_service.limits import Admission, CapacityExceeded, Unlimited
+from camera_service.media.desired import DesiredRecording
 from camera_service.media.events import MediaMtxRestarted
 from camera_service.media.mediamtx.client import MediaMtxError
 from camera_service.media.pathconf import RECORD_PART_SECONDS, reader_url
 from camera_service.record.events import RecordingEnded, RecordingStarted
 from camera_service.record.holder import StreamHolder
 from camera_service.record.recording import (
-    RECORD_FORMATS,
     Reason,
     Recording,
     expected_name,
@@ -109,6 +109,7 @@ class RecordingManager:
         cameras: CameraRegistry,
         events: EventBus,
         paths: PathControl,
+        desired: DesiredRecording,
         recordings: Path,
         storage_level: Callable[[], StorageLevel],
         holder: HolderFactory | None = None,
@@ -119,6 +120,7 @@ class RecordingManager:
         self.cameras = cameras
         self.events = events
         self.paths = paths
+        self.desired = desired  # kept in step with ``active``: see _activate
         self.recordings = recordings
         self.storage_level = storage_level
         self.make_holder = holder or self._reader
@@ -138,12 +140,6 @@ class RecordingManager:
         events.subscribe(CameraRemoved, self._on_camera_removed)
 
     # --- what others ask ------------------------------------------------------------
-
-    def path_overrides(self, camera_id: str) -> dict[str, Any]:
-        """``record`` and ``recordFormat`` of the camera's path, as they should be now."""
-        session = self.active.get(camera_id)
-        fmt = session.format if session else self.settings().recording.format
-        return {"record": session is not None, "recordFormat": RECORD_FORMATS[fmt]}
 
     def busy(self) -> set[str]:
         """Names of segments being written: not to be deleted or indexed as final."""
@@ -200,7 +196,7 @@ class RecordingManager:
         )
         # Registered before the patch: a reconcile meanwhile keeps record on, and a
         # second start for the camera is refused.
-        self.active[camera_id] = session
+        self._activate(session)
         self._live[session.session_id] = session
         # The reader first: an on-demand stream starts while MediaMTX takes the patch.
         holder = self.make_holder(
@@ -209,13 +205,12 @@ class RecordingManager:
         self._holders[session.session_id] = (holder, self.own_reader(camera_id))
         holder.start()
         try:
-            await self.paths.patch_path(camera_id, self.path_overrides(camera_id))
+            await self.paths.patch_path(camera_id, self.desired.fields(camera_id))
         except (MediaMtxError, asyncio.CancelledError) as exc:
             # Refused, or the request was cancelled (its deadline, the shutdown's): no
             # session is left to finalize, no notification, and the desired state says
             # record off, which the reconcile applies if MediaMTX took the patch after all.
-            if self.active.get(camera_id) is session:
-                del self.active[camera_id]
+            self._deactivate(session)
             self._live.pop(session.session_id, None)
             await self._stop_holder(session.session_id)
             if isinstance(exc, asyncio.CancelledError):
@@ -247,12 +242,12 @@ class RecordingManager:
             raise NotRecording(camera_id)
         if not self.paths.reachable:
             raise MediaMtxFailed("MediaMTX is unreachable")
-        del self.active[camera_id]  # a reconcile meanwhile switches it off too
+        self._deactivate(session)  # a reconcile meanwhile switches it off too
         try:
-            await self.paths.patch_path(camera_id, self.path_overrides(camera_id))
+            await self.paths.patch_path(camera_id, self.desired.fields(camera_id))
         except MediaMtxError as exc:
             if not session.ended and camera_id not in self.active:
-                self.active[camera_id] = session  # nothing changed: still recording
+                self._activate(session)  # nothing changed: still recording
             raise MediaMtxFailed(str(exc)) from None
         self._end(session, Reason.REQUESTED, patch=False)
         return session
@@ -290,8 +285,7 @@ class RecordingManager:
         session.ended_at = time.time()
         session.reason = reason
         session.error = error
-        if self.active.get(session.camera_id) is session:
-            del self.active[session.camera_id]
+        self._deactivate(session)
         timer = self._timers.pop(session.session_id, None)
         if timer is not None:
             timer.cancel()
@@ -323,7 +317,7 @@ class RecordingManager:
             if patch and session.camera_id not in self.active:
                 try:
                     await self.paths.patch_path(
-                        session.camera_id, self.path_overrides(session.camera_id)
+                        session.camera_id, self.desired.fields(session.camera_id)
                     )
                 except MediaMtxError as exc:
                     # The reconcile switches it off when it can (desired: record off).
@@ -433,6 +427,17 @@ class RecordingManager:
             self.events.publish(RecordingStarted.of(session))
 
     # --- plumbing ---------------------------------------------------------------------------
+
+    def _activate(self, session: Recording) -> None:
+        """``session`` records its camera: ``active`` and the desired state say so."""
+        self.active[session.camera_id] = session
+        self.desired.record(session.camera_id, session.format)
+
+    def _deactivate(self, session: Recording) -> None:
+        """``session`` no longer records its camera (if it still did)."""
+        if self.active.get(session.camera_id) is session:
+            del self.active[session.camera_id]
+            self.desired.stop(session.camera_id)
 
     def _set_timer(self, session: Recording, delay: float, action: Callable[[], None]) -> None:
         old = self._timers.pop(session.session_id, None)

@@ -19,7 +19,6 @@ from camera_service.observability.health import iso
 from camera_service.storage.names import stat_media
 
 EXTENSIONS = {"mp4": "mp4", "ts": "ts"}
-RECORD_FORMATS = {"mp4": "fmp4", "ts": "mpegts"}  # our format -> MediaMTX's recordFormat
 
 
 class Reason(enum.StrEnum):

@@ -1,21 +1,28 @@
 """The media index: every media file in the recordings and snapshots directories, in
 SQLite, so listing a hundred thousand files is one indexed query.
 
-The file system is the truth; the index follows it:
+The file system is the truth; the index follows it, with one signal per fact:
 
-* at start, and whenever events were lost, a full reconcile: both directories are
-  scanned and the table is made to match in one transaction (new rows, changed rows,
-  vanished rows), without probing;
-* on change: inotify names (:mod:`storage.watch`) and the bus events of
-  :mod:`storage.events` (segments from MediaMTX's hooks, snapshots saved, media
-  deleted) put names in a pending set; each name is re-stat'ed and its row
-  written, so an event is a hint, never trusted as the state;
+* what the service itself writes and deletes comes from its own events, those of
+  :mod:`storage.events` (segments created and completed, from MediaMTX's hooks;
+  snapshots saved; media deleted), and the index's own :meth:`MediaIndex.delete`.
+  They put names in a pending set; each name is re-stat'ed and its row written, so an
+  event says what happened, the file what it is now;
+* anything else (a file copied in or removed by hand, a hook that never came) is
+  found by a rescan: both directories, or one, are scanned and the table is made to
+  match in one transaction (new rows, changed rows, vanished rows), without probing.
+  A rescan runs at start, when inotify lost events, and when inotify
+  (:mod:`storage.watch`) saw a change that none of the events above explains within
+  a moment; such rescans are bounded to a share of the time (:data:`RESCAN_PAUSE`);
 * probing happens in the background, newest first, a few at a time: a recording's
   duration from its container (ffprobe), a snapshot's size from its header. The
   table's ``probed`` flag is the queue, so a restart resumes where it stopped.
 
-A file that is being written (created and not yet closed, or changing while probed)
-is listed with its current size and no duration until it is closed.
+A segment is being written from its create hook until its complete hook: it is
+listed with its current size and no duration. The hooks run as separate processes,
+so "create" can arrive after "complete"; the row's ``closed`` flag (the writer said
+it is complete) keeps such a late create from reopening an unchanged file, while a
+file a rescan found before its create hook is still opened by it.
 
 Camera and time come from the file name when it follows api.md §7 (the names are
 UTC: the managed MediaMTX runs with TZ=UTC); any other media file is listed with no
@@ -28,11 +35,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import enum
+import functools
 import heapq
 import logging
+import math
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -58,7 +69,7 @@ from camera_service.storage.names import (
     stat_media,
 )
 from camera_service.storage.probe import ImageInfo, VideoInfo, probe_video, read_image_info
-from camera_service.storage.watch import Change, MediaWatcher
+from camera_service.storage.watch import MediaWatcher, RescanSchedule
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +77,12 @@ PROBE_BATCH = 16
 STOP_FLUSH_TIMEOUT = 5.0
 MAX_CACHED_TOTALS = 256
 WRITE_IDLE_SECONDS = 60.0
+# A change inotify saw waits this long for the service's own event about it (a hook
+# process takes ~30 ms to start on an idle machine) before it calls for a rescan.
+EXPLAIN_SECONDS = 1.0
+# After a rescan that took d seconds, the next automatic one of that directory waits
+# at least RESCAN_PAUSE * d: rescans take at most a tenth of the time.
+RESCAN_PAUSE = 9.0
 
 # --- names: pure ---------------------------------------------------------------------------------
 
@@ -104,6 +121,14 @@ def format_of(name: str) -> str:
 
 
 PROBE_RETRY_SECONDS = 1.0  # a file that changed under its probe is probed again
+
+
+class Change(enum.IntEnum):
+    """What the service says about a name; a later change of a name supersedes an earlier."""
+
+    SEEN = 0  # look at it (someone removed it, say)
+    OPENED = 1  # created: being written until closed
+    CLOSED = 2  # written and closed: its content is final
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,12 +184,56 @@ def _entry(row: sqlite3.Row) -> MediaEntry:
     )
 
 
-def scan(kind: Kind, directory: Path) -> Iterator[tuple[Any, ...]]:
-    """Rows of the scan table for the media files directly in ``directory``."""
+def scan(kind: Kind, directory: Path) -> Iterator[tuple[str, int, float]]:
+    """Rows of the scan table for the media files directly in ``directory``: name, size
+    and mtime only. What the name says is read in SQL for new and changed rows alone
+    (:func:`_sql_functions`): it is a quarter of a rescan's time otherwise."""
     for f in scan_dir(kind, directory):
-        camera_id, start = name_info(kind, f.name)
-        start = f.mtime if start is None else start
-        yield f.name, f.size, f.mtime, camera_id, start, format_of(f.name)
+        yield f.name, f.size, f.mtime
+
+
+@functools.lru_cache(maxsize=1)  # an inserted row asks for its camera, then its start
+def _name_info(kind: Kind, name: str) -> tuple[str | None, float | None]:
+    return name_info(kind, name)
+
+
+def _camera(kind: Kind, name: str) -> str | None:
+    return _name_info(kind, name)[0]
+
+
+def _start(kind: Kind, name: str, mtime: float) -> float:
+    start = _name_info(kind, name)[1]
+    return mtime if start is None else start
+
+
+def _sql_functions(conn: sqlite3.Connection) -> None:
+    conn.create_function("media_camera", 2, _camera, deterministic=True)
+    conn.create_function("media_start", 3, _start, deterministic=True)
+    conn.create_function("media_format", 1, format_of, deterministic=True)
+
+
+# On conflict the right-hand sides read the old row: "size = excluded.size" compares
+# before anything is assigned. A file that changed since its row was written loses its
+# probe (and duration); one that did not keeps them.
+_INSERT = (
+    "INSERT INTO media_files (kind, name, camera_id, start_time, end_time, size, mtime, format,"
+    " writing, probed, closed) VALUES (:kind, :name, :camera, :start, :mtime, :size, :mtime,"
+    " :format, :writing, 0, :closed) ON CONFLICT (kind, name) DO UPDATE SET"
+    " start_time = excluded.start_time, size = excluded.size, mtime = excluded.mtime,"
+)
+_SAME = "size = excluded.size AND mtime = excluded.mtime"
+_UPSERT: dict[Change, str] = {
+    Change.SEEN: _INSERT + f" probed = CASE WHEN {_SAME} THEN probed ELSE 0 END,"
+    f" duration = CASE WHEN {_SAME} THEN duration END,"
+    f" end_time = CASE WHEN {_SAME} THEN end_time ELSE excluded.end_time END",
+    # Being written from now on, unless its writer said it is complete and it has not
+    # changed since: the hooks run as separate processes, so "create" can come last.
+    Change.OPENED: _INSERT + " writing = 1, closed = 0, probed = 0, duration = NULL,"
+    f" end_time = excluded.end_time WHERE NOT (closed AND {_SAME})",
+    Change.CLOSED: _INSERT + " writing = 0, closed = 1, probed = 0,"
+    f" duration = CASE WHEN {_SAME} THEN duration END,"
+    f" end_time = CASE WHEN {_SAME} THEN end_time ELSE excluded.end_time END",
+}
 
 
 # --- the store: runs on the DB worker thread ----------------------------------------------
@@ -179,50 +248,63 @@ class IndexStore:
         # Totals per filter: counting 100,000 index entries costs milliseconds, and
         # rows come and go only with the writes below, which clear it.
         self._totals: dict[tuple[Any, ...], int] = {}
+        self._functions_added = False
 
     @property
     def _conn(self) -> sqlite3.Connection:
         return self.database.connection
 
-    def reconcile(self, kind: Kind, startup: bool) -> None:
+    def reconcile(self, kind: Kind, startup: bool, now: float) -> None:
         """Make ``kind``'s rows match its directory. ``startup`` also forgets which files
-        a previous run saw being written."""
+        a previous run saw being written: every file found is complete. Later, a file
+        its writer left alone for :data:`WRITE_IDLE_SECONDS` is no longer being written
+        (its complete hook was lost) and is probed; ``now`` is the wall clock."""
         conn = self._conn
+        if not self._functions_added:
+            _sql_functions(conn)
+            self._functions_added = True
         conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS media_scan (name TEXT PRIMARY KEY, size INTEGER,"
-            " mtime REAL, camera_id TEXT, start_time REAL, format TEXT) WITHOUT ROWID"
+            " mtime REAL) WITHOUT ROWID"
         )
         self._totals.clear()
         with self.database.transaction():
             conn.execute("DELETE FROM media_scan")
             conn.executemany(
-                "INSERT OR IGNORE INTO media_scan VALUES (?, ?, ?, ?, ?, ?)",
-                scan(kind, self.dirs[kind]),
+                "INSERT OR IGNORE INTO media_scan VALUES (?, ?, ?)", scan(kind, self.dirs[kind])
             )
             conn.execute(
                 "DELETE FROM media_files WHERE kind = ? AND NOT EXISTS "
                 "(SELECT 1 FROM media_scan s WHERE s.name = media_files.name)",
                 (kind,),
             )
+            conn.execute(
+                "UPDATE media_files SET size = s.size, mtime = s.mtime,"
+                " start_time = media_start(:kind, s.name, s.mtime), end_time = s.mtime,"
+                " duration = NULL, probed = 0 FROM media_scan s"
+                " WHERE media_files.kind = :kind AND media_files.name = s.name"
+                " AND (media_files.size != s.size OR media_files.mtime != s.mtime)",
+                {"kind": kind},
+            )
+            idle_since = math.inf if startup else now - WRITE_IDLE_SECONDS
+            conn.execute(
+                "UPDATE media_files SET writing = 0, probed = 0 WHERE kind = ? AND writing"
+                " AND mtime < ?",
+                (kind, idle_since),
+            )
             if startup:
                 conn.execute(
-                    "UPDATE media_files SET writing = 0, probed = 0 WHERE kind = ? AND writing",
-                    (kind,),
+                    "UPDATE media_files SET closed = 1 WHERE kind = ? AND NOT closed", (kind,)
                 )
-            conn.execute(
-                "UPDATE media_files SET size = s.size, mtime = s.mtime, start_time = s.start_time,"
-                " end_time = s.mtime, duration = NULL, probed = 0 FROM media_scan s"
-                " WHERE media_files.kind = ? AND media_files.name = s.name"
-                " AND (media_files.size != s.size OR media_files.mtime != s.mtime)",
-                (kind,),
-            )
+            # Found by a scan, nobody said it is complete: a create hook still opens it.
             conn.execute(
                 "INSERT INTO media_files (kind, name, camera_id, start_time, end_time, size,"
-                " mtime, format, writing, probed)"
-                " SELECT ?, name, camera_id, start_time, mtime, size, mtime, format, 0, 0"
+                " mtime, format, writing, probed, closed)"
+                " SELECT :kind, name, media_camera(:kind, name), media_start(:kind, name, mtime),"
+                " mtime, size, mtime, media_format(name), 0, 0, :closed"
                 " FROM media_scan s WHERE NOT EXISTS (SELECT 1 FROM media_files f"
-                " WHERE f.kind = ? AND f.name = s.name)",
-                (kind, kind),
+                " WHERE f.kind = :kind AND f.name = s.name)",
+                {"kind": kind, "closed": int(startup)},
             )
             conn.execute("DELETE FROM media_scan")
         conn.execute("PRAGMA shrink_memory")  # the scan's pages: idle RSS stays small
@@ -248,25 +330,8 @@ class IndexStore:
 
     def _upsert(self, kind: Kind, name: str, size: int, mtime: float, change: Change) -> None:
         camera_id, start = name_info(kind, name)
-        # On conflict the right-hand sides read the old row: "size = excluded.size"
-        # compares before anything is assigned. OPENED does not reopen a closed file
-        # that is unchanged: the recorder's create and complete hooks run as separate
-        # processes, so "create" can arrive after "complete".
         self._conn.execute(
-            "INSERT INTO media_files (kind, name, camera_id, start_time, end_time, size, mtime,"
-            " format, writing, probed) VALUES (:kind, :name, :camera, :start, :mtime, :size,"
-            " :mtime, :format, :opened, 0)"
-            " ON CONFLICT (kind, name) DO UPDATE SET"
-            " start_time = excluded.start_time,"
-            " writing = CASE :change WHEN 0 THEN writing WHEN 2 THEN 0"
-            "   WHEN 1 THEN writing OR size != excluded.size OR mtime != excluded.mtime END,"
-            " probed = CASE WHEN size = excluded.size AND mtime = excluded.mtime"
-            "   AND :change != 2 THEN probed ELSE 0 END,"
-            " duration = CASE WHEN size = excluded.size AND mtime = excluded.mtime"
-            "   AND :change != 1 THEN duration ELSE NULL END,"
-            " end_time = CASE WHEN size = excluded.size AND mtime = excluded.mtime"
-            "   AND :change != 1 THEN end_time ELSE excluded.end_time END,"
-            " size = excluded.size, mtime = excluded.mtime",
+            _UPSERT[change],
             {
                 "kind": kind,
                 "name": name,
@@ -275,8 +340,8 @@ class IndexStore:
                 "mtime": mtime,
                 "size": size,
                 "format": format_of(name),
-                "opened": int(change is Change.OPENED),
-                "change": int(change),
+                "writing": int(change is Change.OPENED),
+                "closed": int(change is Change.CLOSED),
             },
         )
 
@@ -473,18 +538,18 @@ class MediaIndex:
         self.executor = executor
         self.ffprobe = ffprobe
         self.probe_timeout = probe_timeout
-        watched = {str(kind): path for kind, path in self.dirs.items()}
-        self.watcher = MediaWatcher(watched, self._on_change, self._on_lost)
+        self.watcher = MediaWatcher(self.dirs, self._on_change, self._on_lost)
+        self._schedule = RescanSchedule[Kind](EXPLAIN_SECONDS, RESCAN_PAUSE)
         self._probe_slots = asyncio.Semaphore(probe_concurrency)
         self._pending: dict[ChangeKey, Change] = {}
-        self._rescan_due = False
+        self._rescan_due: set[Kind] = set()
         self._startup = True
         self._lock = asyncio.Lock()  # one writer of pending changes and rescans at a time
         self._dirty = asyncio.Event()
         self._probe_wake = asyncio.Event()
         self._changed = asyncio.Condition()
         self.version = 0  # counts applied changes and probes, for wait_until
-        self.rescans = 0
+        self.rescans = 0  # passes over the directories (one or both)
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
 
@@ -501,7 +566,7 @@ class MediaIndex:
             self.events.subscribe(SegmentCompleted, self._on_segment_completed)
             self.events.subscribe(SnapshotSaved, self._on_snapshot_saved)
             self.events.subscribe(MediaDeleted, self._on_media_deleted)
-        self._rescan_due = True
+        self._rescan_due = set(KINDS)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._apply_loop(), name="media-index"),
@@ -550,6 +615,7 @@ class MediaIndex:
 
         ``FileNotFoundError`` when there is no such regular media file of ``kind``."""
         await self.flush()
+        self._schedule.told((kind, name), False, asyncio.get_running_loop().time())
         freed = await self.db.run(self.store.delete, kind, name)
         await self._notify()
         return freed
@@ -566,22 +632,28 @@ class MediaIndex:
 
     async def rescan(self) -> None:
         """Reconcile both directories with the file system now."""
-        self._rescan_due = True
+        self._rescan_due = set(KINDS)
         await self.flush()
 
     def forget(self, kind: Kind, name: str) -> None:
-        """Someone else removed ``name``: its row goes once the file is seen gone."""
+        """Another part of the service removed ``name``: its row goes once the file is
+        seen gone."""
+        if self._running:
+            self._schedule.told((kind, name), False, asyncio.get_running_loop().time())
         self.note(kind, name, Change.SEEN)
 
     def note(self, kind: Kind, name: str, change: Change) -> None:
-        """``name`` in ``kind``'s directory changed; applied shortly (and before any
-        list or get that follows)."""
+        """The service wrote ``name`` in ``kind``'s directory (OPENED, CLOSED) or asks
+        for a look at it (SEEN); applied shortly (and before any list or get that
+        follows)."""
         if not self._running:
             return
+        if change is not Change.SEEN:
+            self._schedule.told((kind, name), True, asyncio.get_running_loop().time())
         key: ChangeKey = (kind, name)
         pending = self._pending.get(key)
-        # SEEN adds nothing to a pending change, and a late OPENED (see
-        # IndexStore._upsert) does not undo a pending CLOSED.
+        # SEEN adds nothing to a pending change, and a late OPENED (see _UPSERT)
+        # does not undo a pending CLOSED.
         if pending is None or change > pending:
             self._pending[key] = change
         self._dirty.set()
@@ -592,14 +664,20 @@ class MediaIndex:
             return
         async with self._lock:
             if self._rescan_due:
-                self._rescan_due = False
+                kinds, self._rescan_due = self._rescan_due, set()
                 self.rescans += 1
                 log.debug("media index rescan", extra={"rescans": self.rescans})
                 startup, self._startup = self._startup, False
                 if not startup:
                     self.watcher.rewatch()
+                loop = asyncio.get_running_loop()
                 for kind in KINDS:
-                    await self.db.run(self.store.reconcile, kind, startup)
+                    if kind in kinds:
+                        self._schedule.started(kind)
+                        began = loop.time()
+                        await self.db.run(self.store.reconcile, kind, startup, time.time())
+                        ended = loop.time()
+                        self._schedule.finished(kind, ended, ended - began)
             if self._pending:
                 batch, self._pending = self._pending, {}
                 await self.db.run(self.store.apply, batch)
@@ -622,22 +700,25 @@ class MediaIndex:
                         await self._changed.wait()
 
     async def settled(self, timeout: float) -> None:
-        """Wait until every pending change is applied and every file that is not being
-        written is probed."""
+        """Wait until every pending change is applied, every change inotify saw is
+        explained or rescanned, and every file that is not being written is probed."""
 
         async def done() -> bool:
             await self.flush()
-            return not await self.db.run(self.store.unprobed, 1)
+            return self._schedule.idle and not await self.db.run(self.store.unprobed, 1)
 
         await self.wait_until(done, timeout)
 
     # --- events ----------------------------------------------------------------------------------
 
-    def _on_change(self, key: str, name: str, change: Change) -> None:
-        self.note(key, name, change)  # type: ignore[arg-type]  # the watcher's keys are Kinds
+    def _on_change(self, kind: Kind, name: str, present: bool) -> None:
+        """inotify saw ``name`` appear or vanish: a rescan, unless the service explains it."""
+        if self._running and is_media_name(kind, name):
+            self._schedule.saw((kind, name), present, asyncio.get_running_loop().time())
+            self._dirty.set()  # the apply loop's next wake-up may be sooner now
 
     def _on_lost(self) -> None:
-        self._rescan_due = True
+        self._schedule.lost(KINDS)
         self._dirty.set()
 
     def _on_segment_created(self, event: SegmentCreated) -> None:
@@ -660,14 +741,18 @@ class MediaIndex:
     # --- background work -------------------------------------------------------------------------
 
     async def _apply_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            await self._dirty.wait()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(self._schedule.wake_at()):
+                    await self._dirty.wait()
             self._dirty.clear()
+            self._rescan_due |= self._schedule.due(loop.time())
             try:
                 await self.flush()
             except Exception:
                 log.exception("media index update failed")
-                self._rescan_due = True  # changes were dropped: the next update rescans
+                self._rescan_due = set(KINDS)  # changes were dropped: the next update rescans
 
     async def _probe_loop(self) -> None:
         while True:

@@ -1,7 +1,6 @@
 """MediaMTX Control API v3: client, errors and version-tolerant models."""
 
 from camera_service.media.mediamtx.client import (
-    MediaMtxCircuitOpen,
     MediaMtxClient,
     MediaMtxError,
     MediaMtxNotFound,
@@ -11,7 +10,6 @@ from camera_service.media.mediamtx.models import Info, PathState, Recording
 
 __all__ = [
     "Info",
-    "MediaMtxCircuitOpen",
     "MediaMtxClient",
     "MediaMtxError",
     "MediaMtxNotFound",

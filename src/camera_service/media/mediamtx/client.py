@@ -1,10 +1,11 @@
-"""MediaMTX Control API v3 client: retries, a circuit breaker, version-tolerant reads.
+"""MediaMTX Control API v3 client: retries, version-tolerant reads.
 
-Every call goes through the breaker, one attempt at a time: while MediaMTX is known to
-be down, calls fail at once instead of each waiting out its timeouts. Connection
-errors, timeouts and 5xx are retried with exponential backoff and jitter; 4xx never
-are, and a path ``add`` (not idempotent) only when nothing was sent (connection
-refused), i.e. MediaMTX cannot have seen it.
+Connection errors, timeouts and 5xx are retried with exponential backoff and jitter;
+4xx never are, and a path ``add`` (not idempotent) only when nothing was sent
+(connection refused), i.e. MediaMTX cannot have seen it. Every call tries MediaMTX
+afresh: whether it is up is the controller's health check's to say
+(:mod:`camera_service.media.controller`), and callers ask that rather than a second
+state kept here.
 
 Errors carry a message fit for ``-1003 "MediaMTX operation failed: <cause>"``. They
 never include request bodies (a path's ``source`` may hold RTSP credentials), and
@@ -23,7 +24,6 @@ from typing import Any
 
 import orjson
 
-from camera_service.media.circuit import CircuitBreaker, CircuitOpenError
 from camera_service.media.mediamtx.models import Info, PathState, Recording
 from camera_service.net.httpclient import (
     HttpClient,
@@ -33,7 +33,6 @@ from camera_service.net.httpclient import (
 )
 
 __all__ = [
-    "MediaMtxCircuitOpen",
     "MediaMtxClient",
     "MediaMtxError",
     "MediaMtxNotFound",
@@ -66,10 +65,6 @@ class MediaMtxNotFound(MediaMtxError):
 
 class MediaMtxUnavailable(MediaMtxError):
     """MediaMTX could not be reached, timed out or failed (5xx), after the retries."""
-
-
-class MediaMtxCircuitOpen(MediaMtxUnavailable):
-    """Refused without a request: MediaMTX failed too often recently."""
 
 
 def _sensitive(body: Any, key: str = "") -> list[str]:
@@ -116,7 +111,6 @@ class MediaMtxClient:
         api_url: str,
         timeout: float = 5.0,
         retries: int = 3,
-        breaker: CircuitBreaker | None = None,
         *,
         backoff: float = 0.1,
         backoff_max: float = 2.0,
@@ -127,7 +121,6 @@ class MediaMtxClient:
             raise ValueError("retries must be >= 0 and page_size >= 1")
         self.http = HttpClient(api_url, timeout, max_connections)
         self.retries = retries
-        self.breaker = breaker if breaker is not None else CircuitBreaker(name="MediaMTX API")
         self.backoff = backoff
         self.backoff_max = backoff_max
         self.page_size = page_size
@@ -241,31 +234,21 @@ class MediaMtxClient:
         may_repeat = method in ("GET", "DELETE") if idempotent is None else idempotent
         attempt = 0
         while True:
-            try:
-                trial = self.breaker.acquire()
-            except CircuitOpenError as e:
-                raise MediaMtxCircuitOpen(str(e)) from None
             error: MediaMtxError
             try:
                 response = await self.http.request(
                     method, path, json=body, query=query, idempotent=may_repeat
                 )
             except HttpError as e:
-                self.breaker.record_failure(e)
                 error = MediaMtxUnavailable(f"{what}: {e.message}")
                 # Nothing sent (e.g. refused): MediaMTX never saw it, so even an add may repeat.
                 retry = may_repeat or not e.request_sent
-            except BaseException:
-                self.breaker.release(trial)
-                raise
             else:
-                if response.status < 500:
-                    self.breaker.record_success()  # it answered: alive, whatever it said
-                    if response.status < 300:
-                        return _decode(response, what)
-                    raise _error_from(response, what, body)
+                if response.status < 300:
+                    return _decode(response, what)
                 error = _error_from(response, what, body)
-                self.breaker.record_failure(error)
+                if response.status < 500:
+                    raise error
                 retry = may_repeat
             if not retry or attempt >= self.retries:
                 raise error

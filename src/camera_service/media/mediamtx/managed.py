@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,7 +45,7 @@ def find_binary(cfg: MediaMtxConfig) -> str | None:
 
 
 def render_config(
-    cfg: MediaMtxConfig, path_defaults: dict[str, Any] | None = None
+    cfg: MediaMtxConfig, path_defaults: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """MediaMTX's YAML. ``path_defaults``: recording settings and the segment hooks that
     call back to the service (every path the service adds carries them too)."""
@@ -85,10 +86,11 @@ class ManagedMediaMtx:
         binary: str,
         cfg: MediaMtxConfig,
         workdir: Path,
-        path_defaults: dict[str, Any] | None = None,
+        path_defaults: Callable[[], Mapping[str, Any]] = dict,
     ) -> None:
         self.binary = binary
         self.cfg = cfg
+        # Read at start: the segment hooks name the health port, known once it listens.
         self.path_defaults = path_defaults
         self.workdir = workdir
         self.config_path = workdir / "mediamtx.yml"
@@ -99,7 +101,7 @@ class ManagedMediaMtx:
 
     async def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        text = yaml.safe_dump(render_config(self.cfg, self.path_defaults), sort_keys=False)
+        text = yaml.safe_dump(render_config(self.cfg, self.path_defaults()), sort_keys=False)
         fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)

@@ -1,0 +1,318 @@
+"""Every part of the service, declared in one place and made from the settings.
+
+:func:`build` only constructs: it does no I/O and starts nothing. What the parts are
+made on (the data dirs, the open database, the secrets) is opened before it
+(:func:`camera_service.app.lifecycle.open_resources`), and starting them is
+:func:`camera_service.app.lifecycle.start`'s.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from camera_service import __version__
+from camera_service.api.dispatch import Dispatcher
+from camera_service.api.files import add_file_routes
+from camera_service.api.health import add_health_routes
+from camera_service.api.methods import cameras as camera_methods
+from camera_service.api.methods import files as file_methods
+from camera_service.api.methods import recordings as recording_methods
+from camera_service.api.methods import session as session_methods
+from camera_service.api.methods import snapshots as snapshot_methods
+from camera_service.api.methods import storage as storage_methods
+from camera_service.api.methods import streams as stream_methods
+from camera_service.api.methods import system as system_methods
+from camera_service.api.notifications import Notifier
+from camera_service.api.openrpc import openrpc_document
+from camera_service.api.registry import MethodRegistry
+from camera_service.api.websocket import WebSocketServer
+from camera_service.auth.apikeys import ApiKeyStore
+from camera_service.auth.audit import AuditLog
+from camera_service.auth.authenticator import Authenticator
+from camera_service.auth.jwt import JwtAuthenticator
+from camera_service.cameras.monitor import CameraMonitor
+from camera_service.cameras.registry import CameraRegistry
+from camera_service.db import AsyncDatabase, Recovery
+from camera_service.dirs import DataDirs
+from camera_service.events import EventBus
+from camera_service.limits import Capacity
+from camera_service.media.controller import MediaController
+from camera_service.media.desired import DesiredRecording
+from camera_service.media.grabber import GrabberPool
+from camera_service.media.mediamtx.managed import ManagedMediaMtx, find_binary
+from camera_service.media.snapshots import SnapshotService
+from camera_service.net.httpserver import HttpServer, Router
+from camera_service.observability.health import ComponentHealth, Health, Status
+from camera_service.observability.metrics import Metrics
+from camera_service.record.hooks import HOOK_PATH, HookReceiver
+from camera_service.record.manager import RecordingManager
+from camera_service.storage.disk import DiskMonitor
+from camera_service.storage.index import MediaIndex
+from camera_service.storage.probe import ffprobe_beside
+from camera_service.storage.retention import Retention
+
+from .live import LiveSettings
+from .parts import (
+    AssignmentsWatch,
+    Observer,
+    Port,
+    RecordingFields,
+    apply_log_level,
+    apply_rate_limit,
+    apply_sources,
+    counts,
+    publish_health,
+    report_recovery,
+)
+from .registration import REGISTRY_EVENTS, Registration
+
+Readiness = Callable[[], tuple[bool, str]]  # /health/ready: (ready, why not)
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What the parts are made on, opened before they are built."""
+
+    paths: DataDirs
+    executor: ThreadPoolExecutor  # probes, scans and captures off the event loop
+    db: AsyncDatabase
+    recovery: Recovery | None  # the database was unreadable and has been moved aside
+    jwt_secret: str
+    hook_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    """Credentials, the audit trail, the media index and the disk gate."""
+
+    keys: ApiKeyStore
+    audit: AuditLog
+    authenticator: Authenticator
+    disk: DiskMonitor  # the storage gate of snapshots and recordings
+    index: MediaIndex
+
+
+@dataclass(frozen=True, slots=True)
+class Front:
+    """What clients and probes talk to: the RPC methods, their dispatcher, the
+    WebSocket server and the two HTTP ports."""
+
+    methods: MethodRegistry
+    dispatcher: Dispatcher
+    ws: WebSocketServer
+    ws_health: ComponentHealth  # healthy once the API port listens
+    health_port: Port  # probes, metrics, MediaMTX's segment hooks, downloads
+    api_port: Port  # WebSocket JSON-RPC and downloads
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """Cameras to streams and files: discovery, MediaMTX, recordings, snapshots and
+    the retention of what they wrote."""
+
+    monitor: CameraMonitor
+    assignments: AssignmentsWatch | None  # when cameras.assignments_key is set
+    managed: ManagedMediaMtx | None  # when this service runs MediaMTX itself
+    desired: DesiredRecording  # which paths record: written by recordings, read by media
+    controller: MediaController
+    grabbers: GrabberPool
+    recordings: RecordingManager
+    snapshots: SnapshotService
+    retention: Retention
+
+
+@dataclass(frozen=True, slots=True)
+class Components:
+    live: LiveSettings
+    paths: DataDirs
+    started: float  # time.monotonic() at the start: get_server_info's uptime
+    executor: ThreadPoolExecutor
+    db: AsyncDatabase
+    metrics: Metrics
+    health: Health
+    events: EventBus
+    cameras: CameraRegistry
+    capacity: Capacity
+    store: Store
+    front: Front
+    media: Media
+    registration: Registration
+
+
+def build(live: LiveSettings, res: Resources, started: float, ready: Readiness) -> Components:
+    metrics, health, events = Metrics(), Health(), EventBus()
+    cameras = CameraRegistry(events)
+    capacity = Capacity(live)
+    store = _store(live, res, events, health)
+    front = _front(live, res, store, events, health, metrics, capacity, ready)
+    media = _media(live, res, store, front, events, health, cameras, capacity)
+    registration = Registration(
+        live, cameras, capacity, health, front.methods, front.api_port, front.health_port
+    )
+    c = Components(
+        live,
+        res.paths,
+        started,
+        res.executor,
+        res.db,
+        metrics,
+        health,
+        events,
+        cameras,
+        capacity,
+        store,
+        front,
+        media,
+        registration,
+    )
+    _wire(c)
+    register_methods(c)
+    return c
+
+
+def _store(live: LiveSettings, res: Resources, events: EventBus, health: Health) -> Store:
+    paths, db = res.paths, res.db
+    keys = ApiKeyStore(db.database)
+    health_of_disk = health.register("storage", critical=False)
+    if res.recovery is not None:
+        report_recovery(res.recovery, health)
+    disk = DiskMonitor(
+        live.storage, paths.recordings, paths.snapshots, events, health_of_disk, res.executor
+    )
+    # Reconciles with the media dirs in the background once started; listings wait for it.
+    ffprobe = ffprobe_beside(live().mediamtx.ffmpeg)
+    index = MediaIndex(db, paths.recordings, paths.snapshots, events, res.executor, ffprobe=ffprobe)
+    authenticator = Authenticator(JwtAuthenticator(res.jwt_secret), keys, db)
+    return Store(keys, AuditLog(db), authenticator, disk, index)
+
+
+def _front(
+    live: LiveSettings,
+    res: Resources,
+    store: Store,
+    events: EventBus,
+    health: Health,
+    metrics: Metrics,
+    capacity: Capacity,
+    ready: Readiness,
+) -> Front:
+    s, paths = live(), res.paths
+    observer = Observer(metrics, store.audit)
+    methods = MethodRegistry()  # filled by register_methods, once every part exists
+    dispatcher = Dispatcher(methods, store.authenticator, observer, s.server.request_timeout)
+    ws = WebSocketServer(s.server, dispatcher, metrics)
+    ws.set_rate_limit(s.security.rate_limit.requests_per_minute)
+    # Subscribed before the media parts, which subscribe as they are made: an event one
+    # of them publishes while handling another (a recording's camera update on unplug)
+    # reaches clients after its cause.
+    Notifier(ws, metrics, live.mediamtx).attach(events)
+    health.listeners.append(functools.partial(publish_health, events, health))
+    ws_health = health.register("websocket_server", status=Status.UNHEALTHY, reason="starting")
+    # Downloads (api.md section 6), the same on both ports.
+    files = functools.partial(
+        add_file_routes,
+        dirs={"recordings": paths.recordings, "snapshots": paths.snapshots},
+        authenticator=store.authenticator,
+        require_auth=live.files_require_auth,
+        observer=observer,
+    )
+    probes = Router()
+    add_health_routes(probes, health, metrics, ready, capacity=capacity.report)
+    hooks = HookReceiver(res.hook_token, paths.recordings, events)
+    probes.add(HOOK_PATH, hooks.handle, methods=("POST",))
+    files(probes)
+    api = Router()
+    api.upgrade_paths.update(("/ws", "/"))
+    files(api)
+    health_port = Port(HttpServer(probes), s.health.host, s.health.port)
+    api_port = Port(HttpServer(api, ws), s.server.host, s.server.port)
+    return Front(methods, dispatcher, ws, ws_health, health_port=health_port, api_port=api_port)
+
+
+def _media(
+    live: LiveSettings,
+    res: Resources,
+    store: Store,
+    front: Front,
+    events: EventBus,
+    health: Health,
+    cameras: CameraRegistry,
+    capacity: Capacity,
+) -> Media:
+    s, paths, disk = live(), res.paths, store.disk
+    monitor = CameraMonitor(
+        live.cameras, live.resources, cameras, health.register("camera_monitor"), res.executor
+    )
+    key = s.cameras.assignments_key
+    assignments = AssignmentsWatch(key, s.registry.endpoints, monitor) if key else None
+    fields = RecordingFields(live, paths, front.health_port)
+    binary = find_binary(s.mediamtx)
+    workdir = paths.data_dir / "mediamtx"
+    managed = ManagedMediaMtx(binary, s.mediamtx, workdir, fields) if binary is not None else None
+    desired = DesiredRecording(live.recording)
+    source, device = monitor.source, monitor.device_path
+    controller = MediaController(
+        live.mediamtx, cameras, events, health, res.db, source, device, fields, desired
+    )
+    grabbers = GrabberPool(live.snapshots, live.mediamtx, cameras, controller)
+    recording_level = functools.partial(disk.level, paths.recordings)
+    recordings = RecordingManager(
+        live, cameras, events, controller, desired, paths.recordings, recording_level,
+        capacity=capacity, own_reader=grabbers.reading,
+    )  # fmt: skip
+    snapshot_level = functools.partial(disk.level, paths.snapshots)
+    snapshots = SnapshotService(
+        live, cameras, events, controller, grabbers, paths.snapshots, snapshot_level,
+        device, source, res.executor, capacity=capacity,
+    )  # fmt: skip
+    retention = Retention(live.retention, res.db, disk, events, recordings.busy)
+    disk.on_critical = retention.emergency_cleanup
+    return Media(
+        monitor, assignments, managed, desired, controller, grabbers, recordings, snapshots,
+        retention,
+    )  # fmt: skip
+
+
+def _wire(c: Components) -> None:
+    """What listens to what, and the meters of what each limited resource has in use."""
+    m = c.media
+    for event_type in REGISTRY_EVENTS:
+        c.events.subscribe(event_type, c.registration.changed)
+    c.live.listeners.extend(
+        [
+            apply_log_level,
+            functools.partial(apply_rate_limit, c.front.ws),
+            functools.partial(apply_sources, m.monitor, m.controller),
+        ]
+    )
+    # A meter reads a count the part keeps as a plain attribute, hence the lambdas.
+    monitor, recordings, snapshots, ws = m.monitor, m.recordings, m.snapshots, c.front.ws
+    c.capacity.meter("usb_cameras", lambda: monitor.usb_cameras)
+    c.capacity.track_devices(monitor.over_limit)
+    c.capacity.track_streams(m.controller.streams_up)
+    c.capacity.meter("recordings", lambda: len(recordings.active))
+    c.capacity.meter("snapshots", lambda: snapshots.in_flight)
+    c.capacity.meter("connections", lambda: len(ws.connections))
+
+
+def register_methods(c: Components) -> None:
+    """The RPC method table, made from the parts: the one place methods are added
+    (their order is rpc.discover's)."""
+    methods, m = c.front.methods, c.media
+    discover = functools.cache(functools.partial(openrpc_document, methods, __version__))
+    session_methods.register(methods, c.front.dispatcher, discover)
+    camera_methods.register(
+        methods, c.cameras, c.live.mediamtx, m.controller.stream_metrics, m.recordings.status_of
+    )
+    stream_methods.register(methods, m.controller.managed_streams)
+    counts_now = functools.partial(counts, c.cameras, m.controller, m.recordings)
+    system_methods.register(
+        methods, c.live, c.metrics, c.health, c.started, counts_now, c.capacity.report
+    )
+    storage_methods.register(methods, c.store.disk, m.retention)
+    file_methods.register(methods, c.store.index, c.cameras, m.recordings.busy)
+    recording_methods.register(methods, m.recordings)
+    snapshot_methods.register(methods, m.snapshots, c.live.snapshots)
