@@ -253,3 +253,10 @@ def test_an_upgrade_hands_every_later_byte_to_the_websocket(
     answers = check_outcome(out)
     assert [a.status for a in answers] == [101]
     assert out.upgraded == after
+
+
+def test_an_unknown_expectation_is_answered_with_its_reason_phrase() -> None:
+    """Regression: 417 was missing from REASONS, so it went out as "417 Unknown"."""
+    out = drive([b"GET /echo HTTP/1.1\r\nHost: h\r\nExpect: bogus\r\n\r\n"])
+    assert out.writes[0].startswith(b"HTTP/1.1 417 Expectation Failed\r\n")
+    assert [a.status for a in check_outcome(out)] == [417] and out.closed
