@@ -27,6 +27,8 @@ def reference(data: bytes, max_size: int, masked: bool) -> tuple[list[Event], in
             if len(data) - at < width:
                 break
             length = int.from_bytes(data[at : at + width], "big")
+            if length >> 63:
+                return events, 1002  # the top bit of a 64-bit length MUST be 0
             at += width
         control = opcode >= 8
         held = sum(len(f) for f in fragments) if fragments is not None else 0

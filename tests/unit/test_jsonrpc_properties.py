@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -26,36 +27,44 @@ from camera_service.api.jsonrpc import (
 )
 from tests.support.properties import examples
 
-# Integers as orjson reads them exactly (64-bit); a larger id is issue 14's item 11.
-INTS = st.integers(-(2**63), 2**64 - 1)
-SCALARS = st.one_of(
-    st.none(), st.booleans(), INTS, st.floats(allow_nan=False, allow_infinity=False), st.text()
-)
-JSON = st.recursive(
-    SCALARS,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
-IDS = st.one_of(st.text(max_size=20), INTS, st.floats(allow_nan=False, allow_infinity=False))
+FLOATS = st.floats(allow_nan=False, allow_infinity=False)
+INTS = st.integers(-(2**63), 2**64 - 1)  # what orjson hands over as int
+# What a client may write: integers past 64 bits (orjson reads them as floats) and past a
+# double's range; 400 digits stay under int()'s 4,300-digit guard in the test's encoder.
+WIDE_INTS = st.one_of(INTS, st.integers(-(10**400), 10**400))
+
+
+def json_values(ints: st.SearchStrategy[int]) -> st.SearchStrategy[Any]:
+    return st.recursive(
+        st.one_of(st.none(), st.booleans(), ints, FLOATS, st.text()),
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+        ),
+        max_leaves=12,
+    )
+
+
+JSON = json_values(INTS)
+WIDE_JSON = json_values(WIDE_INTS)
+IDS = st.one_of(st.text(max_size=20), INTS, FLOATS)
 
 
 @st.composite
-def envelopes(draw: st.DrawFn) -> dict[str, Any]:
+def envelopes(draw: st.DrawFn, ints: st.SearchStrategy[int] = INTS) -> dict[str, Any]:
     """Request-shaped objects: each member present or not, right or of any type."""
-    obj: dict[str, Any] = draw(st.dictionaries(st.text(max_size=6), JSON, max_size=2))
+    values = json_values(ints)
+    obj: dict[str, Any] = draw(st.dictionaries(st.text(max_size=6), values, max_size=2))
     for key, right in (
         ("jsonrpc", st.just("2.0")),
         ("method", st.text(max_size=20)),
-        ("params", st.one_of(st.none(), st.dictionaries(st.text(max_size=6), JSON, max_size=3))),
-        ("id", st.one_of(st.none(), IDS)),
+        ("params", st.one_of(st.none(), st.dictionaries(st.text(max_size=6), values, max_size=3))),
+        ("id", st.one_of(st.none(), st.text(max_size=20), ints, FLOATS)),
     ):
         choice = draw(st.sampled_from(["right", "right", "absent", "wrong"]))
         if choice == "right":
             obj[key] = draw(right)
         elif choice == "wrong":
-            obj[key] = draw(JSON)
+            obj[key] = draw(values)
     return obj
 
 
@@ -95,6 +104,11 @@ def check_response(raw: bytes, rid: Any) -> dict[str, Any]:
     return reply
 
 
+def wire_id(message: Request | Invalid) -> Any:
+    """The id as a reply carries it (a number past 64 bits is kept as its literal)."""
+    return json.loads(orjson.dumps({"id": message.id}))["id"]
+
+
 def reply_for(message: Request | Invalid) -> bytes:
     if isinstance(message, Invalid):
         return error_reply(message.id, message.error)
@@ -118,22 +132,33 @@ def test_every_element_is_classified_and_answered_as_the_spec_says(obj: Any) -> 
     check_response(reply_for(message), rid)
 
 
+WIDE_ENVELOPES = envelopes(WIDE_INTS)
+
+
 @examples(100)
-@given(st.one_of(st.lists(st.one_of(envelopes(), JSON), max_size=5), envelopes(), JSON))
+@given(
+    st.one_of(st.lists(st.one_of(WIDE_ENVELOPES, WIDE_JSON), max_size=5), WIDE_ENVELOPES, WIDE_JSON)
+)
 def test_any_json_text_parses_into_answerable_messages(value: Any) -> None:
+    """Ids come back exactly as sent (JSON-RPC 2.0 §5), also past 64 bits."""
     parsed = parse(json.dumps(value).encode())
     if isinstance(value, list) and value:
         assert parsed.is_batch and len(parsed.messages) == len(value)
-        for item, message in zip(value, parsed.messages, strict=True):
-            assert message.id == expected(item)[2]
+        items = value
     else:
         assert not parsed.is_batch and len(parsed.messages) == 1
+        items = [value]
     if value == []:
         assert isinstance(parsed.messages[0], Invalid)
         assert parsed.messages[0].error.code == INVALID_REQUEST
+        assert parsed.messages[0].id is None
+    else:
+        for item, message in zip(items, parsed.messages, strict=True):
+            rid = expected(item)[2]
+            assert wire_id(message) == rid and type(wire_id(message)) is type(rid)
     replies = [reply_for(m) for m in parsed.messages]
     joined = json.loads(batch_reply(replies))
-    assert [r["id"] for r in joined] == [m.id for m in parsed.messages]
+    assert [r["id"] for r in joined] == [wire_id(m) for m in parsed.messages]
 
 
 @examples(200)
@@ -158,7 +183,7 @@ def test_any_bytes_parse_without_raising(raw: bytes) -> None:
         check_response(reply_for(message), None)
         return
     for message in parsed.messages:
-        check_response(reply_for(message), message.id)
+        check_response(reply_for(message), wire_id(message))
 
 
 @examples(100)

@@ -96,19 +96,30 @@ def mutated(draw: st.DrawFn, data: bytes) -> bytes:
 
 
 @st.composite
-def wild_frames(draw: st.DrawFn) -> bytes:
+def wild_frames(draw: st.DrawFn, masked: bool) -> bytes:
     """Frames with any header bits: fin, rsv, opcode, mask bit, length encoding."""
     parts = []
     for _ in range(draw(st.integers(1, 4))):
         payload = draw(st.binary(max_size=140))
+        wrong = draw(st.sampled_from([False, False, False, True]))  # the other side's mask
+        # a length that lies about the payload, up to the top bit of a 64-bit one
+        length = draw(
+            st.one_of(
+                st.none(),
+                st.integers(0, 200),
+                st.integers(0, 2**64 - 1),
+                st.sampled_from([125, 126, 65535, 65536, 2**63 - 1, 2**63, 2**64 - 1]),
+            )
+        )
         parts.append(
             frame(
-                draw(st.integers(0, 15)),
+                draw(st.one_of(st.sampled_from([0, 1, 2, 8, 9, 10]), st.integers(0, 15))),
                 payload,
                 fin=draw(st.booleans()),
                 rsv=draw(st.sampled_from([0, 0, 0, 1, 2, 4, 7])),
-                key=draw(st.one_of(st.none(), st.binary(min_size=4, max_size=4))),
-                width=draw(_widths(len(payload))),
+                key=draw(st.binary(min_size=4, max_size=4)) if masked ^ wrong else None,
+                length=length,
+                width=draw(_widths(len(payload) if length is None else length)),
             )
         )
     return b"".join(parts)
@@ -149,13 +160,20 @@ def test_a_stream_past_max_size_is_refused_from_the_header(
         assert events == stream.events[: len(events)]
 
 
+def test_a_64_bit_length_with_its_top_bit_set_is_a_protocol_error() -> None:
+    for masked in (True, False):
+        raw = frame(OP_BINARY, key=b"kkkk" if masked else None, length=1 << 63, width=64)
+        assert feed(FrameParser(1 << 64, masked=masked), [raw]) == ([], 1002)
+        assert reference(raw, 1 << 64, masked) == ([], 1002)
+
+
 @examples(120)
 @given(st.data(), st.booleans(), st.integers(0, 400))
 def test_malformed_streams_end_in_a_close_code(
     data: st.DataObject, masked: bool, max_size: int
 ) -> None:
     base = data.draw(streams(masked, max_payload=64)).data
-    raw = data.draw(st.one_of(mutated(base), wild_frames(), st.binary(max_size=200)))
+    raw = data.draw(st.one_of(mutated(base), wild_frames(masked), st.binary(max_size=200)))
     pieces = data.draw(chunks(raw))
     want_events, want_code = reference(raw, max_size, masked)
     events, code = feed(FrameParser(max_size, masked=masked), pieces)
