@@ -13,6 +13,7 @@ import pytest
 from camera_service.app import Application
 from camera_service.config import Settings, validate
 from tests.rpc import RpcClient
+from tests.support.properties import register_profiles
 from tests.support.rawws import Opener, Streams
 
 pytest_plugins = (
@@ -23,6 +24,8 @@ pytest_plugins = (
     "tests.support.tmpfs",
     "tests.support.faults",  # last: it imports the ones above
 )
+
+register_profiles()  # before any test module applies its example budget
 
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 

@@ -5,50 +5,76 @@ the stream settings or of a recording shows in the next call."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
 
+from camera_service.api.context import ApiContext, Components
 from camera_service.api.jsonrpc import result_reply
 from camera_service.api.methods import cameras as camera_methods
-from camera_service.api.registry import Call, MethodRegistry
+from camera_service.api.methodtable import Call, MethodTable
 from camera_service.api.session import Session
-from camera_service.cameras.model import Camera, CameraStatus, SourceType, stream_urls
+from camera_service.api.wire import camera_fields, recording_ended, stream_urls
+from camera_service.cameras.model import Camera, CameraStatus, SourceType
 from camera_service.cameras.registry import CameraRegistry
-from camera_service.config import MediaMtxConfig
+from camera_service.config import MediaMtxConfig, Settings
 from camera_service.events import EventBus
+from camera_service.record.events import RecordingEnded
+from camera_service.record.recording import Reason, Recording
+
+
+class Media:
+    def __init__(self) -> None:
+        self.figures: dict[str, dict[str, Any]] = {}
+
+    def stream_metrics(self, camera_id: str) -> dict[str, Any]:
+        return self.figures.get(camera_id, {})
+
+
+class Recordings:
+    def __init__(self) -> None:
+        self.active: dict[str, Recording] = {}
+        self.last: dict[str, RecordingEnded] = {}
 
 
 class Service:
     """The camera methods over a registry, with settings, stream metrics and recordings
-    a test can change."""
+    a test can change (the parts of Components the camera methods use)."""
 
     def __init__(self) -> None:
         self.cameras = CameraRegistry(EventBus())
-        self.methods = MethodRegistry()
-        self.cfg = MediaMtxConfig()
-        self.metrics: dict[str, dict[str, Any]] = {}
-        self.recording: dict[str, dict[str, Any]] = {}
-        camera_methods.register(
-            self.methods,
-            self.cameras,
-            lambda: self.cfg,
-            lambda camera_id: self.metrics.get(camera_id, {}),
-            lambda camera_id: self.recording.get(camera_id),
-        )
+        self.settings = Settings()
+        self.media = Media()
+        self.recordings = Recordings()
+        self.metrics = self.media.figures
+        self.recording = self.recordings.active
+        self.ctx = ApiContext()
+        self.ctx.bind(cast(Components, self))  # as an assembly that builds the table first
+        self.methods = MethodTable(camera_methods.METHODS, self.ctx)
+
+    @property
+    def cfg(self) -> MediaMtxConfig:
+        return self.settings.mediamtx
+
+    @cfg.setter
+    def cfg(self, cfg: MediaMtxConfig) -> None:  # a reload: a new settings object
+        self.settings = self.settings.model_copy(update={"mediamtx": cfg})
+
+    def call(self, method: str, params: dict[str, Any], host: str) -> bytes:
+        spec = self.methods.get(method)
+        assert spec is not None
+        session = Session(1_000_000, host)
+        return result_reply(1, spec.handler(Call(spec.validate(params), session, self.ctx)))
 
     def status(self, device: str, host: str = "127.0.0.1") -> bytes:
-        spec = self.methods.get("get_camera_status")
-        assert spec is not None
-        session = Session(1_000_000, lambda payload: True, host)
-        return result_reply(1, spec.handler(Call(spec.validate({"device": device}), session)))
+        return self.call("get_camera_status", {"device": device}, host)
 
     def expected(self, camera_id: str, host: str = "127.0.0.1") -> bytes:
         """The reply as get_camera_status built it before it was cached, key by key."""
         camera = self.cameras.get(camera_id)
         assert camera is not None
-        result = camera.to_api(stream_urls(camera_id, host, self.cfg))
+        result = dict(camera_fields(camera, stream_urls(camera_id, host, self.cfg)))
         uptime = (
             time.time() - camera.connected_at if camera.connected and camera.connected_at else 0
         )
@@ -66,8 +92,32 @@ class Service:
         result["recording_reason"] = None
         result["resumed_at"] = None
         result["last_recording"] = None
-        result.update(self.recording.get(camera_id) or {})
+        recording = self.recording.get(camera_id)
+        if recording is not None:
+            result["recording_session"] = recording.session_id
+            result["current_file"] = recording.current_file
+            result["elapsed_time"] = round(recording.elapsed(time.time()), 1)
+            result["recording_state"] = recording.state.value
+        last = self.recordings.last.get(camera_id)
+        if last is not None:
+            result["last_recording"] = recording_ended(last)
         return result_reply(1, result)
+
+
+def recording(camera_id: str, session_id: str, current_file: str, elapsed: float) -> Recording:
+    """A recording of ``elapsed`` seconds so far (pinned: its end is set)."""
+    now = time.time()
+    return Recording(
+        session_id,
+        camera_id,
+        camera_id,
+        "mp4",
+        None,
+        now - elapsed,
+        current_file,
+        began=now - elapsed,
+        ended_at=now,
+    )
 
 
 def lab(camera_id: str = "lab", **changes: Any) -> Camera:
@@ -143,7 +193,7 @@ def test_metrics_and_recording_are_read_on_every_call() -> None:
     assert first["recording_session"] is None and first["recording"] is False
 
     svc.metrics["lab"] = {"bytes_sent": 99, "readers": 3}
-    svc.recording["lab"] = {"recording_session": "s1", "current_file": "a.mp4", "elapsed_time": 1.5}
+    svc.recording["lab"] = recording("lab", "s1", "a.mp4", elapsed=1.5)
     svc.cameras.update("lab", recording=True)
     now = orjson.loads(svc.status("lab"))["result"]
     assert now["metrics"]["bytes_sent"] == 99 and now["metrics"]["readers"] == 3
@@ -154,23 +204,27 @@ def test_metrics_and_recording_are_read_on_every_call() -> None:
     )
     assert now["elapsed_time"] == 1.5
 
-    del svc.recording["lab"]
+    assert now["recording_state"] == "recording" and now["last_recording"] is None
+    assert svc.status("lab") == svc.expected("lab")
+
+    ended = svc.recording.pop("lab")
+    svc.recordings.last["lab"] = RecordingEnded.of(ended, Reason.REQUESTED, 4096)
     svc.cameras.update("lab", recording=False)
     done = orjson.loads(svc.status("lab"))["result"]
     assert done["recording"] is False and done["recording_session"] is None
     assert done["metrics"]["bytes_sent"] == 99
+    # How the last one ended, for a client that was not there to hear it.
+    assert done["last_recording"]["session_id"] == "s1"
+    assert done["last_recording"]["status"] == "STOPPED"
+    assert svc.status("lab") == svc.expected("lab")
 
 
 def test_the_list_follows_camera_changes_settings_and_hosts() -> None:
     svc = Service()
     svc.cameras.put(lab())
-    spec = svc.methods.get("get_camera_list")
-    assert spec is not None
 
     def listed(host: str = "127.0.0.1") -> dict[str, Any]:
-        session = Session(1_000_000, lambda payload: True, host)
-        reply = orjson.loads(result_reply(1, spec.handler(Call(spec.validate({}), session))))
-        result: dict[str, Any] = reply["result"]
+        result: dict[str, Any] = orjson.loads(svc.call("get_camera_list", {}, host))["result"]
         return result
 
     assert listed()["cameras"][0]["streams"]["rtsp"] == "rtsp://127.0.0.1:8554/lab"

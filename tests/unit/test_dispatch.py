@@ -1,17 +1,18 @@
-"""The dispatcher over data: a Session with a list as its outbox, no sockets."""
+"""The dispatcher over data: frames in, outcomes (bytes, None, Pending) out; no sockets."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
 
-from camera_service.api.dispatch import Dispatcher
-from camera_service.api.registry import Call, MethodRegistry, MethodSpec, Params
+from camera_service.api.context import ApiContext, Components
+from camera_service.api.dispatch import Dispatcher, Pending
+from camera_service.api.methodtable import Call, MethodSpec, MethodTable, NoParams, Params
 from camera_service.api.session import Session
 from camera_service.auth.authenticator import Authenticator
 from camera_service.auth.identity import Role
@@ -35,29 +36,46 @@ class EchoParams(Params):
     value: int
 
 
-def make(rpm: int = 1000) -> tuple[Dispatcher, Session, list[bytes], Recorder]:
-    registry = MethodRegistry()
+def make(rpm: int = 1000) -> tuple[Dispatcher, Session, asyncio.Event, Recorder]:
+    release = asyncio.Event()  # what the waiting methods wait for
 
-    async def slow(call: Call) -> str:
+    async def slow(call: Call[NoParams]) -> str:
         await asyncio.sleep(0)
         return "done"
 
-    def boom(call: Call) -> None:
+    async def held(call: Call[NoParams]) -> str:
+        await release.wait()
+        return "released"
+
+    def boom(call: Call[NoParams]) -> None:
         raise RuntimeError("secret internal detail /etc/passwd")
 
-    registry.add(MethodSpec("ping", lambda c: "pong", "", None))
-    registry.add(MethodSpec("echo", lambda c: c.params.value, "", Role.VIEWER, EchoParams))
-    registry.add(MethodSpec("admin_only", lambda c: "ok", "", Role.ADMIN))
-    registry.add(MethodSpec("boom", boom, "", Role.VIEWER))
-    registry.add(MethodSpec("slow", slow, "", Role.VIEWER, concurrent=True))
+    def echo(call: Call[EchoParams]) -> int:
+        return call.params.value
+
+    methods = (
+        MethodSpec("ping", lambda c: "pong", "", None, NoParams, str),
+        MethodSpec("echo", echo, "", Role.VIEWER, EchoParams, int),
+        MethodSpec("admin_only", lambda c: "ok", "", Role.ADMIN, NoParams, str),
+        MethodSpec("boom", boom, "", Role.VIEWER, NoParams, None),
+        MethodSpec("slow", slow, "", Role.VIEWER, NoParams, str, concurrent=True),
+        MethodSpec("held", held, "", None, NoParams, str),
+        MethodSpec("held_beside", held, "", None, NoParams, str, concurrent=True),
+    )
+    # No handler here uses the service's parts.
+    table = MethodTable(methods, ApiContext(cast(Components, object())))
     rec = Recorder()
-    d = Dispatcher(registry, Authenticator(JwtAuthenticator(SECRET), None), rec, 5.0)
-    out: list[bytes] = []
-    return d, Session(rpm, out.append), out, rec
+    d = Dispatcher(table, Authenticator(JwtAuthenticator(SECRET), None), rec, 5.0)
+    return d, Session(rpm), release, rec
+
+
+async def run(outcome: bytes | Pending | None) -> bytes | None:
+    """What a transport does with an outcome: send it, or await the pending reply."""
+    return await outcome.reply if isinstance(outcome, Pending) else outcome
 
 
 async def rpc(d: Dispatcher, s: Session, obj: Any) -> Any:
-    reply = await d.handle(s, orjson.dumps(obj))
+    reply = await run(d.handle(s, orjson.dumps(obj)))
     return None if reply is None else orjson.loads(reply)
 
 
@@ -166,11 +184,75 @@ async def test_batch_semantics() -> None:
     assert r["error"]["code"] == -32600
 
 
-async def test_concurrent_method_replies_through_session_send() -> None:
-    d, s, out, _ = make()
-    assert await rpc(d, s, req("slow", {"auth_token": make_token("viewer")}, rid=9)) is None
-    assert await d.drain(5.0)
-    assert orjson.loads(out[0]) == {"jsonrpc": "2.0", "result": "done", "id": 9}
+def test_a_request_that_needs_no_waiting_is_answered_at_once() -> None:
+    d, s, _, _ = make()
+    assert d.handle(s, orjson.dumps(req("ping"))) == b'{"jsonrpc":"2.0","result":"pong","id":1}'
+    assert d.handle(s, orjson.dumps({"jsonrpc": "2.0", "method": "ping"})) is None
+
+
+async def test_concurrent_method_returns_a_pending_reply_marked_concurrent() -> None:
+    d, s, release, _ = make()
+    s.authenticate(JwtAuthenticator(SECRET).verify(make_token("viewer")))
+    outcome = d.handle(s, orjson.dumps(req("slow", rid=9)))
+    assert isinstance(outcome, Pending) and outcome.concurrent
+    assert orjson.loads(await run(outcome) or b"") == {"jsonrpc": "2.0", "result": "done", "id": 9}
+    ordered = d.handle(s, orjson.dumps(req("held", rid=10)))
+    assert isinstance(ordered, Pending) and not ordered.concurrent
+    release.set()
+    assert orjson.loads(await run(ordered) or b"")["result"] == "released"
+
+
+async def test_concurrent_method_refused_before_waiting_is_answered_at_once() -> None:
+    d, s, _, _ = make(rpm=1)
+    s.authenticate(JwtAuthenticator(SECRET).verify(make_token("viewer")))
+    assert d.handle(s, orjson.dumps(req("ping"))) is not None  # the minute's budget
+    reply = d.handle(s, orjson.dumps(req("slow", rid=9)))
+    assert isinstance(reply, bytes) and orjson.loads(reply)["error"]["code"] == -32002
+
+
+async def test_batch_with_a_waiting_element_is_one_pending_reply_in_order() -> None:
+    d, s, release, rec = make()
+    batch = [req("ping", rid=1), req("held", rid=2), req("ping", rid=3)]
+    outcome = d.handle(s, orjson.dumps(batch))
+    assert isinstance(outcome, Pending) and not outcome.concurrent
+    assert rec.requests == [("ping", 0)]  # the element before the waiting one has run
+    release.set()
+    reply = orjson.loads(await run(outcome) or b"")
+    assert [(r["id"], r["result"]) for r in reply] == [(1, "pong"), (2, "released"), (3, "pong")]
+    # one concurrent element, before or after the one that waits, makes it all concurrent
+    for methods in (["held", "held_beside"], ["held_beside", "held"]):
+        outcome = d.handle(s, orjson.dumps([req(m, rid=i) for i, m in enumerate(methods)]))
+        assert isinstance(outcome, Pending) and outcome.concurrent
+        assert len(orjson.loads(await run(outcome) or b"")) == 2
+
+
+async def test_drain_waits_for_a_waiting_request_whoever_runs_it() -> None:
+    d, s, release, _ = make()
+    outcome = d.handle(s, orjson.dumps(req("held")))
+    assert isinstance(outcome, Pending)
+    task = asyncio.create_task(run(outcome))
+    await asyncio.sleep(0)  # the transport's task has started it
+    assert d.busy == 1
+    draining = asyncio.create_task(d.drain(5.0))
+    await asyncio.sleep(0)
+    assert not draining.done()
+    release.set()
+    assert await draining is True
+    assert orjson.loads(await task or b"")["result"] == "released"
+    assert d.busy == 0
+
+
+async def test_drain_cancels_what_is_still_in_flight_at_the_deadline() -> None:
+    d, s, _, _ = make()
+    outcomes = [d.handle(s, orjson.dumps(req(m))) for m in ("held", "held_beside")]
+    tasks = [asyncio.create_task(run(o)) for o in outcomes]
+    await asyncio.sleep(0)
+    assert d.busy == 2
+    assert await d.drain(0.01) is False
+    for task in tasks:
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert d.busy == 0
 
 
 async def test_rate_limit() -> None:

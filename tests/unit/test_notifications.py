@@ -3,9 +3,14 @@ frame of each, byte for byte."""
 
 from __future__ import annotations
 
+import itertools
+from pathlib import Path
+from typing import Any
+
+from camera_service.api.methods.recordings import stopped_result
 from camera_service.api.notifications import TOPICS, Frame, Notifier
-from camera_service.api.recording_base import recording_base
 from camera_service.api.session import NOTIFICATION_TOPICS
+from camera_service.api.wire import recording_base
 from camera_service.cameras.events import (
     CameraAdded,
     CameraCapabilitiesChanged,
@@ -233,10 +238,14 @@ def test_every_topic_has_an_event() -> None:
     assert topics == set(NOTIFICATION_TOPICS)
 
 
-def test_recording_base_is_the_sessions_own() -> None:
-    """One builder of the shared fields for results and notifications alike."""
+def test_recording_base_is_the_sessions_own(tmp_path: Path) -> None:
+    """Notifications start with the fields stop_recording's result starts with."""
     session = Recording("s1", "camera0", "/dev/video0", "mp4", None, T0, "camera0_x.mp4")
-    assert recording_base(session) == session.base()
+
+    def result_base() -> dict[str, Any]:
+        return dict(itertools.islice(stopped_result(session, tmp_path).items(), 6))
+
+    assert recording_base(session) == result_base()
     session.segments["camera0_y.mp4"] = None
-    assert recording_base(session) == session.base()
-    assert recording_base(RecordingStarted.of(session)) == session.base()
+    assert recording_base(session) == result_base()
+    assert recording_base(RecordingStarted.of(session)) == result_base()

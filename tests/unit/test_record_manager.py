@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 
+from camera_service.api.methods.recordings import started_result, stopped_result
 from camera_service.api.notifications import (
     recording_degraded,
     recording_resumed,
     recording_started,
 )
-from camera_service.api.recording_base import camera_recording, recording_ended
+from camera_service.api.wire import recording_ended
 from camera_service.cameras.model import Camera, CameraStatus, SourceType
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.db import AsyncDatabase
@@ -222,10 +223,9 @@ async def test_start_records_the_path_and_is_reported_with_the_real_name(rig: Ri
     assert started["filename"] == "lab_2026-11-25_10-00-01.ts"
     assert started["session_id"] == session.session_id and started["duration"] is None
     assert rig.manager.busy() == {"lab_2026-11-25_10-00-01.ts"}
-    status = camera_recording(rig.manager.active.get("lab"), rig.manager.last.get("lab"))
-    assert status is not None and status["recording_session"] == session.session_id
-    assert status["current_file"] == "lab_2026-11-25_10-00-01.ts"
-    assert status["recording_state"] == "recording" and status["last_recording"] is None
+    active = rig.manager.active.get("lab")
+    assert active is session and active.current_file == "lab_2026-11-25_10-00-01.ts"
+    assert active.state == "recording" and rig.manager.last.get("lab") is None
 
 
 async def test_every_segment_is_returned_and_stopped_waits_for_the_last(rig: Rig) -> None:
@@ -238,7 +238,7 @@ async def test_every_segment_is_returned_and_stopped_waits_for_the_last(rig: Rig
     rig.segment("create", "lab_c.mp4")
     session = await rig.manager.stop("lab")
     assert session.files == ["lab_a.mp4", "lab_b.mp4", "lab_c.mp4"]
-    result = session.stopped_result(rig.recordings)
+    result = stopped_result(session, rig.recordings)
     assert result["status"] == "STOPPED" and result["file_size"] == 300
     assert result["files"] == session.files and result["filename"] == "lab_a.mp4"
     assert rig.paths.patches[-1] == ("lab", {"record": False, "recordFormat": "fmp4"})
@@ -325,7 +325,7 @@ async def test_failed_stop_keeps_recording(rig: Rig) -> None:
 
 async def test_duration_is_timed_from_the_first_segment(rig: Rig) -> None:
     session = await rig.manager.start("lab", 1.0, None)
-    assert session.started_result()["duration"] == 1.0
+    assert started_result(session)["duration"] == 1.0
     at = time.time() - 0.1  # the hook process started a moment ago
     rig.segment("create", "lab_a.mp4", at=at)
     # The first part was written before the hook ran (never before the request).
@@ -398,7 +398,7 @@ async def test_unreadable_stream_fails_the_session(rig: Rig) -> None:
 async def test_stop_before_any_segment_is_final_at_once(rig: Rig, quick: None) -> None:
     await rig.manager.start("lab", None, None)
     session = await rig.manager.stop("lab")
-    assert session.stopped_result(rig.recordings)["files"] == []
+    assert stopped_result(session, rig.recordings)["files"] == []
     stopped = await rig.note("STOPPED")
     assert stopped["files"] == [] and stopped["filename"] == session.expected
 
@@ -562,9 +562,7 @@ async def test_a_session_that_writes_nothing_is_degraded_until_it_writes_again(
         degraded = await rig.note("DEGRADED")
         assert degraded["reason"] == "storage_full" and "full" in degraded["error"]
         assert degraded["session_id"] == session.session_id and degraded["duration"] is None
-        fields = camera_recording(session, None)
-        assert fields is not None and fields["recording_state"] == "degraded"
-        assert fields["recording_reason"] == "storage_full"
+        assert session.state == "degraded" and session.degraded == "storage_full"
         assert rig.manager.degraded == 1
         assert component(health, "recordings") == (Status.DEGRADED, True)
 
@@ -576,7 +574,7 @@ async def test_a_session_that_writes_nothing_is_degraded_until_it_writes_again(
         assert rig.manager.degraded == 0 and session.stalled_seconds >= 0.3
         # The stop's answer leaves the stall out of the recorded time.
         await rig.manager.stop("lab")
-        result = session.stopped_result(rig.recordings)
+        result = stopped_result(session, rig.recordings)
         assert result["duration"] <= round(session.elapsed(time.time()) - 0.3, 3) + 0.01
         # Writes failed meanwhile: the recorder's word is checked against the file.
         rig.segment("complete", "lab_a.mp4", duration=99.0)
@@ -635,8 +633,7 @@ async def test_a_recording_until_stopped_is_resumed_after_a_crash(
         assert after.desired.fields("lab")["record"] is True and after.holders[0].started
         camera = after.cameras.get("lab")
         assert camera is not None and camera.recording
-        fields = camera_recording(resumed, None)
-        assert fields is not None and fields["resumed_at"] is not None
+        assert resumed.state == "recording" and resumed.resumed_at is not None
         # The segment MediaMTX is still writing is open again for the index.
         created = [e for e in after.storage_events if isinstance(e, SegmentCreated)]
         assert [e.segment.name for e in created] == ["lab_a.mp4"]
@@ -653,9 +650,8 @@ async def test_a_recording_until_stopped_is_resumed_after_a_crash(
     try:
         await again.manager.restore()
         assert again.manager.active == {}  # final: nothing to take up
-        fields = camera_recording(None, again.manager.last.get("lab"))
-        assert fields is not None and fields["recording_session"] is None
-        assert fields["recording_state"] is None and fields["last_recording"] == stopped
+        last = again.manager.last.get("lab")
+        assert last is not None and recording_ended(last) == stopped  # kept across restarts
     finally:
         await again.manager.close()
 
@@ -679,8 +675,8 @@ async def test_a_timed_recording_interrupted_by_a_crash_is_ended_and_reported(
         assert stopped["reason"] == "interrupted" and stopped["files"] == ["lab_a.mp4"]
         assert stopped["duration"] == 3.0  # the container's, not the clock's
         assert not (after.recordings / "lab_b.mp4").exists()
-        last = camera_recording(None, after.manager.last.get("lab"))
-        assert last is not None and last["last_recording"] == stopped
+        last = after.manager.last.get("lab")
+        assert last is not None and recording_ended(last) == stopped
     finally:
         await after.manager.close()
 

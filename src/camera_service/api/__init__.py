@@ -1,1 +1,1 @@
-"""The API: JSON-RPC framing and dispatch, the method registry, WebSocket and HTTP."""
+"""The API: JSON-RPC framing and dispatch, the method table, WebSocket and HTTP."""

@@ -1,14 +1,16 @@
-"""Dispatch: one frame in, one reply out. Rate limit, method lookup, authentication,
+"""Dispatch: one frame in, one outcome out. Rate limit, method lookup, authentication,
 role check, params validation, handler call and error mapping, in that order.
 
-Transport-free: a transport hands in the frame text and a ``Session`` and writes back
-what comes out; replies of ``concurrent`` methods leave through ``session.send``.
+Transport-free: a transport hands in the frame text and a ``Session``; ``handle``
+returns the reply (bytes), nothing (``None``: notifications), or a ``Pending`` reply
+for the transport to run. That is the only way a reply leaves.
 
-``handle_nowait`` runs a request as far as it can without waiting. Most requests
-(``ping``, status calls of an authenticated session) finish right there, with no
-coroutine or task created; when a step must wait (an async handler, an API-key lookup)
-it returns a coroutine that finishes the job, and the transport awaits it before it
-reads the connection's next message, so per-connection order is kept.
+Most requests (``ping``, status calls of an authenticated session) finish inside
+``handle``, with no coroutine or task created: through a coroutine and a task, a
+``ping`` would cost the service 1.45 times the instructions (docs/benchmarks.md,
+issue 13). When a step must wait (an async handler, an API-key lookup) the rest is a
+coroutine in a ``Pending``; the transport awaits it before the connection's next
+request, or beside them when the method is ``concurrent``.
 """
 
 from __future__ import annotations
@@ -36,15 +38,27 @@ from camera_service.api.jsonrpc import (
     parse,
     result_reply,
 )
-from camera_service.api.registry import Call, MethodRegistry, MethodSpec
+from camera_service.api.methodtable import Call, MethodSpec, MethodTable
 from camera_service.api.session import Session
 from camera_service.auth.identity import AuthError, Identity
 from camera_service.observability.logging import correlation_id
 
 log = logging.getLogger(__name__)
 
-Reply = bytes | None
-Pending = Coroutine[Any, Any, Reply]
+
+class Pending:
+    """A reply that has to wait: the transport awaits ``reply`` (None: nothing to send)
+    after the connection's earlier requests, or, when ``concurrent``, without holding
+    up its later ones (long-running methods: recordings, snapshots, cleanup)."""
+
+    __slots__ = ("concurrent", "reply")
+
+    def __init__(self, reply: Coroutine[Any, Any, bytes | None], concurrent: bool) -> None:
+        self.reply = reply
+        self.concurrent = concurrent
+
+
+Outcome = bytes | Pending | None
 
 
 class Authenticator(Protocol):
@@ -64,7 +78,7 @@ class Observer(Protocol):
 class Dispatcher:
     def __init__(
         self,
-        registry: MethodRegistry,
+        registry: MethodTable,
         authenticator: Authenticator,
         observer: Observer,
         request_timeout: float,
@@ -75,27 +89,51 @@ class Dispatcher:
         self.observer = observer
         self.request_timeout = request_timeout
         self.clock = clock
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._inflight = 0
+        # The tasks running a request that waits (whoever runs it): drain() counts
+        # them and cancels them at its deadline.
+        self._running: set[asyncio.Task[Any]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
 
-    # --- entry points ----------------------------------------------------------------
+    # --- the entry point ------------------------------------------------------------
 
-    async def handle(self, session: Session, payload: str | bytes) -> Reply:
-        """Process one frame; returns the reply to send now (None: nothing, or later)."""
-        reply = self.handle_nowait(session, payload)
-        return reply if reply is None or isinstance(reply, bytes) else await reply
-
-    def handle_nowait(self, session: Session, payload: str | bytes) -> Reply | Pending:
-        """Like ``handle``, but returns a coroutine instead of waiting."""
+    def handle(self, session: Session, payload: str | bytes) -> Outcome:
+        """Process one frame as far as it goes without waiting."""
         parsed = parse(payload)
-        if any(self._is_concurrent(m) for m in parsed.messages):
-            self._spawn(self._deliver(session, parsed.messages, parsed.is_batch))
-            return None
-        if not parsed.is_batch:
-            return self._one(session, parsed.messages[0])
-        return self._batch(session, parsed.messages)
+        if parsed.is_batch:
+            return self._batch(session, parsed.messages)
+        return self._one(session, parsed.messages[0])
+
+    # --- batches: elements run in order; the first that waits carries the rest -------
+
+    def _batch(self, session: Session, messages: list[Message]) -> Outcome:
+        replies: list[bytes] = []
+        for i, msg in enumerate(messages):
+            reply = self._one(session, msg)
+            if isinstance(reply, Pending):
+                rest = messages[i + 1 :]
+                concurrent = reply.concurrent or any(self._is_concurrent(m) for m in rest)
+                return Pending(self._batch_rest(session, reply.reply, rest, replies), concurrent)
+            if reply is not None:
+                replies.append(reply)
+        return batch_reply(replies) if replies else None
+
+    async def _batch_rest(
+        self,
+        session: Session,
+        waiting: Coroutine[Any, Any, bytes | None],
+        rest: list[Message],
+        replies: list[bytes],
+    ) -> bytes | None:
+        reply = await waiting
+        if reply is not None:
+            replies.append(reply)
+        for msg in rest:
+            outcome = self._one(session, msg)
+            reply = await outcome.reply if isinstance(outcome, Pending) else outcome
+            if reply is not None:
+                replies.append(reply)
+        return batch_reply(replies) if replies else None
 
     def _is_concurrent(self, msg: Message) -> bool:
         if not isinstance(msg, Request):
@@ -103,55 +141,9 @@ class Dispatcher:
         spec = self.registry.get(msg.method)
         return spec is not None and spec.concurrent
 
-    # --- batches: elements run in order; the first that waits carries the rest -------
-
-    def _batch(self, session: Session, messages: list[Message]) -> Reply | Pending:
-        replies: list[bytes] = []
-        for i, msg in enumerate(messages):
-            reply = self._one(session, msg)
-            if isinstance(reply, bytes):
-                replies.append(reply)
-            elif reply is not None:
-                return self._batch_rest(session, messages[i + 1 :], replies, reply)
-        return batch_reply(replies) if replies else None
-
-    async def _batch_rest(
-        self, session: Session, rest: list[Message], replies: list[bytes], pending: Pending
-    ) -> Reply:
-        reply = await pending
-        if reply is not None:
-            replies.append(reply)
-        for msg in rest:
-            reply = await self.handle_one(session, msg)
-            if reply is not None:
-                replies.append(reply)
-        return batch_reply(replies) if replies else None
-
-    async def handle_one(self, session: Session, msg: Message) -> Reply:
-        reply = self._one(session, msg)
-        return reply if reply is None or isinstance(reply, bytes) else await reply
-
-    async def _deliver(self, session: Session, messages: list[Message], is_batch: bool) -> None:
-        reply = self._batch(session, messages) if is_batch else self._one(session, messages[0])
-        if reply is not None and not isinstance(reply, bytes):
-            reply = await reply
-        if reply is not None:
-            session.send(reply)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        self._idle.clear()
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not self._tasks and not self._inflight:
-            self._idle.set()
-
     # --- one request ---------------------------------------------------------------------
 
-    def _one(self, session: Session, msg: Message) -> Reply | Pending:
+    def _one(self, session: Session, msg: Message) -> Outcome:
         started = time.perf_counter()
         if isinstance(msg, Invalid):
             self.observer.request_done("invalid", msg.error.code, time.perf_counter() - started)
@@ -166,7 +158,8 @@ class Dispatcher:
         finally:
             correlation_id.reset(token)
         if isinstance(outcome, CoroutineType):
-            return self._finish(session, msg, label, started, outcome)
+            assert spec is not None  # a coroutine comes only from a method's own steps
+            return Pending(self._finish(session, msg, label, started, outcome), spec.concurrent)
         return self._done(msg, label, started, outcome)
 
     def _start(self, session: Session, req: Request, spec: MethodSpec | None) -> Any:
@@ -189,25 +182,22 @@ class Dispatcher:
         return self._invoke(session, req, spec)
 
     def _invoke(self, session: Session, req: Request, spec: MethodSpec) -> Any:
-        call = Call(spec.validate(req.params), session)
+        call = Call(spec.validate(req.params), session, self.registry.ctx)
         if spec.is_async:
             return self._timed(spec.handler(call))
         return spec.handler(call)
 
     async def _timed(self, awaitable: Any) -> Any:
-        self._inflight += 1
-        self._idle.clear()
-        try:
-            async with asyncio.timeout(self.request_timeout):
-                return await awaitable
-        finally:
-            self._inflight -= 1
-            if not self._inflight and not self._tasks:
-                self._idle.set()
+        async with asyncio.timeout(self.request_timeout):
+            return await awaitable
 
     async def _finish(
         self, session: Session, msg: Request, label: str, started: float, pending: Any
-    ) -> Reply:
+    ) -> bytes | None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._running.add(task)
+        self._idle.clear()
         token = correlation_id.set(f"{session.conn_id}:{msg.id}")
         try:
             result = await pending
@@ -215,15 +205,18 @@ class Dispatcher:
             return self._failed(session, msg, label, started, exc)
         finally:
             correlation_id.reset(token)
+            self._running.discard(task)
+            if not self._running:
+                self._idle.set()
         return self._done(msg, label, started, result)
 
-    def _done(self, msg: Request, label: str, started: float, result: Any) -> Reply:
+    def _done(self, msg: Request, label: str, started: float, result: Any) -> bytes | None:
         self.observer.request_done(label, 0, time.perf_counter() - started)
         return None if msg.is_notification else result_reply(msg.id, result)
 
     def _failed(
         self, session: Session, msg: Request, label: str, started: float, exc: Exception
-    ) -> Reply:
+    ) -> bytes | None:
         if isinstance(exc, RpcError):
             err = exc
         else:  # a handler bug or timeout must not take down the connection
@@ -300,15 +293,17 @@ class Dispatcher:
 
     @property
     def busy(self) -> int:
-        return self._inflight + len(self._tasks)
+        """Requests in flight: waiting for a handler or an API-key lookup."""
+        return len(self._running)
 
     async def drain(self, timeout: float) -> bool:
-        """Wait for in-flight requests; True if all finished within the timeout."""
+        """Wait for in-flight requests; True if all finished within the timeout, else
+        they are cancelled (their replies are never sent)."""
         try:
             async with asyncio.timeout(timeout):
                 await self._idle.wait()
             return True
         except TimeoutError:
-            for task in list(self._tasks):
+            for task in list(self._running):
                 task.cancel()
             return False

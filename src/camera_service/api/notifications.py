@@ -12,9 +12,9 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from camera_service.api.jsonrpc import notification
-from camera_service.api.recording_base import recording_base, recording_ended
+from camera_service.api.wire import camera_fields, recording_base, recording_ended, stream_urls
 from camera_service.cameras.events import CameraAdded, CameraChanged, CameraRemoved
-from camera_service.cameras.model import Camera, CameraStatus, stream_urls
+from camera_service.cameras.model import Camera, CameraStatus
 from camera_service.config import MediaMtxConfig
 from camera_service.events import EventBus
 from camera_service.net.wsframes import text_frame
@@ -49,9 +49,10 @@ class Broadcaster(Protocol):
 
 
 def camera_status(camera: Camera, streams: dict[str, str]) -> dict[str, Any]:
-    api = camera.to_api(streams)
+    fields = camera_fields(camera, streams)
     return {
-        k: api[k] for k in ("device", "status", "name", "resolution", "fps", "streams", "camera_id")
+        k: fields[k]
+        for k in ("device", "status", "name", "resolution", "fps", "streams", "camera_id")
     }
 
 

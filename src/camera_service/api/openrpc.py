@@ -1,11 +1,13 @@
-"""``rpc.discover``: an OpenRPC 1.x document generated from the method registry."""
+"""``rpc.discover``: an OpenRPC 1.x document generated from the method list."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import TypeAdapter
 
+from camera_service import __version__
 from camera_service.api.jsonrpc import (
     AUTH_REQUIRED,
     INTERNAL_ERROR,
@@ -13,7 +15,7 @@ from camera_service.api.jsonrpc import (
     PERMISSION_DENIED,
     RATE_LIMITED,
 )
-from camera_service.api.registry import MethodRegistry, MethodSpec, NoParams
+from camera_service.api.methodtable import Call, MethodSpec, NoParams
 
 REF = "#/components/schemas/{model}"
 
@@ -36,9 +38,32 @@ ERROR_MESSAGES: dict[int, str] = {
 }
 
 
-def openrpc_document(registry: MethodRegistry, version: str) -> dict[str, Any]:
+class Discovery:
+    """The methods given plus ``rpc.discover``, which describes them all (itself
+    included); the document is built on the first call."""
+
+    def __init__(self, methods: Sequence[MethodSpec[Any]], version: str = __version__) -> None:
+        self.version = version
+        spec = MethodSpec(
+            "rpc.discover",
+            self.discover,
+            "OpenRPC document of this API.",
+            None,
+            NoParams,
+            dict[str, Any],
+        )
+        self.methods: list[MethodSpec[Any]] = [*methods, spec]
+        self._document: dict[str, Any] = {}
+
+    def discover(self, call: Call[NoParams]) -> dict[str, Any]:
+        if not self._document:
+            self._document = openrpc_document(self.methods, self.version)
+        return self._document
+
+
+def openrpc_document(specs: Iterable[MethodSpec[Any]], version: str) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    methods = [_method(spec, schemas) for spec in registry]
+    methods = [_method(spec, schemas) for spec in sorted(specs, key=lambda s: s.name)]
     return {
         "openrpc": "1.3.2",
         "info": {
@@ -57,7 +82,7 @@ def _schema(tp: Any, schemas: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _method(spec: MethodSpec, schemas: dict[str, Any]) -> dict[str, Any]:
+def _method(spec: MethodSpec[Any], schemas: dict[str, Any]) -> dict[str, Any]:
     params: list[dict[str, Any]] = []
     if spec.params is not NoParams:
         model_schema = _schema(spec.params, schemas)
@@ -77,7 +102,7 @@ def _method(spec: MethodSpec, schemas: dict[str, Any]) -> dict[str, Any]:
         "params": params,
         "result": {
             "name": "result",
-            "schema": _schema(spec.result, schemas) if spec.result is not None else {},
+            "schema": _schema(spec.result, schemas),
         },
         "errors": [{"code": c, "message": ERROR_MESSAGES[c]} for c in sorted(set(codes))],
         "x-required-role": spec.role.label if spec.role is not None else None,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable
 
 from camera_service.auth.identity import Identity
 from camera_service.auth.ratelimit import TokenBucket
@@ -21,20 +20,13 @@ _ids = itertools.count(1)
 
 
 class Session:
-    __slots__ = ("bucket", "conn_id", "host", "identity", "send", "session_id", "topics")
+    __slots__ = ("bucket", "conn_id", "host", "identity", "session_id", "topics")
 
-    def __init__(
-        self,
-        requests_per_minute: int,
-        send: Callable[[bytes], object],
-        host: str = "",
-    ) -> None:
+    def __init__(self, requests_per_minute: int, host: str = "") -> None:
         self.conn_id = next(_ids)
         self.session_id: str | None = None
         self.identity: Identity | None = None
         self.bucket = TokenBucket(requests_per_minute)
-        # Replies of concurrent methods are delivered through this, out of band.
-        self.send = send
         self.host = host  # the host the client connected to (for stream URLs)
         self.topics: frozenset[str] | None = None  # None: every topic
 

@@ -7,6 +7,8 @@ buffer is the per-connection send queue; a client that lets it grow past
 
 Requests of one connection are answered in order: while one waits (an async
 handler), later frames queue in a bounded inbox and reading pauses when it is full.
+A ``concurrent`` method's pending reply runs in a task of its own instead, and the
+requests behind it go on.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from camera_service.api.dispatch import Dispatcher, Pending
+from camera_service.api.dispatch import Dispatcher
 from camera_service.api.session import Session
 from camera_service.config import ServerConfig
 from camera_service.net.httpserver import HttpRequest, Response, json_response
@@ -49,11 +52,6 @@ CLOSE_TIMEOUT = 2.0  # seconds a peer gets to answer our close frame
 INBOX_LIMIT = 64  # frames queued behind a waiting request before reading pauses
 
 
-def _gone(frame: bytes) -> bool:
-    """A closed connection's send: a late reply has nowhere to go."""
-    return False
-
-
 class Connection:
     __slots__ = (
         "_inbox",
@@ -72,7 +70,7 @@ class Connection:
         self.transport = transport
         self.loop = asyncio.get_running_loop()
         self.parser: FrameParser | None = FrameParser(server.cfg.max_message_bytes)
-        self.session = Session(server.requests_per_minute, self.send_payload, host)
+        self.session = Session(server.requests_per_minute, host)
         self.last_seen = self.loop.time()
         self.closing = False
         self._inbox: deque[bytes] = deque()
@@ -95,9 +93,6 @@ class Connection:
             return False
         t.write(frame)
         return True
-
-    def send_payload(self, payload: bytes) -> bool:
-        return self.write(text_frame(payload))
 
     def close(self, code: int, reason: str = "") -> None:
         """Start the closing handshake; the TCP connection ends when the peer answers
@@ -165,9 +160,6 @@ class Connection:
         if self._worker is not None:
             self._worker.cancel()
         self.server.forget(self)
-        # The session's send is our bound method: without this cycle the connection is
-        # freed at once, not by a full collection (see HttpProtocol._release).
-        self.session.send = _gone
 
     # --- requests ---------------------------------------------------------------------
 
@@ -182,26 +174,25 @@ class Connection:
         text = self._decode(payload)
         if text is None:
             return
-        reply = self.server.dispatcher.handle_nowait(self.session, text)
-        if isinstance(reply, bytes):
-            self.write(text_frame(reply))
-        elif reply is not None:  # it has to wait: finish it (and what queues behind) in order
-            self._worker = self.loop.create_task(self._work(reply))
+        outcome = self.server.dispatcher.handle(self.session, text)
+        if outcome is None:
+            return
+        if isinstance(outcome, bytes):
+            self.write(text_frame(outcome))
+        elif outcome.concurrent:
+            self.server.run_beside(self._reply_later(outcome.reply))
+        else:  # it has to wait: finish it, then what queued behind it, in order
+            self._worker = self.loop.create_task(self._work(outcome.reply))
 
-    async def _work(self, pending: Pending) -> None:
+    async def _reply_later(self, pending: Coroutine[Any, Any, bytes | None]) -> None:
+        reply = await pending
+        if reply is not None:
+            self.write(text_frame(reply))  # dropped if the connection closed meanwhile
+
+    async def _work(self, pending: Coroutine[Any, Any, bytes | None]) -> None:
         """Finish a waiting request, then the frames that queued behind it, in order."""
-        dispatcher = self.server.dispatcher
         try:
-            reply = await pending
-            while True:
-                if reply is not None:
-                    self.write(text_frame(reply))
-                if not self._inbox or self.closing:
-                    break
-                text = self._decode(self._inbox.popleft())
-                if text is None:
-                    break
-                reply = await dispatcher.handle(self.session, text)
+            await self._reply_later(pending)
         finally:
             self._worker = None
             if not self.closing and not self.transport.is_closing():
@@ -220,6 +211,9 @@ class WebSocketServer:
         self.requests_per_minute = 120
         self._keepalive: asyncio.Task[None] | None = None
         self._all_gone = asyncio.Event()
+        # Concurrent requests run here, not owned by their connection: one that closes
+        # does not cut a started recording short (the reply is dropped).
+        self._beside: set[asyncio.Task[None]] = set()
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -274,6 +268,11 @@ class WebSocketServer:
         self.metrics.active_connections += 1
         self.metrics.connections_total += 1
         return conn
+
+    def run_beside(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._beside.add(task)
+        task.add_done_callback(self._beside.discard)
 
     def forget(self, conn: Connection) -> None:
         if conn in self.connections:

@@ -12,24 +12,14 @@ import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
-from camera_service import __version__
+from camera_service.api.context import ApiContext
 from camera_service.api.dispatch import Dispatcher
 from camera_service.api.files import add_file_routes
 from camera_service.api.health import add_health_routes
-from camera_service.api.methods import cameras as camera_methods
-from camera_service.api.methods import files as file_methods
-from camera_service.api.methods import recordings as recording_methods
-from camera_service.api.methods import session as session_methods
-from camera_service.api.methods import snapshots as snapshot_methods
-from camera_service.api.methods import storage as storage_methods
-from camera_service.api.methods import streams as stream_methods
-from camera_service.api.methods import system as system_methods
+from camera_service.api.methods import all_methods
+from camera_service.api.methodtable import MethodTable
 from camera_service.api.notifications import Notifier
-from camera_service.api.openrpc import openrpc_document
-from camera_service.api.recording_base import camera_recording
-from camera_service.api.registry import MethodRegistry
 from camera_service.api.websocket import WebSocketServer
 from camera_service.auth.apikeys import ApiKeyStore
 from camera_service.auth.audit import AuditLog
@@ -37,6 +27,7 @@ from camera_service.auth.authenticator import Authenticator
 from camera_service.auth.jwt import JwtAuthenticator
 from camera_service.cameras.monitor import CameraMonitor
 from camera_service.cameras.registry import CameraRegistry
+from camera_service.config import Settings
 from camera_service.db import AsyncDatabase, Recovery
 from camera_service.dirs import DataDirs
 from camera_service.events import EventBus
@@ -65,7 +56,6 @@ from .parts import (
     apply_log_level,
     apply_rate_limit,
     apply_sources,
-    counts,
     publish_health,
     report_recovery,
 )
@@ -102,7 +92,7 @@ class Front:
     """What clients and probes talk to: the RPC methods, their dispatcher, the
     WebSocket server and the two HTTP ports."""
 
-    methods: MethodRegistry
+    methods: MethodTable
     dispatcher: Dispatcher
     ws: WebSocketServer
     ws_health: ComponentHealth  # healthy once the API port listens
@@ -144,6 +134,37 @@ class Components:
     registration: Registration
 
 
+@dataclass(frozen=True, slots=True)
+class ApiParts:
+    """The parts the RPC methods use (``api.context.Components``)."""
+
+    live: LiveSettings
+    started: float
+    dispatcher: Dispatcher
+    metrics: Metrics
+    health: Health
+    capacity: Capacity
+    cameras: CameraRegistry
+    media: MediaController
+    recordings: RecordingManager
+    snapshots: SnapshotService
+    disk: DiskMonitor
+    retention: Retention
+    index: MediaIndex
+
+    @property
+    def settings(self) -> Settings:
+        return self.live.current
+
+    @classmethod
+    def of(cls, c: Components) -> ApiParts:
+        m = c.media
+        return cls(
+            c.live, c.started, c.front.dispatcher, c.metrics, c.health, c.capacity, c.cameras,
+            m.controller, m.recordings, m.snapshots, c.store.disk, m.retention, c.store.index,
+        )  # fmt: skip
+
+
 def build(live: LiveSettings, res: Resources, started: float, ready: Readiness) -> Components:
     metrics, health, events = Metrics(), Health(), EventBus()
     cameras = CameraRegistry(events)
@@ -171,7 +192,7 @@ def build(live: LiveSettings, res: Resources, started: float, ready: Readiness) 
         registration,
     )
     _wire(c)
-    register_methods(c)
+    front.methods.ctx.bind(ApiParts.of(c))
     return c
 
 
@@ -203,7 +224,7 @@ def _front(
 ) -> Front:
     s, paths = live(), res.paths
     observer = Observer(metrics, store.audit)
-    methods = MethodRegistry()  # filled by register_methods, once every part exists
+    methods = MethodTable(all_methods(), ApiContext())  # its parts are bound by build()
     dispatcher = Dispatcher(methods, store.authenticator, observer, s.server.request_timeout)
     ws = WebSocketServer(s.server, dispatcher, metrics)
     ws.set_rate_limit(s.security.rate_limit.requests_per_minute)
@@ -310,28 +331,3 @@ def _wire(c: Components) -> None:
         "Recording segments deleted because they held no media.",
         lambda: recordings.removed,
     )
-
-
-def register_methods(c: Components) -> None:
-    """The RPC method table, made from the parts: the one place methods are added
-    (their order is rpc.discover's)."""
-    methods, m = c.front.methods, c.media
-    discover = functools.cache(functools.partial(openrpc_document, methods, __version__))
-    session_methods.register(methods, c.front.dispatcher, discover)
-    recordings = m.recordings
-
-    def recording_of(camera_id: str) -> dict[str, Any] | None:
-        return camera_recording(recordings.active.get(camera_id), recordings.last.get(camera_id))
-
-    camera_methods.register(
-        methods, c.cameras, c.live.mediamtx, m.controller.stream_metrics, recording_of
-    )
-    stream_methods.register(methods, m.controller.managed_streams)
-    counts_now = functools.partial(counts, c.cameras, m.controller, m.recordings)
-    system_methods.register(
-        methods, c.live, c.metrics, c.health, c.started, counts_now, c.capacity.report
-    )
-    storage_methods.register(methods, c.store.disk, m.retention)
-    file_methods.register(methods, c.store.index, c.cameras, m.recordings.busy)
-    recording_methods.register(methods, m.recordings)
-    snapshot_methods.register(methods, m.snapshots, c.live.snapshots)

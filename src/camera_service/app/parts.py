@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from camera_service.api.websocket import WebSocketServer
 from camera_service.auth.audit import AuditLog
 from camera_service.cameras.monitor import CameraMonitor
-from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import Settings
 from camera_service.db import Recovery
 from camera_service.dirs import DataDirs
@@ -25,7 +24,6 @@ from camera_service.observability.health import ComponentState, Health, Status
 from camera_service.observability.logging import set_level
 from camera_service.observability.metrics import Metrics
 from camera_service.record.hooks import HOOK_PATH, hook_command
-from camera_service.record.manager import RecordingManager
 
 from .live import LiveSettings
 
@@ -94,17 +92,6 @@ class Observer:
     def security_event(self, event: str, actor: str | None, **detail: Any) -> None:
         self._metrics.security_event(event)
         self._audit.record(event, actor, **detail)
-
-
-def counts(
-    cameras: CameraRegistry, media: MediaController, recordings: RecordingManager
-) -> dict[str, int]:
-    """get_status's figures that other parts own."""
-    return {
-        "cameras": len(cameras),
-        "streams": media.active_streams,
-        "recordings_active": len(recordings.active),
-    }
 
 
 def publish_health(events: EventBus, health: Health, state: ComponentState) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from camera_service import __version__
 from camera_service.api.methods import system as system_methods
-from camera_service.api.registry import MethodRegistry
+from camera_service.api.methodtable import MethodTable
 from camera_service.cameras.events import CameraAdded, CameraChanged, CameraRemoved
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.limits import Capacity
@@ -59,7 +59,7 @@ class Registration:
         cameras: CameraRegistry,
         capacity: Capacity,
         health: Health,
-        methods: MethodRegistry,
+        methods: MethodTable,
         api: Port,
         http: Port,
     ) -> None:

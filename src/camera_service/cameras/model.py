@@ -5,9 +5,6 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field
-from typing import Any
-
-from camera_service.config import MediaMtxConfig
 
 # Used with fullmatch only: ``$`` would also match before a final "\n" ("lab\n").
 CAMERA_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -65,20 +62,6 @@ class Camera:
     def connected(self) -> bool:
         return self.status is CameraStatus.CONNECTED
 
-    def to_api(self, streams: dict[str, str]) -> dict[str, Any]:
-        connected = self.connected
-        return {
-            "device": self.device,
-            "status": self.status.value,
-            "name": self.name,
-            "resolution": self.resolution if connected else "",
-            "fps": self.fps if connected else 0,
-            "streams": streams if connected else {},
-            "camera_id": self.camera_id,
-            "source_type": self.source_type.value,
-            "recording": self.recording,
-        }
-
 
 def camera_id_for(device: object) -> str | None:
     """The camera_id a ``device`` param names, or None when it is malformed."""
@@ -88,14 +71,3 @@ def camera_id_for(device: object) -> str | None:
     if m:
         return f"camera{int(m.group(1))}"
     return device if CAMERA_ID.fullmatch(device) else None
-
-
-def stream_urls(camera_id: str, host: str, cfg: MediaMtxConfig) -> dict[str, str]:
-    h = cfg.public_host or host or "localhost"
-    if ":" in h and not h.startswith("["):
-        h = f"[{h}]"  # an IPv6 literal
-    return {
-        "rtsp": f"rtsp://{h}:{cfg.rtsp_port}/{camera_id}",
-        "webrtc": f"http://{h}:{cfg.webrtc_port}/{camera_id}",
-        "hls": f"http://{h}:{cfg.hls_port}/{camera_id}/index.m3u8",
-    }

@@ -272,20 +272,10 @@ class MediaController:
             return {}
         return {"bytes_sent": state.outbound_bytes, "readers": state.readers}
 
-    def managed_streams(self) -> list[dict[str, Any]]:
-        out = []
-        for name in sorted(self.owned):
-            state = self.streams.get(name)
-            out.append(
-                {
-                    "name": name,
-                    "source": state.source_type if state else None,
-                    "ready": state.available if state else False,
-                    "readers": state.readers if state else 0,
-                    "bytes_sent": state.outbound_bytes if state else 0,
-                }
-            )
-        return out
+    def managed_paths(self) -> list[tuple[str, PathState | None]]:
+        """Every path this service manages, by name, with MediaMTX's last view of it
+        (None: MediaMTX did not list it)."""
+        return [(name, self.streams.get(name)) for name in sorted(self.owned)]
 
     @property
     def active_streams(self) -> int:

@@ -37,7 +37,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
-from typing import Any, Protocol
+from typing import Protocol
 
 from camera_service.cameras.model import Camera, SourceType
 from camera_service.cameras.registry import CameraRegistry
@@ -53,7 +53,6 @@ from camera_service.media.ffmpeg import (
 from camera_service.media.grabber import GrabberPool, redact
 from camera_service.media.pathconf import reader_url, source_url
 from camera_service.media.supervise import terminate
-from camera_service.observability.health import iso
 from camera_service.storage.disk import StorageLevel
 from camera_service.storage.events import SnapshotSaved
 from camera_service.storage.names import MAX_NAME_BYTES, BadName, check_basename
@@ -203,6 +202,24 @@ class Shot:
     height: int
 
 
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """What one snapshot request did: the image it stored, or why it failed."""
+
+    camera_id: str
+    device: str
+    filename: str  # the stored name; on failure the name that was asked for
+    format: str
+    source: str  # "warm", "stream" or "device"
+    taken_at: float  # when the image was taken (or the capture failed), time.time()
+    capture_ms: float
+    path: Path | None = None  # where it is stored; None: it failed
+    size: int = 0
+    width: int = 0
+    height: int = 0
+    error: str = ""  # why it failed, fit for a client
+
+
 class SnapshotService:
     def __init__(
         self,
@@ -234,10 +251,10 @@ class SnapshotService:
 
     async def take(
         self, camera_id: str, filename: str | None, fmt: ImageFormat, quality: int
-    ) -> dict[str, Any]:
-        """Capture and store; the take_snapshot result. Raises :class:`SnapshotRefused`
-        or :class:`CapacityExceeded` before capturing; a failed capture is a ``FAILED``
-        result. ``filename`` has been through :func:`resolve_name`."""
+    ) -> Capture:
+        """Capture and store. Raises :class:`SnapshotRefused` or :class:`CapacityExceeded`
+        before capturing; a failed capture is a :class:`Capture` without a path.
+        ``filename`` has been through :func:`resolve_name`."""
         loop = asyncio.get_running_loop()
         began = loop.time()
         camera = self.cameras.get(camera_id)
@@ -262,36 +279,30 @@ class SnapshotService:
                 "snapshot failed",
                 extra={"camera_id": camera_id, "source": attempt.source, "why": why},
             )
-            return {
-                "device": camera.device,
-                "camera_id": camera_id,
-                "filename": filename or default_name(camera_id, time.time(), fmt),
-                "status": "FAILED",
-                "timestamp": iso(time.time()),
-                "file_size": 0,
-                "file_path": "",
-                "error": why,
-                "success": False,
-                "capture_time_ms": round((loop.time() - began) * 1000, 1),
-                "source": attempt.source,
-                "format": fmt,
-            }
-        elapsed = round((loop.time() - began) * 1000, 1)
-        result = {
-            "device": camera.device,
-            "camera_id": camera_id,
-            "filename": stored,
-            "status": "completed",
-            "timestamp": iso(shot.wall),
-            "file_size": len(shot.data),
-            "file_path": str(self.directory / stored),
-            "success": True,
-            "capture_time_ms": elapsed,
-            "source": shot.source,
-            "format": fmt,
-            "resolution": f"{shot.width}x{shot.height}",
-            "download_url": f"/files/snapshots/{stored}",
-        }
+            now = time.time()
+            return Capture(
+                camera_id,
+                camera.device,
+                filename or default_name(camera_id, now, fmt),
+                fmt,
+                attempt.source,
+                now,
+                round((loop.time() - began) * 1000, 1),
+                error=why,
+            )
+        capture = Capture(
+            camera_id,
+            camera.device,
+            stored,
+            fmt,
+            shot.source,
+            shot.wall,
+            round((loop.time() - began) * 1000, 1),
+            self.directory / stored,
+            len(shot.data),
+            shot.width,
+            shot.height,
+        )
         self.events.publish(
             SnapshotSaved(
                 camera_id,
@@ -305,7 +316,7 @@ class SnapshotService:
                 shot.height,
             )
         )
-        return result
+        return capture
 
     async def _capture(
         self, camera: Camera, fmt: ImageFormat, quality: int, attempt: _Attempt

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import contextlib
 import logging
 import socket
@@ -61,7 +60,7 @@ def _unb64(text: Any) -> bytes:
         return b""
     try:
         return base64.b64decode(text, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a str that is not even ASCII
         raise EtcdError("etcd sent a value that is not base64") from None
 
 
@@ -342,6 +341,7 @@ class _WatchStream:
         self.status = 0
         self.ended = False
         self._buffer = bytearray()
+        self._pending: list[dict[str, Any]] = []  # messages read with the confirmation
         self._parser = httptools.HttpResponseParser(self)
         sock = writer.get_extra_info("socket")
         if sock is not None and hasattr(socket, "TCP_KEEPIDLE"):
@@ -364,19 +364,29 @@ class _WatchStream:
         self.writer.write(head.encode("latin-1") + request)
         await self.writer.drain()
         while True:
-            for message in await self._messages():
+            messages = await self._messages()
+            for i, message in enumerate(messages):
                 if message.get("created"):
+                    # Changes since the start revision may share its read: they are events.
+                    self._pending = messages[i + 1 :]
                     return
                 self._check(message)
 
     async def events(self) -> list[bytes | None]:
         """The changes of the next message(s) etcd sends; waits for as long as it takes."""
         changes: list[bytes | None] = []
-        for message in await self._messages():
+        messages, self._pending = self._pending or await self._messages(), []
+        for message in messages:
             self._check(message)
-            for event in message.get("events") or []:
+            events = message.get("events") or []
+            if not isinstance(events, list):
+                raise EtcdError(f"etcd {self.where}: malformed watch message")
+            for event in events:
+                kv = (event.get("kv") or {}) if isinstance(event, dict) else None
+                if not isinstance(kv, dict):
+                    raise EtcdError(f"etcd {self.where}: malformed watch event")
                 deleted = event.get("type") == "DELETE"
-                changes.append(None if deleted else _unb64((event.get("kv") or {}).get("value")))
+                changes.append(None if deleted else _unb64(kv.get("value")))
         return changes
 
     def close(self) -> None:

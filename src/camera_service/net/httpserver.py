@@ -70,6 +70,7 @@ REASONS = {
     408: "Request Timeout",
     413: "Content Too Large",
     416: "Range Not Satisfiable",
+    417: "Expectation Failed",
     426: "Upgrade Required",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",

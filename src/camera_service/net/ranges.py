@@ -21,8 +21,16 @@ _HUGE = 1 << 63  # beyond any file; longer digit strings are not even converted
 
 
 def _number(digits: str) -> int:
-    # int() refuses more than 4,300 digits (CVE-2020-10735 guard): cap instead.
+    # int() refuses more than 4,300 digits (CVE-2020-10735 guard): cap instead. Leading
+    # zeros are no magnitude: "0000000000000000000001" is 1.
+    digits = digits.lstrip("0") or "0"
     return _HUGE if len(digits) > 18 else int(digits)
+
+
+def _less(a: str, b: str) -> bool:
+    """``a < b`` for digit strings of any length (capped numbers would compare equal)."""
+    a, b = a.lstrip("0"), b.lstrip("0")
+    return (len(a), a) < (len(b), b)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +87,9 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
         return ByteRange(max(size - length, 0), size, size)
     start = _number(first)
     if last:
-        end = _number(last)
-        if end < start:
+        if _less(last, first):
             return None  # invalid, not unsatisfiable (RFC 9110 §14.1.1)
-        stop = min(end + 1, size)
+        stop = min(_number(last) + 1, size)
     else:
         stop = size
     if start >= size:

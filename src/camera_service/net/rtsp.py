@@ -232,7 +232,21 @@ class RtspResponse:
     @property
     def cseq(self) -> int | None:
         value = self.header("cseq")
-        return int(value) if value is not None and value.strip().isdigit() else None
+        return _decimal(value) if value is not None else None
+
+
+_HUGE = 1 << 63  # past any length or sequence number we compare with
+
+
+def _decimal(text: str) -> int | None:
+    """The value of ASCII decimal digits, or None. Not ``str.isdigit``, which also takes
+    "²" (latin-1 0xB2) that int() refuses; past 18 digits, capped instead of converted
+    (int() refuses over 4,300)."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    text = text.lstrip("0") or "0"
+    return int(text) if len(text) <= 18 else _HUGE
 
 
 _STATUS_LINE = re.compile(r"RTSP/(\d)\.(\d) +(\d{3})(?: +(.*))?")
@@ -250,7 +264,7 @@ async def read_response(
             raw = first + await reader.readuntil(b"\n")
             first = b""
         except asyncio.IncompleteReadError as exc:
-            if not lines and not exc.partial.strip():
+            if not lines and not first and not exc.partial.strip():
                 raise ConnectionClosed from None
             raise RtspError("protocol", f"{where} closed the connection mid-response") from None
         except asyncio.LimitOverrunError:
@@ -288,9 +302,9 @@ async def read_response(
 
     length_text = response.header("content-length")
     if length_text is not None:
-        if not length_text.isdigit():
+        length = _decimal(length_text)
+        if length is None:
             raise RtspError("protocol", f"{where} sent an invalid Content-Length")
-        length = int(length_text)
         if length > MAX_BODY_BYTES:
             raise RtspError("protocol", f"{where} sent a body over {MAX_BODY_BYTES} bytes")
         try:
@@ -610,7 +624,7 @@ def parse_sdp_video(sdp: str) -> VideoInfo | None:
             section = "video" if fields and fields[0] == "video" else "other"
             if section == "video":
                 media_attrs = []
-                payload = int(fields[3]) if len(fields) > 3 and fields[3].isdigit() else None
+                payload = _decimal(fields[3]) if len(fields) > 3 else None
         elif line.startswith("a=") and section == "session":
             session_attrs.append(line[2:])
         elif line.startswith("a=") and media_attrs is not None:
@@ -661,7 +675,7 @@ def parse_sdp_video(sdp: str) -> VideoInfo | None:
 
 
 def _is_pt(text: str, payload: int | None) -> bool:
-    return payload is not None and text.isdigit() and int(text) == payload
+    return payload is not None and _decimal(text) == payload
 
 
 def _parse_fmtp(text: str) -> dict[str, str]:
@@ -675,11 +689,10 @@ def _parse_fmtp(text: str) -> dict[str, str]:
 
 def _parse_size(text: str, sep: str) -> tuple[int, int] | None:
     w, s, h = text.strip().partition(sep)
-    if s and w.strip().isdigit() and h.strip().isdigit():
-        width, height = int(w), int(h)
-        if 0 < width <= 16384 and 0 < height <= 16384:
-            return width, height
-    return None
+    width, height = _decimal(w), _decimal(h)
+    if not s or width is None or height is None:
+        return None
+    return (width, height) if 0 < width <= 16384 and 0 < height <= 16384 else None
 
 
 def _parse_fps(text: str) -> float | None:

@@ -54,13 +54,17 @@ def media_controls(sdp: str, base: str) -> tuple[str, list[str]]:
     ``base``). A media without ``a=control`` is controlled by the aggregate URL. The base
     is taken as a directory (``/`` appended when missing), as FFmpeg, live555 and
     gortsplib do: servers sending no Content-Base mean ``<request URL>/streamid=0``.
+    Raises :class:`RtspError` for a control URL that cannot be resolved.
     """
     directory = base if base.endswith("/") else base + "/"
 
     def resolve(control: str | None) -> str:
         if control is None or control == "*":
             return base
-        return urljoin(directory, control)
+        try:
+            return urljoin(directory, control)
+        except ValueError:  # e.g. "rtsp://[x": urlsplit refuses the host
+            raise RtspError("protocol", "the SDP has an invalid control URL") from None
 
     session_control: str | None = None
     medias: list[str | None] = []
@@ -271,6 +275,8 @@ def _refused(method: str, response: RtspResponse) -> str:
 def _session_timeout(params: str) -> float | None:
     for param in params.split(";"):
         name, _, value = param.partition("=")
-        if name.strip().lower() == "timeout" and value.strip().isdigit():
-            return float(value.strip()) or None
+        value = value.strip()
+        # isascii: isdigit() also takes "²", which float() refuses
+        if name.strip().lower() == "timeout" and value.isascii() and value.isdigit():
+            return float(value) or None
     return None

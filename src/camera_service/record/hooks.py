@@ -106,7 +106,10 @@ class HookReceiver:
         camera_id = body["camera"]
         if not isinstance(camera_id, str) or not CAMERA_ID.fullmatch(camera_id):
             raise ValueError("camera is not a camera id")
-        segment = Path(str(body["segment"])).resolve()
+        try:
+            segment = Path(str(body["segment"])).resolve()
+        except RuntimeError:  # a symlink loop (Python < 3.13 raises it, not OSError)
+            raise ValueError("segment path is a symlink loop") from None
         # MediaMTX writes where we told it: anything else is not ours to index.
         if segment.parent != self.recordings:
             raise ValueError("segment is outside the recordings directory")

@@ -13,9 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from camera_service.observability.health import iso
 from camera_service.storage.names import stat_media
 
 EXTENSIONS = {"mp4": "mp4", "ts": "ts"}
@@ -190,40 +188,6 @@ class Recording:
     def mark(self) -> None:
         """Wake whoever waits for this session to change."""
         self.changed.set()
-
-    # --- what clients see ---------------------------------------------------------
-
-    def base(self) -> dict[str, Any]:
-        return {
-            "device": self.device,
-            "camera_id": self.camera_id,
-            "session_id": self.session_id,
-            "filename": self.filename,
-            "format": self.format,
-            "start_time": iso(self.start_time),
-        }
-
-    def started_result(self) -> dict[str, Any]:
-        """start_recording's result: the first segment's expected name."""
-        return {
-            **self.base(),
-            "filename": self.expected,
-            "status": "STARTED",
-            "duration": self.duration,
-            "success": True,
-        }
-
-    def stopped_result(self, recordings: Path) -> dict[str, Any]:
-        """stop_recording's result: the segments known now and their sizes now."""
-        return {
-            **self.base(),
-            "status": "STOPPED",
-            "end_time": iso(self.ended_at or self.start_time),
-            "duration": self.recorded_so_far(time.time()),
-            "file_size": self.file_size(recordings),
-            "success": True,
-            "files": self.files,
-        }
 
     def file_size(self, recordings: Path) -> int:
         total = 0

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import orjson
 from pydantic import Field, field_validator
-from typing_extensions import TypedDict
 
-from camera_service.api.recording_base import CAMERA_RECORDING_FIELDS
-from camera_service.api.registry import Call, MethodRegistry, MethodSpec, Params
+from camera_service.api.context import ApiContext, Components
+from camera_service.api.contract import CameraInfo, CameraList, CameraStatusResult, Capabilities
+from camera_service.api.methodtable import Call, MethodSpec, NoParams, Params
 from camera_service.api.session import Session
+from camera_service.api.wire import camera_fields, recording_ended, stream_urls
 from camera_service.auth.identity import Role
 from camera_service.cameras.model import (
     Camera,
@@ -20,14 +20,17 @@ from camera_service.cameras.model import (
     SourceType,
     Validation,
     camera_id_for,
-    stream_urls,
 )
-from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import MediaMtxConfig
+from camera_service.observability.health import iso
+from camera_service.record.events import RecordingEnded
+from camera_service.record.recording import Recording
 
-K = TypeVar("K")
-V = TypeVar("V")
-_NO_RECORDING = b"," + orjson.dumps(dict.fromkeys(CAMERA_RECORDING_FIELDS))[1:]  # the end
+# The recording fields of a camera with no session now and none ended: all null.
+_NO_RECORDING = (
+    b',"recording_session":null,"current_file":null,"elapsed_time":null,'
+    b'"recording_state":null,"recording_reason":null,"resumed_at":null,"last_recording":null}'
+)
 
 
 class DeviceParams(Params):
@@ -52,45 +55,6 @@ class DeviceParams(Params):
         return camera_id
 
 
-class CameraInfo(TypedDict):
-    device: str
-    status: str
-    name: str
-    resolution: str
-    fps: int
-    streams: dict[str, str]
-    camera_id: str
-    source_type: str
-    recording: bool
-
-
-class CameraList(TypedDict):
-    cameras: list[CameraInfo]
-    total: int
-    connected: int
-
-
-class CameraStatusResult(CameraInfo):
-    metrics: dict[str, Any]
-    capabilities: dict[str, list[str]]
-    recording_session: str | None
-    current_file: str | None
-    elapsed_time: float | None
-    recording_state: str | None  # [new] starting, recording, degraded
-    recording_reason: str | None  # [new] why degraded: storage_full, stalled
-    resumed_at: str | None  # [new] taken up again after a service restart
-    last_recording: dict[str, Any] | None  # [new] the last final recording_status_update
-
-
-class Capabilities(TypedDict):
-    device: str
-    formats: list[str]
-    resolutions: list[str]
-    fps_options: list[float]
-    validation_status: str
-    fps_by_resolution: dict[str, list[float]]  # [new] frame rates each size offers
-
-
 def _placeholder(camera_id: str) -> Camera:
     """A well-formed id nobody has: reported DISCONNECTED, not an error (api.md §4)."""
     source = (
@@ -103,141 +67,129 @@ def _placeholder(camera_id: str) -> Camera:
     )
 
 
-class Encoded(Generic[K, V]):
-    """Encoded replies by key, each valid while the camera registry's version and the
-    stream settings object are the ones it was built from. A reload replaces the
-    settings object, so it is compared by identity: no settings model hashed per call."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._entries: dict[K, tuple[int, MediaMtxConfig, V]] = {}
-
-    def get(self, key: K, version: int, cfg: MediaMtxConfig) -> V | None:
-        hit = self._entries.get(key)
-        return hit[2] if hit is not None and hit[0] == version and hit[1] is cfg else None
-
-    def put(self, key: K, version: int, cfg: MediaMtxConfig, value: V) -> V:
-        if len(self._entries) >= self.limit:  # many client hosts: start again, not grow
-            self._entries.clear()
-        self._entries[key] = (version, cfg, value)
-        return value
+def camera_info(camera: Camera, session: Session, cfg: MediaMtxConfig) -> CameraInfo:
+    return camera_fields(camera, stream_urls(camera.camera_id, session.host, cfg))
 
 
-def register(
-    registry: MethodRegistry,
-    cameras: CameraRegistry,
-    mediamtx: Callable[[], MediaMtxConfig],
-    stream_metrics: Callable[[str], dict[str, Any]] = lambda camera_id: {},
-    recording_of: Callable[[str], dict[str, Any] | None] = lambda camera_id: None,
-) -> None:
-    def api(camera: Camera, session: Session) -> dict[str, Any]:
-        return camera.to_api(stream_urls(camera.camera_id, session.host, mediamtx()))
+def get_camera_list(call: Call[NoParams]) -> orjson.Fragment:
+    """The list, encoded per client host; a reply embeds the bytes as they are."""
+    c = call.ctx.components
+    cfg = c.settings.mediamtx
+    host = call.session.host
+    cache = call.ctx.camera_list
+    hit = cache.get(host, c.cameras.version, cfg)
+    if hit is not None:
+        return hit
+    listed = [camera_info(camera, call.session, cfg) for camera in c.cameras]
+    result: CameraList = {
+        "cameras": listed,
+        "total": len(listed),
+        "connected": sum(1 for camera in listed if camera["status"] == "CONNECTED"),
+    }
+    return cache.put(host, c.cameras.version, cfg, orjson.Fragment(orjson.dumps(result)))
 
-    # The list changes rarely and is asked for often: keep it encoded per client host;
-    # a reply embeds the bytes as they are.
-    list_cache: Encoded[str, orjson.Fragment] = Encoded(limit=64)
 
-    def get_camera_list(call: Call) -> Any:
-        cfg = mediamtx()
-        host = call.session.host
-        hit = list_cache.get(host, cameras.version, cfg)
-        if hit is not None:
-            return hit
-        listed = [api(c, call.session) for c in cameras]
-        result: CameraList = {
-            "cameras": listed,  # type: ignore[typeddict-item]
-            "total": len(listed),
-            "connected": sum(1 for c in listed if c["status"] == "CONNECTED"),
-        }
-        return list_cache.put(host, cameras.version, cfg, orjson.Fragment(orjson.dumps(result)))
+def metrics_of(c: Components, camera: Camera) -> dict[str, Any]:
+    uptime = time.time() - camera.connected_at if camera.connected and camera.connected_at else 0
+    return {
+        "bytes_sent": 0,
+        "readers": 0,
+        "uptime": round(uptime, 1),
+        **c.media.stream_metrics(camera.camera_id),
+    }
 
-    def status_dict(camera: Camera, session: Session) -> dict[str, Any]:
-        """The reply built field by field: for a camera that is recording or unknown, and
-        the reference the encoded form below must equal byte for byte."""
-        camera_id = camera.camera_id
-        result = api(camera, session)
-        result["metrics"] = metrics_of(camera)
-        result["capabilities"] = {"formats": camera.formats, "resolutions": camera.resolutions}
-        result.update(dict.fromkeys(CAMERA_RECORDING_FIELDS))
-        result.update(recording_of(camera_id) or {})
-        return result
 
-    def metrics_of(camera: Camera) -> dict[str, Any]:
-        uptime = (
-            time.time() - camera.connected_at if camera.connected and camera.connected_at else 0
-        )
-        return {
-            "bytes_sent": 0,
-            "readers": 0,
-            "uptime": round(uptime, 1),
-            **stream_metrics(camera.camera_id),
-        }
+def status_result(
+    c: Components,
+    camera: Camera,
+    session: Session,
+    recording: Recording | None,
+    last: RecordingEnded | None,
+) -> CameraStatusResult:
+    """The reply built field by field: for a camera that is recording, has recorded, or
+    is unknown, and the reference the encoded form below must equal byte for byte."""
+    degraded = recording.degraded if recording else None
+    resumed_at = recording.resumed_at if recording else None
+    return {
+        **camera_info(camera, session, c.settings.mediamtx),
+        "metrics": metrics_of(c, camera),
+        "capabilities": {"formats": camera.formats, "resolutions": camera.resolutions},
+        "recording_session": recording.session_id if recording else None,
+        "current_file": recording.current_file if recording else None,
+        "elapsed_time": round(recording.elapsed(time.time()), 1) if recording else None,
+        "recording_state": recording.state.value if recording else None,
+        "recording_reason": degraded.value if degraded else None,
+        "resumed_at": iso(resumed_at) if resumed_at is not None else None,
+        "last_recording": recording_ended(last) if last else None,
+    }
 
-    # Most of a status reply only changes with the camera or the stream settings: keep it
-    # encoded, per camera and client host, as the JSON before and after "metrics" (the
-    # part that changes by the second).
-    status_cache: Encoded[tuple[str, str], tuple[bytes, bytes]] = Encoded(limit=256)
 
-    def encoded_parts(camera: Camera, session: Session) -> tuple[bytes, bytes]:
-        cfg = mediamtx()
-        key = (camera.camera_id, session.host)
-        hit = status_cache.get(key, cameras.version, cfg)
-        if hit is not None:
-            return hit
-        head = orjson.dumps(api(camera, session))[:-1] + b',"metrics":'
-        tail = (
-            b',"capabilities":'
-            + orjson.dumps({"formats": camera.formats, "resolutions": camera.resolutions})
-            + _NO_RECORDING
-        )
-        return status_cache.put(key, cameras.version, cfg, (head, tail))
-
-    def get_camera_status(call: Call) -> Any:
-        camera_id = call.params.camera_id
-        camera = cameras.get(camera_id)
-        if camera is None or recording_of(camera_id) is not None:  # rare: build it
-            return status_dict(camera or _placeholder(camera_id), call.session)
-        head, tail = encoded_parts(camera, call.session)
-        return orjson.Fragment(head + orjson.dumps(metrics_of(camera)) + tail)
-
-    def get_camera_capabilities(call: Call) -> Capabilities:
-        camera_id = call.params.camera_id
-        camera = cameras.get(camera_id) or _placeholder(camera_id)
-        return {
-            "device": camera.device,
-            "formats": camera.formats,
-            "resolutions": camera.resolutions,
-            "fps_options": camera.fps_options,
-            "validation_status": camera.validation.value,
-            "fps_by_resolution": camera.fps_by_resolution,
-        }
-
-    registry.add(
-        MethodSpec(
-            "get_camera_list",
-            get_camera_list,
-            "Every camera this service serves.",
-            Role.VIEWER,
-            result=CameraList,
-        )
+def encoded_parts(ctx: ApiContext, camera: Camera, session: Session) -> tuple[bytes, bytes]:
+    """A status reply of a camera with no recording (on now, or ended), as the JSON
+    before and after its metrics."""
+    c = ctx.components
+    cfg = c.settings.mediamtx
+    key = (camera.camera_id, session.host)
+    hit = ctx.camera_status.get(key, c.cameras.version, cfg)
+    if hit is not None:
+        return hit
+    head = orjson.dumps(camera_info(camera, session, cfg))[:-1] + b',"metrics":'
+    tail = (
+        b',"capabilities":'
+        + orjson.dumps({"formats": camera.formats, "resolutions": camera.resolutions})
+        + _NO_RECORDING
     )
-    registry.add(
-        MethodSpec(
-            "get_camera_status",
-            get_camera_status,
-            "One camera with stream metrics and capabilities.",
-            Role.VIEWER,
-            DeviceParams,
-            CameraStatusResult,
-        )
-    )
-    registry.add(
-        MethodSpec(
-            "get_camera_capabilities",
-            get_camera_capabilities,
-            "Formats, resolutions and frame rates of a camera.",
-            Role.VIEWER,
-            DeviceParams,
-            Capabilities,
-        )
-    )
+    return ctx.camera_status.put(key, c.cameras.version, cfg, (head, tail))
+
+
+def get_camera_status(call: Call[DeviceParams]) -> orjson.Fragment | CameraStatusResult:
+    c = call.ctx.components
+    camera_id = call.params.camera_id
+    camera = c.cameras.get(camera_id)
+    recording = c.recordings.active.get(camera_id)
+    last = c.recordings.last.get(camera_id)
+    if camera is None or recording is not None or last is not None:  # rarer: build it
+        return status_result(c, camera or _placeholder(camera_id), call.session, recording, last)
+    head, tail = encoded_parts(call.ctx, camera, call.session)
+    return orjson.Fragment(head + orjson.dumps(metrics_of(c, camera)) + tail)
+
+
+def get_camera_capabilities(call: Call[DeviceParams]) -> Capabilities:
+    camera_id = call.params.camera_id
+    camera = call.ctx.components.cameras.get(camera_id) or _placeholder(camera_id)
+    return {
+        "device": camera.device,
+        "formats": camera.formats,
+        "resolutions": camera.resolutions,
+        "fps_options": camera.fps_options,
+        "validation_status": camera.validation.value,
+        "fps_by_resolution": camera.fps_by_resolution,
+    }
+
+
+METHODS = (
+    MethodSpec(
+        "get_camera_list",
+        get_camera_list,
+        "Every camera this service serves.",
+        Role.VIEWER,
+        NoParams,
+        CameraList,
+    ),
+    MethodSpec(
+        "get_camera_status",
+        get_camera_status,
+        "One camera with stream metrics and capabilities.",
+        Role.VIEWER,
+        DeviceParams,
+        CameraStatusResult,
+    ),
+    MethodSpec(
+        "get_camera_capabilities",
+        get_camera_capabilities,
+        "Formats, resolutions and frame rates of a camera.",
+        Role.VIEWER,
+        DeviceParams,
+        Capabilities,
+    ),
+)

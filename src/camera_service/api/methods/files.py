@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, NotRequired
+from typing import Any
 from urllib.parse import quote
 
 from pydantic import Field, field_validator
-from typing_extensions import TypedDict
 
+from camera_service.api.contract import Deleted, FileInfo, FileList, ListedFile
 from camera_service.api.jsonrpc import (
     ALREADY_RECORDING,
     FILE_NOT_FOUND,
@@ -25,13 +24,13 @@ from camera_service.api.jsonrpc import (
     INVALID_PARAMS,
     RpcError,
 )
-from camera_service.api.registry import Call, MethodRegistry, MethodSpec, Params
+from camera_service.api.methodtable import Call, MethodSpec, Params
 from camera_service.auth.identity import Role
 from camera_service.cameras.model import camera_id_for
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.observability.health import iso
 from camera_service.storage.index import MediaEntry, MediaIndex
-from camera_service.storage.names import KINDS, Kind, check_basename
+from camera_service.storage.names import Kind, check_basename
 
 MAX_OFFSET = 1_000_000_000
 _USB_ID = re.compile(r"camera([0-9]{1,4})")
@@ -91,43 +90,6 @@ class FileParams(Params):
         return check_basename(v)  # BadName is a ValueError: -32602 naming filename
 
 
-# --- results ---------------------------------------------------------------------------------
-
-
-class ListedFile(TypedDict):
-    filename: str
-    file_size: int
-    modified_time: str
-    download_url: str
-    duration: NotRequired[float | None]  # recordings: seconds from the container
-    device: str | None  # [new] /dev/videoN or camera_id; null when the name does not say
-
-
-class FileList(TypedDict):
-    files: list[ListedFile]
-    total: int
-    limit: int
-    offset: int
-
-
-class FileInfo(TypedDict):
-    filename: str
-    file_size: int
-    created_time: str
-    modified_time: str
-    download_url: str
-    duration: NotRequired[float | None]  # recordings
-    resolution: NotRequired[str | None]  # snapshots: "WxH"
-    device: str | None  # [new]
-    format: str  # [new] mp4, ts, jpg, png
-
-
-class Deleted(TypedDict):
-    filename: str
-    deleted: bool
-    message: str
-
-
 # --- mapping -----------------------------------------------------------------------------------
 
 
@@ -147,150 +109,188 @@ def _not_found(kind: Kind, name: str) -> RpcError:
     )
 
 
-def register(
-    registry: MethodRegistry,
-    index: MediaIndex,
-    cameras: CameraRegistry,
-    busy: Callable[[], set[str]] = set,
-) -> None:
-    """``busy()``: names of the recording segments being written (never deleted)."""
+def device_of(cameras: CameraRegistry, camera_id: str | None) -> str | None:
+    """api.md §3: /dev/videoN for V4L2 cameras, the camera_id otherwise."""
+    if camera_id is None:
+        return None
+    camera = cameras.get(camera_id)
+    if camera is not None:
+        return camera.device
+    m = _USB_ID.fullmatch(camera_id)
+    return f"/dev/video{int(m.group(1))}" if m else camera_id
 
-    def device_of(camera_id: str | None) -> str | None:
-        """api.md §3: /dev/videoN for V4L2 cameras, the camera_id otherwise."""
-        if camera_id is None:
-            return None
-        camera = cameras.get(camera_id)
-        if camera is not None:
-            return camera.device
-        m = _USB_ID.fullmatch(camera_id)
-        return f"/dev/video{int(m.group(1))}" if m else camera_id
 
-    def listed(entry: MediaEntry) -> ListedFile:
-        item: ListedFile = {
-            "filename": entry.name,
-            "file_size": entry.size,
-            "modified_time": iso(entry.mtime),
-            "download_url": download_url(entry.kind, entry.name),
-            "device": device_of(entry.camera_id),
-        }
-        if entry.kind == "recording":
-            item["duration"] = _seconds(entry.duration)
-        return item
+def listed(cameras: CameraRegistry, entry: MediaEntry) -> ListedFile:
+    item: ListedFile = {
+        "filename": entry.name,
+        "file_size": entry.size,
+        "modified_time": iso(entry.mtime),
+        "download_url": download_url(entry.kind, entry.name),
+        "device": device_of(cameras, entry.camera_id),
+    }
+    if entry.kind == "recording":
+        item["duration"] = _seconds(entry.duration)
+    return item
 
-    def info(entry: MediaEntry) -> FileInfo:
-        result: FileInfo = {
-            "filename": entry.name,
-            "file_size": entry.size,
-            "created_time": iso(entry.start_time),
-            "modified_time": iso(entry.mtime),
-            "download_url": download_url(entry.kind, entry.name),
-            "device": device_of(entry.camera_id),
-            "format": entry.format,
-        }
-        if entry.kind == "recording":
-            result["duration"] = _seconds(entry.duration)
-        else:
-            sized = entry.width and entry.height
-            result["resolution"] = f"{entry.width}x{entry.height}" if sized else None
-        return result
 
-    def lister(kind: Kind) -> Callable[[Call], Any]:
-        async def list_files(call: Call) -> FileList:
-            p: ListParams = call.params
-            since = p.since.timestamp() if p.since is not None else None
-            until = p.until.timestamp() if p.until is not None else None
-            if since is not None and until is not None and until < since:
-                raise RpcError(
-                    INVALID_PARAMS,
-                    "Invalid params: until must not be before since",
-                    {"reason": "invalid_params", "param": "until"},
-                )
-            page = await index.list(kind, p.limit, p.offset, p.camera_id, since, until)
-            return {
-                "files": [listed(e) for e in page.files],
-                "total": page.total,
-                "limit": p.limit,
-                "offset": p.offset,
-            }
+def info(cameras: CameraRegistry, entry: MediaEntry) -> FileInfo:
+    result: FileInfo = {
+        "filename": entry.name,
+        "file_size": entry.size,
+        "created_time": iso(entry.start_time),
+        "modified_time": iso(entry.mtime),
+        "download_url": download_url(entry.kind, entry.name),
+        "device": device_of(cameras, entry.camera_id),
+        "format": entry.format,
+    }
+    if entry.kind == "recording":
+        result["duration"] = _seconds(entry.duration)
+    else:
+        sized = entry.width and entry.height
+        result["resolution"] = f"{entry.width}x{entry.height}" if sized else None
+    return result
 
-        return list_files
 
-    async def existing(kind: Kind, name: str) -> MediaEntry:
-        """The index entry of ``name``; -1005 when there is no such file."""
-        entry = await index.get(kind, name)
-        if entry is None:
-            raise _not_found(kind, name)
-        return entry
+async def existing(index: MediaIndex, kind: Kind, name: str) -> MediaEntry:
+    """The index entry of ``name``; -1005 when there is no such file."""
+    entry = await index.get(kind, name)
+    if entry is None:
+        raise _not_found(kind, name)
+    return entry
 
-    def getter(kind: Kind) -> Callable[[Call], Any]:
-        async def get_info(call: Call) -> FileInfo:
-            return info(await existing(kind, call.params.filename))
 
-        return get_info
+# --- the methods, the same for each kind ----------------------------------------------------
 
-    def deleter(kind: Kind) -> Callable[[Call], Any]:
-        async def delete(call: Call) -> Deleted:
-            name = call.params.filename
-            entry = await existing(kind, name)
-            # The recorder's word (busy) or the index's: inotify may see a new segment
-            # before its create hook has reached the recording manager.
-            if name in busy() or entry.written_now(time.time()):
-                raise RpcError(
-                    ALREADY_RECORDING,
-                    "Recording in progress: the file is still being written",
-                    {"reason": "recording_in_progress", "filename": name},
-                )
-            try:
-                await index.delete(kind, name)
-            except FileNotFoundError:
-                raise _not_found(kind, name) from None
-            except OSError as exc:
-                raise RpcError(
-                    INTERNAL_ERROR,
-                    f"{NOUN[kind]} could not be deleted: {exc.strerror}",
-                    {"reason": "delete_failed", "filename": name},
-                ) from None
-            return {
-                "filename": name,
-                "deleted": True,
-                "message": f"{NOUN[kind]} {name} deleted",
-            }
 
-        return delete
-
-    for k in KINDS:
-        registry.add(
-            MethodSpec(
-                f"list_{k}s",
-                lister(k),
-                f"{NOUN[k]}s in the media directory, newest first, paged and filtered.",
-                Role.VIEWER,
-                ListParams,
-                FileList,
-                errors=(INVALID_PARAMS,),
-            )
+async def list_files(kind: Kind, call: Call[ListParams]) -> FileList:
+    p = call.params
+    since = p.since.timestamp() if p.since is not None else None
+    until = p.until.timestamp() if p.until is not None else None
+    if since is not None and until is not None and until < since:
+        raise RpcError(
+            INVALID_PARAMS,
+            "Invalid params: until must not be before since",
+            {"reason": "invalid_params", "param": "until"},
         )
-        registry.add(
-            MethodSpec(
-                f"get_{k}_info",
-                getter(k),
-                f"One {k} file: size, times, "
-                + ("duration." if k == "recording" else "resolution."),
-                Role.VIEWER,
-                FileParams,
-                FileInfo,
-                errors=(INVALID_PARAMS, FILE_NOT_FOUND),
-            )
+    c = call.ctx.components
+    page = await c.index.list(kind, p.limit, p.offset, p.camera_id, since, until)
+    return {
+        "files": [listed(c.cameras, e) for e in page.files],
+        "total": page.total,
+        "limit": p.limit,
+        "offset": p.offset,
+    }
+
+
+async def get_info(kind: Kind, call: Call[FileParams]) -> FileInfo:
+    c = call.ctx.components
+    return info(c.cameras, await existing(c.index, kind, call.params.filename))
+
+
+async def delete(kind: Kind, call: Call[FileParams]) -> Deleted:
+    c = call.ctx.components
+    name = call.params.filename
+    entry = await existing(c.index, kind, name)
+    # The recorder's word (busy) or the index's: inotify may see a new segment before
+    # its create hook has reached the recording manager.
+    if name in c.recordings.busy() or entry.written_now(time.time()):
+        raise RpcError(
+            ALREADY_RECORDING,
+            "Recording in progress: the file is still being written",
+            {"reason": "recording_in_progress", "filename": name},
         )
-        registry.add(
-            MethodSpec(
-                f"delete_{k}",
-                deleter(k),
-                f"Delete one {k} file.",
-                Role.OPERATOR,
-                FileParams,
-                Deleted,
-                errors=(INVALID_PARAMS, FILE_NOT_FOUND)
-                + ((ALREADY_RECORDING,) if k == "recording" else ()),
-            )
-        )
+    try:
+        await c.index.delete(kind, name)
+    except FileNotFoundError:
+        raise _not_found(kind, name) from None
+    except OSError as exc:
+        raise RpcError(
+            INTERNAL_ERROR,
+            f"{NOUN[kind]} could not be deleted: {exc.strerror}",
+            {"reason": "delete_failed", "filename": name},
+        ) from None
+    return {"filename": name, "deleted": True, "message": f"{NOUN[kind]} {name} deleted"}
+
+
+async def list_recordings(call: Call[ListParams]) -> FileList:
+    return await list_files("recording", call)
+
+
+async def list_snapshots(call: Call[ListParams]) -> FileList:
+    return await list_files("snapshot", call)
+
+
+async def get_recording_info(call: Call[FileParams]) -> FileInfo:
+    return await get_info("recording", call)
+
+
+async def get_snapshot_info(call: Call[FileParams]) -> FileInfo:
+    return await get_info("snapshot", call)
+
+
+async def delete_recording(call: Call[FileParams]) -> Deleted:
+    return await delete("recording", call)
+
+
+async def delete_snapshot(call: Call[FileParams]) -> Deleted:
+    return await delete("snapshot", call)
+
+
+_FOUND = (INVALID_PARAMS, FILE_NOT_FOUND)
+
+METHODS = (
+    MethodSpec(
+        "list_recordings",
+        list_recordings,
+        "Recordings in the media directory, newest first, paged and filtered.",
+        Role.VIEWER,
+        ListParams,
+        FileList,
+        errors=(INVALID_PARAMS,),
+    ),
+    MethodSpec(
+        "get_recording_info",
+        get_recording_info,
+        "One recording file: size, times, duration.",
+        Role.VIEWER,
+        FileParams,
+        FileInfo,
+        errors=_FOUND,
+    ),
+    MethodSpec(
+        "delete_recording",
+        delete_recording,
+        "Delete one recording file.",
+        Role.OPERATOR,
+        FileParams,
+        Deleted,
+        errors=(*_FOUND, ALREADY_RECORDING),
+    ),
+    MethodSpec(
+        "list_snapshots",
+        list_snapshots,
+        "Snapshots in the media directory, newest first, paged and filtered.",
+        Role.VIEWER,
+        ListParams,
+        FileList,
+        errors=(INVALID_PARAMS,),
+    ),
+    MethodSpec(
+        "get_snapshot_info",
+        get_snapshot_info,
+        "One snapshot file: size, times, resolution.",
+        Role.VIEWER,
+        FileParams,
+        FileInfo,
+        errors=_FOUND,
+    ),
+    MethodSpec(
+        "delete_snapshot",
+        delete_snapshot,
+        "Delete one snapshot file.",
+        Role.OPERATOR,
+        FileParams,
+        Deleted,
+        errors=_FOUND,
+    ),
+)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
-from typing_extensions import TypedDict
 
+from camera_service.api.contract import StartResult, StopResult
 from camera_service.api.jsonrpc import (
     ALREADY_RECORDING,
     CAMERA_NOT_FOUND,
@@ -19,17 +21,18 @@ from camera_service.api.jsonrpc import (
 )
 from camera_service.api.methods.cameras import DeviceParams
 from camera_service.api.methods.system import capacity_error
-from camera_service.api.registry import Call, MethodRegistry, MethodSpec
+from camera_service.api.methodtable import Call, MethodSpec
 from camera_service.auth.identity import Role
 from camera_service.limits import CapacityExceeded
+from camera_service.observability.health import iso
 from camera_service.record.manager import (
     AlreadyRecording,
     CameraUnavailable,
     MediaMtxFailed,
     RecordingError,
-    RecordingManager,
     StorageRefused,
 )
+from camera_service.record.recording import Recording
 from camera_service.storage.disk import StorageLevel
 
 # Each duration param and how many seconds one unit is.
@@ -61,33 +64,6 @@ class StartParams(DeviceParams):
         return float(getattr(self, given[0]) * DURATIONS[given[0]])
 
 
-class StartResult(TypedDict):
-    device: str
-    camera_id: str
-    session_id: str
-    filename: str  # the first segment's expected name; the STARTED notification has the real one
-    status: Literal["STARTED"]
-    start_time: str
-    duration: float | None
-    format: str
-    success: bool
-
-
-class StopResult(TypedDict):
-    device: str
-    camera_id: str
-    session_id: str
-    filename: str
-    status: Literal["STOPPED"]
-    start_time: str
-    end_time: str
-    duration: float
-    file_size: int
-    format: str
-    success: bool
-    files: list[str]
-
-
 def rpc_error(exc: RecordingError | CapacityExceeded) -> RpcError:
     message = str(exc)
     if isinstance(exc, CapacityExceeded):
@@ -107,54 +83,86 @@ def rpc_error(exc: RecordingError | CapacityExceeded) -> RpcError:
     raise exc  # pragma: no cover - every kind is mapped above
 
 
-def register(registry: MethodRegistry, recordings: RecordingManager) -> None:
-    async def start_recording(call: Call) -> StartResult:
-        p: StartParams = call.params
-        seconds = p.seconds()
-        try:
-            session = await recordings.start(p.camera_id, seconds, p.format)
-        except (RecordingError, CapacityExceeded) as exc:
-            raise rpc_error(exc) from None
-        return session.started_result()  # type: ignore[return-value]
+def started_result(rec: Recording) -> StartResult:
+    """start_recording's result: the first segment's expected name."""
+    return {
+        "device": rec.device,
+        "camera_id": rec.camera_id,
+        "session_id": rec.session_id,
+        "filename": rec.expected,
+        "format": rec.format,
+        "start_time": iso(rec.start_time),
+        "status": "STARTED",
+        "duration": rec.duration,
+        "success": True,
+    }
 
-    async def stop_recording(call: Call) -> StopResult:
-        p: DeviceParams = call.params
-        try:
-            session = await recordings.stop(p.camera_id)
-        except RecordingError as exc:
-            raise rpc_error(exc) from None
-        return session.stopped_result(recordings.recordings)  # type: ignore[return-value]
 
-    registry.add(
-        MethodSpec(
-            "start_recording",
-            start_recording,
-            "Start recording a camera with MediaMTX's recorder; STARTED follows with the "
-            "real file name.",
-            Role.OPERATOR,
-            StartParams,
-            StartResult,
-            errors=(
-                CAMERA_NOT_FOUND,
-                ALREADY_RECORDING,
-                CAPACITY_EXCEEDED,
-                STORAGE_LOW,
-                STORAGE_CRITICAL,
-                MEDIAMTX_FAILED,
-                INVALID_PARAMS,
-            ),
-            concurrent=True,
-        )
-    )
-    registry.add(
-        MethodSpec(
-            "stop_recording",
-            stop_recording,
-            "Stop a camera's recording; STOPPED follows once the last segment is final.",
-            Role.OPERATOR,
-            DeviceParams,
-            StopResult,
-            errors=(MEDIAMTX_FAILED, INVALID_PARAMS),
-            concurrent=True,
-        )
-    )
+def stopped_result(rec: Recording, recordings: Path) -> StopResult:
+    """stop_recording's result: the segments known now and their sizes now."""
+    return {
+        "device": rec.device,
+        "camera_id": rec.camera_id,
+        "session_id": rec.session_id,
+        "filename": rec.filename,
+        "format": rec.format,
+        "start_time": iso(rec.start_time),
+        "status": "STOPPED",
+        "end_time": iso(rec.ended_at or rec.start_time),
+        "duration": rec.recorded_so_far(time.time()),  # the stalls left out
+        "file_size": rec.file_size(recordings),
+        "success": True,
+        "files": rec.files,
+    }
+
+
+async def start_recording(call: Call[StartParams]) -> StartResult:
+    p = call.params
+    seconds = p.seconds()
+    try:
+        rec = await call.ctx.components.recordings.start(p.camera_id, seconds, p.format)
+    except (RecordingError, CapacityExceeded) as exc:
+        raise rpc_error(exc) from None
+    return started_result(rec)
+
+
+async def stop_recording(call: Call[DeviceParams]) -> StopResult:
+    recordings = call.ctx.components.recordings
+    try:
+        rec = await recordings.stop(call.params.camera_id)
+    except RecordingError as exc:
+        raise rpc_error(exc) from None
+    return stopped_result(rec, recordings.recordings)
+
+
+METHODS = (
+    MethodSpec(
+        "start_recording",
+        start_recording,
+        "Start recording a camera with MediaMTX's recorder; STARTED follows with the "
+        "real file name.",
+        Role.OPERATOR,
+        StartParams,
+        StartResult,
+        errors=(
+            CAMERA_NOT_FOUND,
+            ALREADY_RECORDING,
+            CAPACITY_EXCEEDED,
+            STORAGE_LOW,
+            STORAGE_CRITICAL,
+            MEDIAMTX_FAILED,
+            INVALID_PARAMS,
+        ),
+        concurrent=True,
+    ),
+    MethodSpec(
+        "stop_recording",
+        stop_recording,
+        "Stop a camera's recording; STOPPED follows once the last segment is final.",
+        Role.OPERATOR,
+        DeviceParams,
+        StopResult,
+        errors=(MEDIAMTX_FAILED, INVALID_PARAMS),
+        concurrent=True,
+    ),
+)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Literal, NotRequired
+from typing import Any, Literal, cast
 
 from pydantic import Field, field_validator
-from typing_extensions import TypedDict
 
+from camera_service.api.contract import SnapshotResult
 from camera_service.api.jsonrpc import (
     CAMERA_NOT_FOUND,
     CAPACITY_EXCEEDED,
@@ -17,16 +16,16 @@ from camera_service.api.jsonrpc import (
 )
 from camera_service.api.methods.cameras import DeviceParams
 from camera_service.api.methods.system import capacity_error
-from camera_service.api.registry import Call, MethodRegistry, MethodSpec
+from camera_service.api.methodtable import Call, MethodSpec
 from camera_service.auth.identity import Role
-from camera_service.config import SnapshotsConfig
 from camera_service.limits import CapacityExceeded
 from camera_service.media.snapshots import (
     CameraUnavailable,
+    Capture,
     SnapshotRefused,
-    SnapshotService,
     resolve_name,
 )
+from camera_service.observability.health import iso
 from camera_service.storage.names import BadName, check_basename
 
 
@@ -51,61 +50,74 @@ class SnapshotParams(DeviceParams):
         return v
 
 
-class SnapshotResult(TypedDict):
-    device: str
-    camera_id: str
-    filename: str
-    status: Literal["completed", "FAILED"]
-    timestamp: str
-    file_size: int
-    file_path: str
-    error: NotRequired[str]
-    success: bool
-    capture_time_ms: float
-    source: Literal["warm", "stream", "device"]
-    format: Literal["jpg", "png"]
-    resolution: NotRequired[str]
-    download_url: NotRequired[str]
+async def take_snapshot(call: Call[SnapshotParams]) -> SnapshotResult:
+    p = call.params
+    c = call.ctx.components
+    defaults = c.settings.snapshots
+    try:
+        filename, fmt = resolve_name(p.filename, p.format, defaults.format)
+    except BadName as exc:
+        raise RpcError(
+            INVALID_PARAMS,
+            f"Invalid params: filename {exc}",
+            {"reason": "invalid_params", "param": "filename"},
+        ) from None
+    quality = p.quality if p.quality is not None else defaults.quality
+    try:
+        result = await c.snapshots.take(p.camera_id, filename, fmt, quality)
+    except SnapshotRefused as exc:
+        if isinstance(exc, CameraUnavailable):
+            raise RpcError(CAMERA_NOT_FOUND, str(exc), {"reason": "camera_not_available"}) from None
+        raise RpcError(STORAGE_CRITICAL, str(exc), {"reason": "storage_critical"}) from None
+    except CapacityExceeded as exc:
+        raise capacity_error(exc) from None
+    return snapshot_result(result)
 
 
-def register(
-    registry: MethodRegistry,
-    snapshots: SnapshotService,
-    cfg: Callable[[], SnapshotsConfig],
-) -> None:
-    async def take_snapshot(call: Call) -> SnapshotResult:
-        p: SnapshotParams = call.params
-        defaults = cfg()
-        try:
-            filename, fmt = resolve_name(p.filename, p.format, defaults.format)
-        except BadName as exc:
-            raise RpcError(
-                INVALID_PARAMS,
-                f"Invalid params: filename {exc}",
-                {"reason": "invalid_params", "param": "filename"},
-            ) from None
-        quality = p.quality if p.quality is not None else defaults.quality
-        try:
-            result = await snapshots.take(p.camera_id, filename, fmt, quality)
-        except SnapshotRefused as exc:
-            if isinstance(exc, CameraUnavailable):
-                raise RpcError(
-                    CAMERA_NOT_FOUND, str(exc), {"reason": "camera_not_available"}
-                ) from None
-            raise RpcError(STORAGE_CRITICAL, str(exc), {"reason": "storage_critical"}) from None
-        except CapacityExceeded as exc:
-            raise capacity_error(exc) from None
-        return result  # type: ignore[return-value]
+def snapshot_result(c: Capture) -> SnapshotResult:
+    source = cast(Literal["warm", "stream", "device"], c.source)
+    fmt = cast(Literal["jpg", "png"], c.format)
+    if c.path is None:
+        return {
+            "device": c.device,
+            "camera_id": c.camera_id,
+            "filename": c.filename,
+            "status": "FAILED",
+            "timestamp": iso(c.taken_at),
+            "file_size": 0,
+            "file_path": "",
+            "error": c.error,
+            "success": False,
+            "capture_time_ms": c.capture_ms,
+            "source": source,
+            "format": fmt,
+        }
+    return {
+        "device": c.device,
+        "camera_id": c.camera_id,
+        "filename": c.filename,
+        "status": "completed",
+        "timestamp": iso(c.taken_at),
+        "file_size": c.size,
+        "file_path": str(c.path),
+        "success": True,
+        "capture_time_ms": c.capture_ms,
+        "source": source,
+        "format": fmt,
+        "resolution": f"{c.width}x{c.height}",
+        "download_url": f"/files/snapshots/{c.filename}",
+    }
 
-    registry.add(
-        MethodSpec(
-            "take_snapshot",
-            take_snapshot,
-            "Capture one image of a camera (warm keyframe, stream or device).",
-            Role.OPERATOR,
-            SnapshotParams,
-            SnapshotResult,
-            errors=(INVALID_PARAMS, CAMERA_NOT_FOUND, STORAGE_CRITICAL, CAPACITY_EXCEEDED),
-            concurrent=True,
-        )
-    )
+
+METHODS = (
+    MethodSpec(
+        "take_snapshot",
+        take_snapshot,
+        "Capture one image of a camera (warm keyframe, stream or device).",
+        Role.OPERATOR,
+        SnapshotParams,
+        SnapshotResult,
+        errors=(INVALID_PARAMS, CAMERA_NOT_FOUND, STORAGE_CRITICAL, CAPACITY_EXCEEDED),
+        concurrent=True,
+    ),
+)

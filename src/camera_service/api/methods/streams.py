@@ -2,33 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from typing_extensions import TypedDict
-
-from camera_service.api.registry import Call, MethodRegistry, MethodSpec
+from camera_service.api.contract import Stream
+from camera_service.api.methodtable import Call, MethodSpec, NoParams
 from camera_service.auth.identity import Role
 
 
-class Stream(TypedDict):
-    name: str
-    source: str | None
-    ready: bool
-    readers: int
-    bytes_sent: int
+def get_streams(call: Call[NoParams]) -> list[Stream]:
+    return [
+        {
+            "name": name,
+            "source": state.source_type if state else None,
+            "ready": state.available if state else False,
+            "readers": state.readers if state else 0,
+            "bytes_sent": state.outbound_bytes if state else 0,
+        }
+        for name, state in call.ctx.components.media.managed_paths()
+    ]
 
 
-def register(registry: MethodRegistry, streams: Callable[[], list[dict[str, Any]]]) -> None:
-    def get_streams(call: Call) -> list[dict[str, Any]]:
-        return streams()
-
-    registry.add(
-        MethodSpec(
-            "get_streams",
-            get_streams,
-            "Every MediaMTX path this service manages, with readiness and readers.",
-            Role.VIEWER,
-            result=list[Stream],
-        )
-    )
+METHODS = (
+    MethodSpec(
+        "get_streams",
+        get_streams,
+        "Every MediaMTX path this service manages, with readiness and readers.",
+        Role.VIEWER,
+        NoParams,
+        list[Stream],
+    ),
+)

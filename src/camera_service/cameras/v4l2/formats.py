@@ -217,15 +217,17 @@ def parse_info(text: str) -> DeviceInfo:
 _TYPE = re.compile(r"^\s*Type: (.+?)\s*$")
 # fcc2s prints 4 characters (maybe with trailing spaces) and "-BE" for big-endian ones.
 _FORMAT = re.compile(r"^\s*\[\d+\]: '(.{4}(?:-BE)?)' \((.*)\)\s*$")
-_DISCRETE = re.compile(r"^\s*Size: Discrete (\d+)x(\d+)\s*$")
-_STEPWISE = re.compile(r"^\s*Size: Stepwise (\d+)x(\d+) - (\d+)x(\d+) with step (\d+)/(\d+)\s*$")
-_CONTINUOUS = re.compile(r"^\s*Size: Continuous (\d+)x(\d+) - (\d+)x(\d+)\s*$")
-_IVAL_DISCRETE = re.compile(r"^\s*Interval: Discrete \S+s \((\d+(?:\.\d+)?) fps\)\s*$")
+# Sizes and rates are 32-bit in v4l2: a longer number is not v4l2-ctl's (and int() refuses
+# over 4,300 digits, a float of 400 digits is inf), so such a line is an unknown line.
+_N = r"(\d{1,10})"
+_RATE = r"(\d{1,10}(?:\.\d+)?)"
+_DISCRETE = re.compile(rf"^\s*Size: Discrete {_N}x{_N}\s*$")
+_STEPWISE = re.compile(rf"^\s*Size: Stepwise {_N}x{_N} - {_N}x{_N} with step {_N}/{_N}\s*$")
+_CONTINUOUS = re.compile(rf"^\s*Size: Continuous {_N}x{_N} - {_N}x{_N}\s*$")
+_IVAL_DISCRETE = re.compile(rf"^\s*Interval: Discrete \S+s \({_RATE} fps\)\s*$")
 # "Interval: Stepwise 0.033s - 1.000s with step 0.000s (1.000-30.000 fps)", same for
 # Continuous without the step.
-_IVAL_RANGE = re.compile(
-    r"^\s*Interval: (?:Stepwise|Continuous) .*\((\d+(?:\.\d+)?)-(\d+(?:\.\d+)?) fps\)\s*$"
-)
+_IVAL_RANGE = re.compile(rf"^\s*Interval: (?:Stepwise|Continuous) .*\({_RATE}-{_RATE} fps\)\s*$")
 
 
 def expand_range(

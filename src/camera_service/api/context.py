@@ -1,0 +1,107 @@
+"""What method handlers act on: the service's parts and the API's own caches.
+
+Every call carries one :class:`ApiContext` (``call.ctx``). Its ``components`` is any
+object with the parts :class:`Components` names, read when a handler runs. The method
+table, and so its context, has to exist before some of those parts do (the WebSocket
+server that serves the methods is made before the parts whose events it forwards), so
+the parts are given at construction when they exist, or bound once later.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, Protocol, TypeVar
+
+import orjson
+
+from camera_service.api.session import Session
+from camera_service.auth.identity import Identity
+from camera_service.cameras.registry import CameraRegistry
+from camera_service.config import MediaMtxConfig, Settings
+from camera_service.limits import Capacity
+from camera_service.media.controller import MediaController
+from camera_service.media.snapshots import SnapshotService
+from camera_service.observability.health import Health
+from camera_service.observability.metrics import Metrics
+from camera_service.record.manager import RecordingManager
+from camera_service.storage.disk import DiskMonitor
+from camera_service.storage.index import MediaIndex
+from camera_service.storage.retention import Retention
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class SessionAuth(Protocol):
+    async def authenticate(self, session: Session, token: str, auth_type: str) -> Identity:
+        """Verify ``token`` and bind its identity to ``session`` (RpcError if bad)."""
+        ...
+
+
+class Components(Protocol):
+    """The parts of the service the methods use (read-only)."""
+
+    @property
+    def settings(self) -> Settings: ...  # the running settings: a reload replaces them
+    @property
+    def started(self) -> float: ...  # time.monotonic() at start
+    @property
+    def dispatcher(self) -> SessionAuth: ...
+    @property
+    def metrics(self) -> Metrics: ...
+    @property
+    def health(self) -> Health: ...
+    @property
+    def capacity(self) -> Capacity: ...
+    @property
+    def cameras(self) -> CameraRegistry: ...
+    @property
+    def media(self) -> MediaController: ...
+    @property
+    def recordings(self) -> RecordingManager: ...
+    @property
+    def snapshots(self) -> SnapshotService: ...
+    @property
+    def disk(self) -> DiskMonitor: ...
+    @property
+    def retention(self) -> Retention: ...
+    @property
+    def index(self) -> MediaIndex: ...
+
+
+class Encoded(Generic[K, V]):
+    """Encoded replies by key, each valid while the camera registry's version and the
+    stream settings object are the ones it was built from. A reload replaces the
+    settings object, so it is compared by identity: no settings model hashed per call."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._entries: dict[K, tuple[int, MediaMtxConfig, V]] = {}
+
+    def get(self, key: K, version: int, cfg: MediaMtxConfig) -> V | None:
+        hit = self._entries.get(key)
+        return hit[2] if hit is not None and hit[0] == version and hit[1] is cfg else None
+
+    def put(self, key: K, version: int, cfg: MediaMtxConfig, value: V) -> V:
+        if len(self._entries) >= self.limit:  # many client hosts: start again, not grow
+            self._entries.clear()
+        self._entries[key] = (version, cfg, value)
+        return value
+
+
+class ApiContext:
+    __slots__ = ("camera_list", "camera_status", "components", "health_summary")
+
+    def __init__(self, components: Components | None = None) -> None:
+        if components is not None:
+            self.components = components
+        # The camera list changes rarely and is asked for often: encoded per client host.
+        self.camera_list: Encoded[str, orjson.Fragment] = Encoded(limit=64)
+        # A status reply without its metrics, per (camera, client host): the JSON before
+        # and after "metrics", the part that changes by the second.
+        self.camera_status: Encoded[tuple[str, str], tuple[bytes, bytes]] = Encoded(limit=256)
+        # get_status: (health version, overall, components), derived once per version.
+        self.health_summary: tuple[int, str, dict[str, str]] = (-1, "", {})
+
+    def bind(self, components: Components) -> None:
+        """Give the parts after construction: once, before the first call."""
+        self.components = components

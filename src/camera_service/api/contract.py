@@ -1,0 +1,267 @@
+"""The wire contract's result shapes: one TypedDict per method result, shared by the
+server's methods (which build them and publish their schemas in ``rpc.discover``) and
+the SDK (``camera_service.client.types`` re-exports them).
+
+Only typing imports, so the SDK can use it without the server. The class names are the
+schema names in the OpenRPC document; fields marked ``[new]`` are the service's additions
+to the contract (docs/api.md). No docstrings on the classes: pydantic would publish them
+as schema descriptions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NotRequired
+
+# pydantic reads these for the OpenRPC schemas, and on Python 3.11 it wants
+# typing_extensions' TypedDict.
+from typing_extensions import TypedDict
+
+Topic = Literal[
+    "camera_status_update",
+    "recording_status_update",
+    "snapshot_taken",
+    "storage_status_update",
+    "system_status_update",
+]
+
+# --- session: authenticate, subscribe_events, unsubscribe_events ------------------------------
+
+
+class AuthenticateResult(TypedDict):
+    authenticated: bool
+    role: str
+    permissions: list[str]
+    expires_at: str | None
+    session_id: str
+
+
+class SubscribeResult(TypedDict, total=False):
+    subscribed: bool
+    unsubscribed: bool
+    topics: list[str]
+
+
+# --- cameras ------------------------------------------------------------------------------------
+
+
+class CameraInfo(TypedDict):
+    device: str
+    status: str
+    name: str
+    resolution: str
+    fps: int
+    streams: dict[str, str]
+    camera_id: str
+    source_type: str
+    recording: bool
+
+
+class CameraList(TypedDict):
+    cameras: list[CameraInfo]
+    total: int
+    connected: int
+
+
+class CameraStatusResult(CameraInfo):
+    metrics: dict[str, Any]
+    capabilities: dict[str, list[str]]
+    recording_session: str | None
+    current_file: str | None
+    elapsed_time: float | None
+    recording_state: str | None  # [new] starting, recording, degraded
+    recording_reason: str | None  # [new] while degraded: storage_full, stalled
+    resumed_at: str | None  # [new] taken up again after a service restart
+    last_recording: dict[str, Any] | None  # [new] the last final recording_status_update
+
+
+class Capabilities(TypedDict):
+    device: str
+    formats: list[str]
+    resolutions: list[str]
+    fps_options: list[float]
+    validation_status: str
+    fps_by_resolution: dict[str, list[float]]  # [new] frame rates each size offers
+
+
+# --- streams ------------------------------------------------------------------------------------
+
+
+class Stream(TypedDict):
+    name: str
+    source: str | None
+    ready: bool
+    readers: int
+    bytes_sent: int
+
+
+# --- system: get_server_info, get_status, get_metrics -------------------------------------------
+
+
+class ServerInfo(TypedDict):
+    name: str
+    version: str
+    capabilities: list[str]
+    supported_formats: list[str]
+    max_cameras: int
+
+
+class CapacityEntry(TypedDict):
+    limit: int
+    active: int
+    free: int
+
+
+class StatusResult(TypedDict):
+    status: str
+    uptime: float
+    version: str
+    components: dict[str, str]
+    # [new] usb_cameras, streams, recordings, snapshots, connections
+    capacity: dict[str, CapacityEntry]
+
+
+class MetricsResult(TypedDict):
+    active_connections: int
+    total_requests: int
+    average_response_time: float
+    error_rate: float
+    memory_usage: float
+    cpu_usage: float
+    p50_ms: float
+    p99_ms: float
+    requests_per_second: float
+    cameras: int
+    streams: int
+    recordings_active: int
+
+
+# --- storage: get_storage_info, set_retention_policy, cleanup_old_files ----------------------
+
+
+class RetentionInfo(TypedDict):
+    policy_type: str
+    enabled: bool
+    max_age_days: NotRequired[float]
+    max_size_gb: NotRequired[float]
+    max_count: NotRequired[int]
+    source: str  # "stored" (set_retention_policy) or "config"
+
+
+class StorageInfo(TypedDict):
+    total_space: int
+    used_space: int
+    available_space: int
+    used_percent: float
+    usage_percentage: float
+    warn_threshold: float
+    block_threshold: float
+    recordings_size: int
+    snapshots_size: int
+    low_space_warning: bool
+    critical_space_warning: bool
+    status: str  # [new] ok | warn | critical
+    retention_policy: RetentionInfo  # [new] the policy in effect
+
+
+class RetentionResult(TypedDict):
+    policy_type: str
+    enabled: bool
+    max_age_days: NotRequired[float]
+    max_size_gb: NotRequired[float]
+    max_count: NotRequired[int]
+    message: str
+
+
+class CleanupResult(TypedDict):
+    cleanup_executed: bool
+    files_deleted: int
+    space_freed: int
+    message: str
+    policy_type: str  # [new]
+
+
+# --- files: list_*, get_*_info, delete_* ------------------------------------------------------
+
+
+class ListedFile(TypedDict):
+    filename: str
+    file_size: int
+    modified_time: str
+    download_url: str
+    duration: NotRequired[float | None]  # recordings: seconds from the container
+    device: str | None  # [new] /dev/videoN or camera_id; null when the name does not say
+
+
+class FileList(TypedDict):
+    files: list[ListedFile]
+    total: int
+    limit: int
+    offset: int
+
+
+class FileInfo(TypedDict):
+    filename: str
+    file_size: int
+    created_time: str
+    modified_time: str
+    download_url: str
+    duration: NotRequired[float | None]  # recordings
+    resolution: NotRequired[str | None]  # snapshots: "WxH"
+    device: str | None  # [new]
+    format: str  # [new] mp4, ts, jpg, png
+
+
+class Deleted(TypedDict):
+    filename: str
+    deleted: bool
+    message: str
+
+
+# --- recordings: start_recording, stop_recording ----------------------------------------------
+
+
+class StartResult(TypedDict):
+    device: str
+    camera_id: str
+    session_id: str
+    filename: str  # the first segment's expected name; the STARTED notification has the real one
+    status: Literal["STARTED"]
+    start_time: str
+    duration: float | None
+    format: str
+    success: bool
+
+
+class StopResult(TypedDict):
+    device: str
+    camera_id: str
+    session_id: str
+    filename: str
+    status: Literal["STOPPED"]
+    start_time: str
+    end_time: str
+    duration: float
+    file_size: int
+    format: str
+    success: bool
+    files: list[str]
+
+
+# --- snapshots: take_snapshot -------------------------------------------------------------------
+
+
+class SnapshotResult(TypedDict):
+    device: str
+    camera_id: str
+    filename: str
+    status: Literal["completed", "FAILED"]
+    timestamp: str
+    file_size: int
+    file_path: str
+    error: NotRequired[str]
+    success: bool
+    capture_time_ms: float
+    source: Literal["warm", "stream", "device"]
+    format: Literal["jpg", "png"]
+    resolution: NotRequired[str]
+    download_url: NotRequired[str]

@@ -1,0 +1,88 @@
+"""Wire shapes that method results and notifications share, built from domain objects:
+a camera's fields (api.md "Cameras", ``camera_status_update``), the fields every
+recording reply and notification starts with and a final session's params (api.md
+"Recordings": ``recording_status_update``, get_camera_status's ``last_recording``)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from camera_service.api.contract import CameraInfo
+from camera_service.cameras.model import Camera
+from camera_service.config import MediaMtxConfig
+from camera_service.observability.health import iso
+from camera_service.record.events import RecordingEnded
+
+
+def stream_urls(camera_id: str, host: str, cfg: MediaMtxConfig) -> dict[str, str]:
+    """A camera's RTSP, WebRTC and HLS URLs on MediaMTX, for a client that reached us
+    at ``host`` (``mediamtx.public_host`` when set)."""
+    h = cfg.public_host or host or "localhost"
+    if ":" in h and not h.startswith("["):
+        h = f"[{h}]"  # an IPv6 literal
+    return {
+        "rtsp": f"rtsp://{h}:{cfg.rtsp_port}/{camera_id}",
+        "webrtc": f"http://{h}:{cfg.webrtc_port}/{camera_id}",
+        "hls": f"http://{h}:{cfg.hls_port}/{camera_id}/index.m3u8",
+    }
+
+
+def camera_fields(camera: Camera, streams: dict[str, str]) -> CameraInfo:
+    """A camera as clients see it; ``streams``: its URLs for the client's host. A camera
+    that is not connected shows no resolution, rate or streams."""
+    connected = camera.connected
+    return {
+        "device": camera.device,
+        "status": camera.status.value,
+        "name": camera.name,
+        "resolution": camera.resolution if connected else "",
+        "fps": camera.fps if connected else 0,
+        "streams": streams if connected else {},
+        "camera_id": camera.camera_id,
+        "source_type": camera.source_type.value,
+        "recording": camera.recording,
+    }
+
+
+class RecordingFacts(Protocol):
+    """A session (``record.recording.Recording``) or an event about one."""
+
+    @property
+    def device(self) -> str: ...
+    @property
+    def camera_id(self) -> str: ...
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def filename(self) -> str: ...
+    @property
+    def format(self) -> str: ...
+    @property
+    def start_time(self) -> float: ...
+
+
+def recording_base(r: RecordingFacts) -> dict[str, Any]:
+    return {
+        "device": r.device,
+        "camera_id": r.camera_id,
+        "session_id": r.session_id,
+        "filename": r.filename,
+        "format": r.format,
+        "start_time": iso(r.start_time),
+    }
+
+
+def recording_ended(e: RecordingEnded) -> dict[str, Any]:
+    """STOPPED (or FAILED): the session is final."""
+    params = {
+        **recording_base(e),
+        "status": "FAILED" if e.failed else "STOPPED",
+        "duration": e.duration,
+        "reason": e.reason.value,
+        "end_time": iso(e.end_time),
+        "files": list(e.files),
+        "file_size": e.file_size,
+    }
+    if e.error:
+        params["error"] = e.error
+    return params
