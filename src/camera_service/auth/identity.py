@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import fnmatch
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -71,6 +72,14 @@ class Identity:
     auth_type: Literal["jwt", "api_key"]
     expires_at: float | None  # unix seconds; None = never
     key_id: str | None = None  # set for API keys, so revocation can be re-checked per call
+    # The cameras this identity may see: ids or fnmatch patterns; None = every camera.
+    cameras: tuple[str, ...] | None = None
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and now >= self.expires_at
+
+    def sees(self, camera_id: str) -> bool:
+        """Whether the camera is within this identity's camera scope."""
+        if self.cameras is None:
+            return True
+        return any(fnmatch.fnmatchcase(camera_id, pattern) for pattern in self.cameras)
