@@ -74,6 +74,9 @@ class Identity:
     key_id: str | None = None  # set for API keys, so revocation can be re-checked per call
     # The cameras this identity may see: ids or fnmatch patterns; None = every camera.
     cameras: tuple[str, ...] | None = None
+    # A media token: good for MediaMTX's read and playback authorization only, never
+    # for the control API.
+    media_only: bool = False
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and now >= self.expires_at
