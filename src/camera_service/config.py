@@ -143,6 +143,13 @@ class MediaMtxConfig(Section):
     on_demand_close_after: PositiveSeconds = Field(
         10.0, description="Seconds a publisher runs on after its last reader left."
     )
+    auth_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=60,
+        description="Seconds a media authentication (MediaMTX asking the service about a "
+        "read) is reused; expiry and revocation are still checked on every one. 0: never.",
+    )
 
 
 class RtspSource(Section):

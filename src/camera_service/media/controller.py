@@ -36,6 +36,7 @@ from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import MediaMtxConfig, RtspSource, TestPatternSource
 from camera_service.db import AsyncDatabase
 from camera_service.events import EventBus
+from camera_service.media.access import InternalCredential
 from camera_service.media.desired import DesiredRecording
 from camera_service.media.events import MediaMtxRestarted, MediaMtxUnreachable, StreamsChanged
 from camera_service.media.mediamtx.client import MediaMtxClient, MediaMtxError, MediaMtxUnavailable
@@ -61,8 +62,10 @@ class MediaController:
         device_of: Callable[[str], str | None],
         recording: Callable[[], PathConf],
         record_state: DesiredRecording,
+        internal: InternalCredential | None = None,
     ) -> None:
         self.cfg = cfg
+        self.internal = internal  # what the publishers present to MediaMTX
         self.cameras = cameras
         self.events = events
         self.db = db
@@ -190,6 +193,7 @@ class MediaController:
                 self.device_of(camera.camera_id),
                 self.source_of(camera.camera_id),
                 recording,
+                self.internal,
             )
             if conf is not None:
                 conf.update(self.record_state.fields(camera.camera_id))

@@ -108,6 +108,8 @@ class Metrics:
         self.fanout_buckets = [0] * (len(LATENCY_BUCKETS) + 1)
         self.fanout_seconds = 0.0
         self.security_events: dict[str, int] = {}
+        # MediaMTX authorizations: (outcome, action, protocol) -> count
+        self.media_auth: dict[tuple[str, str, str], int] = {}
         self.loop_lag = 0.0
         # Figures other parts keep, read when scraped: name -> (kind, help, read).
         self._meters: dict[str, tuple[str, str, Callable[[], float]]] = {}
@@ -147,6 +149,11 @@ class Metrics:
 
     def security_event(self, event: str) -> None:
         self.security_events[event] = self.security_events.get(event, 0) + 1
+
+    def media_auth_done(self, outcome: str, action: str, protocol: str) -> None:
+        """One MediaMTX authorization: ``outcome`` is allowed, challenged or refused."""
+        key = (outcome, action, protocol)
+        self.media_auth[key] = self.media_auth.get(key, 0) + 1
 
     # --- sampled figures -----------------------------------------------------------------
 
@@ -266,6 +273,14 @@ class Metrics:
         family("camera_service_security_events_total", "counter", "Auth failures, denials.")
         for event, n in sorted(self.security_events.items()):
             out.append(f'camera_service_security_events_total{{event="{event}"}} {n}')
+        family(
+            "camera_service_media_auth_decisions_total",
+            "counter",
+            "MediaMTX authorizations by outcome (allowed, challenged, refused), action, protocol.",
+        )
+        for (outcome, action, protocol), n in sorted(self.media_auth.items()):
+            labels = f'outcome="{outcome}",action="{action}",protocol="{protocol}"'
+            out.append(f"camera_service_media_auth_decisions_total{{{labels}}} {n}")
         for name, value in sorted((extra or {}).items()):
             family(name, "gauge", name.replace("_", " "))
             out.append(f"{name} {value}")
