@@ -1,0 +1,213 @@
+"""The media plane authorized through the service, end to end: real ffprobe/FFmpeg
+clients against the MediaMTX double's RTSP data plane, which asks the service's
+``/mediamtx/auth`` about every read and publish as MediaMTX does (authMethod http).
+
+Per-camera refusal end to end (a viewer limited to camera A refused on B) waits for
+the camera-scope credentials (JWT claim, API-key field) of issue 15's other half; the
+decision itself is covered in tests/unit/test_media_access.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import time
+from typing import Any
+
+import jwt
+import pytest
+
+from camera_service.app import Application
+from tests.conftest import make_token
+from tests.support.media_stack import MediaStack, MediaStackFactory
+from tests.support.mediamtx.dataplane import RELAY_BIN
+
+pytestmark = pytest.mark.skipif(
+    not (os.access(RELAY_BIN, os.X_OK) and shutil.which("ffmpeg") and shutil.which("ffprobe")),
+    reason=f"needs {RELAY_BIN} (Debian rtsp-server-perl), ffmpeg and ffprobe",
+)
+WAIT = 60.0  # generous: other test runs share the two cores
+
+
+async def run(*argv: str, timeout: float = WAIT) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        raise
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+async def probe(url: str) -> tuple[int, str]:
+    """ffprobe's exit code and the codec it found (or its error)."""
+    code, out, err = await run(
+        "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-analyzeduration", "1000000",
+        "-select_streams", "v", "-show_entries", "stream=codec_name", "-of", "json", url,
+    )  # fmt: skip
+    if code != 0:
+        return code, err
+    streams = json.loads(out).get("streams") or [{}]
+    return code, str(streams[0].get("codec_name"))
+
+
+def url(stack: MediaStack, password: str | None = None, path: str = "lab") -> str:
+    userinfo = f"anyone:{password}@" if password is not None else ""
+    return f"rtsp://{userinfo}127.0.0.1:{stack.plane.rtsp_port}/{path}"
+
+
+def token_url(stack: MediaStack, token: str, path: str = "lab") -> str:
+    """A JWT goes in the query with FFmpeg: it keeps at most 127 characters of a URL's
+    user:password (its ``auth[128]``), less than a JWT."""
+    return f"{url(stack, path=path)}?token={token}"
+
+
+def asked(stack: MediaStack, action: str) -> list[tuple[dict[str, Any], int | None]]:
+    """What the data plane asked the service about ``action`` for clients other than
+    the service's own (the sessions that never presented its internal credential)."""
+    secret = stack.app.parts.front.media_access.internal.secret
+    requests = stack.plane.auth.requests
+    internal = {body["id"] for body, _ in requests if body["password"] == secret}
+    return [
+        (body, status)
+        for body, status in requests
+        if body["action"] == action and body["id"] not in internal
+    ]
+
+
+def asked_internal(stack: MediaStack, action: str) -> list[tuple[dict[str, Any], int | None]]:
+    secret = stack.app.parts.front.media_access.internal.secret
+    return [
+        (body, status)
+        for body, status in stack.plane.auth.requests
+        if body["action"] == action and body["password"] == secret
+    ]
+
+
+def b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+async def test_anonymous_read_is_challenged_and_refused(media_stack: MediaStackFactory) -> None:
+    stack = await media_stack()
+    await stack.path_ready()
+    code, err = await probe(url(stack))
+    assert code != 0, "an anonymous reader got the stream"
+    assert "401" in err or "Unauthorized" in err, err
+    reads = asked(stack, "read")
+    assert reads, "the data plane never asked the service"
+    body, _ = reads[0]
+    # MediaMTX's documented body; no credentials: the service asks for them.
+    assert set(body) == {"ip", "user", "password", "token", "action", "path", "protocol",
+                         "id", "query"}  # fmt: skip
+    assert (body["user"], body["password"], body["path"], body["protocol"]) == (
+        "",
+        "",
+        "lab",
+        "rtsp",
+    )
+    assert {status for _, status in reads} == {401}
+    assert all(not (b["user"] or b["password"] or b["token"]) for b, _ in reads)
+
+
+async def test_viewer_token_reads(media_stack: MediaStackFactory) -> None:
+    stack = await media_stack()
+    await stack.path_ready()
+    token = make_token("viewer")
+    # The query parameter browsers put on HLS/WHEP URLs; MediaMTX passes it as "query".
+    assert await probe(token_url(stack, token)) == (0, "h264")
+    assert await probe(url(stack) + f"?jwt={token}") == (0, "h264")  # its former name
+    # The service's own publisher was authorized by the service too (action publish).
+    publishes = asked_internal(stack, "publish")
+    assert publishes and all(body["path"] == "lab" for body, _ in publishes)
+    assert {status for _, status in publishes} == {200}
+    assert {body["user"] for body, _ in publishes} == {"camera-service"}
+    metrics = stack.app.metrics.render()
+    line = 'camera_service_media_auth_decisions_total{outcome="allowed",action="read"'
+    assert line in metrics
+
+
+async def test_bad_tokens_are_refused(media_stack: MediaStackFactory) -> None:
+    stack = await media_stack()
+    await stack.path_ready()
+    good = make_token("viewer")
+    header, payload, signature = good.split(".")
+    now = time.time()
+    claims = {"user_id": "tester", "role": "admin", "iat": now, "exp": now + 600}
+    bad = {
+        "expired": make_token("viewer", ttl=-10),
+        "forged signature": f"{header}.{payload}.{signature[:-4]}AAAA",
+        "alg none": f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}.",
+        "another secret": jwt.encode(claims, "not-the-service-secret-" * 2, algorithm="HS256"),
+        "garbage": "not-a-credential",
+    }
+    results = await asyncio.gather(*(probe(token_url(stack, token)) for token in bad.values()))
+    for (what, _), (code, _) in zip(bad.items(), results, strict=True):
+        assert code != 0, f"{what} token read the stream"
+    refused = [status for body, status in asked(stack, "read") if body["query"]]
+    assert refused and set(refused) == {403}
+    # As a password (no length limit in RTSP itself, only in FFmpeg): refused too.
+    assert (await probe(url(stack, bad["garbage"])))[0] != 0
+
+
+async def test_revoked_api_key_is_refused_on_its_next_read(media_stack: MediaStackFactory) -> None:
+    stack = await media_stack()
+    await stack.path_ready()
+    app: Application = stack.app
+    keys, db = app.parts.store.keys, app.parts.db
+    key, record = await db.run(keys.create, "viewer-key", "viewer", None)
+    assert await probe(url(stack, key)) == (0, "h264")
+    assert await db.run(keys.revoke, record.key_id)
+    # At once, well inside the cache's 5 s: the cache hit re-checks revocation.
+    code, _ = await probe(url(stack, key))
+    assert code != 0, "a revoked key read the stream"
+    assert asked(stack, "read")[-1][1] == 403
+
+
+async def test_viewer_cannot_publish(media_stack: MediaStackFactory) -> None:
+    stack = await media_stack()
+    await stack.path_ready()
+    for role in ("viewer", "admin"):
+        code, _, _ = await run(
+            "ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
+            "-i", "testsrc2=size=320x240:rate=10", "-t", "2", "-c:v", "libx264",
+            "-preset", "ultrafast", "-f", "rtsp", "-rtsp_transport", "tcp",
+            token_url(stack, make_token(role)),
+        )  # fmt: skip
+        assert code != 0, f"a {role} published into lab"
+    refused = [status for body, status in asked(stack, "publish") if body["query"]]
+    assert len(refused) >= 2 and set(refused) == {403}
+
+
+async def test_internal_credential_is_never_logged(
+    media_stack: MediaStackFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    stack = await media_stack()
+    await stack.path_ready()
+    client = await stack.client("operator")
+    msg = {"jsonrpc": "2.0", "method": "take_snapshot", "params": {"device": "lab"}, "id": 1}
+    reply = await client.send_raw(json.dumps(msg), 1, WAIT)
+    assert reply["result"]["status"] == "completed", reply
+    secret = stack.app.parts.front.media_access.internal.secret
+    assert {status for _, status in asked_internal(stack, "read")} == {200}
+    # The service's own log lines (the double's are MediaMTX's, which prints commands).
+    ours = [r for r in caplog.records if r.name.startswith("camera_service")]
+    assert ours
+    leaked = [r for r in ours if secret in r.getMessage() or secret in str(r.__dict__)]
+    assert not leaked, [r.getMessage() for r in leaked]
