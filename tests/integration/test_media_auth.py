@@ -18,15 +18,21 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
 
+from camera_service.api.mediaauth import auth_url
 from camera_service.app import Application
-from tests.conftest import make_token
-from tests.support.media_stack import MediaStack, MediaStackFactory
+from tests.conftest import make_settings, make_token
+from tests.support.media_stack import LAB, MediaStack, MediaStackFactory, free_port
+from tests.support.mediamtx.backends import DoubleBackend, LiveBackend, start_backend
 from tests.support.mediamtx.dataplane import RELAY_BIN
+
+Backend = DoubleBackend | LiveBackend
 
 pytestmark = pytest.mark.skipif(
     not (os.access(RELAY_BIN, os.X_OK) and shutil.which("ffmpeg") and shutil.which("ffprobe")),
@@ -211,3 +217,81 @@ async def test_internal_credential_is_never_logged(
     assert ours
     leaked = [r for r in ours if secret in r.getMessage() or secret in str(r.__dict__)]
     assert not leaked, [r.getMessage() for r in leaked]
+
+
+# -- the same checks against a real MediaMTX where MEDIAMTX_BIN is set ---------------------
+
+
+@pytest.fixture
+async def authorized(tmp_path: Path) -> AsyncIterator[tuple[Application, Backend]]:
+    """The service and a MediaMTX (the double, or MEDIAMTX_BIN) that asks it about every
+    publish and read, with the test-pattern camera ``lab``."""
+    health = free_port()
+    work = tmp_path / "mediamtx"
+    work.mkdir()
+    backend = await start_backend(work, auth_address=auth_url("127.0.0.1", health))
+    app: Application | None = None
+    try:
+        settings = make_settings(
+            tmp_path,
+            mediamtx={"api_url": backend.api_url, "rtsp_port": backend.rtsp_port,
+                      "check_interval": 0.1, "request_timeout": 2.0},
+            cameras={"sources": [LAB], "poll_interval": 30.0},
+            health={"port": health},
+        )  # fmt: skip
+        app = Application(settings)
+        await app.start()
+        media = app.media
+        await media.wait_until(lambda: "lab" in media.owned, 10)
+        yield app, backend
+    finally:
+        if app is not None:
+            await app.stop()
+        await backend.close()
+
+
+def live_url(backend: Backend, password: str | None = None, token: str | None = None) -> str:
+    userinfo = f"anyone:{password}@" if password is not None else ""
+    query = f"?token={token}" if token is not None else ""
+    return f"rtsp://{userinfo}127.0.0.1:{backend.rtsp_port}/lab{query}"
+
+
+@pytest.mark.live_mediamtx
+async def test_live_mediamtx_reads_only_with_a_good_credential(
+    authorized: tuple[Application, Backend],
+) -> None:
+    app, backend = authorized
+    assert (await probe(live_url(backend)))[0] != 0  # anonymous
+    assert await probe(live_url(backend, token=make_token("viewer"))) == (0, "h264")
+    keys, db = app.parts.store.keys, app.parts.db
+    key, record = await db.run(keys.create, "live-viewer", "viewer", None)
+    assert await probe(live_url(backend, password=key)) == (0, "h264")
+    assert await db.run(keys.revoke, record.key_id)
+    now = time.time()
+    claims = {"user_id": "tester", "role": "admin", "iat": now, "exp": now + 600}
+    bad = [
+        make_token("viewer", ttl=-10),
+        make_token("viewer")[:-4] + "AAAA",
+        f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}.",
+        jwt.encode(claims, "not-the-service-secret-" * 2, algorithm="HS256"),
+    ]
+    probes = [probe(live_url(backend, password=key))]  # the revoked key
+    probes += [probe(live_url(backend, token=token)) for token in bad]
+    for code, _ in await asyncio.gather(*probes):
+        assert code != 0
+
+
+@pytest.mark.live_mediamtx
+async def test_live_mediamtx_lets_only_the_service_publish(
+    authorized: tuple[Application, Backend],
+) -> None:
+    _, backend = authorized
+    code, _, _ = await run(
+        "ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
+        "-i", "testsrc2=size=320x240:rate=10", "-t", "2", "-c:v", "libx264",
+        "-preset", "ultrafast", "-f", "rtsp", "-rtsp_transport", "tcp",
+        live_url(backend, token=make_token("admin")),
+    )  # fmt: skip
+    assert code != 0, "an admin's token published into lab"
+    # The service's own on-demand publisher still brings lab up for a viewer.
+    assert await probe(live_url(backend, token=make_token("viewer"))) == (0, "h264")
