@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import time
 import uuid
 from typing import Any
 from urllib.parse import quote
@@ -115,13 +116,17 @@ class MediaAuthEndpoint:
             req = parse_request(request.body)
         except ValueError as exc:
             return json_response({"error": f"invalid authentication request: {exc}"}, 400)
+        started = time.perf_counter()
         decision = await self.access.decide(req)
-        self._observe(req, decision)
+        self._observe(req, decision, time.perf_counter() - started)
         return Response(STATUS[decision.verdict])
 
-    def _observe(self, req: MediaRequest, decision: Decision) -> None:
+    def _observe(self, req: MediaRequest, decision: Decision, seconds: float) -> None:
         outcome = OUTCOME[decision.verdict]
-        self.metrics.media_auth_done(outcome, req.action.value, _label(req.protocol))
+        cache = "none" if decision.cached is None else "hit" if decision.cached else "miss"
+        self.metrics.media_auth_done(
+            outcome, req.action.value, _label(req.protocol), seconds, cache
+        )
         if decision.verdict is Verdict.ALLOW:
             return
         if decision.verdict is Verdict.CHALLENGE:

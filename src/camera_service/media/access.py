@@ -103,7 +103,7 @@ class Decision:
     verdict: Verdict
     reason: str  # a short word for logs and metrics; never the credential
     user_id: str | None = None
-    cached: bool = False
+    cached: bool | None = None  # None: no identity was looked up
 
 
 class InternalCredential:
@@ -159,7 +159,7 @@ class MediaAccess:
             return Decision(Verdict.DENY, "publish_forbidden")  # before any work
         identity, cached = await self._identity(credential)
         if identity is None:
-            return Decision(Verdict.DENY, "invalid_credential")
+            return Decision(Verdict.DENY, "invalid_credential", cached=False)
         decision = self._grant(req, identity)
         return Decision(decision.verdict, decision.reason, identity.user_id, cached)
 

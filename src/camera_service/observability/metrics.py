@@ -110,6 +110,10 @@ class Metrics:
         self.security_events: dict[str, int] = {}
         # MediaMTX authorizations: (outcome, action, protocol) -> count
         self.media_auth: dict[tuple[str, str, str], int] = {}
+        # Time to decide, by where the identity came from: "hit", "miss" (the cache) or
+        # "none" (no lookup: no credential, or the service's own).
+        self.media_auth_buckets: dict[str, list[int]] = {}
+        self.media_auth_seconds: dict[str, float] = {}
         self.loop_lag = 0.0
         # Figures other parts keep, read when scraped: name -> (kind, help, read).
         self._meters: dict[str, tuple[str, str, Callable[[], float]]] = {}
@@ -150,10 +154,18 @@ class Metrics:
     def security_event(self, event: str) -> None:
         self.security_events[event] = self.security_events.get(event, 0) + 1
 
-    def media_auth_done(self, outcome: str, action: str, protocol: str) -> None:
+    def media_auth_done(
+        self, outcome: str, action: str, protocol: str, seconds: float, cache: str
+    ) -> None:
         """One MediaMTX authorization: ``outcome`` is allowed, challenged or refused."""
         key = (outcome, action, protocol)
         self.media_auth[key] = self.media_auth.get(key, 0) + 1
+        buckets = self.media_auth_buckets.get(cache)
+        if buckets is None:
+            buckets = self.media_auth_buckets[cache] = [0] * (len(LATENCY_BUCKETS) + 1)
+            self.media_auth_seconds[cache] = 0.0
+        buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.media_auth_seconds[cache] += seconds
 
     # --- sampled figures -----------------------------------------------------------------
 
@@ -281,6 +293,18 @@ class Metrics:
         for (outcome, action, protocol), n in sorted(self.media_auth.items()):
             labels = f'outcome="{outcome}",action="{action}",protocol="{protocol}"'
             out.append(f"camera_service_media_auth_decisions_total{{{labels}}} {n}")
+        family(
+            "camera_service_media_auth_duration_seconds",
+            "histogram",
+            "Time to decide a MediaMTX authorization, by cache (hit, miss, none).",
+        )
+        for cache, buckets in sorted(self.media_auth_buckets.items()):
+            out += _histogram(
+                "camera_service_media_auth_duration_seconds",
+                f'cache="{cache}"',
+                buckets,
+                self.media_auth_seconds[cache],
+            )
         for name, value in sorted((extra or {}).items()):
             family(name, "gauge", name.replace("_", " "))
             out.append(f"{name} {value}")
