@@ -295,3 +295,28 @@ async def test_live_mediamtx_lets_only_the_service_publish(
     assert code != 0, "an admin's token published into lab"
     # The service's own on-demand publisher still brings lab up for a viewer.
     assert await probe(live_url(backend, token=make_token("viewer"))) == (0, "h264")
+
+
+async def test_a_mediamtx_elsewhere_gets_this_runs_auth_url_through_its_api(
+    media_stack: MediaStackFactory,
+) -> None:
+    # MediaMTX starts open (its file config is not the service's); mediamtx.auth_host
+    # makes the service hand it authMethod http and the run's secret URL at every connect.
+    stack = await media_stack(media_auth=False, mediamtx={"auth_host": "127.0.0.1"})
+    await stack.path_ready()
+    mtx, app = stack.mtx, stack.app
+
+    def pushed() -> bool:
+        return mtx.global_conf.get("authMethod") == "http"
+
+    await app.media.wait_until(pushed, 10)
+    address = mtx.global_conf["authHTTPAddress"]
+    assert address.startswith(f"http://127.0.0.1:{app.health_port}/mediamtx/auth?secret=")
+    assert "authInternalUsers" not in mtx.global_conf  # the operator's, left alone
+    assert (await probe(url(stack)))[0] != 0
+    assert await probe(token_url(stack, make_token("viewer"))) == (0, "h264")
+    # A MediaMTX restart forgets API-made settings; the service gives them again.
+    await mtx.restart()
+    assert not pushed()
+    await app.media.wait_until(pushed, 10)
+    assert mtx.global_conf["authHTTPAddress"] == address

@@ -9,6 +9,7 @@ made on (the data dirs, the open database, the secrets) is opened before it
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -64,6 +65,8 @@ from .parts import (
     report_recovery,
 )
 from .registration import REGISTRY_EVENTS, Registration
+
+log = logging.getLogger("camera_service")
 
 Readiness = Callable[[], tuple[bool, str]]  # /health/ready: (ready, why not)
 
@@ -293,6 +296,13 @@ def _media(
     binary = find_binary(s.mediamtx)
     workdir = paths.data_dir / "mediamtx"
     auth = MediaAuthFields(live, front.health_port, res.media_secret)
+    if not mediamtx_is_local(live.mediamtx) and s.mediamtx.auth_host is None:
+        log.warning(
+            "MediaMTX is on another host and mediamtx.auth_host is unset: it cannot be "
+            "given this run's auth URL, so every read it asks about is refused "
+            "(docs/deployment.md, MediaMTX on another host)",
+            extra={"api_url": s.mediamtx.api_url},
+        )
     managed = (
         ManagedMediaMtx(binary, s.mediamtx, workdir, fields, auth) if binary is not None else None
     )
@@ -300,8 +310,9 @@ def _media(
     source, device = monitor.source, monitor.device_path
     internal = res.internal
     controller = MediaController(
-        live.mediamtx, cameras, events, health, res.db, source, device, fields, desired, internal
-    )
+        live.mediamtx, cameras, events, health, res.db, source, device, fields, desired, internal,
+        global_auth=auth.remote,
+    )  # fmt: skip
     grabbers = GrabberPool(live.snapshots, live.mediamtx, cameras, controller, internal=internal)
     recording_level = functools.partial(disk.level, paths.recordings)
     recordings = RecordingManager(

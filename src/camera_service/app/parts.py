@@ -101,6 +101,16 @@ class MediaAuthFields:
             host = "127.0.0.1"  # a managed MediaMTX runs on this machine
         return auth_fields(auth_url(host, self.health.number, self.secret))
 
+    def remote(self) -> dict[str, Any] | None:
+        """What a MediaMTX on another host is given through its Control API (None: no
+        ``mediamtx.auth_host``, nothing to give). Internal users are left alone."""
+        host = self.live().mediamtx.auth_host
+        if host is None:
+            return None
+        fields = auth_fields(auth_url(host, self.health.number, self.secret))
+        del fields["authInternalUsers"]
+        return fields
+
 
 def mediamtx_is_local(cfg: Callable[[], MediaMtxConfig]) -> bool:
     """Whether MediaMTX runs on this machine (its Control API is on loopback): then the

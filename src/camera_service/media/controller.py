@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from camera_service.cameras.events import (
@@ -63,9 +63,14 @@ class MediaController:
         recording: Callable[[], PathConf],
         record_state: DesiredRecording,
         internal: InternalCredential | None = None,
+        global_auth: Callable[[], Mapping[str, Any] | None] = lambda: None,
     ) -> None:
         self.cfg = cfg
         self.internal = internal  # what the publishers present to MediaMTX
+        # Auth settings to give MediaMTX through its API at every (re)connect: a MediaMTX
+        # on another host learns this run's auth URL (and its secret) that way.
+        self.global_auth = global_auth
+        self._global_pending = True
         self.cameras = cameras
         self.events = events
         self.db = db
@@ -154,6 +159,9 @@ class MediaController:
                 # and listeners take it out of the desired state first.
                 self.events.publish(MediaMtxRestarted(info.started))
             self._kick.set()
+            self._global_pending = True
+        if self._global_pending:
+            await self._push_global()
         self.reachable = True
         self._started = info.started
         self.version = info.version
@@ -166,6 +174,19 @@ class MediaController:
         if (now_up := self.streams_up()) != up:
             self.events.publish(StreamsChanged(frozenset(now_up)))
         await self._notify()
+
+    async def _push_global(self) -> None:
+        conf = self.global_auth()
+        if not conf:
+            self._global_pending = False
+            return
+        try:
+            await self.client.patch_global(conf)
+        except MediaMtxError as exc:  # tried again at the next check
+            log.warning("could not give MediaMTX its auth settings", extra={"error": str(exc)})
+            return
+        self._global_pending = False
+        log.info("MediaMTX authorizes through this service")  # the URL holds the secret
 
     # --- reconciling ------------------------------------------------------------------------------
 

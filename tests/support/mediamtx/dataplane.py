@@ -1100,12 +1100,19 @@ class DataPlane(StartStop):
         # MediaMTX's authentication (authMethod internal with its default "any" user
         # until configure_auth says otherwise).
         self.auth = Authenticator()
+        self._file_auth: dict[str, Any] = {}  # as if from mediamtx.yml
         self.auth_refused = 0  # refusals of requests that carried credentials
 
     def configure_auth(self, conf: Mapping[str, Any], **kwargs: Any) -> None:
         """Apply MediaMTX's global auth settings (``authMethod``, ``authHTTPAddress``,
         ``authHTTPExclude``), e.g. those of the config the service renders."""
         self.auth = Authenticator.from_conf(conf, **kwargs)
+        self._file_auth = dict(conf)
+
+    def global_configured(self, conf: Mapping[str, Any]) -> None:
+        """The Control API double's hook: global settings patched through the API win
+        over the configuration file's (``{}``: back to the file's, after a restart)."""
+        self.auth = Authenticator.from_conf({**self._file_auth, **conf})
 
     # -- lifecycle
 
