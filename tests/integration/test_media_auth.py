@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 import os
 import shutil
-import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -31,6 +29,7 @@ from tests.conftest import make_settings, make_token
 from tests.support.media_stack import LAB, MediaStack, MediaStackFactory, free_port
 from tests.support.mediamtx.backends import DoubleBackend, LiveBackend, start_backend
 from tests.support.mediamtx.dataplane import RELAY_BIN
+from tests.support.processes import run
 
 Backend = DoubleBackend | LiveBackend
 
@@ -41,30 +40,12 @@ pytestmark = pytest.mark.skipif(
 WAIT = 60.0  # generous: other test runs share the two cores
 
 
-async def run(*argv: str, timeout: float = WAIT) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
-
-
 async def probe(url: str) -> tuple[int, str]:
     """ffprobe's exit code and the codec it found (or its error)."""
     code, out, err = await run(
         "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-analyzeduration", "1000000",
         "-select_streams", "v", "-show_entries", "stream=codec_name", "-of", "json", url,
+        timeout=WAIT,
     )  # fmt: skip
     if code != 0:
         return code, err
@@ -193,7 +174,7 @@ async def test_viewer_cannot_publish(media_stack: MediaStackFactory) -> None:
             "ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
             "-i", "testsrc2=size=320x240:rate=10", "-t", "2", "-c:v", "libx264",
             "-preset", "ultrafast", "-f", "rtsp", "-rtsp_transport", "tcp",
-            token_url(stack, make_token(role)),
+            token_url(stack, make_token(role)), timeout=WAIT,
         )  # fmt: skip
         assert code != 0, f"a {role} published into lab"
     refused = [status for body, status in asked(stack, "publish") if body["query"]]
@@ -290,7 +271,7 @@ async def test_live_mediamtx_lets_only_the_service_publish(
         "ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
         "-i", "testsrc2=size=320x240:rate=10", "-t", "2", "-c:v", "libx264",
         "-preset", "ultrafast", "-f", "rtsp", "-rtsp_transport", "tcp",
-        live_url(backend, token=make_token("admin")),
+        live_url(backend, token=make_token("admin")), timeout=WAIT,
     )  # fmt: skip
     assert code != 0, "an admin's token published into lab"
     # The service's own on-demand publisher still brings lab up for a viewer.

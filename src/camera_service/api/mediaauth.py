@@ -16,7 +16,6 @@ credentials are good.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import time
 import uuid
@@ -26,6 +25,7 @@ from urllib.parse import quote
 import orjson
 
 from camera_service.media.access import Action, Decision, MediaAccess, MediaRequest, Verdict
+from camera_service.net.addresses import is_loopback
 from camera_service.net.httpserver import HttpRequest, Response, json_response
 from camera_service.observability.metrics import Metrics
 
@@ -87,13 +87,6 @@ def auth_url(host: str, port: int, secret: str | None = None) -> str:
     return url
 
 
-def _loopback(peer: str) -> bool:
-    try:
-        return ipaddress.ip_address(peer).is_loopback
-    except ValueError:
-        return False
-
-
 def _label(value: str) -> str:
     # MediaMTX's protocols are plain words; anything else is not worth a label of its own.
     return value if value.isalnum() and len(value) <= 16 else "other"
@@ -106,7 +99,7 @@ class MediaAuthEndpoint:
         self.metrics = metrics
 
     async def handle(self, request: HttpRequest) -> Response:
-        if not _loopback(request.peer):
+        if not is_loopback(request.peer):
             given = request.query.get(SECRET_PARAM, "").encode()
             if not hmac.compare_digest(given, self.secret):
                 log.warning("media authorization from an unknown peer refused",

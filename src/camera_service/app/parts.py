@@ -5,7 +5,6 @@ assignments, and the reload listeners."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import ssl
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from camera_service.events import EventBus
 from camera_service.media.controller import MediaController
 from camera_service.media.mediamtx.managed import auth_fields
 from camera_service.media.pathconf import PathConf, recording_fields
+from camera_service.net.addresses import is_loopback
 from camera_service.net.httpserver import HttpServer
 from camera_service.observability.events import HealthChanged
 from camera_service.observability.health import ComponentState, Health, Status
@@ -115,13 +115,7 @@ class MediaAuthFields:
 def mediamtx_is_local(cfg: Callable[[], MediaMtxConfig]) -> bool:
     """Whether MediaMTX runs on this machine (its Control API is on loopback): then the
     service's own media credential is good from loopback only."""
-    host = urlsplit(cfg().api_url).hostname or "127.0.0.1"
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(urlsplit(cfg().api_url).hostname or "127.0.0.1")
 
 
 class Observer:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
-import ipaddress
 import logging
 import secrets
 import time
@@ -36,6 +35,7 @@ from urllib.parse import parse_qs
 from camera_service.auth.authenticator import Authenticator
 from camera_service.auth.identity import AuthError, Identity, Role
 from camera_service.cameras.model import CAMERA_ID
+from camera_service.net.addresses import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +122,6 @@ class InternalCredential:
         return "InternalCredential(<secret>)"
 
 
-def _loopback(ip: str) -> bool:
-    try:
-        return ipaddress.ip_address(ip).is_loopback
-    except ValueError:
-        return False
-
-
 class MediaAccess:
     """Decides :class:`MediaRequest` s; see the module docstring."""
 
@@ -165,10 +158,10 @@ class MediaAccess:
 
     def _internal(self, req: MediaRequest) -> Decision:
         user = INTERNAL_USER
-        if self.local_mediamtx() and not _loopback(req.ip):
+        if self.local_mediamtx() and not is_loopback(req.ip):
             return Decision(Verdict.DENY, "internal_not_loopback", user)
         if req.action in SERVER_ACTIONS:
-            if not _loopback(req.ip):
+            if not is_loopback(req.ip):
                 return Decision(Verdict.DENY, "not_loopback", user)
             return Decision(Verdict.ALLOW, "internal", user)
         if not CAMERA_ID.fullmatch(req.path):
@@ -180,7 +173,7 @@ class MediaAccess:
         if req.action in SERVER_ACTIONS:
             if identity.media_only or identity.role < Role.ADMIN:
                 return Decision(Verdict.DENY, "role")
-            if not _loopback(req.ip):
+            if not is_loopback(req.ip):
                 return Decision(Verdict.DENY, "not_loopback")
             return Decision(Verdict.ALLOW, "admin")
         if req.action not in MEDIA_ACTIONS:
