@@ -40,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,15 +69,17 @@ def string_blob() -> bytes:
     return head + b"x" * (MAX - len(head) - len(tail)) + tail
 
 
-MESSAGES = {
+def discover_batch() -> bytes:
+    return b"[" + b",".join([b'{"jsonrpc":"2.0","method":"rpc.discover","id":1}'] * 100) + b"]"
+
+
+MESSAGES: dict[str, Callable[[], bytes]] = {
     "invalid": lambda: batch_of(b"1"),
     "nested": lambda: batch_of(b"[[[[[]]]]]"),
     "pings": lambda: batch_of(b'{"jsonrpc":"2.0","method":"ping","id":1}'),
     "params": params_blob,
     "string": string_blob,
-    "discover": lambda: (
-        b"[" + b",".join([b'{"jsonrpc":"2.0","method":"rpc.discover","id":1}'] * 100) + b"]"
-    ),
+    "discover": discover_batch,
 }
 
 
