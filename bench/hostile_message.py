@@ -5,9 +5,9 @@
     uv run python bench/hostile_message.py --src ../other-checkout --rounds 5 --only invalid
 
 Each run starts a fresh service (``bench/server.py``, the default rate limit of 120
-requests a minute) and a prober in its own process that pings on another connection
-every millisecond, one ping in flight, timing each. An unauthenticated client then
-sends one ``rpc.discover`` (it builds its document on the first call), then one
+requests a minute), calls ``rpc.discover`` once (it builds its document on the first
+call), and starts a prober in its own process that pings on another connection every
+millisecond, one ping in flight, timing each. An unauthenticated client then sends one
 message of ``server.max_message_bytes`` (1 MiB), reads whatever comes back, and pings
 on its own connection: its pong (or the connection's end) marks the end of the
 message's work, since a connection answers in order.
@@ -27,7 +27,7 @@ Figures per message, the median of ``--rounds`` runs: the service's CPU seconds 
 send to end (``/proc/PID/stat``), its peak RSS growth (VmHWM at the end less VmRSS
 before), the reply bytes the client received, and the prober's worst and median ping
 latency while the message was being handled (pings sent between send and end), beside
-its median before the message.
+its median and worst in the half second before the message (the machine's noise).
 """
 
 from __future__ import annotations
@@ -143,11 +143,17 @@ async def probe(host: str, port: int) -> list[tuple[float, float]]:
 # --- one run ------------------------------------------------------------------------------
 
 
-async def attack(srv: ServiceProcess, message: bytes) -> dict[str, Any]:
+async def warm_up(srv: ServiceProcess) -> None:
+    """rpc.discover builds its document on the first call (~40 ms, once): not a cost of
+    the message under measurement."""
     reader, writer = await connect(srv.host, srv.port)
-    # rpc.discover builds its document on the first call (~40 ms, once): not the message's
     writer.write(client_frame(b'{"jsonrpc":"2.0","method":"rpc.discover","id":0}'))
     await read_frame(reader)
+    writer.close()
+
+
+async def attack(srv: ServiceProcess, message: bytes) -> dict[str, Any]:
+    reader, writer = await connect(srv.host, srv.port)
     rss0 = read_rss_kb(srv.pid) or 0
     cpu0 = read_cpu_seconds(srv.pid) or 0.0
     t0 = time.monotonic()
@@ -191,6 +197,7 @@ def run_one(name: str, source: Path) -> dict[str, Any]:
     message = MESSAGES[name]()
     assert len(message) <= MAX
     with ServiceProcess(source=source, requests_per_minute=120) as srv:
+        asyncio.run(warm_up(srv))
         out = Path(srv._tmp.name if srv._tmp else ".") / "probe.json"
         prober = subprocess.Popen(
             [sys.executable, __file__, "--probe", srv.host, str(srv.port), str(out)],
@@ -219,6 +226,7 @@ def run_one(name: str, source: Path) -> dict[str, Any]:
     during = [lat for sent, lat in samples if sent + lat >= t0 and sent <= t1]
     row["elapsed_s"] = round(t1 - t0, 3)
     row["ping_before_p50_ms"] = round(statistics.median(before) * 1e3, 2)
+    row["ping_before_max_ms"] = round(max(before) * 1e3, 2)  # the machine's noise
     row["ping_during_max_ms"] = round(max(during) * 1e3, 2) if during else None
     row["ping_during_p50_ms"] = round(statistics.median(during) * 1e3, 2) if during else None
     row["pings_during"] = len(during)
