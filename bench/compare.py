@@ -19,7 +19,8 @@ Scenarios (``--only`` picks some):
 ``rss``
     VmRSS of a service that is ready and holds no connection, after a settle time.
 
-Prints each figure's median per side and the ratio B/A (below 1: B uses less). The
+Prints each figure's median per side, the ratio of the medians B/A (below 1: B uses
+less) and the median of each round's own B/A (steadier when the machine drifts). The
 whole output is plain text meant to be pasted into ``docs/benchmarks.md``.
 """
 
@@ -162,10 +163,14 @@ def main(argv: list[str] | None = None) -> int:
                         figures[side].setdefault(key, []).append(value)
                     print(f"  {scenario} round {r + 1} {side}: {row}", flush=True)
             for key in figures["A"]:
-                ma, mb = median(figures["A"][key]), median(figures["B"][key])
+                a_runs, b_runs = figures["A"][key], figures["B"][key]
+                ma, mb = median(a_runs), median(b_runs)
+                # Each round's own B/A: the two ran minutes apart at most, so the drift
+                # of a shared machine between rounds cancels out of it.
+                paired = median([b / a for a, b in zip(a_runs, b_runs, strict=True)])
                 print(
                     f"{scenario:<16} {key:<7} A {ma:>10.2f}  B {mb:>10.2f}  B/A {mb / ma:.3f}"
-                    f"  (A {figures['A'][key]}, B {figures['B'][key]})",
+                    f"  paired B/A {paired:.3f}  (A {a_runs}, B {b_runs})",
                     flush=True,
                 )
     return 0

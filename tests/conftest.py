@@ -22,6 +22,7 @@ pytest_plugins = (
     "tests.support.mediamtx.fixtures",
     "tests.support.media_stack",
     "tests.support.tmpfs",
+    "tests.support.faults",  # last: it imports the ones above
 )
 
 register_profiles()  # before any test module applies its example budget

@@ -1,4 +1,4 @@
-"""The embedded SQLite store: API keys, audit trail and (later) the media index.
+"""The embedded SQLite store: API keys, audit trail, the media index, recording sessions.
 
 One file under the data dir, WAL mode so the CLI in another process and the service
 can read and write at the same time. Schema changes are versioned migrations.
@@ -123,6 +123,34 @@ MIGRATIONS: list[tuple[int, str]] = [
         -- complete hook, a snapshot written) or it was found at start. A create hook
         -- arriving after that (the hooks run as separate processes) does not reopen it.
         ALTER TABLE media_files ADD COLUMN closed INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
+    (
+        6,
+        """
+        -- Recording sessions (record/store.py): each one not final yet (at start, one
+        -- left open was interrupted by a crash), and each camera's last final one.
+        -- segments: JSON [[name, duration or null, completed, named by a hook], ...].
+        CREATE TABLE recording_sessions (
+            session_id TEXT PRIMARY KEY,
+            camera_id  TEXT NOT NULL,
+            device     TEXT NOT NULL,
+            format     TEXT NOT NULL,
+            duration   REAL,
+            start_time REAL NOT NULL,
+            expected   TEXT NOT NULL,
+            began      REAL,
+            segments   TEXT NOT NULL DEFAULT '[]',
+            ended_at   REAL,
+            reason     TEXT,
+            error      TEXT NOT NULL DEFAULT '',
+            resumed_at REAL,
+            doubtful   INTEGER NOT NULL DEFAULT 0,
+            final      INTEGER NOT NULL DEFAULT 0,
+            recorded   REAL,
+            file_size  INTEGER
+        );
+        CREATE INDEX recording_sessions_camera ON recording_sessions (camera_id, final);
         """,
     ),
 ]

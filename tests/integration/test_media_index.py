@@ -23,6 +23,7 @@ from camera_service.events import EventBus
 from camera_service.storage import index as media_index
 from camera_service.storage.events import (
     MediaDeleted,
+    SegmentAbandoned,
     SegmentCompleted,
     SegmentCreated,
     SnapshotSaved,
@@ -442,6 +443,52 @@ async def test_a_create_hook_arriving_after_complete_does_not_reopen_the_segment
     events.publish(SegmentCreated("lab", segment))
     reopened = await entry(index, "recording", segment.name)
     assert reopened is not None and reopened.writing
+
+
+async def test_a_segment_its_recorder_gave_up_on_is_probed_at_once(
+    tmp_path: Path, make_index: Factory, samples: dict[str, Path]
+) -> None:
+    """MediaMTX died mid-segment: no complete hook comes. The record manager's word
+    that the segment is abandoned closes it, and it is probed, without a restart."""
+    events = EventBus()
+    index = await make_index(events)
+    await until_listed(index, "recording", set())
+    segment = tmp_path / "rec" / "lab_2025-01-15_14-30-00.mp4"
+    shutil.copy(samples["two"], segment)
+    events.publish(SegmentCreated("lab", segment))
+    opened = await entry(index, "recording", segment.name)
+    assert opened is not None and opened.writing and opened.duration is None
+
+    events.publish(SegmentAbandoned("lab", segment))
+    await index.settled(WAIT)
+    done = await entry(index, "recording", segment.name)
+    assert done is not None and not done.writing
+    assert done.duration == pytest.approx(2.0, abs=0.15)
+
+
+async def test_a_segment_nobody_writes_any_more_is_closed_and_probed(
+    tmp_path: Path, make_index: Factory, samples: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No event at all after its create hook (a writer that died without a word): once
+    its file is idle for WRITE_IDLE_SECONDS the index closes and probes it itself."""
+    monkeypatch.setattr(media_index, "IDLE_SWEEP_SECONDS", 0.05)
+    events = EventBus()
+    index = await make_index(events)
+    await until_listed(index, "recording", set())
+    segment = tmp_path / "rec" / "lab_2025-01-15_14-30-00.mp4"
+    shutil.copy(samples["two"], segment)
+    events.publish(SegmentCreated("lab", segment))
+    opened = await entry(index, "recording", segment.name)
+    assert opened is not None and opened.writing
+
+    idle = time.time() - WRITE_IDLE_SECONDS - 1
+    os.utime(segment, (idle, idle))
+
+    async def probed() -> bool:
+        done = await entry(index, "recording", segment.name)
+        return done is not None and not done.writing and done.duration is not None
+
+    await index.wait_until(probed, WAIT)
 
 
 def saved(filename: str) -> SnapshotSaved:

@@ -15,12 +15,13 @@ from camera_service.api.jsonrpc import result_reply
 from camera_service.api.methods import cameras as camera_methods
 from camera_service.api.methodtable import Call, MethodTable
 from camera_service.api.session import Session
-from camera_service.api.wire import camera_fields, stream_urls
+from camera_service.api.wire import camera_fields, recording_ended, stream_urls
 from camera_service.cameras.model import Camera, CameraStatus, SourceType
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import MediaMtxConfig, Settings
 from camera_service.events import EventBus
-from camera_service.record.recording import Recording
+from camera_service.record.events import RecordingEnded
+from camera_service.record.recording import Reason, Recording
 
 
 class Media:
@@ -34,6 +35,7 @@ class Media:
 class Recordings:
     def __init__(self) -> None:
         self.active: dict[str, Recording] = {}
+        self.last: dict[str, RecordingEnded] = {}
 
 
 class Service:
@@ -86,11 +88,19 @@ class Service:
         result["recording_session"] = None
         result["current_file"] = None
         result["elapsed_time"] = None
+        result["recording_state"] = None
+        result["recording_reason"] = None
+        result["resumed_at"] = None
+        result["last_recording"] = None
         recording = self.recording.get(camera_id)
         if recording is not None:
             result["recording_session"] = recording.session_id
             result["current_file"] = recording.current_file
             result["elapsed_time"] = round(recording.elapsed(time.time()), 1)
+            result["recording_state"] = recording.state.value
+        last = self.recordings.last.get(camera_id)
+        if last is not None:
+            result["last_recording"] = recording_ended(last)
         return result_reply(1, result)
 
 
@@ -194,11 +204,19 @@ def test_metrics_and_recording_are_read_on_every_call() -> None:
     )
     assert now["elapsed_time"] == 1.5
 
-    del svc.recording["lab"]
+    assert now["recording_state"] == "recording" and now["last_recording"] is None
+    assert svc.status("lab") == svc.expected("lab")
+
+    ended = svc.recording.pop("lab")
+    svc.recordings.last["lab"] = RecordingEnded.of(ended, Reason.REQUESTED, 4096)
     svc.cameras.update("lab", recording=False)
     done = orjson.loads(svc.status("lab"))["result"]
     assert done["recording"] is False and done["recording_session"] is None
     assert done["metrics"]["bytes_sent"] == 99
+    # How the last one ended, for a client that was not there to hear it.
+    assert done["last_recording"]["session_id"] == "s1"
+    assert done["last_recording"]["status"] == "STOPPED"
+    assert svc.status("lab") == svc.expected("lab")
 
 
 def test_the_list_follows_camera_changes_settings_and_hosts() -> None:

@@ -14,17 +14,30 @@ from typing import Any
 import pytest
 
 from camera_service.api.methods.recordings import started_result, stopped_result
-from camera_service.api.notifications import recording_ended, recording_started
+from camera_service.api.notifications import (
+    recording_degraded,
+    recording_resumed,
+    recording_started,
+)
+from camera_service.api.wire import recording_ended
 from camera_service.cameras.model import Camera, CameraStatus, SourceType
 from camera_service.cameras.registry import CameraRegistry
+from camera_service.db import AsyncDatabase
 from camera_service.events import EventBus
 from camera_service.limits import CapacityExceeded
 from camera_service.media.desired import DesiredRecording
-from camera_service.media.events import MediaMtxRestarted
+from camera_service.media.events import MediaMtxRestarted, MediaMtxUnreachable
 from camera_service.media.mediamtx.client import MediaMtxUnavailable
 from camera_service.media.pathconf import RECORD_PART_SECONDS
+from camera_service.observability.health import Health, Status
 from camera_service.record import manager as manager_module
-from camera_service.record.events import RecordingEnded, RecordingStarted
+from camera_service.record import progress
+from camera_service.record.events import (
+    RecordingDegraded,
+    RecordingEnded,
+    RecordingResumed,
+    RecordingStarted,
+)
 from camera_service.record.holder import StreamHolder
 from camera_service.record.manager import (
     AlreadyRecording,
@@ -34,9 +47,15 @@ from camera_service.record.manager import (
     RecordingManager,
     StorageRefused,
 )
-from camera_service.record.recording import Recording, expected_name
-from camera_service.storage.disk import StorageLevel
-from camera_service.storage.events import SegmentCompleted, SegmentCreated
+from camera_service.record.recording import Interruption, Recording, expected_name
+from camera_service.record.segments import Content, SegmentFacts
+from camera_service.storage.disk import DiskUsage, StorageLevel
+from camera_service.storage.events import (
+    MediaDeleted,
+    SegmentAbandoned,
+    SegmentCompleted,
+    SegmentCreated,
+)
 from tests.conftest import make_settings
 
 
@@ -73,11 +92,33 @@ class FakeHolder(StreamHolder):
         self.stopped = True
 
 
+MEDIA = b"x"  # what the stand-in for ffprobe takes for media: 100 bytes a second
+
+
+async def fake_inspect(recordings: Path, name: str) -> SegmentFacts:
+    """ffprobe's verdict on the rig's files: empty, media (``x``...), else unreadable."""
+    try:
+        data = (recordings / name).read_bytes()
+    except FileNotFoundError:
+        return SegmentFacts(Content.MISSING)
+    if not data:
+        return SegmentFacts(Content.EMPTY)
+    if data.startswith(MEDIA):
+        return SegmentFacts(Content.MEDIA, len(data), len(data) / 100)
+    return SegmentFacts(Content.UNREADABLE, len(data))
+
+
 class Rig:
-    def __init__(self, tmp_path: Path, **sections: Any) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        db: AsyncDatabase | None = None,
+        health: Health | None = None,
+        **sections: Any,
+    ) -> None:
         self.settings = make_settings(tmp_path, **sections)
         self.recordings = tmp_path / "recordings"
-        self.recordings.mkdir()
+        self.recordings.mkdir(exist_ok=True)
         self.events = EventBus()
         self.cameras = CameraRegistry(self.events)
         for camera_id in ("lab", "yard"):
@@ -91,6 +132,11 @@ class Rig:
         # As clients are told (the notification params).
         self.events.subscribe(RecordingStarted, lambda e: self._note(recording_started(e)))
         self.events.subscribe(RecordingEnded, lambda e: self._note(recording_ended(e)))
+        self.events.subscribe(RecordingDegraded, lambda e: self._note(recording_degraded(e)))
+        self.events.subscribe(RecordingResumed, lambda e: self._note(recording_resumed(e)))
+        self.storage_events: list[object] = []
+        for kind in (MediaDeleted, SegmentAbandoned, SegmentCreated):
+            self.events.subscribe(kind, self.storage_events.append)
         self.manager = RecordingManager(
             lambda: self.settings,
             self.cameras,
@@ -100,7 +146,15 @@ class Rig:
             self.recordings,
             lambda: self.level,
             self._holder,
+            db=db,
+            health=health,
+            inspect=fake_inspect,
         )
+
+    async def settle(self) -> None:
+        """Until the manager's background work (finalizing, saving) is done."""
+        while self.manager._tasks:
+            await asyncio.wait(list(self.manager._tasks))
 
     def _holder(self, session: Recording, on_gave_up: Any) -> StreamHolder:
         holder = FakeHolder(on_gave_up)
@@ -112,12 +166,18 @@ class Rig:
         self.noted.set()
 
     def segment(
-        self, event: str, name: str, camera: str = "lab", duration: float | None = None, **kw: Any
+        self,
+        event: str,
+        name: str,
+        camera: str = "lab",
+        duration: float | None = None,
+        data: bytes = MEDIA * 100,
+        **kw: Any,
     ) -> None:
         """A segment hook as the HookReceiver publishes it; the file exists from create."""
         path = self.recordings / name
         if event == "create":
-            path.write_bytes(b"x" * 100)
+            path.write_bytes(data)
             self.events.publish(SegmentCreated(camera, path, kw.get("at")))
         else:
             self.events.publish(SegmentCompleted(camera, path, duration, kw.get("at")))
@@ -165,6 +225,7 @@ async def test_start_records_the_path_and_is_reported_with_the_real_name(rig: Ri
     assert rig.manager.busy() == {"lab_2026-11-25_10-00-01.ts"}
     active = rig.manager.active.get("lab")
     assert active is session and active.current_file == "lab_2026-11-25_10-00-01.ts"
+    assert active.state == "recording" and rig.manager.last.get("lab") is None
 
 
 async def test_every_segment_is_returned_and_stopped_waits_for_the_last(rig: Rig) -> None:
@@ -382,3 +443,259 @@ async def test_a_segment_on_disk_before_its_hook_is_waited_for(rig: Rig) -> None
     rig.segment("complete", second, duration=0.5)
     stopped = await rig.note("STOPPED")
     assert stopped["files"] == [first, second] and stopped["duration"] == 1.5
+
+
+# --- what is on disk: junk left by a recorder that cannot write -----------------------------
+
+
+@pytest.fixture
+def no_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(manager_module, "ABANDON_GRACE", 0.0)
+
+
+async def test_empty_segments_are_removed_and_a_cut_short_one_kept_with_its_duration(
+    rig: Rig, no_grace: None, quick: None
+) -> None:
+    session = await rig.manager.start("lab", None, None)
+    rig.segment("create", "lab_a.mp4", data=MEDIA * 250)  # cut short: no complete hook
+    rig.segment("create", "lab_b.mp4", data=b"")  # a retry on a full disk
+    rig.segment("create", "lab_c.mp4", data=b"")
+    await rig.settle()
+    # lab_b: empty, and the recorder moved on: gone at once. lab_a: given up, timed.
+    assert not (rig.recordings / "lab_b.mp4").exists()
+    assert session.files == ["lab_a.mp4", "lab_c.mp4"]
+    assert session.segments["lab_a.mp4"] == 2.5 and "lab_a.mp4" in session.completed
+    abandoned = [e for e in rig.storage_events if isinstance(e, SegmentAbandoned)]
+    assert [e.segment.name for e in abandoned] == ["lab_a.mp4"]
+
+    await rig.manager.stop("lab")
+    stopped = await rig.note("STOPPED")
+    assert stopped["files"] == ["lab_a.mp4"] and stopped["duration"] == 2.5
+    assert stopped["file_size"] == 250
+    assert sorted(p.name for p in rig.recordings.iterdir()) == ["lab_a.mp4"]
+    deleted = [e.filename for e in rig.storage_events if isinstance(e, MediaDeleted)]
+    assert deleted == ["lab_b.mp4", "lab_c.mp4"] and rig.manager.removed == 2
+    # A late hook of a removed segment does not bring it back.
+    rig.segment("complete", "lab_b.mp4", duration=0.0)
+    assert session.files == ["lab_a.mp4"]
+
+
+async def test_an_unreadable_segment_is_removed_one_only_found_on_disk_is_kept(
+    rig: Rig, quick: None
+) -> None:
+    session = await rig.manager.start("lab", None, None)
+    first = expected_name("lab", session.start_time, "mp4")
+    rig.segment("create", first, data=b"ftyp moov, no frame")
+    await rig.note("STARTED")
+    # A file of the session's name and time that no hook named: not known to be ours.
+    second = expected_name("lab", session.start_time + 1, "mp4")
+    (rig.recordings / second).write_bytes(b"")
+    await rig.manager.stop("lab")
+    stopped = await rig.note("STOPPED")
+    assert stopped["files"] == [] and stopped["duration"] == 0
+    assert not (rig.recordings / first).exists()  # named by a hook, no media: removed
+    assert (rig.recordings / second).exists()  # never ours to delete; not reported
+
+
+async def test_a_complete_segment_is_timed_by_its_hook_unless_it_is_empty(rig: Rig) -> None:
+    await rig.manager.start("lab", None, None)
+    rig.segment("create", "lab_a.mp4")
+    rig.segment("complete", "lab_a.mp4", duration=4.0)
+    rig.segment("create", "lab_b.mp4", data=b"")
+    await rig.manager.stop("lab")
+    rig.segment("complete", "lab_b.mp4", duration=1.0)  # closed, but nothing in it
+    stopped = await rig.note("STOPPED")
+    assert stopped["files"] == ["lab_a.mp4"] and stopped["duration"] == 4.0
+
+
+# --- progress: degraded while nothing is written -----------------------------------------------
+
+
+def test_progress_is_growth_of_one_segment_between_two_looks() -> None:
+    s = Recording("s", "lab", "lab", "mp4", None, 0.0, "lab_x.mp4")
+    s.segments["a.mp4"] = None
+    s.began = s.progress_at = 100.0
+    assert progress.observe(s, "a.mp4", 10, 101.0, None) is None  # the first look: baseline
+    assert progress.observe(s, "a.mp4", 20, 102.0, None) is None and s.progress_at == 102.0
+    stall = 102.0 + progress.STALL_SECONDS
+    # New segments that stay empty (a full disk's retries) are no progress.
+    assert progress.observe(s, "b.mp4", 0, stall - 1, None) is None
+    turn = progress.observe(s, "c.mp4", 0, stall, 0)
+    assert turn == (progress.Turn.DEGRADED, Interruption.STORAGE_FULL)
+    assert progress.observe(s, "c.mp4", 0, stall + 5, None) is None  # said once
+    assert s.recorded_so_far(stall + 5) == pytest.approx(2.0)  # 100 to 102: then nothing
+    assert progress.observe(s, "d.mp4", 700, stall + 6, None) is None  # a header: baseline
+    turn = progress.observe(s, "d.mp4", 9000, stall + 7, None)
+    assert turn == (progress.Turn.RESUMED, Interruption.STORAGE_FULL)
+    assert s.degraded is None and s.stalled_seconds == pytest.approx(stall + 7 - 102.0)
+    s.progress_at = 0.0
+    assert progress.observe(s, "d.mp4", 9000, 50.0, 10**9) == (
+        progress.Turn.DEGRADED,
+        Interruption.STALLED,
+    )
+
+
+def component(health: Health, name: str) -> tuple[Status, bool]:
+    """A component's status, and whether its reason names the camera lab."""
+    state = health.components[name]
+    return state.status, "lab" in state.reason
+
+
+@pytest.fixture
+def fast_looks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(progress, "LOOK_INTERVAL", 0.02)
+    monkeypatch.setattr(progress, "STALL_SECONDS", 0.3)
+
+
+async def test_a_session_that_writes_nothing_is_degraded_until_it_writes_again(
+    tmp_path: Path, fast_looks: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    health = Health()
+    rig = Rig(tmp_path, health=health)
+    full = DiskUsage(total=10**6, used=10**6, available=0)
+    monkeypatch.setattr(manager_module, "disk_usage", lambda path: full)
+    try:
+        await rig.manager.restore()
+        session = await rig.manager.start("lab", None, None)
+        rig.segment("create", "lab_a.mp4")
+        assert "recordings" not in health.components  # registered at the first trouble
+        degraded = await rig.note("DEGRADED")
+        assert degraded["reason"] == "storage_full" and "full" in degraded["error"]
+        assert degraded["session_id"] == session.session_id and degraded["duration"] is None
+        assert session.state == "degraded" and session.degraded == "storage_full"
+        assert rig.manager.degraded == 1
+        assert component(health, "recordings") == (Status.DEGRADED, True)
+
+        with (rig.recordings / "lab_a.mp4").open("ab") as f:  # the disk has room again
+            f.write(MEDIA * 10)
+        resumed = await rig.note("RESUMED")
+        assert resumed["reason"] == "storage_full" and resumed["current_file"] == "lab_a.mp4"
+        assert component(health, "recordings") == (Status.HEALTHY, False)
+        assert rig.manager.degraded == 0 and session.stalled_seconds >= 0.3
+        # The stop's answer leaves the stall out of the recorded time.
+        await rig.manager.stop("lab")
+        result = stopped_result(session, rig.recordings)
+        assert result["duration"] <= round(session.elapsed(time.time()) - 0.3, 3) + 0.01
+        # Writes failed meanwhile: the recorder's word is checked against the file.
+        rig.segment("complete", "lab_a.mp4", duration=99.0)
+        stopped = await rig.note("STOPPED")
+        assert stopped["duration"] == 1.1  # 110 bytes: what the container holds
+    finally:
+        await rig.manager.close()
+
+
+async def test_mediamtx_unreachable_ends_the_sessions_at_once(rig: Rig) -> None:
+    await rig.manager.start("lab", None, None)
+    rig.segment("create", "lab_a.mp4")
+    rig.events.publish(MediaMtxUnreachable("connection refused"))
+    assert rig.manager.active == {} and rig.desired.fields("lab")["record"] is False
+    camera = rig.cameras.get("lab")
+    assert camera is not None and not camera.recording
+    rig.segment("complete", "lab_a.mp4", duration=3.0)
+    stopped = await rig.note("STOPPED")
+    assert stopped["reason"] == "mediamtx_restarted" and stopped["files"] == ["lab_a.mp4"]
+
+
+# --- a restart: sessions the previous run left -------------------------------------------------
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> Any:
+    database = await AsyncDatabase.open(tmp_path / "service.db")
+    yield database
+    await database.close()
+
+
+async def crashed(rig: Rig) -> None:
+    """The process dies here: what was saved stays, nothing more happens."""
+    await rig.settle()
+    rig.manager._closed = True  # no more writes
+    await rig.manager.close()
+
+
+async def test_a_recording_until_stopped_is_resumed_after_a_crash(
+    tmp_path: Path, db: AsyncDatabase
+) -> None:
+    before = Rig(tmp_path, db=db)
+    session = await before.manager.start("lab", None, None)
+    before.segment("create", "lab_a.mp4")
+    await before.note("STARTED")
+    await crashed(before)
+
+    after = Rig(tmp_path, db=db)
+    try:
+        await after.manager.restore()
+        resumed = after.manager.active["lab"]
+        assert resumed.session_id == session.session_id and resumed.files == ["lab_a.mp4"]
+        assert resumed.resumed_at is not None and resumed.began == session.began
+        note = await after.note("RESUMED")
+        assert note["reason"] == "service_restarted" and note["session_id"] == session.session_id
+        assert after.desired.fields("lab")["record"] is True and after.holders[0].started
+        camera = after.cameras.get("lab")
+        assert camera is not None and camera.recording
+        assert resumed.state == "recording" and resumed.resumed_at is not None
+        # The segment MediaMTX is still writing is open again for the index.
+        created = [e for e in after.storage_events if isinstance(e, SegmentCreated)]
+        assert [e.segment.name for e in created] == ["lab_a.mp4"]
+
+        await after.manager.stop("lab")
+        after.segment("complete", "lab_a.mp4", duration=7.0)
+        stopped = await after.note("STOPPED")
+        assert stopped["session_id"] == session.session_id and stopped["files"] == ["lab_a.mp4"]
+        await after.settle()
+    finally:
+        await after.manager.close()
+
+    again = Rig(tmp_path, db=db)
+    try:
+        await again.manager.restore()
+        assert again.manager.active == {}  # final: nothing to take up
+        last = again.manager.last.get("lab")
+        assert last is not None and recording_ended(last) == stopped  # kept across restarts
+    finally:
+        await again.manager.close()
+
+
+async def test_a_timed_recording_interrupted_by_a_crash_is_ended_and_reported(
+    tmp_path: Path, db: AsyncDatabase, quick: None
+) -> None:
+    before = Rig(tmp_path, db=db)
+    session = await before.manager.start("lab", 60.0, None)
+    before.segment("create", "lab_a.mp4", data=MEDIA * 300)
+    before.segment("create", "lab_b.mp4", data=b"")  # the disk filled up before the crash
+    await before.note("STARTED")
+    await crashed(before)
+
+    after = Rig(tmp_path, db=db)
+    try:
+        await after.manager.restore()
+        assert after.manager.active == {} and after.desired.fields("lab")["record"] is False
+        stopped = await after.note("STOPPED")
+        assert stopped["session_id"] == session.session_id
+        assert stopped["reason"] == "interrupted" and stopped["files"] == ["lab_a.mp4"]
+        assert stopped["duration"] == 3.0  # the container's, not the clock's
+        assert not (after.recordings / "lab_b.mp4").exists()
+        last = after.manager.last.get("lab")
+        assert last is not None and recording_ended(last) == stopped
+    finally:
+        await after.manager.close()
+
+
+async def test_a_session_killed_while_ending_is_finalized_with_its_reason(
+    tmp_path: Path, db: AsyncDatabase
+) -> None:
+    before = Rig(tmp_path, db=db)
+    await before.manager.start("lab", None, None)
+    before.segment("create", "lab_a.mp4")
+    await before.manager.shutdown(timeout=0.1)  # killed while waiting for the last hook
+
+    after = Rig(tmp_path, db=db)
+    try:
+        await after.manager.restore()
+        assert after.manager.active == {}
+        after.segment("complete", "lab_a.mp4", duration=2.0)
+        stopped = await after.note("STOPPED")
+        assert stopped["reason"] == "shutdown" and stopped["files"] == ["lab_a.mp4"]
+        assert after.manager.active == {}
+    finally:
+        await after.manager.close()

@@ -68,6 +68,10 @@ class CameraStatusResult(CameraInfo):
     recording_session: str | None
     current_file: str | None
     elapsed_time: float | None
+    recording_state: str | None  # [new] starting, recording, degraded
+    recording_reason: str | None  # [new] while degraded: storage_full, stalled
+    resumed_at: str | None  # [new] taken up again after a service restart
+    last_recording: dict[str, Any] | None  # [new] the last final recording_status_update
 
 
 class Capabilities(TypedDict):

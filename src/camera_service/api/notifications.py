@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from camera_service.api.jsonrpc import notification
-from camera_service.api.wire import camera_fields, recording_base, stream_urls
+from camera_service.api.wire import camera_fields, recording_base, recording_ended, stream_urls
 from camera_service.cameras.events import CameraAdded, CameraChanged, CameraRemoved
 from camera_service.cameras.model import Camera, CameraStatus
 from camera_service.config import MediaMtxConfig
@@ -21,7 +21,12 @@ from camera_service.net.wsframes import text_frame
 from camera_service.observability.events import HealthChanged
 from camera_service.observability.health import iso
 from camera_service.observability.metrics import Metrics
-from camera_service.record.events import RecordingEnded, RecordingStarted
+from camera_service.record.events import (
+    RecordingDegraded,
+    RecordingEnded,
+    RecordingResumed,
+    RecordingStarted,
+)
 from camera_service.storage.disk import StorageLevel, StorageLevelChanged
 from camera_service.storage.events import SnapshotSaved
 
@@ -55,20 +60,27 @@ def recording_started(e: RecordingStarted) -> dict[str, Any]:
     return {**recording_base(e), "status": "STARTED", "duration": e.duration}
 
 
-def recording_ended(e: RecordingEnded) -> dict[str, Any]:
-    """STOPPED (or FAILED): the session is final."""
-    params = {
+def recording_degraded(e: RecordingDegraded) -> dict[str, Any]:
+    """DEGRADED [new]: on, but nothing is being written."""
+    return {
         **recording_base(e),
-        "status": "FAILED" if e.failed else "STOPPED",
+        "status": "DEGRADED",
         "duration": e.duration,
         "reason": e.reason.value,
-        "end_time": iso(e.end_time),
-        "files": list(e.files),
-        "file_size": e.file_size,
+        "error": e.error,
+        "since": iso(e.since),
     }
-    if e.error:
-        params["error"] = e.error
-    return params
+
+
+def recording_resumed(e: RecordingResumed) -> dict[str, Any]:
+    """RESUMED [new]: writing again; ``reason`` is the interruption that is over."""
+    return {
+        **recording_base(e),
+        "status": "RESUMED",
+        "duration": e.duration,
+        "reason": e.reason.value,
+        "current_file": e.current_file,
+    }
 
 
 def snapshot_taken(e: SnapshotSaved) -> dict[str, Any]:
@@ -116,6 +128,8 @@ class Notifier:
         bus.subscribe(CameraChanged, lambda e: self._camera(e.after))
         bus.subscribe(CameraRemoved, lambda e: self._camera(_gone(e.camera)))
         bus.subscribe(RecordingStarted, self._sender(RECORDING, recording_started))
+        bus.subscribe(RecordingDegraded, self._sender(RECORDING, recording_degraded))
+        bus.subscribe(RecordingResumed, self._sender(RECORDING, recording_resumed))
         bus.subscribe(RecordingEnded, self._sender(RECORDING, recording_ended))
         bus.subscribe(SnapshotSaved, self._sender(SNAPSHOT, snapshot_taken))
         bus.subscribe(StorageLevelChanged, self._sender(STORAGE, storage_status))

@@ -1,6 +1,7 @@
 """Wire shapes that method results and notifications share, built from domain objects:
-a camera's fields (api.md "Cameras", ``camera_status_update``) and the fields every
-recording reply and notification starts with (api.md "Recordings")."""
+a camera's fields (api.md "Cameras", ``camera_status_update``), the fields every
+recording reply and notification starts with and a final session's params (api.md
+"Recordings": ``recording_status_update``, get_camera_status's ``last_recording``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from camera_service.api.contract import CameraInfo
 from camera_service.cameras.model import Camera
 from camera_service.config import MediaMtxConfig
 from camera_service.observability.health import iso
+from camera_service.record.events import RecordingEnded
 
 
 def stream_urls(camera_id: str, host: str, cfg: MediaMtxConfig) -> dict[str, str]:
@@ -68,3 +70,19 @@ def recording_base(r: RecordingFacts) -> dict[str, Any]:
         "format": r.format,
         "start_time": iso(r.start_time),
     }
+
+
+def recording_ended(e: RecordingEnded) -> dict[str, Any]:
+    """STOPPED (or FAILED): the session is final."""
+    params = {
+        **recording_base(e),
+        "status": "FAILED" if e.failed else "STOPPED",
+        "duration": e.duration,
+        "reason": e.reason.value,
+        "end_time": iso(e.end_time),
+        "files": list(e.files),
+        "file_size": e.file_size,
+    }
+    if e.error:
+        params["error"] = e.error
+    return params

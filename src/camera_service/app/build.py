@@ -290,7 +290,7 @@ def _media(
     recording_level = functools.partial(disk.level, paths.recordings)
     recordings = RecordingManager(
         live, cameras, events, controller, desired, paths.recordings, recording_level,
-        capacity=capacity, own_reader=grabbers.reading,
+        capacity=capacity, own_reader=grabbers.reading, db=res.db, health=health,
     )  # fmt: skip
     snapshot_level = functools.partial(disk.level, paths.snapshots)
     snapshots = SnapshotService(
@@ -325,3 +325,15 @@ def _wire(c: Components) -> None:
     c.capacity.meter("recordings", lambda: len(recordings.active))
     c.capacity.meter("snapshots", lambda: snapshots.in_flight)
     c.capacity.meter("connections", lambda: len(ws.connections))
+    c.metrics.meter(
+        "camera_service_recordings_degraded",
+        "gauge",
+        "Recordings that are on and write nothing (a full disk, say).",
+        lambda: recordings.degraded,
+    )
+    c.metrics.meter(
+        "camera_service_recording_segments_removed_total",
+        "counter",
+        "Recording segments deleted because they held no media.",
+        lambda: recordings.removed,
+    )

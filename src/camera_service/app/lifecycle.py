@@ -81,6 +81,10 @@ async def start(c: Components, stack: AsyncExitStack) -> None:
     if c.media.managed is not None:
         await c.media.managed.start()
         on_stop(stack, c.media.managed.stop)  # after the controller's
+    # Sessions a crash interrupted are taken up before the controller's first
+    # reconcile: it applies their desired state, not "record off".
+    await c.media.recordings.restore()
+    on_stop(stack, c.media.recordings.close)
     await c.media.controller.start()
     on_stop(stack, c.media.controller.stop)
     c.media.grabbers.start()

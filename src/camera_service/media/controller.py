@@ -7,10 +7,12 @@ on a timer, and at once when MediaMTX comes back or restarts (its ``/v3/info``
 their names are kept in SQLite so a restart of the service does not orphan them.
 
 Whether MediaMTX is up has one signal: the check every ``check_interval``
-(:attr:`MediaController.reachable`, the ``mediamtx`` health component). While it says
-down, requests that need MediaMTX fail at once instead of waiting out timeouts (a hung
-MediaMTX costs 3 attempts of ``request_timeout`` each), and the first check that gets
-an answer brings everything back. The client's retries and this check are all the
+(:attr:`MediaController.reachable`, the ``mediamtx`` health component). The check that
+finds it gone says so at once (:class:`MediaMtxUnreachable`: recordings end) and
+forgets what it reported of the streams. While it says down, requests that need
+MediaMTX fail at once instead of waiting out timeouts (a hung MediaMTX costs 3 attempts
+of ``request_timeout`` each), and the first check that gets an answer brings
+everything back. The client's retries and this check are all the
 failure handling: on loopback a refused connection fails in microseconds, and a
 cool-down in front of the client would only delay the recovery the check sees.
 """
@@ -35,7 +37,7 @@ from camera_service.config import MediaMtxConfig, RtspSource, TestPatternSource
 from camera_service.db import AsyncDatabase
 from camera_service.events import EventBus
 from camera_service.media.desired import DesiredRecording
-from camera_service.media.events import MediaMtxRestarted, StreamsChanged
+from camera_service.media.events import MediaMtxRestarted, MediaMtxUnreachable, StreamsChanged
 from camera_service.media.mediamtx.client import MediaMtxClient, MediaMtxError, MediaMtxUnavailable
 from camera_service.media.mediamtx.models import PathState
 from camera_service.media.pathconf import PathConf, desired_path, differs
@@ -127,12 +129,18 @@ class MediaController:
             info = await self.client.info()
             self.streams = await self.client.list_paths()
         except MediaMtxError as exc:
-            if self.reachable:
-                log.warning("MediaMTX unreachable", extra={"error": str(exc)})
-            self.reachable = False
+            was_reachable, self.reachable = self.reachable, False
+            # What it reported is no longer true: no stale bytes or readers for a stream
+            # that went with it.
+            self.streams = {}
             # A stable reason: the error text differs between tries (refused, timed
             # out, a 5xx), and each change of reason is pushed to every client.
             self.link.set(Status.UNHEALTHY, "unreachable", error=str(exc), url=self.cfg().api_url)
+            if was_reachable:
+                log.warning("MediaMTX unreachable", extra={"error": str(exc)})
+                self.events.publish(MediaMtxUnreachable(str(exc)))
+            if up:
+                self.events.publish(StreamsChanged(frozenset()))
             await self._notify()
             return
         if not self.reachable or info.started != self._started:

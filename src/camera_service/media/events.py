@@ -14,6 +14,14 @@ class MediaMtxRestarted:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaMtxUnreachable:
+    """A check that had reached MediaMTX found it gone (refused, timed out, failing):
+    from now on nothing it was doing (streams, recordings) is known to go on."""
+
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
 class StreamsChanged:
     """A look at MediaMTX found a different set of our streams up (available)."""
 

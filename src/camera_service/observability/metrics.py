@@ -11,7 +11,9 @@ import os
 import resource
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.0001,
@@ -107,8 +109,16 @@ class Metrics:
         self.fanout_seconds = 0.0
         self.security_events: dict[str, int] = {}
         self.loop_lag = 0.0
+        # Figures other parts keep, read when scraped: name -> (kind, help, read).
+        self._meters: dict[str, tuple[str, str, Callable[[], float]]] = {}
         self._rates: deque[_Rate] = deque(maxlen=11)
         self.sample()
+
+    def meter(
+        self, name: str, kind: Literal["gauge", "counter"], help_: str, read: Callable[[], float]
+    ) -> None:
+        """Export ``read()`` as ``name`` in the Prometheus text."""
+        self._meters[name] = (kind, help_, read)
 
     # --- hot path ----------------------------------------------------------------------
 
@@ -250,6 +260,9 @@ class Metrics:
         for name, (kind, value, help_) in gauges.items():
             family(name, kind, help_)
             out.append(f"{name} {value}")
+        for name, (kind, help_, read) in sorted(self._meters.items()):
+            family(name, kind, help_)
+            out.append(f"{name} {read()}")
         family("camera_service_security_events_total", "counter", "Auth failures, denials.")
         for event, n in sorted(self.security_events.items()):
             out.append(f'camera_service_security_events_total{{event="{event}"}} {n}')

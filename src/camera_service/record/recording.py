@@ -27,11 +27,29 @@ class Reason(enum.StrEnum):
     UNPLUGGED = "unplugged"  # the camera went away or disconnected
     MEDIAMTX_RESTARTED = "mediamtx_restarted"
     SHUTDOWN = "shutdown"
+    INTERRUPTED = "interrupted"  # the service stopped without ending it (a crash)
     NO_SEGMENT = "no_segment"  # failed: MediaMTX wrote nothing in time
     STREAM_UNREADABLE = "stream_unreadable"  # failed: the stream could not be held up
 
 
 FAILURES = frozenset({Reason.NO_SEGMENT, Reason.STREAM_UNREADABLE})
+
+
+class Interruption(enum.StrEnum):
+    """Why a session that is on records nothing (its ``reason`` while degraded, and the
+    one it resumed from)."""
+
+    STORAGE_FULL = "storage_full"  # the recordings disk has no room left
+    STALLED = "stalled"  # MediaMTX writes nothing, for another reason
+    SERVICE_RESTARTED = "service_restarted"  # the service stopped (a crash) and is back
+
+
+class State(enum.StrEnum):
+    """What a session that is on is doing."""
+
+    STARTING = "starting"  # no segment yet
+    RECORDING = "recording"
+    DEGRADED = "degraded"  # nothing is being written (see Interruption)
 
 
 def _stamp(when: float) -> str:
@@ -88,12 +106,24 @@ class Recording:
     expected: str  # the first segment's expected name, until the hook tells the real one
     # Segment name -> its duration once complete (None while open), in creation order.
     segments: dict[str, float | None] = field(default_factory=dict)
-    completed: set[str] = field(default_factory=set)
+    completed: set[str] = field(default_factory=set)  # closed by the recorder, or given up
+    hooked: set[str] = field(default_factory=set)  # named by MediaMTX's hooks: surely ours
+    discarded: set[str] = field(default_factory=set)  # empty or unreadable: removed
     began: float | None = None  # wall clock of the first segment's start
     ended_at: float | None = None
     reason: Reason | None = None
     error: str = ""
     announced: bool = False  # STARTED sent
+    resumed_at: float | None = None  # taken up again after a service restart
+    # Progress (record.progress): the newest segment and its size at the last look, and
+    # when a segment was last seen growing.
+    looked: tuple[str, int] = ("", 0)
+    progress_at: float = 0.0
+    degraded: Interruption | None = None  # set while nothing is written
+    stalled_seconds: float = 0.0  # time spent degraded, over (not counting one going on)
+    # Writes failed at some point: what the recorder says it wrote (a complete hook's
+    # duration) may not all be on disk, so each segment is read at the end.
+    doubtful: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -121,19 +151,39 @@ class Recording:
         """Every segment known is complete (the recorder closed it)."""
         return bool(self.segments) and not self.open_segments
 
+    @property
+    def state(self) -> State:
+        if self.began is None:
+            return State.STARTING
+        return State.DEGRADED if self.degraded is not None else State.RECORDING
+
     def elapsed(self, now: float) -> float:
-        """Seconds recorded so far (or in all, once ended)."""
+        """Seconds since the first segment began (until the end, once ended)."""
         if self.began is None:
             return 0.0
         end = self.ended_at if self.ended_at is not None else now
         return round(max(0.0, end - self.began), 3)
 
+    def stalled(self, now: float) -> float:
+        """Seconds in which nothing was written, the stall going on included."""
+        seconds = self.stalled_seconds
+        if self.degraded is not None:
+            end = self.ended_at if self.ended_at is not None else now
+            seconds += max(0.0, end - self.progress_at)
+        return seconds
+
+    def recorded_so_far(self, now: float) -> float:
+        """Media seconds as far as the clock tells: elapsed, less the stalls."""
+        return round(max(0.0, self.elapsed(now) - self.stalled(now)), 3)
+
     def recorded(self) -> float:
         """Media seconds: the segments' own durations once all are known."""
+        if not self.segments:
+            return 0.0
         durations = [d for d in self.segments.values() if d is not None]
         if self.settled and len(durations) == len(self.segments):
             return round(sum(durations), 3)
-        return self.elapsed(time.time())
+        return self.recorded_so_far(time.time())
 
     def mark(self) -> None:
         """Wake whoever waits for this session to change."""

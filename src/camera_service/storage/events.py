@@ -1,6 +1,7 @@
 """Facts about media files: a recording segment opened or closed (MediaMTX's segment
-hooks), a snapshot saved, a media file deleted. The media index follows them; the
-record manager follows the segments.
+hooks) or given up on (the record manager: its recorder will not close it), a snapshot
+saved, a media file deleted. The media index follows them; the record manager follows
+the segments.
 
 A change of the media file systems' fill level is :class:`storage.disk.StorageLevelChanged`,
 beside the status it carries.
@@ -34,6 +35,15 @@ class SegmentCompleted:
 
 
 SegmentEvent = SegmentCreated | SegmentCompleted
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentAbandoned:
+    """A segment its recorder will never complete (MediaMTX died, or moved on to a new
+    segment without closing it): what is on disk now is all it holds."""
+
+    camera_id: str
+    segment: Path
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,9 @@ SQLite, so listing a hundred thousand files is one indexed query.
 The file system is the truth; the index follows it, with one signal per fact:
 
 * what the service itself writes and deletes comes from its own events, those of
-  :mod:`storage.events` (segments created and completed, from MediaMTX's hooks;
-  snapshots saved; media deleted), and the index's own :meth:`MediaIndex.delete`.
+  :mod:`storage.events` (segments created and completed, from MediaMTX's hooks, or
+  given up on by the record manager; snapshots saved; media deleted), and the index's
+  own :meth:`MediaIndex.delete`.
   They put names in a pending set; each name is re-stat'ed and its row written, so an
   event says what happened, the file what it is now;
 * anything else (a file copied in or removed by hand, a hook that never came) is
@@ -18,8 +19,12 @@ The file system is the truth; the index follows it, with one signal per fact:
   duration from its container (ffprobe), a snapshot's size from its header. The
   table's ``probed`` flag is the queue, so a restart resumes where it stopped.
 
-A segment is being written from its create hook until its complete hook: it is
-listed with its current size and no duration. The hooks run as separate processes,
+A segment is being written from its create hook until its complete hook (or until the
+record manager gives it up): it is listed with its current size and no duration. One
+whose file nobody has written for :data:`WRITE_IDLE_SECONDS` is closed and probed all
+the same (:meth:`IndexStore.close_idle`, every :data:`IDLE_SWEEP_SECONDS` while any is
+open): a writer that died without a word does not leave it unprobed until a restart.
+The hooks run as separate processes,
 so "create" can arrive after "complete"; the row's ``closed`` flag (the writer said
 it is complete) keeps such a late create from reopening an unchanged file, while a
 file a rescan found before its create hook is still opened by it.
@@ -55,6 +60,7 @@ from camera_service.db import AsyncDatabase, Database
 from camera_service.events import EventBus
 from camera_service.storage.events import (
     MediaDeleted,
+    SegmentAbandoned,
     SegmentCompleted,
     SegmentCreated,
     SnapshotSaved,
@@ -77,6 +83,7 @@ PROBE_BATCH = 16
 STOP_FLUSH_TIMEOUT = 5.0
 MAX_CACHED_TOTALS = 256
 WRITE_IDLE_SECONDS = 60.0
+IDLE_SWEEP_SECONDS = 15.0  # between looks at the rows still being written
 # A change inotify saw waits this long for the service's own event about it (a hook
 # process takes ~30 ms to start on an idle machine) before it calls for a rescan.
 EXPLAIN_SECONDS = 1.0
@@ -328,6 +335,26 @@ class IndexStore:
                     continue
                 self._upsert(kind, name, st.st_size, st.st_mtime, change)
 
+    def close_idle(self, now: float) -> bool:
+        """Close (and queue for a probe) the rows being written whose file was not
+        modified for :data:`WRITE_IDLE_SECONDS`; True while any row is still open."""
+        rows = self._conn.execute("SELECT kind, name FROM media_files WHERE writing").fetchall()
+        idle: dict[ChangeKey, Change] = {}
+        for kind, name in rows:
+            try:
+                st = stat_media(self.dirs[kind], name)
+            except FileNotFoundError:
+                idle[(kind, name)] = Change.SEEN  # gone: the row goes
+                continue
+            except OSError:
+                continue
+            if now - st.st_mtime >= WRITE_IDLE_SECONDS:
+                idle[(kind, name)] = Change.CLOSED
+        if idle:
+            log.info("media files left open by their writer closed", extra={"files": len(idle)})
+            self.apply(idle)
+        return len(idle) < len(rows)
+
     def _upsert(self, kind: Kind, name: str, size: int, mtime: float, change: Change) -> None:
         camera_id, start = name_info(kind, name)
         self._conn.execute(
@@ -552,6 +579,7 @@ class MediaIndex:
         self.rescans = 0  # passes over the directories (one or both)
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
+        self._sweep_at: float | None = None  # loop time of the next close_idle, if due
 
     # --- lifetime ------------------------------------------------------------------------
 
@@ -564,6 +592,7 @@ class MediaIndex:
         if self.events is not None:
             self.events.subscribe(SegmentCreated, self._on_segment_created)
             self.events.subscribe(SegmentCompleted, self._on_segment_completed)
+            self.events.subscribe(SegmentAbandoned, self._on_segment_abandoned)
             self.events.subscribe(SnapshotSaved, self._on_snapshot_saved)
             self.events.subscribe(MediaDeleted, self._on_media_deleted)
         self._rescan_due = set(KINDS)
@@ -649,7 +678,10 @@ class MediaIndex:
         if not self._running:
             return
         if change is not Change.SEEN:
-            self._schedule.told((kind, name), True, asyncio.get_running_loop().time())
+            now = asyncio.get_running_loop().time()
+            self._schedule.told((kind, name), True, now)
+            if change is Change.OPENED and self._sweep_at is None:
+                self._sweep_at = now + IDLE_SWEEP_SECONDS
         key: ChangeKey = (kind, name)
         pending = self._pending.get(key)
         # SEEN adds nothing to a pending change, and a late OPENED (see _UPSERT)
@@ -727,6 +759,10 @@ class MediaIndex:
     def _on_segment_completed(self, event: SegmentCompleted) -> None:
         self.note("recording", event.segment.name, Change.CLOSED)
 
+    def _on_segment_abandoned(self, event: SegmentAbandoned) -> None:
+        # Final as it is: probed now, not when a rescan finds it idle.
+        self.note("recording", event.segment.name, Change.CLOSED)
+
     def _on_snapshot_saved(self, event: SnapshotSaved) -> None:
         self.note("snapshot", PurePath(event.filename).name, Change.CLOSED)
 
@@ -743,16 +779,29 @@ class MediaIndex:
     async def _apply_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            wake = self._schedule.wake_at()
+            if self._sweep_at is not None:
+                wake = self._sweep_at if wake is None else min(wake, self._sweep_at)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout_at(self._schedule.wake_at()):
+                async with asyncio.timeout_at(wake):
                     await self._dirty.wait()
             self._dirty.clear()
             self._rescan_due |= self._schedule.due(loop.time())
             try:
                 await self.flush()
+                if self._sweep_at is not None and loop.time() >= self._sweep_at:
+                    await self._sweep()
             except Exception:
                 log.exception("media index update failed")
                 self._rescan_due = set(KINDS)  # changes were dropped: the next update rescans
+
+    async def _sweep(self) -> None:
+        async with self._lock:
+            still_open = await self.db.run(self.store.close_idle, time.time())
+        now = asyncio.get_running_loop().time()
+        self._sweep_at = now + IDLE_SWEEP_SECONDS if still_open else None
+        self._probe_wake.set()
+        await self._notify()
 
     async def _probe_loop(self) -> None:
         while True:

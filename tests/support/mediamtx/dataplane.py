@@ -1110,6 +1110,11 @@ class DataPlane(StartStop):
         await self._stop_relay()
         self._rtsp_port = 0
 
+    async def kill_recorders(self) -> None:
+        """MediaMTX's recorders die with it: every recorder's FFmpeg is killed, so the
+        segments it was writing are left as they are, never completed."""
+        await asyncio.gather(*(rec.kill() for rec in list(self._recorders)))
+
     async def _settle_tasks(self) -> None:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)

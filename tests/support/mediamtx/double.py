@@ -546,7 +546,7 @@ async def _maybe_await(value: Any) -> Any:
 class MediaMtxDouble(StartStop):
     """MediaMTX Control API v3 on 127.0.0.1, checked against the published spec.
 
-    Knobs for failure tests: :meth:`restart`, :meth:`fail_next`, :meth:`hang`,
+    Knobs for failure tests: :meth:`restart`, :meth:`crash`, :meth:`fail_next`, :meth:`hang`,
     :meth:`stopped`. Observations: :attr:`requests`, :attr:`violations`,
     :meth:`wait_for_request`, :meth:`path_conf`.
     """
@@ -640,6 +640,14 @@ class MediaMtxDouble(StartStop):
             return
         await self._unserve()
         await self._halt()
+
+    async def crash(self) -> None:
+        """Like MediaMTX killed (``kill -9``): its recorders die without finishing a
+        segment or running a complete hook, then the API and its paths are gone.
+        :meth:`start` again is MediaMTX started anew."""
+        if self.data_plane is not None:
+            await self.data_plane.kill_recorders()
+        await self.stop()
 
     async def restart(self) -> None:
         """Like a MediaMTX restart: API-made paths are gone, same port, new start time."""

@@ -172,6 +172,14 @@ class Recorder:
         if self._task is not None:
             await asyncio.shield(self._task)
 
+    async def kill(self) -> None:
+        """As when MediaMTX dies: FFmpeg is killed at once (nothing finalized, no segment
+        completed), and the bookkeeping is done when this returns."""
+        if self.process is not None:
+            _signal_group(self.process.pid, signal.SIGKILL)
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
     def argv(self) -> list[str]:
         pattern = str(self._tmp_dir).replace("%", "%%") + f"/{self._prefix}%06d{self.ext}"
         argv = [self.ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info"]

@@ -12,7 +12,7 @@ from camera_service.api.context import ApiContext, Components
 from camera_service.api.contract import CameraInfo, CameraList, CameraStatusResult, Capabilities
 from camera_service.api.methodtable import Call, MethodSpec, NoParams, Params
 from camera_service.api.session import Session
-from camera_service.api.wire import camera_fields, stream_urls
+from camera_service.api.wire import camera_fields, recording_ended, stream_urls
 from camera_service.auth.identity import Role
 from camera_service.cameras.model import (
     Camera,
@@ -22,7 +22,15 @@ from camera_service.cameras.model import (
     camera_id_for,
 )
 from camera_service.config import MediaMtxConfig
+from camera_service.observability.health import iso
+from camera_service.record.events import RecordingEnded
 from camera_service.record.recording import Recording
+
+# The recording fields of a camera with no session now and none ended: all null.
+_NO_RECORDING = (
+    b',"recording_session":null,"current_file":null,"elapsed_time":null,'
+    b'"recording_state":null,"recording_reason":null,"resumed_at":null,"last_recording":null}'
+)
 
 
 class DeviceParams(Params):
@@ -92,10 +100,16 @@ def metrics_of(c: Components, camera: Camera) -> dict[str, Any]:
 
 
 def status_result(
-    c: Components, camera: Camera, session: Session, recording: Recording | None
+    c: Components,
+    camera: Camera,
+    session: Session,
+    recording: Recording | None,
+    last: RecordingEnded | None,
 ) -> CameraStatusResult:
-    """The reply built field by field: for a camera that is recording or unknown, and
-    the reference the encoded form below must equal byte for byte."""
+    """The reply built field by field: for a camera that is recording, has recorded, or
+    is unknown, and the reference the encoded form below must equal byte for byte."""
+    degraded = recording.degraded if recording else None
+    resumed_at = recording.resumed_at if recording else None
     return {
         **camera_info(camera, session, c.settings.mediamtx),
         "metrics": metrics_of(c, camera),
@@ -103,12 +117,16 @@ def status_result(
         "recording_session": recording.session_id if recording else None,
         "current_file": recording.current_file if recording else None,
         "elapsed_time": round(recording.elapsed(time.time()), 1) if recording else None,
+        "recording_state": recording.state.value if recording else None,
+        "recording_reason": degraded.value if degraded else None,
+        "resumed_at": iso(resumed_at) if resumed_at is not None else None,
+        "last_recording": recording_ended(last) if last else None,
     }
 
 
 def encoded_parts(ctx: ApiContext, camera: Camera, session: Session) -> tuple[bytes, bytes]:
-    """A status reply of a camera that is not recording, as the JSON before and after
-    its metrics."""
+    """A status reply of a camera with no recording (on now, or ended), as the JSON
+    before and after its metrics."""
     c = ctx.components
     cfg = c.settings.mediamtx
     key = (camera.camera_id, session.host)
@@ -119,7 +137,7 @@ def encoded_parts(ctx: ApiContext, camera: Camera, session: Session) -> tuple[by
     tail = (
         b',"capabilities":'
         + orjson.dumps({"formats": camera.formats, "resolutions": camera.resolutions})
-        + b',"recording_session":null,"current_file":null,"elapsed_time":null}'
+        + _NO_RECORDING
     )
     return ctx.camera_status.put(key, c.cameras.version, cfg, (head, tail))
 
@@ -129,8 +147,9 @@ def get_camera_status(call: Call[DeviceParams]) -> orjson.Fragment | CameraStatu
     camera_id = call.params.camera_id
     camera = c.cameras.get(camera_id)
     recording = c.recordings.active.get(camera_id)
-    if camera is None or recording is not None:  # rare: build it
-        return status_result(c, camera or _placeholder(camera_id), call.session, recording)
+    last = c.recordings.last.get(camera_id)
+    if camera is None or recording is not None or last is not None:  # rarer: build it
+        return status_result(c, camera or _placeholder(camera_id), call.session, recording, last)
     head, tail = encoded_parts(call.ctx, camera, call.session)
     return orjson.Fragment(head + orjson.dumps(metrics_of(c, camera)) + tail)
 

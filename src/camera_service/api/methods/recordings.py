@@ -109,7 +109,7 @@ def stopped_result(rec: Recording, recordings: Path) -> StopResult:
         "start_time": iso(rec.start_time),
         "status": "STOPPED",
         "end_time": iso(rec.ended_at or rec.start_time),
-        "duration": rec.elapsed(time.time()),
+        "duration": rec.recorded_so_far(time.time()),  # the stalls left out
         "file_size": rec.file_size(recordings),
         "success": True,
         "files": rec.files,
