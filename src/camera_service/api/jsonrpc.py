@@ -110,12 +110,9 @@ def parse(payload: str | bytes, limits: Limits) -> Parsed:
     except orjson.JSONDecodeError:
         return _parse_wide(payload, limits)
     if isinstance(obj, list):
-        if not obj:
-            return Parsed(
-                [Invalid(RpcError(INVALID_REQUEST, "Invalid Request: empty batch"))], False
-            )
-        if len(obj) > limits.batch_requests:
-            return _batch_too_large(len(obj), limits)
+        refused = _batch_refused(obj, limits)
+        if refused is not None:
+            return refused
         parsed = Parsed([to_message(item) for item in obj], True)
     else:
         parsed = Parsed([to_message(obj)], False)
@@ -142,12 +139,17 @@ def _refused(message: str, reason: str, limit: int) -> Parsed:
     return Parsed([Invalid(error)], False)
 
 
-def _batch_too_large(size: int, limits: Limits) -> Parsed:
-    return _refused(
-        f"Invalid Request: batch of {size} requests, limit {limits.batch_requests}",
-        "batch_too_large",
-        limits.batch_requests,
-    )
+def _batch_refused(batch: list[Any], limits: Limits) -> Parsed | None:
+    """The one error for a whole batch that is empty or past the cap; None if it runs."""
+    if not batch:
+        return Parsed([Invalid(RpcError(INVALID_REQUEST, "Invalid Request: empty batch"))], False)
+    if len(batch) > limits.batch_requests:
+        return _refused(
+            f"Invalid Request: batch of {len(batch)} requests, limit {limits.batch_requests}",
+            "batch_too_large",
+            limits.batch_requests,
+        )
+    return None
 
 
 _OUT_OF_RANGE = "Invalid Request: a number is too large for this service"
@@ -184,13 +186,7 @@ def _parse_wide(payload: str | bytes, limits: Limits) -> Parsed:
     except (ValueError, RecursionError):
         return Parsed([Invalid(RpcError(PARSE_ERROR, "Parse error: invalid JSON"))], False)
     if isinstance(exact, list):
-        if not exact:
-            return Parsed(
-                [Invalid(RpcError(INVALID_REQUEST, "Invalid Request: empty batch"))], False
-            )
-        if len(exact) > limits.batch_requests:
-            return _batch_too_large(len(exact), limits)
-        return Parsed([_wide_message(item) for item in exact], True)
+        return _batch_refused(exact, limits) or Parsed([_wide_message(i) for i in exact], True)
     return Parsed([_wide_message(exact)], False)
 
 
