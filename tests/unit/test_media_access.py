@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -51,8 +52,8 @@ class Stub(Authenticator):
         return None
 
 
-def ident(role: Role, **kw: object) -> Identity:
-    return Identity("u", role, "api_key", None, **kw)  # type: ignore[arg-type]
+def ident(role: Role, cameras: tuple[str, ...] | None = None, media_only: bool = False) -> Identity:
+    return Identity("u", role, "api_key", None, cameras=cameras, media_only=media_only)
 
 
 def request(
@@ -75,9 +76,17 @@ def b64(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
-def access(identities: dict[str, Identity], **kw: object) -> tuple[MediaAccess, Stub]:
+def access(
+    identities: dict[str, Identity],
+    cache_seconds: float = 5.0,
+    local_mediamtx: Callable[[], bool] = lambda: True,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[MediaAccess, Stub]:
     stub = Stub(identities)
-    return MediaAccess(stub, INTERNAL, **kw), stub  # type: ignore[arg-type]
+    a = MediaAccess(
+        stub, INTERNAL, cache_seconds=cache_seconds, local_mediamtx=local_mediamtx, clock=clock
+    )
+    return a, stub
 
 
 async def verdict(a: MediaAccess, req: MediaRequest) -> Verdict:

@@ -51,8 +51,9 @@ FFmpeg dies while the path should record, it is restarted after ``record_restart
 
 Authentication follows MediaMTX's auth manager (:mod:`.auth`): after
 :meth:`DataPlane.configure_auth` with ``authMethod: http``, a reader's first DESCRIBE or
-SETUP (action ``read``) and a publisher's ANNOUNCE (``publish``) are POSTed to
-``authHTTPAddress`` before the path is looked up; a refusal without credentials is a
+SETUP (action ``read``) and a publisher's ANNOUNCE (``publish``) of a configured path are
+POSTed to ``authHTTPAddress`` (an unknown path is a ``404`` first, as in MediaMTX's
+path manager); a refusal without credentials is a
 ``401`` with ``WWW-Authenticate: Basic`` (the client retries with them on the same
 connection), one with credentials a ``401`` after MediaMTX's 2 s pause, then the
 connection closes. The recorder is MediaMTX's own and is not authenticated.
@@ -752,12 +753,7 @@ class _Session:
             if self.plane._is_recorder(agent):
                 self.recorder_agent = agent
                 self.internal = not self.plane.record_demands_stream
-            # MediaMTX's recorder and static sources are inside MediaMTX: nothing to
-            # authorize.
-            own = self.recorder_agent is not None or self.plane._is_source(uri)
-            if not own and not await self._authorized(method, uri, msg, cseq):
-                return
-            if not await self._bind(method, uri, cseq):
+            if not await self._bind(method, uri, msg, cseq):
                 return
         if self.kind == "read":
             await self._reader_request(method, uri, msg, cseq)
@@ -766,7 +762,7 @@ class _Session:
 
     async def _authorized(self, method: str, uri: str, msg: _Message, cseq: str | None) -> bool:
         """MediaMTX authenticates a reader at DESCRIBE (or SETUP) and a publisher at
-        ANNOUNCE, before it looks the path up; see :mod:`.auth`."""
+        ANNOUNCE, once it has found the path's configuration; see :mod:`.auth`."""
         name, query = _path_name(uri)
         outcome = await self.plane.auth.authenticate(
             credentials=rtsp_credentials(msg.get("Authorization")),
@@ -789,11 +785,16 @@ class _Session:
         self.writer.close()  # gortsplib closes the connection after a failed auth
         return False
 
-    async def _bind(self, method: str, uri: str, cseq: str | None) -> bool:
+    async def _bind(self, method: str, uri: str, msg: _Message, cseq: str | None) -> bool:
         name, query = _path_name(uri)
         path = self.plane._runtime_path(name)
         if path is None:
             self._reply(_response(404, "Not Found", cseq))
+            return False
+        # pathManager finds the path's configuration, then authenticates. MediaMTX's
+        # recorder and static sources are inside MediaMTX: nothing to authorize.
+        own = self.recorder_agent is not None or self.plane._is_source(uri)
+        if not own and not await self._authorized(method, uri, msg, cseq):
             return False
         kind: Literal["read", "publish"] = "publish" if method == "ANNOUNCE" else "read"
         port = self.plane._relay_source_port if kind == "publish" else self.plane._relay_port
