@@ -94,8 +94,11 @@ class ApiContext:
     def __init__(self, components: Components | None = None) -> None:
         if components is not None:
             self.components = components
-        # The camera list changes rarely and is asked for often: encoded per client host.
-        self.camera_list: Encoded[str, orjson.Fragment] = Encoded(limit=64)
+        # The camera list changes rarely and is asked for often: encoded per client host
+        # and camera scope.
+        self.camera_list: Encoded[tuple[str, tuple[str, ...] | None], orjson.Fragment] = Encoded(
+            limit=64
+        )
         # A status reply without its metrics, per (camera, client host): the JSON before
         # and after "metrics", the part that changes by the second.
         self.camera_status: Encoded[tuple[str, str], tuple[bytes, bytes]] = Encoded(limit=256)

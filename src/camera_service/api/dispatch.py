@@ -183,6 +183,9 @@ class Dispatcher:
 
     def _invoke(self, session: Session, req: Request, spec: MethodSpec) -> Any:
         call = Call(spec.validate(req.params), session, self.registry.ctx)
+        unseen = spec.unseen(call)
+        if unseen is not None:  # a camera the caller may not see: as one that does not exist
+            return unseen()
         if spec.is_async:
             return self._timed(spec.handler(call))
         return spec.handler(call)
@@ -283,10 +286,10 @@ class Dispatcher:
         """Verify a token and bind the identity to this session only."""
         try:
             identity = await self.auth.authenticate(token, auth_type)
+            session.authenticate(identity)  # refuses a media token
         except AuthError as exc:
             self.observer.security_event("auth_failure", None, reason=exc.reason)
             raise RpcError(AUTH_REQUIRED, exc.message, {"reason": exc.reason}) from None
-        session.authenticate(identity)
         return identity
 
     # --- shutdown ------------------------------------------------------------------------------
