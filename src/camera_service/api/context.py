@@ -15,6 +15,7 @@ import orjson
 
 from camera_service.api.session import Session
 from camera_service.auth.identity import Identity
+from camera_service.auth.jwt import JwtAuthenticator
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import MediaMtxConfig, Settings
 from camera_service.limits import Capacity
@@ -46,6 +47,8 @@ class Components(Protocol):
     def started(self) -> float: ...  # time.monotonic() at start
     @property
     def dispatcher(self) -> SessionAuth: ...
+    @property
+    def tokens(self) -> JwtAuthenticator: ...  # mints media tokens
     @property
     def metrics(self) -> Metrics: ...
     @property
