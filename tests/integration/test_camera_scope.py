@@ -7,6 +7,7 @@ Media tokens: ``create_media_token`` and the control API refusing them.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
 import urllib.parse
@@ -21,6 +22,9 @@ import pytest
 
 from camera_service.app import Application
 from camera_service.cameras.model import Camera, CameraStatus, SourceType
+from camera_service.cli import main
+from camera_service.client import CameraClient
+from camera_service.client.errors import CameraNotFound
 from camera_service.record.events import RecordingStarted
 from camera_service.storage.events import SnapshotSaved
 from tests.conftest import SECRET, make_settings, make_token
@@ -103,13 +107,14 @@ def swapped(reply: Any, hidden: str) -> Any:
 
 
 async def same_as_missing(
-    client: RpcClient, method: str, params: dict[str, Any], hidden: str = "gate"
-) -> None:
-    """``method`` on a hidden camera answers exactly as on one that does not exist."""
-    asked = await client.request(method, {**params, "device": hidden})
-    missing = await client.request(method, {**params, "device": "nocam"})
+    client: RpcClient, method: str, params: dict[str, Any], param: str = "device"
+) -> dict[str, Any]:
+    """``method`` on the hidden camera answers exactly as on one that does not exist."""
+    asked = await client.request(method, {**params, param: "gate"})
+    missing = await client.request(method, {**params, param: "nocam"})
     asked.pop("id"), missing.pop("id")
-    assert asked == swapped(missing, hidden), method
+    assert asked == swapped(missing, "gate"), method
+    return asked
 
 
 # --- cameras -----------------------------------------------------------------------------------
@@ -136,7 +141,7 @@ async def test_a_hidden_camera_is_answered_as_one_that_does_not_exist(hub: Hub) 
     limited = await hub.limited("operator")
     seen = await limited.call("get_camera_status", {"device": "lab"})
     assert seen["status"] == "CONNECTED"
-    for method, params in [
+    cases: list[tuple[str, dict[str, Any]]] = [
         ("get_camera_status", {}),
         ("get_camera_capabilities", {}),
         ("take_snapshot", {}),
@@ -146,16 +151,11 @@ async def test_a_hidden_camera_is_answered_as_one_that_does_not_exist(hub: Hub) 
         ("stop_recording", {}),
         ("list_recordings", {}),
         ("list_snapshots", {"since": "2025-01-15T15:00:00Z", "until": "2025-01-15T14:00:00Z"}),
-        ("create_media_token", {}),
-    ]:
-        if method == "create_media_token":
-            asked = await limited.request(method, {"camera_id": "gate"})
-            missing = await limited.request(method, {"camera_id": "nocam"})
-            asked.pop("id"), missing.pop("id")
-            assert asked == swapped(missing, "gate")
-            assert asked["error"]["code"] == -1000
-        else:
-            await same_as_missing(limited, method, params)
+    ]
+    for method, params in cases:
+        await same_as_missing(limited, method, params)
+    token = await same_as_missing(limited, "create_media_token", {}, param="camera_id")
+    assert token["error"]["code"] == -1000
     status = await limited.call("get_camera_status", {"device": "gate"})
     assert (status["status"], status["streams"]) == ("DISCONNECTED", {})
     assert (await error(limited, "start_recording", {"device": "gate"}))["code"] == -1000
@@ -384,3 +384,23 @@ async def test_a_limited_caller_gets_media_tokens_only_for_its_cameras(hub: Hub)
     # Via /dev/videoN too, as every camera param.
     err = await error(limited, "create_media_token", {"camera_id": "/dev/video0"})
     assert err["code"] == -1000
+
+
+async def test_the_sdk_and_the_client_cli_get_media_tokens(
+    hub: Hub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"ws://127.0.0.1:{hub.app.ws_port}/ws"
+    async with CameraClient(url, token=make_token("viewer", cameras=["lab"])) as sdk:
+        result = await sdk.create_media_token("lab", ttl_seconds=60)
+        assert result["streams"]["hls"].endswith(f"?jwt={result['token']}")
+        with pytest.raises(CameraNotFound):
+            await sdk.create_media_token("gate")
+
+    argv = ["client", "--url", url, "--token", make_token("viewer"), "media-token", "lab"]
+    code = await asyncio.to_thread(main, [*argv, "--ttl", "90"])
+    out = capsys.readouterr().out
+    fields = dict(line.split(": ", 1) for line in out.splitlines())
+    assert code == 0 and set(fields) == {"token", "expires_at", "rtsp", "webrtc", "hls"}
+    assert fields["webrtc"] == f"http://127.0.0.1:8889/lab?jwt={fields['token']}"
+    claims = jwt.decode(fields["token"], SECRET, algorithms=["HS256"])
+    assert claims["exp"] <= time.time() + 91
