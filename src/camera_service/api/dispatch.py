@@ -183,9 +183,8 @@ class Dispatcher:
 
     def _invoke(self, session: Session, req: Request, spec: MethodSpec) -> Any:
         call = Call(spec.validate(req.params), session, self.registry.ctx)
-        unseen = spec.unseen(call)
-        if unseen is not None:  # a camera the caller may not see: as one that does not exist
-            return unseen()
+        if spec.camera is not None and (unseen := spec.unseen(call)) is not None:
+            return unseen()  # a camera the caller may not see: as one that does not exist
         if spec.is_async:
             return self._timed(spec.handler(call))
         return spec.handler(call)
