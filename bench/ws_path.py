@@ -52,6 +52,8 @@ class NullTransport:
         self.get_write_buffer_size = int  # int() is 0
         noop = {}.clear  # a C callable taking no argument and doing nothing
         self.pause_reading = self.resume_reading = self.close = self.abort = noop
+        limits: dict[str, int] = {}
+        self.set_write_buffer_limits = limits.update  # takes high=, low=
 
 
 class Quiet:

@@ -81,6 +81,24 @@ class ServerConfig(Section):
     max_message_bytes: int = Field(
         1_048_576, ge=1024, description="Largest accepted frame; larger closes with 1009."
     )
+    max_batch_requests: int = Field(
+        100,
+        ge=1,
+        le=100_000,
+        description="Requests in one batch; a longer batch is refused whole with -32600.",
+    )
+    max_message_values: int = Field(
+        10_000,
+        ge=100,
+        description="JSON values one message may hold, bounded by counting `[` `{` `,` `:` "
+        "(inside strings too) before it is parsed; past it -32600.",
+    )
+    max_reply_bytes: int = Field(
+        1_048_576,
+        ge=4096,
+        description="Largest reply to one message; a larger result is answered with -32603, "
+        "and in a batch each element past it with that error.",
+    )
     send_buffer_bytes: int = Field(
         1_048_576,
         ge=4096,

@@ -1,4 +1,4 @@
-"""pydantic without plugin discovery: ~1.1 MB less idle RSS (issue 8).
+"""pydantic without plugin discovery: ~1.1 MB less idle RSS (docs/benchmarks.md).
 
 On its first model pydantic looks for plugins among the entry points of every installed
 distribution (``pydantic.plugin._loader``). That loader imports ``importlib.metadata``

@@ -12,11 +12,22 @@ import aiohttp
 import orjson
 import pytest
 
+from camera_service.api import websocket
 from camera_service.app import Application
 from camera_service.cameras.events import CameraAdded
 from camera_service.cameras.model import Camera, SourceType
 from tests.conftest import make_settings, make_token
-from tests.support.rawws import OP_CLOSE, Opener, WsClient, read_eof, rpc, text
+from tests.support.rawws import (
+    OP_CLOSE,
+    OP_TEXT,
+    Opener,
+    WsClient,
+    close_payload,
+    frame,
+    read_eof,
+    rpc,
+    text,
+)
 
 
 @pytest.fixture
@@ -95,3 +106,43 @@ async def test_unresponsive_client_dropped_responsive_idle_client_kept(
         while msg.type is aiohttp.WSMsgType.PING:
             msg = await asyncio.wait_for(alive.receive(), 5)
         assert orjson.loads(msg.data)["result"] == "pong"
+
+
+async def test_a_slow_consumer_that_reads_again_receives_the_1013_close(
+    tmp_path: Path, opener: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14, item 13. The client stops reading until well past the time it has to
+    answer a close frame, then reads: whole frames, then close 1013, then the end."""
+    monkeypatch.setattr(websocket, "CLOSE_TIMEOUT", 0.2)
+    app = Application(make_settings(tmp_path, server={"send_buffer_bytes": 65536}))
+    await app.start()
+    try:
+        slow = await WsClient.connect(opener, app.ws_port)
+        slow.send(text(rpc("authenticate", 1, auth_token=make_token("viewer"))))
+        assert (await slow.reply())["result"]["authenticated"] is True
+        [conn] = [c for c in app.ws.connections if c.session.identity is not None]
+        blob = "x" * 256 * 1024
+        published = 0
+        while not conn.closing:  # 256 KiB a frame: the socket buffers fill, then the queue
+            assert published < 400, "the slow consumer was never closed"
+            app.events.publish(CameraAdded(Camera(f"pad{published}", SourceType.TEST, blob)))
+            published += 1
+        assert app.metrics.slow_consumers_closed == 1
+        # The client's slowness under test (not synchronization): it reads nothing for
+        # longer than the CLOSE_TIMEOUT a peer has to answer a close frame it was sent.
+        await asyncio.sleep(5 * websocket.CLOSE_TIMEOUT)
+        frames = 0
+        while True:
+            opcode, body = await slow.recv()
+            if opcode == OP_CLOSE:
+                break
+            assert opcode == OP_TEXT
+            assert orjson.loads(body)["method"] == "camera_status_update"  # whole frames
+            frames += 1
+        assert int.from_bytes(body[:2], "big") == 1013
+        assert body[2:] == b"send queue overflow"
+        assert 0 < frames < published  # what was queued past the transport was dropped
+        slow.send(frame(OP_CLOSE, close_payload(1013)))
+        assert await read_eof(slow.reader) == b""
+    finally:
+        await app.stop()

@@ -207,6 +207,20 @@ async def test_rate_limit(tmp_path, connect: Connect, service: Application) -> N
     assert replies[-1]["error"]["message"] == "Rate limit exceeded"
 
 
+async def test_one_hostile_message_costs_one_short_error(connect: Connect) -> None:
+    """Issue 14, item 1: a maximal frame of 524,287 invalid elements, and a batch past
+    the cap, are each refused whole with one error; the service answers others."""
+    c, other = await connect(), await connect()
+    r = await c.send_raw("[" + ",".join(["1"] * 524_287) + "]")
+    assert r["error"]["code"] == -32600
+    assert r["error"]["data"] == {"reason": "too_many_values", "limit": 10_000}
+    pings = [{"jsonrpc": "2.0", "method": "ping", "id": i} for i in range(101)]
+    r = await c.send_raw(orjson.dumps(pings).decode())
+    assert r["error"]["data"] == {"reason": "batch_too_large", "limit": 100}
+    assert len(await c.send_raw(orjson.dumps(pings[:100]).decode(), expect="batch")) == 100
+    assert (await other.request("ping"))["result"] == "pong"
+
+
 async def test_binary_frame_closes_1003(connect: Connect) -> None:
     c = await connect()
     await c.ws.send_bytes(b"\x00\x01")

@@ -72,6 +72,12 @@ class Sink:
     def connection_lost(self, exc: Exception | None) -> None:
         pass
 
+    def pause_writing(self) -> None:
+        pass
+
+    def resume_writing(self) -> None:
+        pass
+
 
 class Upgrader:
     def __init__(self) -> None:

@@ -11,13 +11,17 @@ import orjson
 import pytest
 
 from camera_service.api.context import ApiContext, Components
-from camera_service.api.dispatch import Dispatcher, Pending
+from camera_service.api.dispatch import BATCH_SLICE, Dispatcher, Pending, limits_of
+from camera_service.api.jsonrpc import Limits
 from camera_service.api.methodtable import Call, MethodSpec, MethodTable, NoParams, Params
 from camera_service.api.session import Session
 from camera_service.auth.authenticator import Authenticator
 from camera_service.auth.identity import Role
 from camera_service.auth.jwt import JwtAuthenticator
+from camera_service.config import ServerConfig
 from tests.conftest import SECRET, make_token
+
+DEFAULTS = limits_of(ServerConfig())
 
 
 class Recorder:
@@ -36,7 +40,20 @@ class EchoParams(Params):
     value: int
 
 
-def make(rpm: int = 1000) -> tuple[Dispatcher, Session, asyncio.Event, Recorder]:
+class BlobParams(Params):
+    size: int
+
+
+class LoopTurns:
+    """Loop turns counted by a task, and the turn each ``spin`` ran in."""
+
+    now = 0
+    spun: list[int] = []
+
+
+def make(
+    rpm: int = 1000, limits: Limits = DEFAULTS
+) -> tuple[Dispatcher, Session, asyncio.Event, Recorder]:
     release = asyncio.Event()  # what the waiting methods wait for
 
     async def slow(call: Call[NoParams]) -> str:
@@ -53,6 +70,17 @@ def make(rpm: int = 1000) -> tuple[Dispatcher, Session, asyncio.Event, Recorder]
     def echo(call: Call[EchoParams]) -> int:
         return call.params.value
 
+    def blob(call: Call[BlobParams]) -> str:
+        return "x" * call.params.size
+
+    def spin(call: Call[NoParams]) -> float:
+        """A sync handler that holds the loop for a millisecond."""
+        LoopTurns.spun.append(LoopTurns.now)
+        end = time.perf_counter() + 0.001
+        while time.perf_counter() < end:
+            pass
+        return end
+
     methods = (
         MethodSpec("ping", lambda c: "pong", "", None, NoParams, str),
         MethodSpec("echo", echo, "", Role.VIEWER, EchoParams, int),
@@ -61,11 +89,13 @@ def make(rpm: int = 1000) -> tuple[Dispatcher, Session, asyncio.Event, Recorder]
         MethodSpec("slow", slow, "", Role.VIEWER, NoParams, str, concurrent=True),
         MethodSpec("held", held, "", None, NoParams, str),
         MethodSpec("held_beside", held, "", None, NoParams, str, concurrent=True),
+        MethodSpec("blob", blob, "", None, BlobParams, str),
+        MethodSpec("spin", spin, "", None, NoParams, float),
     )
     # No handler here uses the service's parts.
     table = MethodTable(methods, ApiContext(cast(Components, object())))
     rec = Recorder()
-    d = Dispatcher(table, Authenticator(JwtAuthenticator(SECRET), None), rec, 5.0)
+    d = Dispatcher(table, Authenticator(JwtAuthenticator(SECRET), None), rec, 5.0, limits=limits)
     return d, Session(rpm), release, rec
 
 
@@ -265,3 +295,126 @@ async def test_rate_limit() -> None:
         "message": "Rate limit exceeded",
         "data": {"reason": "rate_limited"},
     }
+
+
+# --- what one frame may cost (issue 14, item 1) ----------------------------------------
+
+
+async def test_a_batch_over_the_cap_is_refused_whole_and_nothing_in_it_runs() -> None:
+    d, s, _, rec = make(limits=Limits(3, 10_000, 1 << 20))
+    assert len(await rpc(d, s, [req("ping", rid=i) for i in range(3)])) == 3
+    rec.requests.clear()
+    r = await rpc(d, s, [req("ping", rid=i) for i in range(4)])
+    assert r == {
+        "jsonrpc": "2.0",
+        "error": {
+            "code": -32600,
+            "message": "Invalid Request: batch of 4 requests, limit 3",
+            "data": {"reason": "batch_too_large", "limit": 3},
+        },
+        "id": None,
+    }
+    assert rec.requests == [("invalid", -32600)]  # one refusal, no element dispatched
+
+
+async def test_the_default_cap_holds_for_the_issues_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """1 MiB of ``[1,1,...]`` (524,287 invalid elements) gets one short error, and the
+    frame is never handed to the JSON parser: its value count is bounded first."""
+    d, s, _, rec = make()
+
+    def no_parse(payload: str | bytes) -> Any:
+        raise AssertionError("parsed")
+
+    monkeypatch.setattr(orjson, "loads", no_parse)
+    reply = await run(d.handle(s, "[" + ",".join(["1"] * 524_287) + "]"))
+    monkeypatch.undo()
+    assert reply is not None and len(reply) < 200
+    error = orjson.loads(reply)["error"]
+    assert error["code"] == -32600 and error["data"]["reason"] == "too_many_values"
+    assert rec.requests == [("invalid", -32600)]
+
+
+async def test_a_batch_just_over_the_cap_with_few_values_is_refused_after_parsing() -> None:
+    d, s, _, _ = make()
+    cap = DEFAULTS.batch_requests
+    r = await rpc(d, s, [7] * (cap + 1))
+    assert r["error"]["data"] == {"reason": "batch_too_large", "limit": cap}
+    assert len(await rpc(d, s, [7] * cap)) == cap
+
+
+async def test_every_element_valid_or_not_costs_a_token() -> None:
+    d, s, _, _ = make(rpm=4)
+    r = await rpc(d, s, [1, {"jsonrpc": "1.0", "id": 9}, req("ping", rid=2), 3, 4, 5])
+    assert [x["error"]["code"] if "error" in x else x["result"] for x in r] == [
+        -32600,
+        -32600,
+        "pong",
+        -32600,
+        -32002,
+        -32002,
+    ]
+    assert r[4]["error"]["data"] == {"reason": "rate_limited"}
+    assert (await rpc(d, s, req("ping")))["error"]["code"] == -32002
+    # a frame refused whole, or a single invalid message, costs one too
+    d, s, _, _ = make(rpm=2)
+    assert (await rpc(d, s, 42))["error"]["code"] == -32600
+    assert (await run(d.handle(s, "{not json"))) is not None
+    assert (await rpc(d, s, 42))["error"]["code"] == -32002
+
+
+async def test_a_reply_over_the_bound_is_refused_with_a_clear_error() -> None:
+    d, s, _, rec = make(limits=Limits(100, 10_000, 4096))
+    assert len((await rpc(d, s, req("blob", {"size": 4000})))["result"]) == 4000
+    r = await rpc(d, s, req("blob", {"size": 5000}, rid=7))
+    assert r == {
+        "jsonrpc": "2.0",
+        "error": {
+            "code": -32603,
+            "message": "Internal error: reply too large "
+            "(5036 bytes, more than the limit of 4096 bytes)",
+            "data": {"reason": "reply_too_large", "limit": 4096},
+        },
+        "id": 7,
+    }
+    assert rec.requests[-1] == ("blob", -32603)
+
+
+async def test_a_batch_reply_stays_within_the_bound_and_answers_every_element() -> None:
+    d, s, _, _ = make(limits=Limits(100, 10_000, 4096))
+    batch = [req("blob", {"size": 1000}, rid=i) for i in range(10)]
+    reply = await run(d.handle(s, orjson.dumps(batch)))
+    assert reply is not None
+    r = orjson.loads(reply)
+    assert [x["id"] for x in r] == list(range(10))  # every element ran and is answered
+    one = len(orjson.dumps(r[0])) + 1  # a reply and its comma
+    fit = (4096 - 1) // one
+    assert fit == 3 and all("result" in x for x in r[:fit])
+    assert all(x["error"]["data"]["reason"] == "reply_too_large" for x in r[fit:])
+    assert len(reply) <= 4096 + (10 - fit) * 200  # past the bound: a short error each
+
+
+async def test_a_long_batch_lets_the_loop_serve_others_between_slices() -> None:
+    """30 elements of 1 ms each: never more than a slice's worth in one loop turn."""
+    d, s, _, _ = make()
+    LoopTurns.spun = []
+
+    async def count_turns() -> None:
+        while True:
+            LoopTurns.now += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(count_turns())
+    try:
+        outcome = d.handle(s, orjson.dumps([req("spin", rid=i) for i in range(30)]))
+        assert isinstance(outcome, Pending) and not outcome.concurrent
+        reply = orjson.loads(await run(outcome) or b"")
+    finally:
+        ticker.cancel()
+    assert [x["id"] for x in reply] == list(range(30))
+    turns = LoopTurns.spun
+    per_turn = [turns.count(t) for t in set(turns)]
+    # a slice ends after the element that passes BATCH_SLICE: at most slice/1 ms + 1
+    assert max(per_turn) <= round(BATCH_SLICE / 0.001) + 1
+    assert len(per_turn) >= 30 // (round(BATCH_SLICE / 0.001) + 1)

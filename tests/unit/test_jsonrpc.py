@@ -9,7 +9,11 @@ from hypothesis import settings as examples
 from hypothesis import strategies as st
 
 from camera_service.api import jsonrpc
+from camera_service.api.dispatch import limits_of
 from camera_service.api.jsonrpc import Invalid, Request
+from camera_service.config import ServerConfig
+
+LIMITS = limits_of(ServerConfig())
 
 
 @pytest.mark.parametrize(
@@ -28,7 +32,7 @@ from camera_service.api.jsonrpc import Invalid, Request
     ],
 )
 def test_bad_envelopes(payload: str, code: int, rid: object) -> None:
-    parsed = jsonrpc.parse(payload)
+    parsed = jsonrpc.parse(payload, LIMITS)
     [msg] = parsed.messages
     assert isinstance(msg, Invalid)
     assert msg.error.code == code
@@ -36,22 +40,22 @@ def test_bad_envelopes(payload: str, code: int, rid: object) -> None:
 
 
 def test_empty_batch_is_one_invalid_request() -> None:
-    parsed = jsonrpc.parse("[]")
+    parsed = jsonrpc.parse("[]", LIMITS)
     assert not parsed.is_batch
     [msg] = parsed.messages
     assert isinstance(msg, Invalid) and msg.error.code == -32600
 
 
 def test_request_and_notification() -> None:
-    [req] = jsonrpc.parse('{"jsonrpc":"2.0","method":"ping","id":"x"}').messages
+    [req] = jsonrpc.parse('{"jsonrpc":"2.0","method":"ping","id":"x"}', LIMITS).messages
     assert isinstance(req, Request) and req.id == "x" and not req.is_notification
     assert req.params == {}
-    [note] = jsonrpc.parse('{"jsonrpc":"2.0","method":"ping"}').messages
+    [note] = jsonrpc.parse('{"jsonrpc":"2.0","method":"ping"}', LIMITS).messages
     assert isinstance(note, Request) and note.is_notification
 
 
 def test_batch_mixes_valid_and_invalid() -> None:
-    parsed = jsonrpc.parse('[{"jsonrpc":"2.0","method":"ping","id":1}, 5]')
+    parsed = jsonrpc.parse('[{"jsonrpc":"2.0","method":"ping","id":1}, 5]', LIMITS)
     assert parsed.is_batch
     assert isinstance(parsed.messages[0], Request)
     assert isinstance(parsed.messages[1], Invalid)
@@ -77,7 +81,7 @@ def test_replies_encode() -> None:
 
 
 def _reply_for(payload: str) -> bytes:
-    [msg] = jsonrpc.parse(payload).messages
+    [msg] = jsonrpc.parse(payload, LIMITS).messages
     if isinstance(msg, Invalid):
         return jsonrpc.error_reply(msg.id, msg.error)
     return jsonrpc.result_reply(msg.id, "pong")
@@ -101,7 +105,7 @@ def _id_text(reply: bytes) -> str:
 )
 def test_an_integer_id_of_any_size_is_echoed_exactly(literal: str) -> None:
     payload = f'{{"jsonrpc":"2.0","method":"ping","id":{literal}}}'
-    [msg] = jsonrpc.parse(payload).messages
+    [msg] = jsonrpc.parse(payload, LIMITS).messages
     assert isinstance(msg, Request)
     assert _id_text(_reply_for(payload)) == literal
 
@@ -109,7 +113,7 @@ def test_an_integer_id_of_any_size_is_echoed_exactly(literal: str) -> None:
 def test_an_id_past_a_doubles_range_is_refused_and_still_carried() -> None:
     literal = "9" * 5000
     payload = f'{{"jsonrpc":"2.0","method":"ping","id":{literal}}}'
-    [msg] = jsonrpc.parse(payload).messages
+    [msg] = jsonrpc.parse(payload, LIMITS).messages
     assert isinstance(msg, Invalid) and msg.error.code == -32600
     assert "too large" in msg.error.message
     assert _id_text(_reply_for(payload)) == literal
@@ -121,7 +125,7 @@ def test_in_a_batch_only_the_element_with_a_huge_number_is_refused() -> None:
         '{"jsonrpc":"2.0","method":"ping","id":"b","params":{"n":1e999}},'
         '{"jsonrpc":"2.0","method":"ping","params":{"n":1e999}}]'
     )
-    parsed = jsonrpc.parse(payload)
+    parsed = jsonrpc.parse(payload, LIMITS)
     assert parsed.is_batch
     first, second, third = parsed.messages
     assert isinstance(first, Request) and first.id == 1
@@ -131,7 +135,7 @@ def test_in_a_batch_only_the_element_with_a_huge_number_is_refused() -> None:
 
 @pytest.mark.parametrize("payload", ['{"jsonrpc":"2.0","method":"ping","id":NaN}', "[1e999"])
 def test_what_is_not_json_stays_a_parse_error(payload: str) -> None:
-    [msg] = jsonrpc.parse(payload).messages
+    [msg] = jsonrpc.parse(payload, LIMITS).messages
     assert isinstance(msg, Invalid) and msg.error.code == -32700
 
 

@@ -11,6 +11,7 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
+from camera_service.api.dispatch import limits_of
 from camera_service.api.jsonrpc import (
     INVALID_PARAMS,
     INVALID_REQUEST,
@@ -25,7 +26,10 @@ from camera_service.api.jsonrpc import (
     result_reply,
     to_message,
 )
+from camera_service.config import ServerConfig
 from tests.support.properties import examples
+
+LIMITS = limits_of(ServerConfig())
 
 FLOATS = st.floats(allow_nan=False, allow_infinity=False)
 INTS = st.integers(-(2**63), 2**64 - 1)  # what orjson hands over as int
@@ -141,7 +145,7 @@ WIDE_ENVELOPES = envelopes(WIDE_INTS)
 )
 def test_any_json_text_parses_into_answerable_messages(value: Any) -> None:
     """Ids come back exactly as sent (JSON-RPC 2.0 §5), also past 64 bits."""
-    parsed = parse(json.dumps(value).encode())
+    parsed = parse(json.dumps(value).encode(), LIMITS)
     if isinstance(value, list) and value:
         assert parsed.is_batch and len(parsed.messages) == len(value)
         items = value
@@ -172,7 +176,7 @@ def test_any_json_text_parses_into_answerable_messages(value: Any) -> None:
     )
 )
 def test_any_bytes_parse_without_raising(raw: bytes) -> None:
-    parsed = parse(raw)
+    parsed = parse(raw, LIMITS)
     assert parsed.messages
     try:
         json.loads(raw)

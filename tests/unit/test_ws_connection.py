@@ -19,7 +19,7 @@ from camera_service.auth.authenticator import Authenticator
 from camera_service.auth.jwt import JwtAuthenticator
 from camera_service.config import ServerConfig
 from camera_service.net.httpserver import HttpRequest
-from camera_service.net.wsframes import OP_TEXT, FrameParser
+from camera_service.net.wsframes import OP_CLOSE, OP_TEXT, FrameParser, text_frame
 from camera_service.observability.metrics import Metrics
 from tests.conftest import SECRET
 from tests.support.rawws import rpc, text
@@ -40,6 +40,7 @@ class FakeTransport:
         self.out = bytearray()
         self.closed = False
         self.paused = False
+        self.buffered = 0  # what get_write_buffer_size reports: bytes the peer left unread
 
     def write(self, data: bytes) -> None:
         self.out += data
@@ -48,7 +49,10 @@ class FakeTransport:
         return self.closed
 
     def get_write_buffer_size(self) -> int:
-        return 0
+        return self.buffered
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
 
     def pause_reading(self) -> None:
         self.paused = True
@@ -68,6 +72,9 @@ class FakeTransport:
 
     def ids(self) -> list[Any]:
         return [r["id"] for r in self.replies()]
+
+    def frames(self) -> list[tuple[int, bytes]]:
+        return FrameParser(1 << 24, masked=False).feed(bytes(self.out).partition(b"\r\n\r\n")[2])
 
 
 class Stack:
@@ -163,3 +170,32 @@ async def test_reading_pauses_while_the_inbox_is_full_and_resumes() -> None:
     stack.release.set()
     await until(lambda: len(transport.ids()) == INBOX_LIMIT + 1)
     assert transport.ids() == list(range(INBOX_LIMIT + 1)) and not transport.paused
+
+
+async def test_frames_past_a_full_transport_wait_and_go_in_order() -> None:
+    conn, transport = Stack().connect()
+    transport.buffered = 70_000
+    conn.pause_writing()  # the transport passed its high-water mark
+    conn.data_received(text(rpc("ping", 1)) + text(rpc("ping", 2)))
+    assert transport.ids() == []
+    transport.buffered = 0
+    conn.resume_writing()
+    conn.data_received(text(rpc("ping", 3)))
+    assert transport.ids() == [1, 2, 3]
+
+
+async def test_a_slow_consumer_loses_its_backlog_and_gets_the_close_frame_next() -> None:
+    """Issue 14, item 13: the 1013 close frame does not queue behind unsent data."""
+    stack = Stack()
+    conn, transport = stack.connect()
+    limit = stack.server.cfg.send_buffer_bytes
+    transport.buffered = 70_000
+    conn.pause_writing()
+    big = text_frame(b"x" * (limit // 2))
+    assert conn.write(big) and conn.write(big)  # within the limit: they wait
+    assert not conn.write(big)  # past it: closed
+    assert conn.closing and stack.server.metrics.slow_consumers_closed == 1
+    assert transport.frames() == [(OP_CLOSE, b"\x03\xf5send queue overflow")]
+    transport.buffered = 0
+    conn.resume_writing()  # the transport drains: nothing dropped comes back
+    assert transport.frames() == [(OP_CLOSE, b"\x03\xf5send queue overflow")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import random
+import tracemalloc
 
 import pytest
 
@@ -250,6 +251,27 @@ def test_64_bit_length_large_frame() -> None:
     for i in range(14, len(f), 9999):
         events += parser.feed(f[i : i + 9999])
     assert events == [(OP_BINARY, payload)]
+
+
+def test_a_frame_in_many_reads_is_joined_once() -> None:
+    """Issue 14: the partial frame was joined with each read, so a 1 MiB frame sent in
+    256-byte reads copied about 2 GB. Now a read that leaves the frame incomplete
+    copies nothing of what came before: its allocations stay far below the frame."""
+    n = 1 << 20
+    f = b"\x81\xff" + n.to_bytes(8, "big") + b"\0\0\0\0" + b"x" * n
+    pieces = [f[i : i + 256] for i in range(0, len(f), 256)]
+    parser = FrameParser(n)
+    for piece in pieces[:-2]:
+        assert parser.feed(piece) == []
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        assert parser.feed(pieces[-2]) == []
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak - before < 64 * 1024
+    assert parser.feed(pieces[-1]) == [(OP_TEXT, b"x" * n)]
 
 
 # --- fragmentation ---------------------------------------------------------------------------

@@ -11,6 +11,11 @@ Most requests (``ping``, status calls of an authenticated session) finish inside
 issue 13). When a step must wait (an async handler, an API-key lookup) the rest is a
 coroutine in a ``Pending``; the transport awaits it before the connection's next
 request, or beside them when the method is ``concurrent``.
+
+What one frame may cost is bounded (``jsonrpc.Limits``): its values and batch length
+before any element runs, every element (valid or not) a token of the rate budget, the
+reply's bytes as it is built, and a long batch yields to the loop every
+``BATCH_SLICE`` so other connections are served meanwhile.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from camera_service.api.jsonrpc import (
     PERMISSION_DENIED,
     RATE_LIMITED,
     Invalid,
+    Limits,
     Message,
     Request,
     RpcError,
@@ -41,9 +47,31 @@ from camera_service.api.jsonrpc import (
 from camera_service.api.methodtable import Call, MethodSpec, MethodTable
 from camera_service.api.session import Session
 from camera_service.auth.identity import AuthError, Identity
+from camera_service.config import ServerConfig
 from camera_service.observability.logging import correlation_id
 
 log = logging.getLogger(__name__)
+
+# Seconds a batch runs before it lets the loop serve other connections: one frame's
+# work never holds the others up much longer than this and one element.
+BATCH_SLICE = 0.002
+
+
+def limits_of(cfg: ServerConfig) -> Limits:
+    return Limits(cfg.max_batch_requests, cfg.max_message_values, cfg.max_reply_bytes)
+
+
+def _rate_limited() -> RpcError:
+    return RpcError(RATE_LIMITED, "Rate limit exceeded", {"reason": "rate_limited"})
+
+
+def _too_large(limit: int, size: int | None = None) -> RpcError:
+    what = "the batch's replies pass" if size is None else f"{size} bytes, more than"
+    return RpcError(
+        INTERNAL_ERROR,
+        f"Internal error: reply too large ({what} the limit of {limit} bytes)",
+        {"reason": "reply_too_large", "limit": limit},
+    )
 
 
 class Pending:
@@ -83,12 +111,15 @@ class Dispatcher:
         observer: Observer,
         request_timeout: float,
         clock: Callable[[], float] = time.time,
+        limits: Limits | None = None,
     ) -> None:
         self.registry = registry
         self.auth = authenticator
         self.observer = observer
         self.request_timeout = request_timeout
         self.clock = clock
+        self.limits = limits_of(ServerConfig()) if limits is None else limits
+        self._reply_bytes = self.limits.reply_bytes
         # The tasks running a request that waits (whoever runs it): drain() counts
         # them and cancels them at its deadline.
         self._running: set[asyncio.Task[Any]] = set()
@@ -99,7 +130,7 @@ class Dispatcher:
 
     def handle(self, session: Session, payload: str | bytes) -> Outcome:
         """Process one frame as far as it goes without waiting."""
-        parsed = parse(payload)
+        parsed = parse(payload, self.limits)
         if parsed.is_batch:
             return self._batch(session, parsed.messages)
         return self._one(session, parsed.messages[0])
@@ -107,33 +138,43 @@ class Dispatcher:
     # --- batches: elements run in order; the first that waits carries the rest -------
 
     def _batch(self, session: Session, messages: list[Message]) -> Outcome:
-        replies: list[bytes] = []
+        replies = _Replies(self._reply_bytes)
+        slice_end = time.perf_counter() + BATCH_SLICE
         for i, msg in enumerate(messages):
             reply = self._one(session, msg)
             if isinstance(reply, Pending):
                 rest = messages[i + 1 :]
                 concurrent = reply.concurrent or any(self._is_concurrent(m) for m in rest)
-                return Pending(self._batch_rest(session, reply.reply, rest, replies), concurrent)
-            if reply is not None:
-                replies.append(reply)
-        return batch_reply(replies) if replies else None
+                first = replies.add_when_done(msg, reply.reply)
+                return Pending(self._batch_rest(session, first, rest, replies), concurrent)
+            replies.add(msg, reply)
+            if time.perf_counter() > slice_end and i + 1 < len(messages):
+                rest = messages[i + 1 :]
+                concurrent = any(self._is_concurrent(m) for m in rest)
+                return Pending(self._batch_rest(session, None, rest, replies), concurrent)
+        return replies.reply()
 
     async def _batch_rest(
         self,
         session: Session,
-        waiting: Coroutine[Any, Any, bytes | None],
+        first: Coroutine[Any, Any, None] | None,
         rest: list[Message],
-        replies: list[bytes],
+        replies: _Replies,
     ) -> bytes | None:
-        reply = await waiting
-        if reply is not None:
-            replies.append(reply)
+        """The rest of a batch, from the element that waits (``first``) or from where its
+        time slice ended (None: the loop's next turn)."""
+        if first is None:
+            await asyncio.sleep(0)
+        else:
+            await first
+        slice_end = time.perf_counter() + BATCH_SLICE
         for msg in rest:
             outcome = self._one(session, msg)
-            reply = await outcome.reply if isinstance(outcome, Pending) else outcome
-            if reply is not None:
-                replies.append(reply)
-        return batch_reply(replies) if replies else None
+            replies.add(msg, await outcome.reply if isinstance(outcome, Pending) else outcome)
+            if time.perf_counter() > slice_end:
+                await asyncio.sleep(0)  # other connections' turn
+                slice_end = time.perf_counter() + BATCH_SLICE
+        return replies.reply()
 
     def _is_concurrent(self, msg: Message) -> bool:
         if not isinstance(msg, Request):
@@ -145,9 +186,10 @@ class Dispatcher:
 
     def _one(self, session: Session, msg: Message) -> Outcome:
         started = time.perf_counter()
-        if isinstance(msg, Invalid):
-            self.observer.request_done("invalid", msg.error.code, time.perf_counter() - started)
-            return None if msg.is_notification else error_reply(msg.id, msg.error)
+        if isinstance(msg, Invalid):  # costs a token like any request: it costs the service
+            error = msg.error if session.bucket.allow(time.monotonic()) else _rate_limited()
+            self.observer.request_done("invalid", error.code, time.perf_counter() - started)
+            return None if msg.is_notification else error_reply(msg.id, error)
         spec = self.registry.get(msg.method)
         label = spec.name if spec is not None else "unknown"  # bounded metric labels
         token = correlation_id.set(f"{session.conn_id}:{msg.id}")
@@ -165,7 +207,7 @@ class Dispatcher:
     def _start(self, session: Session, req: Request, spec: MethodSpec | None) -> Any:
         """Run every step that needs no waiting; a coroutine is returned for the rest."""
         if not session.bucket.allow(time.monotonic()):
-            raise RpcError(RATE_LIMITED, "Rate limit exceeded", {"reason": "rate_limited"})
+            raise _rate_limited()
         if spec is None:
             raise RpcError(
                 METHOD_NOT_FOUND,
@@ -213,8 +255,19 @@ class Dispatcher:
         return self._done(msg, label, started, result)
 
     def _done(self, msg: Request, label: str, started: float, result: Any) -> bytes | None:
-        self.observer.request_done(label, 0, time.perf_counter() - started)
-        return None if msg.is_notification else result_reply(msg.id, result)
+        if msg.is_notification:
+            self.observer.request_done(label, 0, time.perf_counter() - started)
+            return None
+        reply = result_reply(msg.id, result)
+        if len(reply) <= self._reply_bytes:
+            self.observer.request_done(label, 0, time.perf_counter() - started)
+            return reply
+        log.warning(
+            "reply too large",
+            extra={"method": label, "bytes": len(reply), "limit": self._reply_bytes},
+        )
+        self.observer.request_done(label, INTERNAL_ERROR, time.perf_counter() - started)
+        return error_reply(msg.id, _too_large(self._reply_bytes, len(reply)))
 
     def _failed(
         self, session: Session, msg: Request, label: str, started: float, exc: Exception
@@ -309,3 +362,29 @@ class Dispatcher:
             for task in list(self._running):
                 task.cancel()
             return False
+
+
+class _Replies:
+    """A batch's replies so far, within the reply bound: once they would pass it, each
+    further element's reply is replaced by a short error (the element has run)."""
+
+    __slots__ = ("limit", "parts", "size")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[bytes] = []
+        self.size = 1  # the brackets, and a comma per reply after the first
+
+    def add(self, msg: Message, reply: bytes | None) -> None:
+        if reply is None:
+            return
+        if self.size + len(reply) + 1 > self.limit:
+            reply = error_reply(msg.id, _too_large(self.limit))
+        self.parts.append(reply)
+        self.size += len(reply) + 1
+
+    async def add_when_done(self, msg: Message, pending: Coroutine[Any, Any, bytes | None]) -> None:
+        self.add(msg, await pending)
+
+    def reply(self) -> bytes | None:
+        return batch_reply(self.parts) if self.parts else None

@@ -4,6 +4,12 @@ Parsing turns one text frame into requests or an immediate error reply; the repl
 builders turn results and errors back into bytes. The dispatcher and the transports
 sit on top of this.
 
+Every frame is parsed within ``Limits``: a frame holding more JSON values than
+``message_values`` (an upper bound read off its separators, before any parsing: the
+parser's work grows with the values it builds) or a batch of more than
+``batch_requests`` elements is refused whole, as one ``Invalid`` message, so no
+per-element work ever starts for it.
+
 Request ids are echoed exactly as sent (JSON-RPC 2.0 §5: the same value). orjson reads
 integers up to 64 bits exactly but turns larger ones into floats, and refuses numbers
 past a double's range; for those rare frames the standard library's parser reads the
@@ -81,17 +87,32 @@ class Parsed:
     is_batch: bool
 
 
-def parse(payload: str | bytes) -> Parsed:
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one frame may hold, and the bytes its reply may take (``server.*``)."""
+
+    batch_requests: int
+    message_values: int
+    reply_bytes: int
+
+
+def parse(payload: str | bytes, limits: Limits) -> Parsed:
     """Parse one frame. Never raises: bad input becomes an ``Invalid`` element."""
+    # A frame shorter than the bound cannot hold more values: the common case scans nothing.
+    if len(payload) >= limits.message_values and _values_at_most(payload) > limits.message_values:
+        return _refused(
+            f"Invalid Request: more than {limits.message_values} JSON values in one message",
+            "too_many_values",
+            limits.message_values,
+        )
     try:
         obj = orjson.loads(payload)
     except orjson.JSONDecodeError:
-        return _parse_wide(payload)
+        return _parse_wide(payload, limits)
     if isinstance(obj, list):
-        if not obj:
-            return Parsed(
-                [Invalid(RpcError(INVALID_REQUEST, "Invalid Request: empty batch"))], False
-            )
+        refused = _batch_refused(obj, limits)
+        if refused is not None:
+            return refused
         parsed = Parsed([to_message(item) for item in obj], True)
     else:
         parsed = Parsed([to_message(obj)], False)
@@ -100,6 +121,35 @@ def parse(payload: str | bytes) -> Parsed:
             _exact_ids(payload, parsed)
             break
     return parsed
+
+
+_NOT_SEPARATORS: Final = bytes(sorted(set(range(256)) - set(b"[{,:")))
+
+
+def _values_at_most(payload: str | bytes) -> int:
+    """An upper bound on the values and keys in a JSON text: every one but the first
+    follows a ``[``, ``{``, ``,`` or ``:`` (counted inside strings too: a bound, not a
+    count). One C-speed pass that keeps only those bytes: about 0.4 ms per MiB."""
+    raw = payload.encode(errors="surrogatepass") if isinstance(payload, str) else payload
+    return len(raw.translate(None, _NOT_SEPARATORS)) + 1
+
+
+def _refused(message: str, reason: str, limit: int) -> Parsed:
+    error = RpcError(INVALID_REQUEST, message, {"reason": reason, "limit": limit})
+    return Parsed([Invalid(error)], False)
+
+
+def _batch_refused(batch: list[Any], limits: Limits) -> Parsed | None:
+    """The one error for a whole batch that is empty or past the cap; None if it runs."""
+    if not batch:
+        return Parsed([Invalid(RpcError(INVALID_REQUEST, "Invalid Request: empty batch"))], False)
+    if len(batch) > limits.batch_requests:
+        return _refused(
+            f"Invalid Request: batch of {len(batch)} requests, limit {limits.batch_requests}",
+            "batch_too_large",
+            limits.batch_requests,
+        )
+    return None
 
 
 _OUT_OF_RANGE = "Invalid Request: a number is too large for this service"
@@ -127,7 +177,7 @@ def _exact_ids(payload: str | bytes, parsed: Parsed) -> None:
             message.id = item["id"]
 
 
-def _parse_wide(payload: str | bytes) -> Parsed:
+def _parse_wide(payload: str | bytes, limits: Limits) -> Parsed:
     """A frame orjson refused: not JSON at all, or JSON with a number past a double's
     range. The latter's elements are read one by one, so the others run as usual and
     the one holding such a number is refused with its own id."""
@@ -136,11 +186,7 @@ def _parse_wide(payload: str | bytes) -> Parsed:
     except (ValueError, RecursionError):
         return Parsed([Invalid(RpcError(PARSE_ERROR, "Parse error: invalid JSON"))], False)
     if isinstance(exact, list):
-        if not exact:
-            return Parsed(
-                [Invalid(RpcError(INVALID_REQUEST, "Invalid Request: empty batch"))], False
-            )
-        return Parsed([_wide_message(item) for item in exact], True)
+        return _batch_refused(exact, limits) or Parsed([_wide_message(i) for i in exact], True)
     return Parsed([_wide_message(exact)], False)
 
 

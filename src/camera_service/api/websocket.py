@@ -1,9 +1,16 @@
 """WebSocket connections: frames in, dispatcher, frames out.
 
 Outgoing frames are built once and written straight to the transport, so a
-notification is serialized and framed once for all clients. The transport's write
-buffer is the per-connection send queue; a client that lets it grow past
-``server.send_buffer_bytes`` is a slow consumer and is closed with 1013.
+notification is serialized and framed once for all clients. Once the transport holds
+``WRITE_HIGH_WATER`` bytes the kernel would not take, it pauses writing and further
+frames wait in the connection's own backlog, which the transport takes up again as it
+drains. A client that lets transport and backlog together grow past
+``server.send_buffer_bytes`` is a slow consumer: its backlog is dropped and the 1013
+close frame written at once, behind at most ``WRITE_HIGH_WATER`` bytes and one frame
+(bytes given to a transport cannot be taken back), so a client that reads again
+receives it.
+A close frame that is out gives the peer ``CLOSE_TIMEOUT`` to answer; one that a peer
+does not read within ``server.ping_timeout`` ends the connection.
 
 Requests of one connection are answered in order: while one waits (an async
 handler), later frames queue in a bounded inbox and reading pauses when it is full.
@@ -50,11 +57,17 @@ log = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT = 2.0  # seconds a peer gets to answer our close frame
 INBOX_LIMIT = 64  # frames queued behind a waiting request before reading pauses
+WRITE_HIGH_WATER = 65536  # transport bytes before frames wait in the backlog (asyncio's)
 
 
 class Connection:
     __slots__ = (
+        "_backlog",
+        "_backlog_bytes",
+        "_close_timer",
+        "_close_unsent",
         "_inbox",
+        "_paused",
         "_worker",
         "closing",
         "last_seen",
@@ -75,34 +88,99 @@ class Connection:
         self.closing = False
         self._inbox: deque[bytes] = deque()
         self._worker: asyncio.Task[None] | None = None
+        # None while the transport takes frames; a deque from pause_writing until drained.
+        self._backlog: deque[bytes] | None = None
+        self._backlog_bytes = 0
+        self._paused = False
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._close_unsent = False  # our close frame is still in transport or backlog
+        high = min(WRITE_HIGH_WATER, server.cfg.send_buffer_bytes // 2)
+        transport.set_write_buffer_limits(high=high, low=high // 4)
 
     # --- outgoing ---------------------------------------------------------------------
 
     def write(self, frame: bytes) -> bool:
-        """Queue one frame; False if closing or just closed as a slow consumer."""
+        """Send one frame; False if closing or just closed as a slow consumer."""
         t = self.transport
         if self.closing or t.is_closing():
             return False
-        if t.get_write_buffer_size() > self.server.cfg.send_buffer_bytes:
-            self.server.metrics.slow_consumers_closed += 1
-            log.warning(
-                "closing slow consumer",
-                extra={"conn": self.session.conn_id, "queued": t.get_write_buffer_size()},
-            )
-            self.close(CLOSE_TRY_AGAIN_LATER, "send queue overflow")
+        if self._backlog is None:
+            t.write(frame)
+            return True
+        queued = self._backlog_bytes + t.get_write_buffer_size()
+        if queued > self.server.cfg.send_buffer_bytes:
+            self._slow_consumer(queued)
             return False
-        t.write(frame)
+        self._backlog.append(frame)
+        self._backlog_bytes += len(frame)
         return True
 
+    def _slow_consumer(self, queued: int) -> None:
+        self.server.metrics.slow_consumers_closed += 1
+        log.warning("closing slow consumer", extra={"conn": self.session.conn_id, "queued": queued})
+        self._drop_backlog()  # so the close frame is next
+        self.close(CLOSE_TRY_AGAIN_LATER, "send queue overflow")
+
+    def _drop_backlog(self) -> None:
+        if self._backlog is not None:
+            self._backlog.clear()
+            self._backlog_bytes = 0
+
+    # --- flow control (the transport, through the HTTP protocol) -----------------------
+
+    def pause_writing(self) -> None:
+        self._paused = True
+        if self._backlog is None:
+            self._backlog = deque()
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        backlog = self._backlog
+        if backlog is None:
+            return
+        while backlog and not self._paused:  # a write may pause the transport again
+            frame = backlog.popleft()
+            self._backlog_bytes -= len(frame)
+            self.transport.write(frame)
+        if not backlog and not self._paused:
+            self._backlog = None
+        if self._close_unsent:
+            self._wait_for_close_answer()
+
+    # --- closing -------------------------------------------------------------------------
+
     def close(self, code: int, reason: str = "") -> None:
-        """Start the closing handshake; the TCP connection ends when the peer answers
-        or after CLOSE_TIMEOUT."""
+        """Start the closing handshake: the close frame goes after what is queued."""
         if self.closing:
             return
         self.closing = True
-        if not self.transport.is_closing():
-            self.transport.write(close_frame(code, reason))
-            self.loop.call_later(CLOSE_TIMEOUT, self.transport.abort)
+        if self.transport.is_closing():
+            return
+        frame = close_frame(code, reason)
+        if self._backlog:
+            self._backlog.append(frame)
+            self._backlog_bytes += len(frame)
+        else:
+            self.transport.write(frame)
+        self._close_unsent = True
+        # A peer that reads nothing more is as gone as one that answers no ping.
+        self._close_timer = self.loop.call_later(self.server.cfg.ping_timeout, self._abort)
+        self._wait_for_close_answer()
+
+    def _wait_for_close_answer(self) -> None:
+        """Once the close frame has left our buffers, the peer has CLOSE_TIMEOUT to
+        answer; until then the transport reports (resume_writing) when it is empty."""
+        if self._backlog or self.transport.get_write_buffer_size():
+            self.transport.set_write_buffer_limits(high=0)  # resume_writing once empty
+            return
+        self._close_unsent = False
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+        self._close_timer = self.loop.call_later(CLOSE_TIMEOUT, self._abort)
+
+    def _abort(self) -> None:
+        self._close_timer = None
+        self.transport.abort()
 
     # --- incoming (called by the HTTP protocol after the upgrade) ----------------------------
 
@@ -140,6 +218,7 @@ class Connection:
         self.parser = None
         if not self.closing:
             self.closing = True
+            self._drop_backlog()
             self.transport.write(close_frame(code, reason))
         self.transport.close()
 
@@ -151,12 +230,16 @@ class Connection:
             return
         if not self.closing:
             self.closing = True
+            self._drop_backlog()  # answer "as soon as practical" (RFC 6455 §5.5.1)
             echo = CLOSE_NORMAL if code == 1005 else code
             self.transport.write(close_frame(echo))
         self.transport.close()  # the server ends the TCP connection (RFC 6455 §7.1.1)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
+        self._drop_backlog()
+        if self._close_timer is not None:
+            self._close_timer.cancel()
         if self._worker is not None:
             self._worker.cancel()
         self.server.forget(self)

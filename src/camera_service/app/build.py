@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from camera_service.api.context import ApiContext
-from camera_service.api.dispatch import Dispatcher
+from camera_service.api.dispatch import Dispatcher, limits_of
 from camera_service.api.files import add_file_routes
 from camera_service.api.health import add_health_routes
 from camera_service.api.methods import all_methods
@@ -227,7 +227,13 @@ def _front(
     s, paths = live(), res.paths
     observer = Observer(metrics, store.audit)
     methods = MethodTable(all_methods(), ApiContext())  # its parts are bound by build()
-    dispatcher = Dispatcher(methods, store.authenticator, observer, s.server.request_timeout)
+    dispatcher = Dispatcher(
+        methods,
+        store.authenticator,
+        observer,
+        s.server.request_timeout,
+        limits=limits_of(s.server),
+    )
     ws = WebSocketServer(s.server, dispatcher, metrics)
     ws.set_rate_limit(s.security.rate_limit.requests_per_minute)
     # Subscribed before the media parts, which subscribe as they are made: an event one

@@ -147,11 +147,23 @@ def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = 
 Handler = Callable[[HttpRequest], Awaitable[Response]]
 
 
+class Sink(Protocol):
+    """An upgraded connection: its bytes, its end, and the transport's flow control."""
+
+    def data_received(self, data: bytes) -> None: ...
+
+    def connection_lost(self, exc: Exception | None) -> None: ...
+
+    def pause_writing(self) -> None: ...
+
+    def resume_writing(self) -> None: ...
+
+
 class Upgrader(Protocol):
     """The WebSocket side: accepts an upgrade (returning the byte sink for the
     connection) or refuses it with a response."""
 
-    def upgrade(self, request: HttpRequest, transport: asyncio.Transport) -> Any: ...
+    def upgrade(self, request: HttpRequest, transport: asyncio.Transport) -> Sink | Response: ...
 
 
 READ_ONLY = ("GET", "HEAD")
@@ -219,7 +231,7 @@ class HttpProtocol(asyncio.Protocol):
         self.server = server
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.parser = httptools.HttpRequestParser(self)
-        self.sink: Any = None  # after an upgrade: the WebSocket connection
+        self.sink: Sink | None = None  # after an upgrade: the WebSocket connection
         self._url = b""
         self._headers: dict[bytes, bytes] = {}
         self._header_bytes = 0
@@ -267,10 +279,14 @@ class HttpProtocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        if self.sink is not None:
+            self.sink.pause_writing()
 
     def resume_writing(self) -> None:
         self._write_paused = False
-        if self._writable is not None and not self._writable.done():
+        if self.sink is not None:
+            self.sink.resume_writing()
+        elif self._writable is not None and not self._writable.done():
             self._writable.set_result(None)
 
     def data_received(self, data: bytes) -> None:

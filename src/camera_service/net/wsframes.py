@@ -145,9 +145,23 @@ class FrameParser:
     """Incremental parser of a peer's frames: a client's (masked, what the server reads)
     or, with ``masked=False``, a server's (what the SDK's client reads). ``feed`` returns
     complete messages (fragments reassembled) and control frames, in order; a violation
-    raises ``ProtocolError`` with the close code to send."""
+    raises ``ProtocolError`` with the close code to send.
 
-    __slots__ = ("_buf", "_frag_op", "_frag_size", "_frags", "masked", "max_size")
+    A frame that arrives in many reads is gathered as a list of chunks and joined once,
+    when its header says it is complete: joining the buffer on every read would copy
+    it once per read (a 1 MiB frame in 200-byte reads: 2.7 GB copied)."""
+
+    __slots__ = (
+        "_buf",
+        "_frag_op",
+        "_frag_size",
+        "_frags",
+        "_have",
+        "_need",
+        "_parts",
+        "masked",
+        "max_size",
+    )
 
     def __init__(self, max_size: int, masked: bool = True) -> None:
         self.max_size = max_size
@@ -156,9 +170,21 @@ class FrameParser:
         self._frags: list[bytes] = []
         self._frag_op = 0
         self._frag_size = 0
+        self._parts: list[bytes] = []  # a frame's chunks so far, while it is incomplete
+        self._have = 0
+        self._need = 0  # bytes the frame in _parts needs in all (0: no frame waiting)
 
     def feed(self, data: bytes) -> list[Event]:
-        buf = self._buf + data if self._buf else data
+        if self._need:
+            self._parts.append(data)
+            self._have += len(data)
+            if self._have < self._need:
+                return []
+            buf = b"".join(self._parts)
+            self._parts = []
+            self._need = 0
+        else:
+            buf = self._buf + data if self._buf else data
         events: list[Event] = []
         pos, end = 0, len(buf)
         key_len = 4 if self.masked else 0
@@ -181,6 +207,7 @@ class FrameParser:
             opcode = b0 & 0x0F
             self._check_header(b0, b1, opcode, n)
             if end - head < key_len + n:
+                self._need = head + key_len + n - pos  # the whole frame, from its start
                 break
             pos = head + key_len + n
             payload = buf[head + key_len : pos]
@@ -193,6 +220,10 @@ class FrameParser:
             else:
                 self._fragment(b0 & 0x80, opcode, payload, events)
         self._buf = buf[pos:] if pos < end else b""
+        if self._need:
+            self._parts = [self._buf]
+            self._have = len(self._buf)
+            self._buf = b""
         return events
 
     def _check_header(self, b0: int, b1: int, opcode: int, n: int) -> None:

@@ -280,14 +280,7 @@ class RecordingManager:
         self.cameras.update(camera_id, recording=True)
         self._save(session)
         if session.began is None:
-            timeout = s.mediamtx.on_demand_start_timeout + FIRST_SEGMENT_MARGIN
-            self._set_timer(
-                session,
-                timeout,
-                lambda: self._fail(
-                    session, Reason.NO_SEGMENT, f"no segment was written within {timeout:g} s"
-                ),
-            )
+            self._expect_first_segment(session, s.mediamtx.on_demand_start_timeout)
         log.info(
             "recording started",
             extra={"camera_id": camera_id, "session_id": session.session_id, "format": fmt},
@@ -687,14 +680,7 @@ class RecordingManager:
         self.cameras.update(session.camera_id, recording=True)
         log.warning("recording resumed after a restart", extra=extra)
         if session.began is None:
-            timeout = s.mediamtx.on_demand_start_timeout + FIRST_SEGMENT_MARGIN
-            self._set_timer(
-                session,
-                timeout,
-                lambda: self._fail(
-                    session, Reason.NO_SEGMENT, f"no segment was written within {timeout:g} s"
-                ),
-            )
+            self._expect_first_segment(session, s.mediamtx.on_demand_start_timeout)
         else:
             self.events.publish(RecordingResumed.of(session, Interruption.SERVICE_RESTARTED))
             newest = session.current_file
@@ -740,6 +726,17 @@ class RecordingManager:
         if self.active.get(session.camera_id) is session:
             del self.active[session.camera_id]
             self.desired.stop(session.camera_id)
+
+    def _expect_first_segment(self, session: Recording, start_timeout: float) -> None:
+        """Fail the session if MediaMTX writes no segment for it in time."""
+        timeout = start_timeout + FIRST_SEGMENT_MARGIN
+        self._set_timer(
+            session,
+            timeout,
+            lambda: self._fail(
+                session, Reason.NO_SEGMENT, f"no segment was written within {timeout:g} s"
+            ),
+        )
 
     def _set_timer(self, session: Recording, delay: float, action: Callable[[], None]) -> None:
         old = self._timers.pop(session.session_id, None)
