@@ -352,6 +352,21 @@ class JwtConfig(Section):
     )
 
 
+class MediaTokenConfig(Section):
+    default_ttl: PositiveSeconds = live(
+        300.0, "`create_media_token` lifetime when the call gives no `ttl_seconds`."
+    )
+    max_ttl: PositiveSeconds = live(
+        3600.0, "Longest `ttl_seconds` a media token may be asked for; more is -32602.", le=86400
+    )
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> MediaTokenConfig:
+        if self.default_ttl > self.max_ttl:
+            raise ValueError("default_ttl must not exceed max_ttl")
+        return self
+
+
 class RateLimitConfig(Section):
     requests_per_minute: int = live(120, "Per connection; past it -32002.", ge=1)
 
@@ -360,6 +375,7 @@ class SecurityConfig(Section):
     jwt: JwtConfig = Field(default_factory=JwtConfig)
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     files_require_auth: bool = live(True, "Downloads need a token or API key.")
+    media_tokens: MediaTokenConfig = Field(default_factory=MediaTokenConfig)
 
 
 class LoggingConfig(Section):

@@ -153,6 +153,14 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX recording_sessions_camera ON recording_sessions (camera_id, final);
         """,
     ),
+    (
+        7,
+        """
+        -- An API key's camera scope (auth/scope.py): a JSON array of camera ids or
+        -- patterns; NULL, as every key made before this column has, is every camera.
+        ALTER TABLE api_keys ADD COLUMN cameras TEXT;
+        """,
+    ),
 ]
 
 

@@ -43,6 +43,7 @@ ROLE_OF = {
     "start_recording": "operator",
     "stop_recording": "operator",
     "take_snapshot": "operator",
+    "create_media_token": "viewer",
 }
 # Well-formed params for methods that need some (the matrix is about roles, not params).
 PARAMS: dict[str, dict[str, object]] = {
@@ -56,6 +57,7 @@ PARAMS: dict[str, dict[str, object]] = {
     "start_recording": {"device": "camera0"},
     "stop_recording": {"device": "camera0"},
     "take_snapshot": {"device": "camera0"},
+    "create_media_token": {"camera_id": "camera0"},
 }
 ROLES = ["viewer", "operator", "admin"]
 

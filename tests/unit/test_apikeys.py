@@ -238,3 +238,30 @@ def test_mark_used_is_batched(store: ApiKeyStore) -> None:
     got_a = store.get(a.key_id)
     assert got_a is not None
     assert got_a.last_used_at == NOW + 5
+
+
+# --- camera scopes (issue 15) ---------------------------------------------------------------
+
+
+def test_a_key_keeps_its_cameras(store: ApiKeyStore) -> None:
+    key, record = store.create("door", "viewer", None, now=NOW, cameras=["lab", "door-*", "lab"])
+    assert record.cameras == ("lab", "door-*")
+    assert store.verify(key, now=NOW).cameras == ("lab", "door-*")
+    got = store.get(record.key_id)
+    assert got is not None and got.cameras == ("lab", "door-*")
+    assert store.list()[0].as_dict()["cameras"] == ["lab", "door-*"]
+    new_key, successor = store.rotate(record.key_id, now=NOW + 1)
+    assert successor.cameras == ("lab", "door-*")
+    assert store.verify(new_key, now=NOW + 1).cameras == ("lab", "door-*")
+
+
+def test_a_key_without_cameras_sees_every_camera(store: ApiKeyStore) -> None:
+    key, record = store.create("all", "viewer", None, now=NOW)
+    assert record.cameras is None and record.as_dict()["cameras"] is None
+    assert store.verify(key, now=NOW).cameras is None
+
+
+def test_bad_cameras_are_refused_and_nothing_is_stored(store: ApiKeyStore) -> None:
+    with pytest.raises(ValueError, match="camera must"):
+        store.create("bad", "viewer", None, cameras=["x y"])
+    assert store.list() == []

@@ -16,6 +16,7 @@ from camera_service.api.methods import cameras as camera_methods
 from camera_service.api.methodtable import Call, MethodTable
 from camera_service.api.session import Session
 from camera_service.api.wire import camera_fields, recording_ended, stream_urls
+from camera_service.auth.identity import Identity, Role
 from camera_service.cameras.model import Camera, CameraStatus, SourceType
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import MediaMtxConfig, Settings
@@ -61,11 +62,17 @@ class Service:
     def cfg(self, cfg: MediaMtxConfig) -> None:  # a reload: a new settings object
         self.settings = self.settings.model_copy(update={"mediamtx": cfg})
 
-    def call(self, method: str, params: dict[str, Any], host: str) -> bytes:
+    def call(
+        self, method: str, params: dict[str, Any], host: str, cameras: tuple[str, ...] | None = None
+    ) -> bytes:
+        """As the dispatcher calls it, for a viewer limited to ``cameras`` (None: all)."""
         spec = self.methods.get(method)
         assert spec is not None
         session = Session(1_000_000, host)
-        return result_reply(1, spec.handler(Call(spec.validate(params), session, self.ctx)))
+        session.authenticate(Identity("viewer", Role.VIEWER, "jwt", None, cameras=cameras))
+        call = Call(spec.validate(params), session, self.ctx)
+        unseen = spec.unseen(call)
+        return result_reply(1, unseen() if unseen is not None else spec.handler(call))
 
     def status(self, device: str, host: str = "127.0.0.1") -> bytes:
         return self.call("get_camera_status", {"device": device}, host)
@@ -233,3 +240,42 @@ def test_the_list_follows_camera_changes_settings_and_hosts() -> None:
     assert (listed()["total"], listed()["connected"]) == (2, 1)
     svc.cfg = MediaMtxConfig.model_validate({"rtsp_port": 9554})
     assert listed()["cameras"][0]["streams"]["rtsp"] == "rtsp://127.0.0.1:9554/lab"
+
+
+def test_a_limited_viewer_lists_and_counts_only_its_cameras() -> None:
+    svc = Service()
+    svc.cameras.put(lab())
+    svc.cameras.put(lab("door-1"))
+    svc.cameras.put(lab("door-2", status=CameraStatus.DISCONNECTED))
+
+    def listed(cameras: tuple[str, ...] | None) -> tuple[list[str], int, int]:
+        result = orjson.loads(svc.call("get_camera_list", {}, "127.0.0.1", cameras))["result"]
+        return [c["camera_id"] for c in result["cameras"]], result["total"], result["connected"]
+
+    # Each scope its own cached list: asking in one order and back gives the same.
+    for _ in range(2):
+        assert listed(None) == (["door-1", "door-2", "lab"], 3, 2)
+        assert listed(("door-*",)) == (["door-1", "door-2"], 2, 1)
+        assert listed(("lab", "gate")) == (["lab"], 1, 1)
+        assert listed(()) == ([], 0, 0)
+
+
+def test_a_camera_outside_the_scope_is_answered_as_one_that_does_not_exist() -> None:
+    svc = Service()
+    svc.cameras.put(lab())
+    svc.recording["lab"] = recording("lab", "s1", "a.mp4", elapsed=1.5)
+    svc.cameras.update("lab", recording=True)
+    limited = ("door-*",)
+    for method in ("get_camera_status", "get_camera_capabilities"):
+        hidden = svc.call(method, {"device": "lab"}, "127.0.0.1", limited)
+        # "nocam" is a well-formed id no camera has; its reply, with the id swapped.
+        missing = svc.call(method, {"device": "nocam"}, "127.0.0.1", limited)
+        assert hidden == missing.replace(b'"nocam"', b'"lab"'), method
+        assert b"s1" not in hidden
+        seen = svc.call(method, {"device": "lab"}, "127.0.0.1", ("lab",))
+        assert seen != hidden
+    status = orjson.loads(svc.call("get_camera_status", {"device": "lab"}, "h", limited))
+    assert (status["result"]["status"], status["result"]["recording_session"]) == (
+        "DISCONNECTED",
+        None,
+    )

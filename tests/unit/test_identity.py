@@ -21,3 +21,32 @@ def test_ids_match_exactly_and_patterns_match_whole_ids() -> None:
 
 def test_an_empty_scope_sees_nothing() -> None:
     assert not scoped().sees("lab")
+
+
+def test_a_session_sees_what_its_identity_sees() -> None:
+    from camera_service.api.session import Session
+
+    session = Session(60)
+    assert not session.sees("lab") and session.cameras == ()  # nobody authenticated
+    session.authenticate(scoped("lab", "door-*"))
+    assert session.sees("lab") and session.sees("door-2") and not session.sees("gate")
+    assert not session.sees(None)  # media whose name names no camera: only for "all"
+    assert session.wants("camera_status_update", "lab")
+    assert not session.wants("camera_status_update", "gate")
+    assert session.wants("storage_status_update")  # about no camera
+    session.authenticate(Identity("u", Role.VIEWER, "jwt", None))
+    assert session.sees(None) and session.sees("gate") and session.cameras is None
+
+
+def test_a_media_token_never_binds_to_a_connection() -> None:
+    import pytest
+
+    from camera_service.api.session import Session
+    from camera_service.auth.identity import AuthError
+
+    session = Session(60)
+    media = Identity("u", Role.VIEWER, "jwt", None, cameras=("lab",), media_only=True)
+    with pytest.raises(AuthError) as info:
+        session.authenticate(media)
+    assert info.value.reason == "invalid" and "invalid" in info.value.message
+    assert session.identity is None and session.session_id is None

@@ -37,9 +37,11 @@ class Clients:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, Frame]] = []
+        self.about: list[str | None] = []  # the camera each was about
 
-    def broadcast(self, topic: str, frame: Frame) -> tuple[int, int]:
+    def broadcast(self, topic: str, frame: Frame, camera_id: str | None = None) -> tuple[int, int]:
         self.sent.append((topic, frame))
+        self.about.append(camera_id)
         return 1, 0
 
 
@@ -53,6 +55,7 @@ class Rig:
     def publish(self, event: object, host: str = "hub.local") -> list[tuple[str, bytes]]:
         """The frames ``event`` produced, as a client connected to ``host`` gets them."""
         self.clients.sent.clear()
+        self.clients.about.clear()
         self.bus.publish(event)
         return [(t, f if isinstance(f, bytes) else f(host)) for t, f in self.clients.sent]
 
@@ -249,3 +252,22 @@ def test_recording_base_is_the_sessions_own(tmp_path: Path) -> None:
     session.segments["camera0_y.mp4"] = None
     assert recording_base(session) == result_base()
     assert recording_base(RecordingStarted.of(session)) == result_base()
+
+
+def test_each_notification_says_which_camera_it_is_about() -> None:
+    """The fan-out hands the camera to the server, which delivers only to connections
+    that may see it; storage and health are about no camera and go to all."""
+    rig = Rig()
+    cam = Camera("lab", SourceType.TEST, "lab", CameraStatus.CONNECTED)
+    status = StorageStatus(StorageLevel.OK, DiskUsage(1, 0, 1), 80.0, 90.0, T0)
+    health = Health()
+    expected: list[tuple[object, str | None]] = [
+        (CameraAdded(cam), "lab"),
+        (RecordingStarted("s", "door", "door", "f.mp4", "mp4", T0, None), "door"),
+        (SnapshotSaved("gate", "gate", "x.jpg", 1, T0, "warm", "jpg", 1, 1), "gate"),
+        (StorageLevelChanged(status, StorageLevel.WARN), None),
+        (HealthChanged.of(health.register("x").state, Status.HEALTHY), None),
+    ]
+    for event, camera_id in expected:
+        rig.publish(event)
+        assert rig.clients.about == [camera_id], event

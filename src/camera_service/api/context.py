@@ -15,6 +15,7 @@ import orjson
 
 from camera_service.api.session import Session
 from camera_service.auth.identity import Identity
+from camera_service.auth.jwt import JwtAuthenticator
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import MediaMtxConfig, Settings
 from camera_service.limits import Capacity
@@ -46,6 +47,8 @@ class Components(Protocol):
     def started(self) -> float: ...  # time.monotonic() at start
     @property
     def dispatcher(self) -> SessionAuth: ...
+    @property
+    def tokens(self) -> JwtAuthenticator: ...  # mints media tokens
     @property
     def metrics(self) -> Metrics: ...
     @property
@@ -94,8 +97,11 @@ class ApiContext:
     def __init__(self, components: Components | None = None) -> None:
         if components is not None:
             self.components = components
-        # The camera list changes rarely and is asked for often: encoded per client host.
-        self.camera_list: Encoded[str, orjson.Fragment] = Encoded(limit=64)
+        # The camera list changes rarely and is asked for often: encoded per client host
+        # and camera scope.
+        self.camera_list: Encoded[tuple[str, tuple[str, ...] | None], orjson.Fragment] = Encoded(
+            limit=64
+        )
         # A status reply without its metrics, per (camera, client host): the JSON before
         # and after "metrics", the part that changes by the second.
         self.camera_status: Encoded[tuple[str, str], tuple[bytes, bytes]] = Encoded(limit=256)

@@ -83,6 +83,16 @@ class Capabilities(TypedDict):
     fps_by_resolution: dict[str, list[float]]  # [new] frame rates each size offers
 
 
+# --- media tokens: create_media_token [new] ------------------------------------------------------
+
+
+class MediaTokenResult(TypedDict):
+    token: str
+    camera_id: str
+    expires_at: str
+    streams: dict[str, str]  # rtsp, webrtc, hls, each carrying the token
+
+
 # --- streams ------------------------------------------------------------------------------------
 
 

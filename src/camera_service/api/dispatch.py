@@ -225,6 +225,8 @@ class Dispatcher:
 
     def _invoke(self, session: Session, req: Request, spec: MethodSpec) -> Any:
         call = Call(spec.validate(req.params), session, self.registry.ctx)
+        if spec.camera is not None and (unseen := spec.unseen(call)) is not None:
+            return unseen()  # a camera the caller may not see: as one that does not exist
         if spec.is_async:
             return self._timed(spec.handler(call))
         return spec.handler(call)
@@ -336,10 +338,10 @@ class Dispatcher:
         """Verify a token and bind the identity to this session only."""
         try:
             identity = await self.auth.authenticate(token, auth_type)
+            session.authenticate(identity)  # refuses a media token
         except AuthError as exc:
             self.observer.security_event("auth_failure", None, reason=exc.reason)
             raise RpcError(AUTH_REQUIRED, exc.message, {"reason": exc.reason}) from None
-        session.authenticate(identity)
         return identity
 
     # --- shutdown ------------------------------------------------------------------------------

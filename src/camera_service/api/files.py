@@ -1,13 +1,14 @@
 """``GET|HEAD /files/<kind>/<name>``: media downloads on the API and health ports
 (api.md §6).
 
-Order of checks: credentials (401), then the request target (400), then the file
-(404). Only the raw target is trusted: it must be exactly ``/files/<kind>/<name>``
-with ``<kind>`` a known media dir and ``<name>`` one segment whose percent-decoding
-is valid UTF-8, has no encoded separator and passes ``check_basename``. The file is
-opened through the media dir's descriptor with ``O_NOFOLLOW`` (``open_media``): a
-symlink, a directory or a device is "missing" (404). So no byte outside the media
-dirs can be served, whatever the name.
+Order of checks: credentials (401; a media token is refused), then the request target
+(400), then the file (404; also for a file of a camera outside the caller's camera
+scope, by the camera its name names). Only the raw target is trusted: it must be
+exactly ``/files/<kind>/<name>`` with ``<kind>`` a known media dir and ``<name>`` one
+segment whose percent-decoding is valid UTF-8, has no encoded separator and passes
+``check_basename``. The file is opened through the media dir's descriptor with
+``O_NOFOLLOW`` (``open_media``): a symlink, a directory or a device is "missing" (404).
+So no byte outside the media dirs can be served, whatever the name.
 
 Responses carry Content-Type by extension, ``Content-Disposition: attachment``
 (RFC 6266, ``filename*`` for names that are not plain ASCII), ``Accept-Ranges``,
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, unquote_to_bytes
 
+from camera_service.api.session import control_identity
 from camera_service.auth.identity import AuthError, Identity, Role
 from camera_service.net.httpserver import FileBody, HttpRequest, Response, Router, json_response
 from camera_service.net.ranges import (
@@ -34,7 +36,8 @@ from camera_service.net.ranges import (
     if_range_allows,
     parse_range,
 )
-from camera_service.storage.names import BadName, check_basename, open_media
+from camera_service.storage.index import name_info
+from camera_service.storage.names import BadName, Kind, check_basename, open_media
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,8 @@ CONTENT_TYPES = {
     ".png": "image/png",
 }
 DEFAULT_TYPE = "application/octet-stream"
+# The path segment of each media dir, and the kind of media in it.
+MEDIA_KINDS: dict[str, Kind] = {"recordings": "recording", "snapshots": "snapshot"}
 CHALLENGE = 'Bearer realm="camera-service"'
 # Characters kept as they are in the quoted ``filename`` fallback; the rest become "_".
 _PLAIN = frozenset(
@@ -67,6 +72,10 @@ class _Refused(Exception):
         self.response = response
 
 
+def _missing() -> _Refused:
+    return _Refused(json_response({"error": "file not found"}, 404))
+
+
 def add_file_routes(
     router: Router,
     dirs: Mapping[str, Path],
@@ -80,9 +89,12 @@ def add_file_routes(
 
     async def download(request: HttpRequest) -> Response:
         try:
+            identity = None
             if require_auth():
-                await _authenticate(request, authenticator, observer)
-            directory, name = _target(request.raw_path, dirs)
+                identity = await _authenticate(request, authenticator, observer)
+            kind, directory, name = _target(request.raw_path, dirs)
+            if identity is not None and not _sees(identity, kind, name):
+                raise _missing()  # a camera it may not see: as a missing file
             return _file_response(request, directory, name)
         except _Refused as refused:
             return refused.response
@@ -113,7 +125,7 @@ async def _authenticate(
     if token is None:
         raise _Refused(_unauthorized("Authentication required", "authentication_required"))
     try:
-        identity = await authenticator.authenticate(token, "auto")
+        identity = control_identity(await authenticator.authenticate(token, "auto"))
     except AuthError as exc:
         if observer is not None:
             observer.security_event("auth_failure", None, reason=exc.reason, via="http_files")
@@ -137,8 +149,18 @@ def _bad(message: str) -> _Refused:
     return _Refused(json_response({"error": message}, 400))
 
 
-def _target(raw_path: str, dirs: Mapping[str, Path]) -> tuple[Path, str]:
-    """The media dir and file name ``raw_path`` names; refuses anything else."""
+def _sees(identity: Identity, kind: str, name: str) -> bool:
+    """Whether the file is of a camera ``identity`` may see (by the camera in its name;
+    a file whose name names none only for an identity that sees every camera)."""
+    if identity.cameras is None:
+        return True
+    media_kind = MEDIA_KINDS.get(kind)
+    camera_id = None if media_kind is None else name_info(media_kind, name)[0]
+    return camera_id is not None and identity.sees(camera_id)
+
+
+def _target(raw_path: str, dirs: Mapping[str, Path]) -> tuple[str, Path, str]:
+    """The kind, media dir and file name ``raw_path`` names; refuses anything else."""
     if not raw_path.startswith(PREFIX):
         # e.g. "/%66iles/...": decoded it matched the route, as sent it names nothing.
         raise _Refused(json_response({"error": "not found"}, 404))
@@ -161,7 +183,7 @@ def _target(raw_path: str, dirs: Mapping[str, Path]) -> tuple[Path, str]:
         check_basename(name)
     except BadName as exc:
         raise _bad(f"invalid file name: {exc}") from None
-    return directory, name
+    return kind, directory, name
 
 
 # --- the file ---------------------------------------------------------------------------------
@@ -171,7 +193,7 @@ def _file_response(request: HttpRequest, directory: Path, name: str) -> Response
     try:
         fd = open_media(directory, name)
     except FileNotFoundError:
-        raise _Refused(json_response({"error": "file not found"}, 404)) from None
+        raise _missing() from None
     try:
         st = os.fstat(fd)
         size = st.st_size

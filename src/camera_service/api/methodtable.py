@@ -1,8 +1,9 @@
 """The method table: every JSON-RPC method as data, looked up by name.
 
-A method is a :class:`MethodSpec` (name, handler, role, params model, result type); the
-table is built once from a plain list (``MethodTable(all_methods(), context)``, the
-list in ``api/methods/__init__.py``), so the API surface is that list. Handlers are
+A method is a :class:`MethodSpec` (name, handler, role, params model, result type, and
+for a method about one camera its :class:`CameraParam`); the table is built once from a
+plain list (``MethodTable(all_methods(), context)``, the list in
+``api/methods/__init__.py``), so the API surface is that list. Handlers are
 plain functions of a :class:`Call` typed by their params model, and mypy checks that a
 spec's ``params`` is the model its handler takes where the spec's type is inferred
 (each module's ``METHODS`` is a tuple: in a ``list[MethodSpec[Any]]`` it would not be).
@@ -10,6 +11,7 @@ spec's ``params`` is the model its handler takes where the spec's type is inferr
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -48,6 +50,17 @@ class Call(Generic[P]):
     ctx: ApiContext
 
 
+@dataclass(frozen=True, slots=True)
+class CameraParam(Generic[P]):
+    """A method whose params name one camera: which one (``of``; None: no camera named),
+    and the method's answer for a camera the caller may not see (``unseen``: returns a
+    result or raises, without waiting). That answer is the one for a camera that does
+    not exist, so a limited identity cannot tell a hidden camera from a missing one."""
+
+    of: Callable[[P], str | None]
+    unseen: Callable[[Call[P], str], object]
+
+
 @dataclass(slots=True)
 class MethodSpec(Generic[P]):
     name: str
@@ -60,6 +73,8 @@ class MethodSpec(Generic[P]):
     errors: tuple[int, ...] = ()
     # Long-running methods get their own task so the connection keeps reading meanwhile.
     concurrent: bool = False
+    # The camera the params name, checked against the caller's camera scope first.
+    camera: CameraParam[P] | None = None
     is_async: bool = field(init=False)
     _fixed: P | None = field(init=False)  # the params of a method that takes none
 
@@ -67,6 +82,17 @@ class MethodSpec(Generic[P]):
         # Sync handlers run without creating a coroutine: cheaper on the hot path.
         self.is_async = inspect.iscoroutinefunction(self.handler)
         self._fixed = self.params() if self.params is NoParams else None
+
+    def unseen(self, call: Call[P]) -> Callable[[], object] | None:
+        """When the call names a camera the caller may not see: the answer to give
+        instead of the handler's (``camera.unseen``), else None."""
+        scoped = self.camera
+        if scoped is None:
+            return None
+        camera_id = scoped.of(call.params)
+        if camera_id is None or call.session.sees(camera_id):
+            return None
+        return functools.partial(scoped.unseen, call, camera_id)
 
     def validate(self, raw: dict[str, Any]) -> P:
         if self._fixed is not None:

@@ -1,7 +1,8 @@
 """Domain events become client notifications (api.md §5).
 
 The one place that knows notification topics and their params: each event type the
-clients hear of is subscribed here with the topic it goes out as. Each notification is
+clients hear of is subscribed here with the topic it goes out as, and the camera it is
+about: it reaches only the connections that may see that camera. Each notification is
 serialized and framed once (per distinct client host when it carries stream URLs).
 """
 
@@ -42,7 +43,9 @@ TOPICS = (CAMERA, RECORDING, SNAPSHOT, STORAGE, SYSTEM)
 
 
 class Broadcaster(Protocol):
-    def broadcast(self, topic: str, frame: Frame) -> tuple[int, int]: ...
+    def broadcast(
+        self, topic: str, frame: Frame, camera_id: str | None = None
+    ) -> tuple[int, int]: ...
 
 
 # --- params -----------------------------------------------------------------------------
@@ -127,18 +130,27 @@ class Notifier:
         bus.subscribe(CameraAdded, lambda e: self._camera(e.camera))
         bus.subscribe(CameraChanged, lambda e: self._camera(e.after))
         bus.subscribe(CameraRemoved, lambda e: self._camera(_gone(e.camera)))
-        bus.subscribe(RecordingStarted, self._sender(RECORDING, recording_started))
-        bus.subscribe(RecordingDegraded, self._sender(RECORDING, recording_degraded))
-        bus.subscribe(RecordingResumed, self._sender(RECORDING, recording_resumed))
-        bus.subscribe(RecordingEnded, self._sender(RECORDING, recording_ended))
-        bus.subscribe(SnapshotSaved, self._sender(SNAPSHOT, snapshot_taken))
+        bus.subscribe(RecordingStarted, self._sender(RECORDING, recording_started, _camera_id))
+        bus.subscribe(RecordingDegraded, self._sender(RECORDING, recording_degraded, _camera_id))
+        bus.subscribe(RecordingResumed, self._sender(RECORDING, recording_resumed, _camera_id))
+        bus.subscribe(RecordingEnded, self._sender(RECORDING, recording_ended, _camera_id))
+        bus.subscribe(SnapshotSaved, self._sender(SNAPSHOT, snapshot_taken, _camera_id))
         bus.subscribe(StorageLevelChanged, self._sender(STORAGE, storage_status))
         bus.subscribe(HealthChanged, self._sender(SYSTEM, system_status))
 
-    def _sender(self, topic: str, params: Callable[[E], dict[str, Any]]) -> Callable[[E], None]:
+    def _sender(
+        self,
+        topic: str,
+        params: Callable[[E], dict[str, Any]],
+        camera: Callable[[E], str] | None = None,
+    ) -> Callable[[E], None]:
+        """``camera``: the camera an event is about, so only connections that may see
+        it hear of it."""
+
         def send(event: E) -> None:
             began = time.perf_counter()
-            self._send(topic, text_frame(notification(topic, params(event))), began)
+            frame = text_frame(notification(topic, params(event)))
+            self._send(topic, frame, began, None if camera is None else camera(event))
 
         return send
 
@@ -150,11 +162,20 @@ class Notifier:
             streams = stream_urls(camera.camera_id, host, cfg)
             return text_frame(notification(CAMERA, camera_status(camera, streams)))
 
-        self._send(CAMERA, frame, began)
+        self._send(CAMERA, frame, began, camera.camera_id)
 
-    def _send(self, topic: str, frame: Frame, began: float) -> None:
-        sent, dropped = self.ws.broadcast(topic, frame)
+    def _send(self, topic: str, frame: Frame, began: float, camera_id: str | None = None) -> None:
+        sent, dropped = self.ws.broadcast(topic, frame, camera_id)
         self.metrics.notification_done(time.perf_counter() - began, sent, dropped)
+
+
+class _AboutCamera(Protocol):
+    @property
+    def camera_id(self) -> str: ...
+
+
+def _camera_id(event: _AboutCamera) -> str:
+    return event.camera_id
 
 
 def _gone(camera: Camera) -> Camera:

@@ -366,15 +366,18 @@ class WebSocketServer:
 
     # --- fan-out ----------------------------------------------------------------------
 
-    def broadcast(self, topic: str, frame: bytes | Callable[[str], bytes]) -> tuple[int, int]:
-        """Write a pre-built frame to every subscribed session; (sent, dropped).
+    def broadcast(
+        self, topic: str, frame: bytes | Callable[[str], bytes], camera_id: str | None = None
+    ) -> tuple[int, int]:
+        """Write a pre-built frame to every subscribed session that may see
+        ``camera_id`` (None: it is about no camera); (sent, dropped).
 
         ``frame`` may depend on the host a client connected to (stream URLs do); it is
         then built once per distinct host, never once per client."""
         by_host: dict[str, bytes] = {}
         sent = dropped = 0
         for c in list(self.connections):
-            if not c.session.wants(topic):
+            if not c.session.wants(topic, camera_id):
                 continue
             if isinstance(frame, bytes):
                 data = frame

@@ -1,11 +1,13 @@
 """Wire shapes that method results and notifications share, built from domain objects:
-a camera's fields (api.md "Cameras", ``camera_status_update``), the fields every
-recording reply and notification starts with and a final session's params (api.md
-"Recordings": ``recording_status_update``, get_camera_status's ``last_recording``)."""
+a camera's fields and stream URLs (api.md "Cameras", ``camera_status_update``,
+``create_media_token``), the fields every recording reply and notification starts with
+and a final session's params (api.md "Recordings": ``recording_status_update``,
+get_camera_status's ``last_recording``)."""
 
 from __future__ import annotations
 
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from camera_service.api.contract import CameraInfo
 from camera_service.cameras.model import Camera
@@ -24,6 +26,18 @@ def stream_urls(camera_id: str, host: str, cfg: MediaMtxConfig) -> dict[str, str
         "rtsp": f"rtsp://{h}:{cfg.rtsp_port}/{camera_id}",
         "webrtc": f"http://{h}:{cfg.webrtc_port}/{camera_id}",
         "hls": f"http://{h}:{cfg.hls_port}/{camera_id}/index.m3u8",
+    }
+
+
+def media_urls(camera_id: str, host: str, cfg: MediaMtxConfig, token: str) -> dict[str, str]:
+    """A camera's stream URLs that carry a media token: the ``jwt`` query parameter on
+    HLS and WebRTC (what a browser can send), the RTSP password for RTSP clients."""
+    urls = stream_urls(camera_id, host, cfg)
+    t = quote(token, safe="")
+    return {
+        "rtsp": urls["rtsp"].replace("rtsp://", f"rtsp://media:{t}@", 1),
+        "webrtc": f"{urls['webrtc']}?jwt={t}",
+        "hls": f"{urls['hls']}?jwt={t}",
     }
 
 

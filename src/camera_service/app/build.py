@@ -161,6 +161,7 @@ class ApiParts:
     disk: DiskMonitor
     retention: Retention
     index: MediaIndex
+    tokens: JwtAuthenticator
 
     @property
     def settings(self) -> Settings:
@@ -172,6 +173,7 @@ class ApiParts:
         return cls(
             c.live, c.started, c.front.dispatcher, c.metrics, c.health, c.capacity, c.cameras,
             m.controller, m.recordings, m.snapshots, c.store.disk, m.retention, c.store.index,
+            c.store.authenticator.jwt,
         )  # fmt: skip
 
 

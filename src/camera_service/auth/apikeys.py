@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from camera_service.auth.identity import AuthError, Identity, Role, validate_ttl
+from camera_service.auth.scope import decode_cameras, encode_cameras, parse_cameras
 from camera_service.db import Database, connect
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ MAX_KEY_CHARS = 256  # a real key is 47 characters
 INVALID = "Authentication failed: invalid API key"
 EXPIRED = "Authentication failed: API key expired"
 
-_COLUMNS = "key_id, name, role, created_at, expires_at, last_used_at, revoked, revoked_at"
+_COLUMNS = "key_id, name, role, created_at, expires_at, last_used_at, revoked, revoked_at, cameras"
 
 
 class UnknownKeyError(LookupError):
@@ -61,6 +62,7 @@ class ApiKeyRecord:
     last_used_at: float | None
     revoked: bool
     revoked_at: float | None
+    cameras: tuple[str, ...] | None = None  # ids or patterns; None: every camera
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> ApiKeyRecord:
@@ -73,6 +75,7 @@ class ApiKeyRecord:
             last_used_at=row["last_used_at"],
             revoked=bool(row["revoked"]),
             revoked_at=row["revoked_at"],
+            cameras=decode_cameras(row["cameras"]),
         )
 
     def expired(self, now: float) -> bool:
@@ -89,6 +92,7 @@ class ApiKeyRecord:
             "last_used_at": self.last_used_at,
             "revoked": self.revoked,
             "revoked_at": self.revoked_at,
+            "cameras": None if self.cameras is None else list(self.cameras),
         }
 
 
@@ -128,17 +132,30 @@ class ApiKeyStore:
     # --- management (CLI, or the DB worker thread) ---------------------------------
 
     def create(
-        self, name: str, role: Role | str, ttl_seconds: float | None, now: float | None = None
+        self,
+        name: str,
+        role: Role | str,
+        ttl_seconds: float | None,
+        now: float | None = None,
+        cameras: builtins.list[str] | tuple[str, ...] | None = None,
     ) -> tuple[str, ApiKeyRecord]:
-        """Returns the plaintext key, which is not stored and cannot be shown again."""
+        """Returns the plaintext key, which is not stored and cannot be shown again.
+        ``cameras`` (ids or patterns) limits the key; None: every camera."""
         name = validate_name(name)
         role = role if isinstance(role, Role) else Role.parse(role)
         ttl = key_ttl(ttl_seconds)
+        scope = None if cameras is None else parse_cameras(builtins.list(cameras))
         with self._db.transaction() as conn:
-            return self._insert(conn, name, role, ttl, time.time() if now is None else now)
+            return self._insert(conn, name, role, ttl, time.time() if now is None else now, scope)
 
     def _insert(
-        self, conn: sqlite3.Connection, name: str, role: Role, ttl: float | None, now: float
+        self,
+        conn: sqlite3.Connection,
+        name: str,
+        role: Role,
+        ttl: float | None,
+        now: float,
+        cameras: tuple[str, ...] | None,
     ) -> tuple[str, ApiKeyRecord]:
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         expires_at = None if ttl is None else now + ttl
@@ -146,13 +163,22 @@ class ApiKeyStore:
             key_id = KEY_ID_PREFIX + "".join(secrets.choice(KEY_ID_ALPHABET) for _ in range(10))
             try:
                 conn.execute(
-                    "INSERT INTO api_keys (key_id, name, role, key_hash, created_at, expires_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (key_id, name, role.label, hash_key(key), now, expires_at),
+                    "INSERT INTO api_keys"
+                    " (key_id, name, role, key_hash, created_at, expires_at, cameras)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        key_id,
+                        name,
+                        role.label,
+                        hash_key(key),
+                        now,
+                        expires_at,
+                        encode_cameras(cameras),
+                    ),
                 )
             except sqlite3.IntegrityError:
                 continue
-            record = ApiKeyRecord(key_id, name, role, now, expires_at, None, False, None)
+            record = ApiKeyRecord(key_id, name, role, now, expires_at, None, False, None, cameras)
             return key, record
         raise RuntimeError("could not allocate a unique key_id")
 
@@ -177,7 +203,7 @@ class ApiKeyStore:
     def rotate(self, key_id: str, now: float | None = None) -> tuple[str, ApiKeyRecord]:
         """Revoke a key and issue its successor in one transaction.
 
-        The successor keeps name and role, and the same lifetime counted from now.
+        The successor keeps name, role and cameras, and the same lifetime counted from now.
         A revoked key is not rotated: that would undo a deliberate revocation.
         """
         now = time.time() if now is None else now
@@ -194,7 +220,7 @@ class ApiKeyStore:
             conn.execute(
                 "UPDATE api_keys SET revoked = 1, revoked_at = ? WHERE key_id = ?", (now, key_id)
             )
-            return self._insert(conn, old.name, old.role, ttl, now)
+            return self._insert(conn, old.name, old.role, ttl, now, old.cameras)
 
     # --- authentication -------------------------------------------------------------
 
@@ -221,6 +247,7 @@ class ApiKeyStore:
             auth_type="api_key",
             expires_at=record.expires_at,
             key_id=record.key_id,
+            cameras=record.cameras,
         )
 
     def still_valid(self, key_id: str, now: float) -> bool:

@@ -22,12 +22,17 @@ from camera_service.auth.apikeys import ApiKeyRecord, ApiKeyStore, UnknownKeyErr
 from camera_service.auth.audit import AuditLog
 from camera_service.auth.identity import Role, validate_ttl
 from camera_service.auth.jwt import JwtAuthenticator, load_or_create_secret
+from camera_service.auth.scope import parse_camera_list
 from camera_service.config import Settings
 from camera_service.db import Database
 from camera_service.dirs import resolve_dirs
 from camera_service.observability.health import iso
 
 Handler = Callable[[argparse.Namespace, Settings], int]
+CAMERAS_HELP = (
+    "only these cameras: comma-separated ids or patterns with * and ? "
+    "(e.g. lab,door-*; default: every camera)"
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=_ttl,
         help="lifetime in seconds, at most ten years (default security.jwt.default_ttl)",
     )
+    p.add_argument("--cameras", type=_cameras, help=CAMERAS_HELP)
     p.set_defaults(func=token_create)
 
     keys = subparsers.add_parser("keys", help="manage API keys")
@@ -53,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--ttl", type=_ttl, help="lifetime in seconds, at most ten years (default: never)"
     )
+    p.add_argument("--cameras", type=_cameras, help=CAMERAS_HELP)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=keys_create)
 
@@ -84,6 +91,13 @@ def _ttl(value: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
     try:
         return validate_ttl(seconds)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _cameras(value: str) -> tuple[str, ...]:
+    try:
+        return parse_camera_list(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -161,14 +175,14 @@ def _print_new_key(key: str, record: ApiKeyRecord, as_json: bool, **extra: str) 
 def token_create(args: argparse.Namespace, settings: Settings) -> int:
     secret, _source = load_or_create_secret(settings, resolve_dirs(settings))
     ttl = args.ttl if args.ttl is not None else settings.security.jwt.default_ttl
-    print(JwtAuthenticator(secret).mint(args.user, args.role, ttl))
+    print(JwtAuthenticator(secret).mint(args.user, args.role, ttl, cameras=args.cameras))
     return 0
 
 
 @_handles_errors
 def keys_create(args: argparse.Namespace, settings: Settings) -> int:
     with _Keys(settings) as k:
-        key, record = k.store.create(args.name, args.role, args.ttl)
+        key, record = k.store.create(args.name, args.role, args.ttl, cameras=args.cameras)
         k.audit.record(
             "key_created",
             _actor(),
@@ -176,6 +190,7 @@ def keys_create(args: argparse.Namespace, settings: Settings) -> int:
             name=record.name,
             role=record.role.label,
             expires_at=record.expires_at,
+            cameras=None if record.cameras is None else list(record.cameras),
         )
     _print_new_key(key, record, args.json)
     return 0
@@ -188,12 +203,13 @@ def keys_list(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps([_json_record(r) for r in records], indent=2))
         return 0
-    header = ("KEY_ID", "NAME", "ROLE", "CREATED", "EXPIRES", "LAST USED", "REVOKED")
+    header = ("KEY_ID", "NAME", "ROLE", "CAMERAS", "CREATED", "EXPIRES", "LAST USED", "REVOKED")
     rows = [header] + [
         (
             r.key_id,
             r.name,
             r.role.label,
+            "all" if r.cameras is None else ",".join(r.cameras) or "none",
             _iso(r.created_at) or "-",
             _iso(r.expires_at) or "never",
             _iso(r.last_used_at) or "never",

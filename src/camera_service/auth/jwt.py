@@ -1,7 +1,10 @@
 """HS256 JSON Web Tokens: the shared secret, verification and minting.
 
 Wire contract (api.md §2): claims ``user_id`` (string), ``role`` (viewer|operator|admin)
-and ``exp`` are required, ``iat`` is optional, numeric times may be floats. The
+and ``exp`` are required, ``iat`` is optional, numeric times may be floats. Optional
+``cameras`` (a list of camera ids or patterns; absent: every camera) limits the token to
+those cameras, and ``scope: "media"`` makes it a media token (``auth/scope.py``); a
+malformed one makes the token invalid. The
 algorithm is pinned to HS256, so ``alg: none``, RS256 (key confusion) and other HMAC
 sizes are refused before any claim is looked at.
 """
@@ -18,11 +21,19 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from camera_service.auth.identity import AuthError, Identity, Role, validate_ttl
+from camera_service.auth.scope import (
+    CAMERAS_CLAIM,
+    MEDIA_SCOPE,
+    SCOPE_CLAIM,
+    is_media_scope,
+    parse_cameras,
+)
 from camera_service.config import Settings
 from camera_service.dirs import DataDirs
 
@@ -168,14 +179,38 @@ class JwtAuthenticator:
             nbf = _number(claims["nbf"])
             if nbf is None or now < nbf:
                 raise AuthError("invalid", INVALID)
+        try:
+            cameras = parse_cameras(claims[CAMERAS_CLAIM]) if CAMERAS_CLAIM in claims else None
+            media_only = SCOPE_CLAIM in claims and is_media_scope(claims[SCOPE_CLAIM])
+        except ValueError:
+            raise AuthError("invalid", INVALID) from None
         if now >= exp:
             raise AuthError("expired", EXPIRED)
-        return Identity(user_id=user_id, role=role, auth_type="jwt", expires_at=exp)
+        return Identity(
+            user_id=user_id,
+            role=role,
+            auth_type="jwt",
+            expires_at=exp,
+            cameras=cameras,
+            media_only=media_only,
+        )
 
     def mint(
-        self, user_id: str, role: Role | str, ttl_seconds: float, now: float | None = None
+        self,
+        user_id: str,
+        role: Role | str,
+        ttl_seconds: float,
+        now: float | None = None,
+        *,
+        cameras: Sequence[str] | None = None,
+        media: bool = False,
+        expires_at: float | None = None,
     ) -> str:
-        """Integer iat/exp: some older clients decode times as integers."""
+        """Integer iat/exp: some older clients decode times as integers.
+
+        ``cameras`` limits the token (None: every camera); ``media`` marks a media
+        token; ``expires_at`` caps ``exp`` (a media token never outlives the
+        credential it was made from)."""
         if not isinstance(user_id, str) or not user_id.strip():
             raise ValueError("user_id must be a non-empty string")
         role = role if isinstance(role, Role) else Role.parse(role)
@@ -183,7 +218,14 @@ class JwtAuthenticator:
         if now is None:
             now = time.time()
         iat = int(now)
-        claims = {"user_id": user_id, "role": role.label, "iat": iat, "exp": math.ceil(now + ttl)}
+        exp = math.ceil(now + ttl)
+        if expires_at is not None:
+            exp = min(exp, math.floor(expires_at))
+        claims: dict[str, Any] = {"user_id": user_id, "role": role.label, "iat": iat, "exp": exp}
+        if cameras is not None:
+            claims[CAMERAS_CLAIM] = list(parse_cameras(list(cameras)))
+        if media:
+            claims[SCOPE_CLAIM] = MEDIA_SCOPE
         payload = _b64encode(orjson.dumps(claims))
         signing_input = f"{_HEADER}.{payload}"
         return f"{signing_input}.{_b64encode(self._sign(signing_input.encode('ascii')))}"

@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="service status (admin), or one camera's (viewer)")
     status.add_argument("device", nargs="?", help="/dev/videoN or camera id")
 
+    media = sub.add_parser(
+        "media-token", help="a short-lived token and stream URLs for one camera (viewer)"
+    )
+    media.add_argument("camera_id")
+    media.add_argument("--ttl", type=_positive, help="seconds (default: the service's, 300)")
+
     snap = sub.add_parser("snapshot", help="take a snapshot (operator)")
     snap.add_argument("device")
     snap.add_argument("--format", choices=("jpg", "png"))
@@ -138,6 +144,8 @@ async def _execute(client: CameraClient, args: argparse.Namespace) -> tuple[Any,
         if args.device:
             return await client.get_camera_status(args.device), _mapping
         return await client.get_status(), _mapping
+    if command == "media-token":
+        return await client.create_media_token(args.camera_id, args.ttl), _media_token
     if command == "snapshot":
         result = await client.take_snapshot(
             args.device, filename=args.filename, format=args.format, quality=args.quality
@@ -202,6 +210,12 @@ def _mapping(result: Any, indent: str = "") -> str:
             text = orjson.dumps(value).decode() if isinstance(value, list | dict) else value
             lines.append(f"{indent}{key}: {text}")
     return "\n".join(lines)
+
+
+def _media_token(r: Any) -> str:
+    streams = r["streams"]
+    lines = [f"token: {r['token']}", f"expires_at: {r['expires_at']}"]
+    return "\n".join(lines + [f"{name}: {url}" for name, url in streams.items()])
 
 
 def _snapshot(r: Any) -> str:

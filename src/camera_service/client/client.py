@@ -236,6 +236,14 @@ class CameraClient:
         params = _given(limit=limit, offset=offset, device=device, since=since, until=until)
         return cast(t.FileList, await self.call("list_snapshots", params))
 
+    async def create_media_token(
+        self, camera_id: str, ttl_seconds: float | None = None
+    ) -> t.MediaToken:
+        """A short-lived token for one camera's streams, and its URLs carrying it (for a
+        browser: it never needs this client's credential)."""
+        params = _given(camera_id=camera_id, ttl_seconds=ttl_seconds)
+        return cast(t.MediaToken, await self.call("create_media_token", params))
+
     async def get_recording_info(self, filename: str) -> t.FileInfo:
         return cast(t.FileInfo, await self.call("get_recording_info", {"filename": filename}))
 

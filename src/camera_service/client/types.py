@@ -25,6 +25,7 @@ from camera_service.api.contract import (
 )
 from camera_service.api.contract import CameraStatusResult as CameraStatus
 from camera_service.api.contract import ListedFile as FileEntry
+from camera_service.api.contract import MediaTokenResult as MediaToken
 from camera_service.api.contract import MetricsResult as Metrics
 from camera_service.api.contract import RetentionResult as RetentionPolicy
 from camera_service.api.contract import SnapshotResult as Snapshot
@@ -47,6 +48,7 @@ __all__ = [
     "FileInfo",
     "FileKind",
     "FileList",
+    "MediaToken",
     "Metrics",
     "RecordingStarted",
     "RecordingStopped",

@@ -380,9 +380,10 @@ class IndexStore:
         camera_id: str | None,
         since: float | None,
         until: float | None,
+        cameras: tuple[str, ...] | None = None,
     ) -> MediaPage:
-        where, args = _filters(kind, camera_id, since, until)
-        key = (kind, camera_id, since, until)
+        where, args = _filters(kind, camera_id, since, until, cameras)
+        key = (kind, camera_id, since, until, cameras)
         count = self._totals.get(key)
         if count is None:
             if len(self._totals) >= MAX_CACHED_TOTALS:
@@ -524,13 +525,22 @@ class IndexStore:
 
 
 def _filters(
-    kind: Kind, camera_id: str | None, since: float | None, until: float | None
+    kind: Kind,
+    camera_id: str | None,
+    since: float | None,
+    until: float | None,
+    cameras: tuple[str, ...] | None,
 ) -> tuple[str, tuple[Any, ...]]:
     where = ["kind = ?"]
     args: list[Any] = [kind]
     if camera_id is not None:
         where.append("camera_id = ?")
         args.append(camera_id)
+    if cameras is not None:
+        # A camera scope's patterns (auth/scope.py) mean the same to GLOB as to fnmatch;
+        # a file whose name names no camera (camera_id NULL) matches none of them.
+        where.append("(" + " OR ".join(["camera_id GLOB ?"] * len(cameras) or ["0"]) + ")")
+        args.extend(cameras)
     if since is not None:
         where.append("start_time >= ?")
         args.append(since)
@@ -628,11 +638,15 @@ class MediaIndex:
         camera_id: str | None = None,
         since: float | None = None,
         until: float | None = None,
+        cameras: tuple[str, ...] | None = None,
     ) -> MediaPage:
         """Newest first (by start time, then name); ``since``/``until`` (UTC epoch
-        seconds, inclusive) filter on the start time."""
+        seconds, inclusive) filter on the start time; ``cameras`` (ids or ``*``/``?``
+        patterns; None: all) keeps the files of those cameras."""
         await self.flush()
-        return await self.db.run(self.store.page, kind, limit, offset, camera_id, since, until)
+        return await self.db.run(
+            self.store.page, kind, limit, offset, camera_id, since, until, cameras
+        )
 
     async def get(self, kind: Kind, name: str) -> MediaEntry | None:
         """The entry of ``name`` (looked at now); None when there is no such media file."""

@@ -15,6 +15,7 @@ from camera_service.api.methods import (
     storage,
     streams,
     system,
+    tokens,
 )
 from camera_service.api.methodtable import MethodSpec
 from camera_service.api.openrpc import Discovery
@@ -27,6 +28,7 @@ def all_methods() -> list[MethodSpec[Any]]:
             *session.METHODS,
             *cameras.METHODS,
             *streams.METHODS,
+            *tokens.METHODS,
             *system.METHODS,
             *storage.METHODS,
             *files.METHODS,

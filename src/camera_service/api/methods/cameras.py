@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 
 from camera_service.api.context import ApiContext, Components
 from camera_service.api.contract import CameraInfo, CameraList, CameraStatusResult, Capabilities
-from camera_service.api.methodtable import Call, MethodSpec, NoParams, Params
+from camera_service.api.methodtable import Call, CameraParam, MethodSpec, NoParams, Params
 from camera_service.api.session import Session
 from camera_service.api.wire import camera_fields, recording_ended, stream_urls
 from camera_service.auth.identity import Role
@@ -54,6 +54,10 @@ class DeviceParams(Params):
         assert camera_id is not None  # validated above
         return camera_id
 
+    def scoped(self) -> str:
+        """The camera a caller's camera scope is checked against (``CameraParam.of``)."""
+        return self.camera_id
+
 
 def _placeholder(camera_id: str) -> Camera:
     """A well-formed id nobody has: reported DISCONNECTED, not an error (api.md §4)."""
@@ -72,21 +76,25 @@ def camera_info(camera: Camera, session: Session, cfg: MediaMtxConfig) -> Camera
 
 
 def get_camera_list(call: Call[NoParams]) -> orjson.Fragment:
-    """The list, encoded per client host; a reply embeds the bytes as they are."""
+    """The cameras the caller may see, encoded per client host and camera scope; a
+    reply embeds the bytes as they are."""
     c = call.ctx.components
     cfg = c.settings.mediamtx
-    host = call.session.host
+    session = call.session
+    key = (session.host, session.cameras)
     cache = call.ctx.camera_list
-    hit = cache.get(host, c.cameras.version, cfg)
+    hit = cache.get(key, c.cameras.version, cfg)
     if hit is not None:
         return hit
-    listed = [camera_info(camera, call.session, cfg) for camera in c.cameras]
+    listed = [
+        camera_info(camera, session, cfg) for camera in c.cameras if session.sees(camera.camera_id)
+    ]
     result: CameraList = {
         "cameras": listed,
         "total": len(listed),
         "connected": sum(1 for camera in listed if camera["status"] == "CONNECTED"),
     }
-    return cache.put(host, c.cameras.version, cfg, orjson.Fragment(orjson.dumps(result)))
+    return cache.put(key, c.cameras.version, cfg, orjson.Fragment(orjson.dumps(result)))
 
 
 def metrics_of(c: Components, camera: Camera) -> dict[str, Any]:
@@ -154,9 +162,21 @@ def get_camera_status(call: Call[DeviceParams]) -> orjson.Fragment | CameraStatu
     return orjson.Fragment(head + orjson.dumps(metrics_of(c, camera)) + tail)
 
 
+def unseen_status(call: Call[DeviceParams], camera_id: str) -> CameraStatusResult:
+    """A camera the caller may not see: as one that does not exist."""
+    return status_result(call.ctx.components, _placeholder(camera_id), call.session, None, None)
+
+
 def get_camera_capabilities(call: Call[DeviceParams]) -> Capabilities:
     camera_id = call.params.camera_id
-    camera = call.ctx.components.cameras.get(camera_id) or _placeholder(camera_id)
+    return capabilities(call.ctx.components.cameras.get(camera_id) or _placeholder(camera_id))
+
+
+def unseen_capabilities(call: Call[DeviceParams], camera_id: str) -> Capabilities:
+    return capabilities(_placeholder(camera_id))
+
+
+def capabilities(camera: Camera) -> Capabilities:
     return {
         "device": camera.device,
         "formats": camera.formats,
@@ -183,6 +203,7 @@ METHODS = (
         Role.VIEWER,
         DeviceParams,
         CameraStatusResult,
+        camera=CameraParam(DeviceParams.scoped, unseen_status),
     ),
     MethodSpec(
         "get_camera_capabilities",
@@ -191,5 +212,6 @@ METHODS = (
         Role.VIEWER,
         DeviceParams,
         Capabilities,
+        camera=CameraParam(DeviceParams.scoped, unseen_capabilities),
     ),
 )

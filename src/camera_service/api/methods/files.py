@@ -24,12 +24,12 @@ from camera_service.api.jsonrpc import (
     INVALID_PARAMS,
     RpcError,
 )
-from camera_service.api.methodtable import Call, MethodSpec, Params
+from camera_service.api.methodtable import Call, CameraParam, MethodSpec, Params
 from camera_service.auth.identity import Role
 from camera_service.cameras.model import camera_id_for
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.observability.health import iso
-from camera_service.storage.index import MediaEntry, MediaIndex
+from camera_service.storage.index import MediaEntry
 from camera_service.storage.names import Kind, check_basename
 
 MAX_OFFSET = 1_000_000_000
@@ -79,6 +79,10 @@ class ListParams(Params):
     @property
     def camera_id(self) -> str | None:
         return None if self.device is None else camera_id_for(self.device)
+
+    def scoped(self) -> str | None:
+        """The camera a caller's camera scope is checked against (``CameraParam.of``)."""
+        return self.camera_id
 
 
 class FileParams(Params):
@@ -151,10 +155,12 @@ def info(cameras: CameraRegistry, entry: MediaEntry) -> FileInfo:
     return result
 
 
-async def existing(index: MediaIndex, kind: Kind, name: str) -> MediaEntry:
-    """The index entry of ``name``; -1005 when there is no such file."""
-    entry = await index.get(kind, name)
-    if entry is None:
+async def existing(call: Call[FileParams], kind: Kind) -> MediaEntry:
+    """The index entry of the file named; -1005 when there is no such file, or it is of
+    a camera the caller may not see."""
+    name = call.params.filename
+    entry = await call.ctx.components.index.get(kind, name)
+    if entry is None or not call.session.sees(entry.camera_id):
         raise _not_found(kind, name)
     return entry
 
@@ -162,8 +168,7 @@ async def existing(index: MediaIndex, kind: Kind, name: str) -> MediaEntry:
 # --- the methods, the same for each kind ----------------------------------------------------
 
 
-async def list_files(kind: Kind, call: Call[ListParams]) -> FileList:
-    p = call.params
+def _window(p: ListParams) -> tuple[float | None, float | None]:
     since = p.since.timestamp() if p.since is not None else None
     until = p.until.timestamp() if p.until is not None else None
     if since is not None and until is not None and until < since:
@@ -172,8 +177,18 @@ async def list_files(kind: Kind, call: Call[ListParams]) -> FileList:
             "Invalid params: until must not be before since",
             {"reason": "invalid_params", "param": "until"},
         )
+    return since, until
+
+
+async def list_files(kind: Kind, call: Call[ListParams]) -> FileList:
+    """The files of the cameras the caller may see (only those with a camera in their
+    name, for a caller limited to some cameras)."""
+    p = call.params
+    since, until = _window(p)
     c = call.ctx.components
-    page = await c.index.list(kind, p.limit, p.offset, p.camera_id, since, until)
+    page = await c.index.list(
+        kind, p.limit, p.offset, p.camera_id, since, until, cameras=call.session.cameras
+    )
     return {
         "files": [listed(c.cameras, e) for e in page.files],
         "total": page.total,
@@ -182,15 +197,20 @@ async def list_files(kind: Kind, call: Call[ListParams]) -> FileList:
     }
 
 
+def unseen_list(call: Call[ListParams], camera_id: str) -> FileList:
+    """``device`` a camera the caller may not see: as one that never had a file."""
+    _window(call.params)
+    return {"files": [], "total": 0, "limit": call.params.limit, "offset": call.params.offset}
+
+
 async def get_info(kind: Kind, call: Call[FileParams]) -> FileInfo:
-    c = call.ctx.components
-    return info(c.cameras, await existing(c.index, kind, call.params.filename))
+    return info(call.ctx.components.cameras, await existing(call, kind))
 
 
 async def delete(kind: Kind, call: Call[FileParams]) -> Deleted:
     c = call.ctx.components
     name = call.params.filename
-    entry = await existing(c.index, kind, name)
+    entry = await existing(call, kind)
     # The recorder's word (busy) or the index's: inotify may see a new segment before
     # its create hook has reached the recording manager.
     if name in c.recordings.busy() or entry.written_now(time.time()):
@@ -247,6 +267,7 @@ METHODS = (
         ListParams,
         FileList,
         errors=(INVALID_PARAMS,),
+        camera=CameraParam(ListParams.scoped, unseen_list),
     ),
     MethodSpec(
         "get_recording_info",
@@ -274,6 +295,7 @@ METHODS = (
         ListParams,
         FileList,
         errors=(INVALID_PARAMS,),
+        camera=CameraParam(ListParams.scoped, unseen_list),
     ),
     MethodSpec(
         "get_snapshot_info",

@@ -21,7 +21,7 @@ from camera_service.api.jsonrpc import (
 )
 from camera_service.api.methods.cameras import DeviceParams
 from camera_service.api.methods.system import capacity_error
-from camera_service.api.methodtable import Call, MethodSpec
+from camera_service.api.methodtable import Call, CameraParam, MethodSpec
 from camera_service.auth.identity import Role
 from camera_service.limits import CapacityExceeded
 from camera_service.observability.health import iso
@@ -29,6 +29,7 @@ from camera_service.record.manager import (
     AlreadyRecording,
     CameraUnavailable,
     MediaMtxFailed,
+    NotRecording,
     RecordingError,
     StorageRefused,
 )
@@ -126,6 +127,16 @@ async def start_recording(call: Call[StartParams]) -> StartResult:
     return started_result(rec)
 
 
+def unseen_start(call: Call[StartParams], camera_id: str) -> StartResult:
+    """A camera the caller may not see: as one that does not exist."""
+    call.params.seconds()
+    raise rpc_error(CameraUnavailable(camera_id))
+
+
+def unseen_stop(call: Call[DeviceParams], camera_id: str) -> StopResult:
+    raise rpc_error(NotRecording(camera_id))
+
+
 async def stop_recording(call: Call[DeviceParams]) -> StopResult:
     recordings = call.ctx.components.recordings
     try:
@@ -154,6 +165,7 @@ METHODS = (
             INVALID_PARAMS,
         ),
         concurrent=True,
+        camera=CameraParam(StartParams.scoped, unseen_start),
     ),
     MethodSpec(
         "stop_recording",
@@ -164,5 +176,6 @@ METHODS = (
         StopResult,
         errors=(MEDIAMTX_FAILED, INVALID_PARAMS),
         concurrent=True,
+        camera=CameraParam(DeviceParams.scoped, unseen_stop),
     ),
 )

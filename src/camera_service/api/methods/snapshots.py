@@ -16,9 +16,10 @@ from camera_service.api.jsonrpc import (
 )
 from camera_service.api.methods.cameras import DeviceParams
 from camera_service.api.methods.system import capacity_error
-from camera_service.api.methodtable import Call, MethodSpec
+from camera_service.api.methodtable import Call, CameraParam, MethodSpec
 from camera_service.auth.identity import Role
 from camera_service.limits import CapacityExceeded
+from camera_service.media.ffmpeg import ImageFormat
 from camera_service.media.snapshots import (
     CameraUnavailable,
     Capture,
@@ -50,10 +51,10 @@ class SnapshotParams(DeviceParams):
         return v
 
 
-async def take_snapshot(call: Call[SnapshotParams]) -> SnapshotResult:
+def _request(call: Call[SnapshotParams]) -> tuple[str | None, ImageFormat, int]:
+    """(filename, format, quality) asked for, defaults applied; -32602 for a bad name."""
     p = call.params
-    c = call.ctx.components
-    defaults = c.settings.snapshots
+    defaults = call.ctx.components.settings.snapshots
     try:
         filename, fmt = resolve_name(p.filename, p.format, defaults.format)
     except BadName as exc:
@@ -62,16 +63,32 @@ async def take_snapshot(call: Call[SnapshotParams]) -> SnapshotResult:
             f"Invalid params: filename {exc}",
             {"reason": "invalid_params", "param": "filename"},
         ) from None
-    quality = p.quality if p.quality is not None else defaults.quality
+    return filename, fmt, p.quality if p.quality is not None else defaults.quality
+
+
+def refused(exc: SnapshotRefused) -> RpcError:
+    if isinstance(exc, CameraUnavailable):
+        return RpcError(CAMERA_NOT_FOUND, str(exc), {"reason": "camera_not_available"})
+    return RpcError(STORAGE_CRITICAL, str(exc), {"reason": "storage_critical"})
+
+
+async def take_snapshot(call: Call[SnapshotParams]) -> SnapshotResult:
+    filename, fmt, quality = _request(call)
     try:
-        result = await c.snapshots.take(p.camera_id, filename, fmt, quality)
+        result = await call.ctx.components.snapshots.take(
+            call.params.camera_id, filename, fmt, quality
+        )
     except SnapshotRefused as exc:
-        if isinstance(exc, CameraUnavailable):
-            raise RpcError(CAMERA_NOT_FOUND, str(exc), {"reason": "camera_not_available"}) from None
-        raise RpcError(STORAGE_CRITICAL, str(exc), {"reason": "storage_critical"}) from None
+        raise refused(exc) from None
     except CapacityExceeded as exc:
         raise capacity_error(exc) from None
     return snapshot_result(result)
+
+
+def unseen(call: Call[SnapshotParams], camera_id: str) -> SnapshotResult:
+    """A camera the caller may not see: as one that does not exist."""
+    _request(call)
+    raise refused(CameraUnavailable(camera_id))
 
 
 def snapshot_result(c: Capture) -> SnapshotResult:
@@ -119,5 +136,6 @@ METHODS = (
         SnapshotResult,
         errors=(INVALID_PARAMS, CAMERA_NOT_FOUND, STORAGE_CRITICAL, CAPACITY_EXCEEDED),
         concurrent=True,
+        camera=CameraParam(SnapshotParams.scoped, unseen),
     ),
 )

@@ -17,6 +17,7 @@ def get_streams(call: Call[NoParams]) -> list[Stream]:
             "bytes_sent": state.outbound_bytes if state else 0,
         }
         for name, state in call.ctx.components.media.managed_paths()
+        if call.session.sees(name)  # a path is named after its camera
     ]
 
 
