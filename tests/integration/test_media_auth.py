@@ -301,3 +301,45 @@ async def test_a_mediamtx_elsewhere_gets_this_runs_auth_url_through_its_api(
     assert not pushed()
     await app.media.wait_until(pushed, 10)
     assert mtx.global_conf["authHTTPAddress"] == address
+
+
+YARD = {**LAB, "id": "yard"}
+
+
+async def test_a_viewer_limited_to_one_camera_is_refused_on_another(
+    media_stack: MediaStackFactory,
+) -> None:
+    stack = await media_stack(cameras={"sources": [LAB, YARD]})
+    await stack.path_ready("lab")
+    await stack.path_ready("yard")
+    limited = make_token("viewer", cameras=["lab"])
+    assert await probe(token_url(stack, limited, "lab")) == (0, "h264")
+    assert (await probe(token_url(stack, limited, "yard")))[0] != 0
+    refused = [status for body, status in asked(stack, "read") if body["path"] == "yard"]
+    assert refused and set(refused) == {403}
+    # An API key limited the same way, as the RTSP password.
+    keys, db = stack.app.parts.store.keys, stack.app.parts.db
+    key, _ = await db.run(lambda: keys.create("lab-only", "viewer", None, cameras=["lab"]))
+    assert await probe(url(stack, key, "lab")) == (0, "h264")
+    assert (await probe(url(stack, key, "yard")))[0] != 0
+
+
+async def test_a_media_token_reads_its_camera_only(media_stack: MediaStackFactory) -> None:
+    stack = await media_stack(cameras={"sources": [LAB, YARD]})
+    await stack.path_ready("lab")
+    client = await stack.client("viewer")
+    result = await client.call("create_media_token", {"camera_id": "lab"})
+    token = result["token"]
+    # The RTSP URL it comes with plays in FFmpeg (whose user:password stops at 127
+    # characters: the token rides in the query, as MediaMTX's docs have it for RTSP).
+    assert await probe(result["streams"]["rtsp"]) == (0, "h264")
+    assert await probe(token_url(stack, token, "lab")) == (0, "h264")
+    assert await probe(f"{url(stack, path='lab')}?jwt={token}") == (0, "h264")  # as in its URLs
+    assert (await probe(token_url(stack, token, "yard")))[0] != 0
+    code, _, _ = await run(
+        "ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
+        "-i", "testsrc2=size=320x240:rate=10", "-t", "2", "-c:v", "libx264",
+        "-preset", "ultrafast", "-f", "rtsp", "-rtsp_transport", "tcp",
+        token_url(stack, token, "lab"), timeout=WAIT,
+    )  # fmt: skip
+    assert code != 0, "a media token published"
