@@ -2,9 +2,8 @@
 clients against the MediaMTX double's RTSP data plane, which asks the service's
 ``/mediamtx/auth`` about every read and publish as MediaMTX does (authMethod http).
 
-Per-camera refusal end to end (a viewer limited to camera A refused on B) waits for
-the camera-scope credentials (JWT claim, API-key field) of issue 15's other half; the
-decision itself is covered in tests/unit/test_media_access.py.
+Camera scopes (a viewer limited to camera A refused on B) and media tokens are checked
+here end to end too; every branch of the decision is in tests/unit/test_media_access.py.
 """
 
 from __future__ import annotations
