@@ -161,6 +161,19 @@ class MediaMtxConfig(Section):
     on_demand_close_after: PositiveSeconds = Field(
         10.0, description="Seconds a publisher runs on after its last reader left."
     )
+    auth_host: str | None = Field(
+        None,
+        description="MediaMTX on another host: the address at which it reaches this "
+        "service's health port. The service then gives MediaMTX, through its Control API "
+        "at every (re)connect, authMethod http and this run's auth URL with its secret.",
+    )
+    auth_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=60,
+        description="Seconds a media authentication (MediaMTX asking the service about a "
+        "read) is reused; expiry and revocation are still checked on every one. 0: never.",
+    )
 
 
 class RtspSource(Section):

@@ -18,12 +18,13 @@ from typing import Any
 import pytest
 import yaml
 
+from camera_service.api.mediaauth import auth_url
 from camera_service.app import (
     DEREGISTER_TIMEOUT,
     RECORDING_SHUTDOWN_TIMEOUT,
 )
 from camera_service.config import SYSTEM_DATA_DIR, MediaMtxConfig, Settings, load_settings
-from camera_service.media.mediamtx.managed import render_config
+from camera_service.media.mediamtx.managed import auth_fields, render_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -329,7 +330,29 @@ def test_compose_etcd_profile_is_optional() -> None:
 CHANGED = {
     "logStructured", "api", "apiAddress", "rtspTransports", "multicastRTPPort",
     "multicastRTCPPort", "rtmp", "srt", "moq", "pathDefaults", "paths",
+    "authMethod", "authHTTPAddress", "authHTTPExclude", "authInternalUsers",
 }  # fmt: skip
+MEDIA_ACTIONS = {"publish", "read", "playback"}
+
+
+def anonymous_permissions(conf: dict[str, Any]) -> list[str]:
+    """What a MediaMTX config lets anyone do without asking the service: every reason,
+    empty when none."""
+    found: list[str] = []
+    if conf.get("authMethod", "internal") != "http":
+        found.append(f"authMethod is {conf.get('authMethod', 'internal')!r}, not http")
+    if not str(conf.get("authHTTPAddress") or "").startswith("http"):
+        found.append("no authHTTPAddress")
+    for perm in conf.get("authHTTPExclude") or []:
+        if perm.get("action") in MEDIA_ACTIONS:
+            found.append(f"authHTTPExclude lets {perm} through")
+    for user in conf.get("authInternalUsers") or []:
+        for perm in user.get("permissions") or []:
+            if user.get("user") == "any" and perm.get("action") in MEDIA_ACTIONS:
+                found.append(f"authInternalUsers: user any may {perm.get('action')}")
+            if perm.get("action") not in MEDIA_ACTIONS and user.get("ips") in (None, []):
+                found.append(f"authInternalUsers: {perm.get('action')} from any address")
+    return found
 
 
 def test_mediamtx_config_derives_from_the_reference() -> None:
@@ -347,15 +370,38 @@ def test_mediamtx_config_derives_from_the_reference() -> None:
     assert ours["paths"] == {}  # API paths only
 
 
+def managed_config() -> dict[str, Any]:
+    return render_config(
+        MediaMtxConfig(), auth=auth_fields(auth_url("127.0.0.1", 8003, "per-run-secret"))
+    )
+
+
 def test_mediamtx_config_matches_the_managed_one() -> None:
-    """Ports and protocols as the service writes them when it manages MediaMTX."""
+    """Ports, protocols and auth as the service writes them when it manages MediaMTX."""
     ours = yaml.safe_load(MEDIAMTX_YML.read_text())
-    managed = render_config(MediaMtxConfig())
+    managed = managed_config()
     for key, value in managed.items():
-        if key in ("pathDefaults", "paths", "logDestinations"):
+        if key in ("pathDefaults", "paths", "logDestinations", "authHTTPAddress"):
             continue
+        if key == "authInternalUsers":  # `pass:` is null in YAML, "" as we write it
+            value = [{**u, "pass": u["pass"] or None} for u in value]
         assert ours[key] == value, key
     assert ours["logStructured"] is True
+    # Compose: the containers share loopback, where the endpoint needs no secret.
+    assert ours["authHTTPAddress"] == auth_url("127.0.0.1", Settings().health.port)
+    assert managed["authHTTPAddress"].startswith(ours["authHTTPAddress"] + "?secret=")
+
+
+def test_no_anonymous_media_permission_remains() -> None:
+    """Neither the compose config nor the managed one lets anyone publish, read or play
+    back without the service; MediaMTX's default does (the check catches it)."""
+    assert anonymous_permissions(yaml.safe_load(MEDIAMTX_YML.read_text())) == []
+    assert anonymous_permissions(managed_config()) == []
+    reference = anonymous_permissions(yaml.safe_load(REFERENCE_YML.read_text()))
+    assert any("user any may publish" in r for r in reference), reference
+    assert any("authMethod" in r for r in reference), reference
+    unmanaged = anonymous_permissions(render_config(MediaMtxConfig()))
+    assert unmanaged, "a config without the service's auth passed the check"
 
 
 # --- systemd unit ----------------------------------------------------------------------------

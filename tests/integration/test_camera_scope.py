@@ -321,7 +321,7 @@ async def test_a_media_token_is_scoped_short_and_carried_by_its_urls(hub: Hub) -
     assert result["camera_id"] == "lab"
     assert result["expires_at"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(claims["exp"]))
     assert result["streams"] == {
-        "rtsp": f"rtsp://media:{token}@127.0.0.1:8554/lab",
+        "rtsp": f"rtsp://127.0.0.1:8554/lab?jwt={token}",
         "webrtc": f"http://127.0.0.1:8889/lab?jwt={token}",
         "hls": f"http://127.0.0.1:8888/lab/index.m3u8?jwt={token}",
     }

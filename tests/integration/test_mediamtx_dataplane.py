@@ -27,6 +27,7 @@ from tests.support.mediamtx.dataplane import (
     parse_duration,
     sdp_codecs,
 )
+from tests.support.processes import run
 from tests.support.rtsp_server import RtspCamera
 
 # What the service generates for a test-pattern camera: H.264, yuv420p, GOP = 1 s.
@@ -47,25 +48,6 @@ media = pytest.mark.skipif(
 async def plane() -> AsyncIterator[DataPlane]:
     async with DataPlane(restart_pause=0.2, stop_timeout=3.0) as dp:
         yield dp
-
-
-async def run(*argv: str, timeout: float = 20.0) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
 async def probe(url: str, transport: str = "tcp") -> dict[str, Any]:

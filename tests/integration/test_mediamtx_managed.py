@@ -63,6 +63,19 @@ async def test_managed_mediamtx_is_configured_restarted_and_stopped(tmp_path: Pa
         assert f":{app.health_port}/hooks/recording" in defaults["runOnRecordSegmentCreate"]
         assert defaults["recordPath"].startswith(str(app.paths.recordings))
         assert oct(managed.config_path.stat().st_mode & 0o777) == "0o600"
+        # Every media action is asked of the service, on its health port, with the run's
+        # secret (the file is 0600: the secret is the service's and MediaMTX's only).
+        assert config["authMethod"] == "http"
+        address = config["authHTTPAddress"]
+        assert address.startswith(f"http://127.0.0.1:{app.health_port}/mediamtx/auth?secret=")
+        assert config["authHTTPExclude"] == [
+            {"action": "api"}, {"action": "metrics"}, {"action": "pprof"}
+        ]  # fmt: skip
+        anonymous = {"ip": "127.0.0.1", "user": "", "password": "", "token": "",
+                     "action": "read", "path": "lab", "protocol": "rtsp", "id": None,
+                     "query": ""}  # fmt: skip
+        async with aiohttp.ClientSession() as http, http.post(address, json=anonymous) as r:
+            assert r.status == 401  # no credential: MediaMTX asks the RTSP client for one
 
         media = app.media
         await media.wait_until(lambda: media.reachable and "lab" in media.owned, 10)

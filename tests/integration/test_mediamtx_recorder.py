@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from tests.integration.test_mediamtx_dataplane import PUBLISH, media, rtsp_request, run
+from tests.integration.test_mediamtx_dataplane import PUBLISH, media, rtsp_request
 from tests.support.mediamtx.dataplane import DataPlane
 from tests.support.mediamtx.double import decode_segment_path, go_time
 from tests.support.mediamtx.recorder import Recorder, Segment, go_seconds
+from tests.support.processes import run
 
 if TYPE_CHECKING:
     from tests.support.mediamtx.fixtures import MediaMtxFactory

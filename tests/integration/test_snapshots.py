@@ -156,7 +156,7 @@ async def test_a_viewer_makes_the_grabber_attach_and_its_leaving_detaches_it(
     app, client = stack.app, await stack.client("operator")
     await stack.path_ready()
     viewer = await asyncio.create_subprocess_exec(
-        "ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-i", stack.plane.url("lab"),
+        "ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-i", stack.reader_url("lab"),
         "-f", "null", "-",
         stdin=asyncio.subprocess.DEVNULL,
     )  # fmt: skip

@@ -30,12 +30,14 @@ def stream_urls(camera_id: str, host: str, cfg: MediaMtxConfig) -> dict[str, str
 
 
 def media_urls(camera_id: str, host: str, cfg: MediaMtxConfig, token: str) -> dict[str, str]:
-    """A camera's stream URLs that carry a media token: the ``jwt`` query parameter on
-    HLS and WebRTC (what a browser can send), the RTSP password for RTSP clients."""
+    """A camera's stream URLs that carry a media token in the ``jwt`` query parameter:
+    what a browser can send on HLS and WebRTC, and on RTSP what MediaMTX's docs give for
+    tokens (as the RTSP password it would be cut: FFmpeg, and the players built on it,
+    keep at most 127 characters of ``user:password``, less than a media token)."""
     urls = stream_urls(camera_id, host, cfg)
     t = quote(token, safe="")
     return {
-        "rtsp": urls["rtsp"].replace("rtsp://", f"rtsp://media:{t}@", 1),
+        "rtsp": f"{urls['rtsp']}?jwt={t}",
         "webrtc": f"{urls['webrtc']}?jwt={t}",
         "hls": f"{urls['hls']}?jwt={t}",
     }

@@ -9,6 +9,7 @@ made on (the data dirs, the open database, the secrets) is opened before it
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from camera_service.api.context import ApiContext
 from camera_service.api.dispatch import Dispatcher, limits_of
 from camera_service.api.files import add_file_routes
 from camera_service.api.health import add_health_routes
+from camera_service.api.mediaauth import AUTH_PATH, MediaAuthEndpoint
 from camera_service.api.methods import all_methods
 from camera_service.api.methodtable import MethodTable
 from camera_service.api.notifications import Notifier
@@ -32,6 +34,7 @@ from camera_service.db import AsyncDatabase, Recovery
 from camera_service.dirs import DataDirs
 from camera_service.events import EventBus
 from camera_service.limits import Capacity
+from camera_service.media.access import InternalCredential, MediaAccess
 from camera_service.media.controller import MediaController
 from camera_service.media.desired import DesiredRecording
 from camera_service.media.grabber import GrabberPool
@@ -50,16 +53,20 @@ from camera_service.storage.retention import Retention
 from .live import LiveSettings
 from .parts import (
     AssignmentsWatch,
+    MediaAuthFields,
     Observer,
     Port,
     RecordingFields,
     apply_log_level,
     apply_rate_limit,
     apply_sources,
+    mediamtx_is_local,
     publish_health,
     report_recovery,
 )
 from .registration import REGISTRY_EVENTS, Registration
+
+log = logging.getLogger("camera_service")
 
 Readiness = Callable[[], tuple[bool, str]]  # /health/ready: (ready, why not)
 
@@ -74,6 +81,8 @@ class Resources:
     recovery: Recovery | None  # the database was unreadable and has been moved aside
     jwt_secret: str
     hook_token: str
+    internal: InternalCredential  # the service's own media credential (publish, read)
+    media_secret: str  # what a MediaMTX off loopback sends to the auth endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +105,9 @@ class Front:
     dispatcher: Dispatcher
     ws: WebSocketServer
     ws_health: ComponentHealth  # healthy once the API port listens
-    health_port: Port  # probes, metrics, MediaMTX's segment hooks, downloads
+    health_port: Port  # probes, metrics, MediaMTX's segment hooks and auth, downloads
     api_port: Port  # WebSocket JSON-RPC and downloads
+    media_access: MediaAccess  # MediaMTX's authorization of every read and publish
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,13 +264,24 @@ def _front(
     add_health_routes(probes, health, metrics, ready, capacity=capacity.report)
     hooks = HookReceiver(res.hook_token, paths.recordings, events)
     probes.add(HOOK_PATH, hooks.handle, methods=("POST",))
+    access = MediaAccess(
+        store.authenticator,
+        res.internal,
+        cache_seconds=s.mediamtx.auth_cache_seconds,
+        local_mediamtx=functools.partial(mediamtx_is_local, live.mediamtx),
+    )
+    media_auth = MediaAuthEndpoint(access, res.media_secret, metrics)
+    probes.add(AUTH_PATH, media_auth.handle, methods=("POST",))
     files(probes)
     api = Router()
     api.upgrade_paths.update(("/ws", "/"))
     files(api)
     health_port = Port(HttpServer(probes), s.health.host, s.health.port)
     api_port = Port(HttpServer(api, ws), s.server.host, s.server.port)
-    return Front(methods, dispatcher, ws, ws_health, health_port=health_port, api_port=api_port)
+    return Front(
+        methods, dispatcher, ws, ws_health,
+        health_port=health_port, api_port=api_port, media_access=access,
+    )  # fmt: skip
 
 
 def _media(
@@ -282,22 +303,35 @@ def _media(
     fields = RecordingFields(live, paths, front.health_port)
     binary = find_binary(s.mediamtx)
     workdir = paths.data_dir / "mediamtx"
-    managed = ManagedMediaMtx(binary, s.mediamtx, workdir, fields) if binary is not None else None
+    auth = MediaAuthFields(live, front.health_port, res.media_secret)
+    if not mediamtx_is_local(live.mediamtx) and s.mediamtx.auth_host is None:
+        log.warning(
+            "MediaMTX is on another host and mediamtx.auth_host is unset: it cannot be "
+            "given this run's auth URL, so every read it asks about is refused "
+            "(docs/deployment.md, MediaMTX on another host)",
+            extra={"api_url": s.mediamtx.api_url},
+        )
+    managed = (
+        ManagedMediaMtx(binary, s.mediamtx, workdir, fields, auth) if binary is not None else None
+    )
     desired = DesiredRecording(live.recording)
     source, device = monitor.source, monitor.device_path
+    internal = res.internal
     controller = MediaController(
-        live.mediamtx, cameras, events, health, res.db, source, device, fields, desired
-    )
-    grabbers = GrabberPool(live.snapshots, live.mediamtx, cameras, controller)
+        live.mediamtx, cameras, events, health, res.db, source, device, fields, desired, internal,
+        global_auth=auth.remote,
+    )  # fmt: skip
+    grabbers = GrabberPool(live.snapshots, live.mediamtx, cameras, controller, internal=internal)
     recording_level = functools.partial(disk.level, paths.recordings)
     recordings = RecordingManager(
         live, cameras, events, controller, desired, paths.recordings, recording_level,
         capacity=capacity, own_reader=grabbers.reading, db=res.db, health=health,
+        internal=internal,
     )  # fmt: skip
     snapshot_level = functools.partial(disk.level, paths.snapshots)
     snapshots = SnapshotService(
         live, cameras, events, controller, grabbers, paths.snapshots, snapshot_level,
-        device, source, res.executor, capacity=capacity,
+        device, source, res.executor, capacity=capacity, internal=internal,
     )  # fmt: skip
     retention = Retention(live.retention, res.db, disk, events, recordings.busy)
     disk.on_critical = retention.emergency_cleanup

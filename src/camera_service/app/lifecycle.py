@@ -15,6 +15,7 @@ import gc
 import inspect
 import logging
 import resource
+import secrets
 import ssl
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ from camera_service.auth.jwt import load_or_create_secret
 from camera_service.config import Settings
 from camera_service.db import AsyncDatabase
 from camera_service.dirs import DataDirs
+from camera_service.media.access import InternalCredential
 from camera_service.observability.health import Status
 from camera_service.record.hooks import new_token
 
@@ -57,7 +59,10 @@ async def open_resources(settings: Settings, paths: DataDirs, stack: AsyncExitSt
     if source == "file":
         log.info("JWT secret loaded from data dir", extra={"path": str(paths.jwt_secret)})
     token = new_token(paths.data_dir / HOOK_TOKEN)
-    return Resources(paths, executor, db, recovery, secret, token)
+    # Media credentials, new every run and held in memory only: the service's own media
+    # clients present the first; a MediaMTX off loopback presents the second.
+    internal, media_secret = InternalCredential(), secrets.token_urlsafe(32)
+    return Resources(paths, executor, db, recovery, secret, token, internal, media_secret)
 
 
 async def start(c: Components, stack: AsyncExitStack) -> None:

@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+from camera_service.api.mediaauth import auth_url
 from camera_service.api.websocket import WebSocketServer
 from camera_service.auth.audit import AuditLog
 from camera_service.cameras.monitor import CameraMonitor
-from camera_service.config import Settings
+from camera_service.config import MediaMtxConfig, Settings
 from camera_service.db import Recovery
 from camera_service.dirs import DataDirs
 from camera_service.events import EventBus
 from camera_service.media.controller import MediaController
+from camera_service.media.mediamtx.managed import auth_fields
 from camera_service.media.pathconf import PathConf, recording_fields
+from camera_service.net.addresses import is_loopback
 from camera_service.net.httpserver import HttpServer
 from camera_service.observability.events import HealthChanged
 from camera_service.observability.health import ComponentState, Health, Status
@@ -79,6 +84,38 @@ class RecordingFields:
             hook_command("create", url, token_file),
             hook_command("complete", url, token_file),
         )
+
+
+class MediaAuthFields:
+    """The global auth settings of a managed MediaMTX: it asks the service's auth
+    endpoint on the health port, with the per-run secret, about every action."""
+
+    def __init__(self, live: LiveSettings, health: Port, secret: str) -> None:
+        self.live = live
+        self.health = health
+        self.secret = secret
+
+    def __call__(self) -> dict[str, Any]:
+        host = self.live().health.host
+        if host in ("0.0.0.0", "::", "", "localhost"):
+            host = "127.0.0.1"  # a managed MediaMTX runs on this machine
+        return auth_fields(auth_url(host, self.health.number, self.secret))
+
+    def remote(self) -> dict[str, Any] | None:
+        """What a MediaMTX on another host is given through its Control API (None: no
+        ``mediamtx.auth_host``, nothing to give). Internal users are left alone."""
+        host = self.live().mediamtx.auth_host
+        if host is None:
+            return None
+        fields = auth_fields(auth_url(host, self.health.number, self.secret))
+        del fields["authInternalUsers"]
+        return fields
+
+
+def mediamtx_is_local(cfg: Callable[[], MediaMtxConfig]) -> bool:
+    """Whether MediaMTX runs on this machine (its Control API is on loopback): then the
+    service's own media credential is good from loopback only."""
+    return is_loopback(urlsplit(cfg().api_url).hostname or "127.0.0.1")
 
 
 class Observer:

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from camera_service.cameras.events import (
@@ -36,6 +36,7 @@ from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import MediaMtxConfig, RtspSource, TestPatternSource
 from camera_service.db import AsyncDatabase
 from camera_service.events import EventBus
+from camera_service.media.access import InternalCredential
 from camera_service.media.desired import DesiredRecording
 from camera_service.media.events import MediaMtxRestarted, MediaMtxUnreachable, StreamsChanged
 from camera_service.media.mediamtx.client import MediaMtxClient, MediaMtxError, MediaMtxUnavailable
@@ -61,8 +62,15 @@ class MediaController:
         device_of: Callable[[str], str | None],
         recording: Callable[[], PathConf],
         record_state: DesiredRecording,
+        internal: InternalCredential | None = None,
+        global_auth: Callable[[], Mapping[str, Any] | None] = lambda: None,
     ) -> None:
         self.cfg = cfg
+        self.internal = internal  # what the publishers present to MediaMTX
+        # Auth settings to give MediaMTX through its API at every (re)connect: a MediaMTX
+        # on another host learns this run's auth URL (and its secret) that way.
+        self.global_auth = global_auth
+        self._global_pending = True
         self.cameras = cameras
         self.events = events
         self.db = db
@@ -151,6 +159,9 @@ class MediaController:
                 # and listeners take it out of the desired state first.
                 self.events.publish(MediaMtxRestarted(info.started))
             self._kick.set()
+            self._global_pending = True
+        if self._global_pending:
+            await self._push_global()
         self.reachable = True
         self._started = info.started
         self.version = info.version
@@ -163,6 +174,19 @@ class MediaController:
         if (now_up := self.streams_up()) != up:
             self.events.publish(StreamsChanged(frozenset(now_up)))
         await self._notify()
+
+    async def _push_global(self) -> None:
+        conf = self.global_auth()
+        if not conf:
+            self._global_pending = False
+            return
+        try:
+            await self.client.patch_global(conf)
+        except MediaMtxError as exc:  # tried again at the next check
+            log.warning("could not give MediaMTX its auth settings", extra={"error": str(exc)})
+            return
+        self._global_pending = False
+        log.info("MediaMTX authorizes through this service")  # the URL holds the secret
 
     # --- reconciling ------------------------------------------------------------------------------
 
@@ -190,6 +214,7 @@ class MediaController:
                 self.device_of(camera.camera_id),
                 self.source_of(camera.camera_id),
                 recording,
+                self.internal,
             )
             if conf is not None:
                 conf.update(self.record_state.fields(camera.camera_id))

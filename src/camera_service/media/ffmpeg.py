@@ -33,12 +33,21 @@ INPUT_FORMATS = {
     "BGR3": "bgr24",
 }
 PUBLISH_URL = "rtsp://127.0.0.1:$RTSP_PORT/$MTX_PATH"
+_USERINFO = re.compile(r"[A-Za-z0-9._~-]+")  # unreserved: no quoting, no "$" to expand
 _DEVICE = re.compile(r"/[A-Za-z0-9_./-]+/video[0-9]{1,4}")  # fullmatch: no final "\n"
 _PATTERNS = ("testsrc", "testsrc2", "smptebars", "rgbtestsrc")
 
 
 class CommandError(ValueError):
     """A value that must not reach a command line."""
+
+
+def publish_url(user: str | None = None, password: str | None = None) -> str:
+    """Where a publisher sends its path, with the service's credential when given."""
+    if user is None or password is None:
+        return PUBLISH_URL
+    _check(bool(_USERINFO.fullmatch(user) and _USERINFO.fullmatch(password)), "bad userinfo")
+    return PUBLISH_URL.replace("rtsp://", f"rtsp://{user}:{password}@", 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +120,13 @@ def _size(width: int, height: int) -> str:
 
 
 def v4l2_command(
-    device: Path, fourcc: str, width: int, height: int, fps: float, enc: Encoding
+    device: Path,
+    fourcc: str,
+    width: int,
+    height: int,
+    fps: float,
+    enc: Encoding,
+    url: str = PUBLISH_URL,
 ) -> str:
     """Publish a V4L2 device in the mode its probe chose."""
     _check(bool(_DEVICE.fullmatch(str(device))), f"not a V4L2 device path: {device}")
@@ -132,18 +147,21 @@ def v4l2_command(
             "-i",
             str(device),
         ],
+        url,
     )
 
 
-def pattern_command(pattern: str, width: int, height: int, fps: float, enc: Encoding) -> str:
+def pattern_command(
+    pattern: str, width: int, height: int, fps: float, enc: Encoding, url: str = PUBLISH_URL
+) -> str:
     """Publish an FFmpeg lavfi test pattern (a camera without hardware)."""
     _check(pattern in _PATTERNS, f"unknown test pattern {pattern!r}")
     source = f"{pattern}=size={_size(width, height)}:rate={_fps(fps)}"
     # -re: a generated source has no clock of its own; read it at its frame rate
-    return _publisher(enc, fps, ["-re", "-f", "lavfi", "-i", source])
+    return _publisher(enc, fps, ["-re", "-f", "lavfi", "-i", source], url)
 
 
-def _publisher(enc: Encoding, fps: float, source: list[str]) -> str:
+def _publisher(enc: Encoding, fps: float, source: list[str], url: str) -> str:
     """FFmpeg from ``source`` to this path on MediaMTX, encoded for browsers."""
     argv = [
         enc.ffmpeg,
@@ -157,7 +175,7 @@ def _publisher(enc: Encoding, fps: float, source: list[str]) -> str:
         "rtsp",
         "-rtsp_transport",
         "tcp",
-        PUBLISH_URL,
+        url,
     ]
     return join(argv)
 

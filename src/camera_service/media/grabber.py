@@ -27,6 +27,7 @@ from typing import Protocol
 
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import MediaMtxConfig, SnapshotsConfig
+from camera_service.media.access import InternalCredential
 from camera_service.media.ffmpeg import ImageFormat, grabber_argv
 from camera_service.media.imagestream import ImageSplitter
 from camera_service.media.mediamtx.models import PathState
@@ -217,9 +218,11 @@ class GrabberPool:
         *,
         io_timeout: float = IO_TIMEOUT,
         backoff: tuple[float, float] = BACKOFF,
+        internal: InternalCredential | None = None,
     ) -> None:
         self.cfg = cfg
         self.mediamtx = mediamtx
+        self.internal = internal  # what the grabbers present to MediaMTX
         self.cameras = cameras
         self.view = view
         self.io_timeout = io_timeout
@@ -297,7 +300,11 @@ class GrabberPool:
     def _add(self, camera_id: str, cfg: SnapshotsConfig) -> None:
         mtx = self.mediamtx()
         argv = grabber_argv(
-            mtx.ffmpeg, reader_url(mtx, camera_id), cfg.format, cfg.quality, self.io_timeout
+            mtx.ffmpeg,
+            reader_url(mtx, camera_id, self.internal),
+            cfg.format,
+            cfg.quality,
+            self.io_timeout,
         )
         grabber = Grabber(
             camera_id, argv, cfg.format, cfg.quality, self._grabber_changed, backoff=self.backoff

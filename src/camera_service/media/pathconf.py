@@ -15,7 +15,8 @@ from camera_service.config import (
     RtspSource,
     TestPatternSource,
 )
-from camera_service.media.ffmpeg import Encoding, pattern_command, v4l2_command
+from camera_service.media.access import InternalCredential
+from camera_service.media.ffmpeg import Encoding, pattern_command, publish_url, v4l2_command
 
 PathConf = dict[str, Any]
 # MediaMTX writes a recording in parts of this length and creates a segment's file (and
@@ -24,13 +25,19 @@ PathConf = dict[str, Any]
 RECORD_PART_SECONDS = 0.5
 
 
-def reader_url(cfg: MediaMtxConfig, camera_id: str) -> str:
+def reader_url(
+    cfg: MediaMtxConfig, camera_id: str, credential: InternalCredential | None = None
+) -> str:
     """Where this service reads a camera's stream: MediaMTX's RTSP port on the host of
-    its Control API (loopback unless MediaMTX runs elsewhere)."""
+    its Control API (loopback unless MediaMTX runs elsewhere), with the service's own
+    credential when given (never logged)."""
     host = urlsplit(cfg.api_url).hostname or "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
-    return f"rtsp://{host}:{cfg.rtsp_port}/{camera_id}"
+    userinfo = ""
+    if credential is not None:
+        userinfo = f"{quote(credential.user, safe='')}:{quote(credential.secret, safe='')}@"
+    return f"rtsp://{userinfo}{host}:{cfg.rtsp_port}/{camera_id}"
 
 
 def record_format(fmt: str) -> str:
@@ -71,10 +78,11 @@ def desired_path(
     device_path: str | None = None,
     source: RtspSource | TestPatternSource | None = None,
     recording: PathConf | None = None,
+    credential: InternalCredential | None = None,
 ) -> PathConf | None:
     """The path config for ``camera``; None while it cannot be published yet (a USB
-    camera whose formats are still being probed)."""
-    conf = _publishing(camera, cfg, device_path, source)
+    camera whose formats are still being probed). Publishers present ``credential``."""
+    conf = _publishing(camera, cfg, device_path, source, credential)
     if conf is not None and recording:
         conf.update(recording)
     return conf
@@ -85,7 +93,9 @@ def _publishing(
     cfg: MediaMtxConfig,
     device_path: str | None,
     source: RtspSource | TestPatternSource | None,
+    credential: InternalCredential | None,
 ) -> PathConf | None:
+    url = publish_url(credential.user, credential.secret) if credential else publish_url()
     if camera.source_type is SourceType.RTSP:
         if not isinstance(source, RtspSource):
             return None
@@ -103,12 +113,12 @@ def _publishing(
         if not isinstance(source, TestPatternSource):
             return None
         w, h = (int(x) for x in source.resolution.split("x"))
-        cmd = pattern_command(source.pattern, w, h, source.fps, encoding(cfg))
+        cmd = pattern_command(source.pattern, w, h, source.fps, encoding(cfg), url)
         return {"runOnDemand": cmd, **on_demand}
     if camera.mode is None or device_path is None:
         return None
     fourcc, width, height, fps = camera.mode
-    cmd = v4l2_command(Path(device_path), fourcc, width, height, fps, encoding(cfg))
+    cmd = v4l2_command(Path(device_path), fourcc, width, height, fps, encoding(cfg), url)
     return {"runOnDemand": cmd, **on_demand}
 
 

@@ -44,6 +44,7 @@ from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import RtspSource, Settings, TestPatternSource
 from camera_service.events import EventBus
 from camera_service.limits import Admission, CapacityExceeded, Unlimited
+from camera_service.media.access import InternalCredential
 from camera_service.media.ffmpeg import (
     CommandError,
     ImageFormat,
@@ -234,8 +235,10 @@ class SnapshotService:
         source_of: Callable[[str], RtspSource | TestPatternSource | None],
         executor: Executor | None = None,
         capacity: Admission | None = None,
+        internal: InternalCredential | None = None,
     ) -> None:
         self.settings = settings
+        self.internal = internal  # what one-shot captures present to MediaMTX
         self.cameras = cameras
         self.events = events
         self.mediamtx = mediamtx
@@ -347,7 +350,7 @@ class SnapshotService:
         ffmpeg, timeout = s.mediamtx.ffmpeg, s.snapshots.timeout
         try:
             if self.mediamtx.reachable:
-                url = reader_url(s.mediamtx, camera.camera_id)
+                url = reader_url(s.mediamtx, camera.camera_id, self.internal)
                 return snapshot_stream_argv(ffmpeg, url, fmt, quality, timeout), "stream"
             if camera.source_type is SourceType.USB:
                 device = self.device_of(camera.camera_id)

@@ -105,7 +105,7 @@ async def probe(
     (404) or ``protocol`` (not RTSP, oversized, malformed, unsupported URL). Other
     DESCRIBE statuses (3xx, 5xx, ...) return ``ok=False`` with that status.
     """
-    scrub = _scrubber(username, password)
+    scrub = scrubber(username, password)
     try:
         return await _probe(url, username, password, timeout, scrub)
     except RtspError as exc:
@@ -192,7 +192,7 @@ def _printable(text: str) -> str:
     return _CTL.sub("?", text)
 
 
-def _scrubber(username: str | None, password: str | None) -> Callable[[str], str]:
+def scrubber(username: str | None, password: str | None) -> Callable[[str], str]:
     """Replace every form in which our credentials could be reflected with ``***``."""
     found: list[str] = []
     if username is not None and password is not None:

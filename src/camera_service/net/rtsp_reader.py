@@ -12,8 +12,8 @@ process; it ends when the server closes, answers an error, or sends nothing at a
 effort, bounded) before closing.
 
 Requests, response parsing and size limits are the camera probe's
-(:mod:`camera_service.net.rtsp`). No credentials: the service reads its own
-loopback MediaMTX.
+(:mod:`camera_service.net.rtsp`), and so is the answer to a 401 challenge when
+credentials are given (the service's own, for a MediaMTX that authorizes every read).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from camera_service.net.rtsp import (
     RtspSession,
     check_url,
     read_response,
+    scrubber,
 )
 
 __all__ = ["IO_TIMEOUT", "KEEPALIVE", "RtspReader", "media_controls"]
@@ -40,10 +41,6 @@ KEEPALIVE = 15.0  # seconds between keepalives (less when the server's session t
 TEARDOWN_TIMEOUT = 1.0  # how long a stop waits for TEARDOWN's answer
 _SKIP_CHUNK = 64 * 1024  # the most one read takes off the buffer to drop it
 _CTL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _no_scrub(text: str) -> str:
-    return text  # no credentials to hide
 
 
 def media_controls(sdp: str, base: str) -> tuple[str, list[str]]:
@@ -86,9 +83,16 @@ class RtspReader:
     """One run: set a session up, play it, drop what arrives. See the module docstring."""
 
     def __init__(
-        self, url: str, *, io_timeout: float = IO_TIMEOUT, keepalive: float = KEEPALIVE
+        self,
+        url: str,
+        *,
+        io_timeout: float = IO_TIMEOUT,
+        keepalive: float = KEEPALIVE,
+        credentials: tuple[str, str] | None = None,
     ) -> None:
         self.url = url
+        self.credentials = credentials  # (user, password), sent when challenged
+        self._scrub = scrubber(*(credentials or (None, None)))
         self.io_timeout = io_timeout
         self.keepalive = keepalive
         self.session_id: str | None = None
@@ -107,7 +111,8 @@ class RtspReader:
             host, port = check_url(self.url)
         except RtspError as exc:
             return exc.message
-        session = RtspSession(host, port, self.url, None, None, _no_scrub)
+        user, password = self.credentials or (None, None)
+        session = RtspSession(host, port, self.url, user, password, self._scrub)
         try:
             return await self._run(session)
         except RtspError as exc:
@@ -239,7 +244,7 @@ class RtspReader:
                 if not self.flowing.is_set():
                     self.flowing.set()
                 continue
-            return await read_response(reader, "the server", _no_scrub, head)
+            return await read_response(reader, "the server", self._scrub, head)
 
     async def _teardown(self, session: RtspSession) -> None:
         """Best effort: TEARDOWN, and wait (bounded) for its answer so the server has let

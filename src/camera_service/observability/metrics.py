@@ -108,6 +108,12 @@ class Metrics:
         self.fanout_buckets = [0] * (len(LATENCY_BUCKETS) + 1)
         self.fanout_seconds = 0.0
         self.security_events: dict[str, int] = {}
+        # MediaMTX authorizations: (outcome, action, protocol) -> count
+        self.media_auth: dict[tuple[str, str, str], int] = {}
+        # Time to decide, by where the identity came from: "hit", "miss" (the cache) or
+        # "none" (no lookup: no credential, or the service's own).
+        self.media_auth_buckets: dict[str, list[int]] = {}
+        self.media_auth_seconds: dict[str, float] = {}
         self.loop_lag = 0.0
         # Figures other parts keep, read when scraped: name -> (kind, help, read).
         self._meters: dict[str, tuple[str, str, Callable[[], float]]] = {}
@@ -147,6 +153,19 @@ class Metrics:
 
     def security_event(self, event: str) -> None:
         self.security_events[event] = self.security_events.get(event, 0) + 1
+
+    def media_auth_done(
+        self, outcome: str, action: str, protocol: str, seconds: float, cache: str
+    ) -> None:
+        """One MediaMTX authorization: ``outcome`` is allowed, challenged or refused."""
+        key = (outcome, action, protocol)
+        self.media_auth[key] = self.media_auth.get(key, 0) + 1
+        buckets = self.media_auth_buckets.get(cache)
+        if buckets is None:
+            buckets = self.media_auth_buckets[cache] = [0] * (len(LATENCY_BUCKETS) + 1)
+            self.media_auth_seconds[cache] = 0.0
+        buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.media_auth_seconds[cache] += seconds
 
     # --- sampled figures -----------------------------------------------------------------
 
@@ -266,6 +285,26 @@ class Metrics:
         family("camera_service_security_events_total", "counter", "Auth failures, denials.")
         for event, n in sorted(self.security_events.items()):
             out.append(f'camera_service_security_events_total{{event="{event}"}} {n}')
+        family(
+            "camera_service_media_auth_decisions_total",
+            "counter",
+            "MediaMTX authorizations by outcome (allowed, challenged, refused), action, protocol.",
+        )
+        for (outcome, action, protocol), n in sorted(self.media_auth.items()):
+            labels = f'outcome="{outcome}",action="{action}",protocol="{protocol}"'
+            out.append(f"camera_service_media_auth_decisions_total{{{labels}}} {n}")
+        family(
+            "camera_service_media_auth_duration_seconds",
+            "histogram",
+            "Time to decide a MediaMTX authorization, by cache (hit, miss, none).",
+        )
+        for cache, buckets in sorted(self.media_auth_buckets.items()):
+            out += _histogram(
+                "camera_service_media_auth_duration_seconds",
+                f'cache="{cache}"',
+                buckets,
+                self.media_auth_seconds[cache],
+            )
         for name, value in sorted((extra or {}).items()):
             family(name, "gauge", name.replace("_", " "))
             out.append(f"{name} {value}")

@@ -37,8 +37,10 @@ class StreamHolder:
         healthy_run: float = HEALTHY_RUN,
         io_timeout: float = IO_TIMEOUT,
         keepalive: float = KEEPALIVE,
+        credentials: tuple[str, str] | None = None,
     ) -> None:
         self.url = url
+        self.credentials = credentials
         self.on_gave_up = on_gave_up
         self.label = label
         self.max_failures = max_failures
@@ -85,6 +87,11 @@ class StreamHolder:
         return True
 
     async def _run_once(self) -> str:
-        self.reader = RtspReader(self.url, io_timeout=self.io_timeout, keepalive=self.keepalive)
+        self.reader = RtspReader(
+            self.url,
+            io_timeout=self.io_timeout,
+            keepalive=self.keepalive,
+            credentials=self.credentials,
+        )
         self.runs += 1
         return await self.reader.run()

@@ -11,7 +11,6 @@ can fake a segment. Accepted events are published on the bus as
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import os
 import secrets
 import shlex
@@ -24,6 +23,7 @@ import orjson
 
 from camera_service.cameras.model import CAMERA_ID
 from camera_service.events import EventBus
+from camera_service.net.addresses import is_loopback
 from camera_service.net.httpserver import HttpRequest, Response, json_response
 from camera_service.record import hookcmd
 from camera_service.storage.events import SegmentCompleted, SegmentCreated, SegmentEvent
@@ -73,13 +73,6 @@ def _time(value: Any) -> float | None:
     return at if abs(at - time.time()) < AT_TOLERANCE else None
 
 
-def _loopback(peer: str) -> bool:
-    try:
-        return ipaddress.ip_address(peer).is_loopback
-    except ValueError:
-        return False
-
-
 class HookReceiver:
     def __init__(self, token: str, recordings: Path, events: EventBus) -> None:
         self.token = token.encode()
@@ -87,7 +80,7 @@ class HookReceiver:
         self.events = events
 
     async def handle(self, request: HttpRequest) -> Response:
-        if not _loopback(request.peer):
+        if not is_loopback(request.peer):
             return json_response({"error": "hooks are accepted from loopback only"}, 403)
         given = request.headers.get(TOKEN_HEADER, b"")
         if not hmac.compare_digest(given, self.token):

@@ -46,6 +46,7 @@ from camera_service.config import Settings
 from camera_service.db import AsyncDatabase
 from camera_service.events import EventBus
 from camera_service.limits import Admission, CapacityExceeded, Unlimited
+from camera_service.media.access import InternalCredential
 from camera_service.media.desired import DesiredRecording
 from camera_service.media.events import MediaMtxRestarted, MediaMtxUnreachable
 from camera_service.media.mediamtx.client import MediaMtxError
@@ -154,8 +155,10 @@ class RecordingManager:
         db: AsyncDatabase | None = None,
         health: Health | None = None,
         inspect: Inspect | None = None,
+        internal: InternalCredential | None = None,
     ) -> None:
         self.settings = settings
+        self.internal = internal  # what the holders present to MediaMTX
         self.cameras = cameras
         self.events = events
         self.paths = paths
@@ -747,7 +750,9 @@ class RecordingManager:
 
     def _reader(self, session: Recording, on_gave_up: Callable[[str], None]) -> StreamHolder:
         url = reader_url(self.settings().mediamtx, session.camera_id)
-        return StreamHolder(url, on_gave_up, label=session.camera_id)
+        internal = self.internal
+        credentials = (internal.user, internal.secret) if internal is not None else None
+        return StreamHolder(url, on_gave_up, label=session.camera_id, credentials=credentials)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

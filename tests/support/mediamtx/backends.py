@@ -5,7 +5,9 @@
   the config the service generates in managed mode (free loopback ports).
 
 Tests marked ``live_mediamtx`` use only this interface, so they run unchanged against
-either: ``MEDIAMTX_BIN=/path/to/mediamtx uv run pytest -m live_mediamtx``.
+either: ``MEDIAMTX_BIN=/path/to/mediamtx uv run pytest -m live_mediamtx``. With
+``auth_address`` both authorize every publish and read through that URL (the service's
+``/mediamtx/auth``), as the service configures a managed MediaMTX.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import aiohttp
 import yaml
 
 from camera_service.config import MediaMtxConfig
-from camera_service.media.mediamtx.managed import render_config
+from camera_service.media.mediamtx.managed import auth_fields, render_config
 from tests.support.mediamtx.dataplane import DataPlane
 from tests.support.mediamtx.double import MediaMtxDouble
 from tests.support.mediamtx.fixtures import assert_no_violations
@@ -77,8 +79,10 @@ async def add_foreign_path(api_url: str, name: str, conf: dict[str, Any]) -> Non
 
 
 class DoubleBackend:
-    def __init__(self, work_dir: Path) -> None:
+    def __init__(self, work_dir: Path, auth_address: str | None = None) -> None:
         self.plane = DataPlane()
+        if auth_address is not None:
+            self.plane.configure_auth(auth_fields(auth_address))
         self.double = MediaMtxDouble(work_dir=work_dir, data_plane=self.plane)
         self.api_url = ""
         self.rtsp_port = 0
@@ -99,7 +103,7 @@ class DoubleBackend:
 
 
 class LiveBackend:
-    def __init__(self, binary: str, work_dir: Path) -> None:
+    def __init__(self, binary: str, work_dir: Path, auth_address: str | None = None) -> None:
         self.binary = binary
         self.work_dir = work_dir
         cfg = MediaMtxConfig(
@@ -115,7 +119,8 @@ class LiveBackend:
         )
         self.api_url, self.rtsp_port = cfg.api_url, cfg.rtsp_port
         self.config = work_dir / "mediamtx.yml"
-        self.config.write_text(yaml.safe_dump(render_config(cfg)))
+        auth = auth_fields(auth_address) if auth_address is not None else None
+        self.config.write_text(yaml.safe_dump(render_config(cfg, auth=auth)))
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> LiveBackend:
@@ -148,8 +153,10 @@ class LiveBackend:
             await asyncio.wait_for(self.process.wait(), 10)
 
 
-async def start_backend(work_dir: Path) -> DoubleBackend | LiveBackend:
+async def start_backend(
+    work_dir: Path, auth_address: str | None = None
+) -> DoubleBackend | LiveBackend:
     binary = os.environ.get("MEDIAMTX_BIN")
     if binary:
-        return await LiveBackend(binary, work_dir).start()
-    return await DoubleBackend(work_dir).start()
+        return await LiveBackend(binary, work_dir, auth_address).start()
+    return await DoubleBackend(work_dir, auth_address).start()

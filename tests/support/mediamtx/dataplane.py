@@ -48,6 +48,15 @@ When recording stops (``record`` off, path removed or not ready, :meth:`DataPlan
 FFmpeg gets SIGINT, so the last segment is finalized before its complete hook runs; if
 FFmpeg dies while the path should record, it is restarted after ``record_restart_pause``
 (MediaMTX: 2 s). ``recordDeleteAfter`` is not emulated.
+
+Authentication follows MediaMTX's auth manager (:mod:`.auth`): after
+:meth:`DataPlane.configure_auth` with ``authMethod: http``, a reader's first DESCRIBE or
+SETUP (action ``read``) and a publisher's ANNOUNCE (``publish``) of a configured path are
+POSTed to ``authHTTPAddress`` (an unknown path is a ``404`` first, as in MediaMTX's
+path manager); a refusal without credentials is a
+``401`` with ``WWW-Authenticate: Basic`` (the client retries with them on the same
+connection), one with credentials a ``401`` after MediaMTX's 2 s pause, then the
+connection closes. The recorder is MediaMTX's own and is not authenticated.
 """
 
 from __future__ import annotations
@@ -73,6 +82,7 @@ from urllib.parse import urlsplit
 
 from tests.support.lifecycle import StartStop
 
+from .auth import REALM, Authenticator, rtsp_credentials
 from .recorder import Recorder, Segment, go_seconds, record_settings
 
 log = logging.getLogger(__name__)
@@ -743,18 +753,48 @@ class _Session:
             if self.plane._is_recorder(agent):
                 self.recorder_agent = agent
                 self.internal = not self.plane.record_demands_stream
-            if not await self._bind(method, uri, cseq):
+            if not await self._bind(method, uri, msg, cseq):
                 return
         if self.kind == "read":
             await self._reader_request(method, uri, msg, cseq)
         else:
             await self._publisher_request(method, uri, msg, cseq)
 
-    async def _bind(self, method: str, uri: str, cseq: str | None) -> bool:
+    async def _authorized(self, method: str, uri: str, msg: _Message, cseq: str | None) -> bool:
+        """MediaMTX authenticates a reader at DESCRIBE (or SETUP) and a publisher at
+        ANNOUNCE, once it has found the path's configuration; see :mod:`.auth`."""
+        name, query = _path_name(uri)
+        outcome = await self.plane.auth.authenticate(
+            credentials=rtsp_credentials(msg.get("Authorization")),
+            ip=self.peer_host,
+            action="publish" if method == "ANNOUNCE" else "read",
+            path=name,
+            protocol="rtsp",
+            id=self.id,
+            query=query,
+        )
+        if outcome.ok:
+            return True
+        challenge = ("WWW-Authenticate", f'Basic realm="{REALM}"')
+        if outcome.ask_credentials:
+            self._reply(_response(401, "Unauthorized", cseq, challenge))
+            return False
+        self.plane.auth_refused += 1
+        await self.plane.auth.pause()
+        self._reply(_response(401, "Unauthorized", cseq, challenge))
+        self.writer.close()  # gortsplib closes the connection after a failed auth
+        return False
+
+    async def _bind(self, method: str, uri: str, msg: _Message, cseq: str | None) -> bool:
         name, query = _path_name(uri)
         path = self.plane._runtime_path(name)
         if path is None:
             self._reply(_response(404, "Not Found", cseq))
+            return False
+        # pathManager finds the path's configuration, then authenticates. MediaMTX's
+        # recorder and static sources are inside MediaMTX: nothing to authorize.
+        own = self.recorder_agent is not None or self.plane._is_source(uri)
+        if not own and not await self._authorized(method, uri, msg, cseq):
             return False
         kind: Literal["read", "publish"] = "publish" if method == "ANNOUNCE" else "read"
         port = self.plane._relay_source_port if kind == "publish" else self.plane._relay_port
@@ -1038,6 +1078,10 @@ class DataPlane(StartStop):
         self.record_demands_stream = record_demands_stream
         # Recorders announce themselves with this User-Agent prefix (one suffix each).
         self._recorder_agent = f"mediamtx-double-recorder/{uuid.uuid4().hex}/"
+        # A ``source`` relay publishes with this query: it is MediaMTX's own source, not a
+        # client, so it is not authenticated (FFmpeg's RTSP muxer sends no User-Agent of
+        # our choosing).
+        self._source_marker = f"mediamtx-double-source={uuid.uuid4().hex}"
         self._recorders: set[Recorder] = set()
         self._segments: dict[str, list[Segment]] = {}
         self._hooks: set[_Command] = set()
@@ -1054,6 +1098,22 @@ class DataPlane(StartStop):
         self._relay_source_port = 0
         self._changed = asyncio.Event()
         self._started = False
+        # MediaMTX's authentication (authMethod internal with its default "any" user
+        # until configure_auth says otherwise).
+        self.auth = Authenticator()
+        self._file_auth: dict[str, Any] = {}  # as if from mediamtx.yml
+        self.auth_refused = 0  # refusals of requests that carried credentials
+
+    def configure_auth(self, conf: Mapping[str, Any], **kwargs: Any) -> None:
+        """Apply MediaMTX's global auth settings (``authMethod``, ``authHTTPAddress``,
+        ``authHTTPExclude``), e.g. those of the config the service renders."""
+        self.auth = Authenticator.from_conf(conf, **kwargs)
+        self._file_auth = dict(conf)
+
+    def global_configured(self, conf: Mapping[str, Any]) -> None:
+        """The Control API double's hook: global settings patched through the API win
+        over the configuration file's (``{}``: back to the file's, after a restart)."""
+        self.auth = Authenticator.from_conf({**self._file_auth, **conf})
 
     # -- lifecycle
 
@@ -1352,6 +1412,9 @@ class DataPlane(StartStop):
 
     # -- recording
 
+    def _is_source(self, uri: str) -> bool:
+        return _path_name(uri)[1] == self._source_marker
+
     def _is_recorder(self, user_agent: str | None) -> bool:
         return user_agent is not None and user_agent.startswith(self._recorder_agent)
 
@@ -1607,7 +1670,7 @@ class DataPlane(StartStop):
             "rtsp",
             "-rtsp_transport",
             "tcp",
-            f"rtsp://{LOOPBACK}:{self.rtsp_port}/{path.name}",
+            f"rtsp://{LOOPBACK}:{self.rtsp_port}/{path.name}?{self._source_marker}",
         ]
 
     def _command_exited(self, path: _Path, cmd: _Command) -> None:

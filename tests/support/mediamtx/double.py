@@ -35,6 +35,8 @@ with any of these methods (plain or ``async``); missing ones are skipped:
   configuration, exactly what ``GET /v3/config/paths/get/{name}`` returns;
 - ``path_removed(name: str) -> None`` - the configuration was deleted, or the server
   stopped/restarted (runtime state is gone);
+- ``global_configured(conf: dict) -> None`` - the global settings patched through the
+  API (``{}`` at start/restart: API changes live in RAM);
 - ``path_state(name: str) -> dict | None`` - runtime fields of ``Path`` for that path
   (``available``/``ready``, ``availableTime``/``readyTime``, ``online``, ``source``,
   ``tracks``/``tracks2``, ``inboundBytes``/``bytesReceived``,
@@ -585,7 +587,10 @@ class MediaMtxDouble(StartStop):
             "recordingsList": self._recordings_list,
             "recordingsGet": self._recordings_get,
             "recordingsDeleteSegment": self._recordings_delete_segment,
+            "configGlobalSet": self._global_patch,
         }
+        # Global settings patched through the API (RAM only; only the auth ones act).
+        self.global_conf: dict[str, Any] = {}
 
         self._base_defaults = _load_path_defaults(self.validator)
         self._static: dict[str, dict[str, Any]] = {}
@@ -674,6 +679,8 @@ class MediaMtxDouble(StartStop):
             await self._serve(port)
 
     async def _boot(self) -> None:
+        self.global_conf = {}
+        await self._hook("global_configured", {})
         self._defaults = copy.deepcopy(self._base_defaults)
         self._confs = copy.deepcopy(self._static)
         self._available_since.clear()
@@ -989,6 +996,17 @@ class MediaMtxDouble(StartStop):
             if name in self._confs:
                 return _error(400, "path already exists")
             await self._commit({**self._confs, name: values}, [name])
+        return _ok()
+
+    async def _global_patch(self, call: ApiCall) -> web.Response:
+        """``PATCH /v3/config/global/patch``: merged into the global settings (RAM only,
+        like paths); the data plane hears of the result (its auth settings)."""
+        async with self._lock:
+            merged = {**self.global_conf, **call.body}
+            if merged.get("authMethod") == "http" and not merged.get("authHTTPAddress"):
+                return _error(400, "'authHTTPAddress' must be a HTTP URL")
+            self.global_conf = merged
+            await self._hook("global_configured", dict(merged))
         return _ok()
 
     async def _conf_patch(self, call: ApiCall) -> web.Response:

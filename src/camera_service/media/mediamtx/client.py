@@ -144,6 +144,10 @@ class MediaMtxClient:
         """Raises :class:`MediaMtxNotFound` if there is no such configuration."""
         return _obj(await self._call("GET", f"/v3/config/paths/get/{quote_segment(name)}"))
 
+    async def patch_global(self, conf: Mapping[str, Any]) -> None:
+        """Set global settings (RAM only in MediaMTX, like paths: gone at its restart)."""
+        await self._call("PATCH", "/v3/config/global/patch", body=conf, idempotent=True)
+
     async def add_path(self, name: str, conf: Mapping[str, Any]) -> None:
         path = f"/v3/config/paths/add/{quote_segment(name)}"
         await self._call("POST", path, body=conf, idempotent=False)

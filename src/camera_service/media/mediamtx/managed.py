@@ -4,6 +4,11 @@ with backoff when it dies, and stops it on shutdown.
 Every port is set explicitly: MediaMTX's default multicast RTP/RTCP ports are 8002 and
 8003, the service's own. Protocols the service does not serve (RTMP, SRT, MoQ) are off,
 and the Control API listens on loopback only.
+
+Every publish, read and playback is authorized by the service (``authMethod: http``,
+``auth`` from :func:`auth_fields`). Only the Control API, metrics and pprof are excluded
+from it, as MediaMTX documents: the API listens on loopback only, and the service must
+reach it even before its own auth endpoint answers; metrics and pprof are off.
 """
 
 from __future__ import annotations
@@ -44,16 +49,43 @@ def find_binary(cfg: MediaMtxConfig) -> str | None:
     return found
 
 
+# MediaMTX's own documented exclusions: its API (on loopback), metrics and pprof (off).
+AUTH_EXCLUDE: list[dict[str, str]] = [{"action": "api"}, {"action": "metrics"}, {"action": "pprof"}]
+
+
+def auth_fields(address: str) -> dict[str, Any]:
+    """MediaMTX's global auth settings: every other action asks ``address``. Of MediaMTX's
+    default internal users (unused with this method) only its loopback administrator is
+    kept; its first, which lets anyone publish and read anything, is gone."""
+    return {
+        "authMethod": "http",
+        "authInternalUsers": [
+            {
+                "user": "any",
+                "pass": "",
+                "ips": ["127.0.0.1", "::1"],
+                "permissions": [dict(e) for e in AUTH_EXCLUDE],
+            }
+        ],
+        "authHTTPAddress": address,
+        "authHTTPExclude": [dict(e) for e in AUTH_EXCLUDE],
+    }
+
+
 def render_config(
-    cfg: MediaMtxConfig, path_defaults: Mapping[str, Any] | None = None
+    cfg: MediaMtxConfig,
+    path_defaults: Mapping[str, Any] | None = None,
+    auth: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """MediaMTX's YAML. ``path_defaults``: recording settings and the segment hooks that
-    call back to the service (every path the service adds carries them too)."""
+    call back to the service (every path the service adds carries them too); ``auth``:
+    :func:`auth_fields` of the service's auth endpoint."""
     api = urlsplit(cfg.api_url)
     api_host = api.hostname or "127.0.0.1"
     return {
         "logLevel": "info",
         "logDestinations": ["stdout"],
+        **dict(auth or {}),
         "api": True,
         "apiAddress": f"{api_host}:{api.port or 9997}",
         "metrics": False,
@@ -87,11 +119,13 @@ class ManagedMediaMtx:
         cfg: MediaMtxConfig,
         workdir: Path,
         path_defaults: Callable[[], Mapping[str, Any]] = dict,
+        auth: Callable[[], Mapping[str, Any]] = dict,
     ) -> None:
         self.binary = binary
         self.cfg = cfg
         # Read at start: the segment hooks name the health port, known once it listens.
         self.path_defaults = path_defaults
+        self.auth = auth  # read at start too: the auth URL names the health port
         self.workdir = workdir
         self.config_path = workdir / "mediamtx.yml"
         self.restarts = 0
@@ -101,7 +135,8 @@ class ManagedMediaMtx:
 
     async def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        text = yaml.safe_dump(render_config(self.cfg, self.path_defaults()), sort_keys=False)
+        conf = render_config(self.cfg, self.path_defaults(), self.auth())
+        text = yaml.safe_dump(conf, sort_keys=False)
         fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
