@@ -161,6 +161,10 @@ class MediaMtxConfig(Section):
     on_demand_close_after: PositiveSeconds = Field(
         10.0, description="Seconds a publisher runs on after its last reader left."
     )
+    viewing_window: PositiveSeconds = live(
+        300.0,
+        "Seconds start_streaming keeps a camera's stream up (each call starts the window anew).",
+    )
 
 
 class RtspSource(Section):
