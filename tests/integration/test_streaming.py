@@ -18,7 +18,7 @@ from camera_service.client import CameraClient
 from camera_service.media.holder import StreamHolder
 from tests.conftest import Connect, make_token
 from tests.rpc import RpcClient
-from tests.support.media_stack import MediaStack, MediaStackFactory
+from tests.support.media_stack import LAB, MediaStack, MediaStackFactory
 
 WAIT = 60.0  # generous: other test runs share the two cores
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -186,6 +186,27 @@ async def test_the_viewing_window_ends_on_its_own(media_stack: MediaStackFactory
     await stream_closed(stack)
     assert not app.parts.media.viewing.windows
     assert (await call(client, "stop_streaming", device="lab"))["status"] == "FAILED"
+
+
+async def test_a_window_past_the_stream_limit_is_refused(media_stack: MediaStackFactory) -> None:
+    yard = {**LAB, "id": "yard"}
+    stack = await media_stack(
+        cameras={"sources": [LAB, yard], "poll_interval": 30.0}, resources={"max_streams": 1}
+    )
+    await stack.path_ready("lab")
+    await stack.path_ready("yard")
+    client = await stack.client("operator")
+    assert (await call(client, "start_streaming", device="lab"))["status"] == "STARTED"
+    err = await error(client, "start_streaming", device="yard")
+    assert err["code"] == -1012
+    assert (err["data"]["resource"], err["data"]["limit"], err["data"]["active"]) == (
+        "streams",
+        1,
+        1,
+    )
+    assert list(stack.app.parts.media.viewing.windows) == ["lab"]
+    # The stream already up is never refused: its window is extended.
+    assert (await call(client, "start_streaming", device="lab"))["status"] == "STARTED"
 
 
 # --- roles, unknown and hidden cameras, bad params -----------------------------------------------

@@ -140,8 +140,8 @@ async def start_streaming(call: Call[DeviceParams]) -> StreamStartResult:
     camera_id = call.params.camera_id
     try:
         window = c.viewing.open(camera_id)
-    except CameraUnavailable as exc:
-        raise RpcError(CAMERA_NOT_FOUND, str(exc), {"reason": "camera_not_available"}) from None
+    except CameraUnavailable:
+        raise not_found(camera_id) from None
     except MediaMtxUnavailable as exc:
         message = f"MediaMTX operation failed: {exc}"
         raise RpcError(MEDIAMTX_FAILED, message, {"reason": "mediamtx_failed"}) from None
