@@ -11,7 +11,7 @@ recorders) run in this process. Each run is a fresh stack, measured in stages, e
 
 * ``ready``: every camera's path added on MediaMTX, no stream up (they are on demand);
 * ``recording``: ``start_recording`` for every camera; each recording holds its stream
-  up with an RTSP reader in the service's own loop (``record/holder.py``), so every
+  up with an RTSP reader in the service's own loop (``media/holder.py``), so every
   publisher runs; reached on every ``STARTED``. The default configuration;
 * ``stopped``: ``stop_recording`` for every camera; reached on every ``STOPPED``;
 * ``warm``: ``snapshots.warm`` set to every camera (config rewritten, SIGHUP), so the

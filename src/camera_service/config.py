@@ -174,6 +174,10 @@ class MediaMtxConfig(Section):
         description="Seconds a media authentication (MediaMTX asking the service about a "
         "read) is reused; expiry and revocation are still checked on every one. 0: never.",
     )
+    viewing_window: PositiveSeconds = live(
+        300.0,
+        "Seconds start_streaming keeps a camera's stream up (each call starts the window anew).",
+    )
 
 
 class RtspSource(Section):

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from camera_service.record.holder import StreamHolder
+from camera_service.media.holder import StreamHolder
 from tests.support.mediamtx.dataplane import DataPlane
 
 PUBLISH = (

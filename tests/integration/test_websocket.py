@@ -44,6 +44,12 @@ ROLE_OF = {
     "stop_recording": "operator",
     "take_snapshot": "operator",
     "create_media_token": "viewer",
+    "get_stream_url": "viewer",
+    "get_stream_status": "viewer",
+    "start_streaming": "operator",
+    "stop_streaming": "operator",
+    "get_system_status": "viewer",
+    "get_subscription_stats": "viewer",
 }
 # Well-formed params for methods that need some (the matrix is about roles, not params).
 PARAMS: dict[str, dict[str, object]] = {
@@ -58,6 +64,10 @@ PARAMS: dict[str, dict[str, object]] = {
     "stop_recording": {"device": "camera0"},
     "take_snapshot": {"device": "camera0"},
     "create_media_token": {"camera_id": "camera0"},
+    "get_stream_url": {"device": "camera0"},
+    "get_stream_status": {"device": "camera0"},
+    "start_streaming": {"device": "camera0"},
+    "stop_streaming": {"device": "camera0"},
 }
 ROLES = ["viewer", "operator", "admin"]
 

@@ -27,6 +27,7 @@ from camera_service.events import EventBus
 from camera_service.limits import CapacityExceeded
 from camera_service.media.desired import DesiredRecording
 from camera_service.media.events import MediaMtxRestarted, MediaMtxUnreachable
+from camera_service.media.holder import StreamHolder
 from camera_service.media.mediamtx.client import MediaMtxUnavailable
 from camera_service.media.pathconf import RECORD_PART_SECONDS
 from camera_service.observability.health import Health, Status
@@ -38,7 +39,6 @@ from camera_service.record.events import (
     RecordingResumed,
     RecordingStarted,
 )
-from camera_service.record.holder import StreamHolder
 from camera_service.record.manager import (
     AlreadyRecording,
     CameraUnavailable,

@@ -9,6 +9,7 @@ the parts are given at construction when they exist, or bound once later.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Generic, Protocol, TypeVar
 
 import orjson
@@ -21,6 +22,7 @@ from camera_service.config import MediaMtxConfig, Settings
 from camera_service.limits import Capacity
 from camera_service.media.controller import MediaController
 from camera_service.media.snapshots import SnapshotService
+from camera_service.media.viewing import ViewingWindows
 from camera_service.observability.health import Health
 from camera_service.observability.metrics import Metrics
 from camera_service.record.manager import RecordingManager
@@ -69,6 +71,9 @@ class Components(Protocol):
     def retention(self) -> Retention: ...
     @property
     def index(self) -> MediaIndex: ...
+    @property
+    def viewing(self) -> ViewingWindows: ...  # streams start_streaming keeps up
+    def sessions(self) -> Iterable[Session]: ...  # every connection's
 
 
 class Encoded(Generic[K, V]):

@@ -23,6 +23,20 @@ Topic = Literal[
     "storage_status_update",
     "system_status_update",
 ]
+# [new] The Go-era API's dotted topic names, accepted by subscribe_events and
+# unsubscribe_events as aliases of the topics above (docs/api.md, Compatibility).
+TopicAlias = Literal[
+    "camera.connected",
+    "camera.disconnected",
+    "camera.status_change",
+    "recording.start",
+    "recording.stop",
+    "recording.error",
+    "snapshot.taken",
+    "system.health",
+    "system.startup",
+    "system.shutdown",
+]
 
 # --- session: authenticate, subscribe_events, unsubscribe_events ------------------------------
 
@@ -104,7 +118,68 @@ class Stream(TypedDict):
     bytes_sent: int
 
 
-# --- system: get_server_info, get_status, get_metrics -------------------------------------------
+# --- streaming [new]: get_stream_url, get_stream_status, start_streaming, stop_streaming ----------
+
+
+class StreamUrlResult(TypedDict):
+    device: str
+    camera_id: str
+    stream_name: str
+    stream_url: str
+    available: bool
+    active_consumers: int
+    stream_status: Literal["READY", "NOT_READY", "ERROR"]
+
+
+class MediaMtxPath(TypedDict):
+    exists: bool
+    ready: bool
+    readers: int
+
+
+class StreamMetrics(TypedDict):
+    bytes_sent: int
+    frames_sent: int
+    bitrate: float
+    fps: float
+
+
+class StreamStatusResult(TypedDict):
+    device: str
+    camera_id: str
+    stream_name: str
+    status: Literal["ACTIVE", "INACTIVE", "ERROR", "STARTING", "STOPPING"]
+    ready: bool
+    mediamtx_path: MediaMtxPath
+    metrics: StreamMetrics
+    start_time: str | None
+    viewing_until: str | None  # when start_streaming's window ends; null: none open
+
+
+class StreamStartResult(TypedDict):
+    device: str
+    camera_id: str
+    stream_name: str
+    stream_url: str
+    status: Literal["STARTED", "FAILED"]
+    start_time: str
+    auto_close_after: str
+    error: NotRequired[str]
+
+
+class StreamStopResult(TypedDict):
+    device: str
+    camera_id: str
+    stream_name: str
+    status: Literal["STOPPED", "FAILED"]
+    start_time: str | None
+    end_time: str
+    duration: float
+    stream_continues: bool
+    message: str
+
+
+# --- system: server info, status, metrics, system status, subscription stats ----------------
 
 
 class ServerInfo(TypedDict):
@@ -128,6 +203,25 @@ class StatusResult(TypedDict):
     components: dict[str, str]
     # [new] usb_cameras, streams, recordings, snapshots, connections
     capacity: dict[str, CapacityEntry]
+
+
+class SystemStatusResult(TypedDict):
+    status: Literal["starting", "partial", "ready"]
+    message: str
+    available_cameras: list[str]
+    discovery_active: bool
+
+
+class SubscriptionCounts(TypedDict):
+    total_subscriptions: int
+    active_clients: int
+    topic_counts: dict[str, int]
+
+
+class SubscriptionStatsResult(TypedDict):
+    global_stats: SubscriptionCounts
+    client_topics: list[str]
+    client_id: str
 
 
 class MetricsResult(TypedDict):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -22,6 +22,7 @@ from camera_service.api.mediaauth import AUTH_PATH, MediaAuthEndpoint
 from camera_service.api.methods import all_methods
 from camera_service.api.methodtable import MethodTable
 from camera_service.api.notifications import Notifier
+from camera_service.api.session import Session
 from camera_service.api.websocket import WebSocketServer
 from camera_service.auth.apikeys import ApiKeyStore
 from camera_service.auth.audit import AuditLog
@@ -40,6 +41,7 @@ from camera_service.media.desired import DesiredRecording
 from camera_service.media.grabber import GrabberPool
 from camera_service.media.mediamtx.managed import ManagedMediaMtx, find_binary
 from camera_service.media.snapshots import SnapshotService
+from camera_service.media.viewing import ViewingWindows
 from camera_service.net.httpserver import HttpServer, Router
 from camera_service.observability.health import ComponentHealth, Health, Status
 from camera_service.observability.metrics import Metrics
@@ -124,6 +126,7 @@ class Media:
     recordings: RecordingManager
     snapshots: SnapshotService
     retention: Retention
+    viewing: ViewingWindows  # streams start_streaming keeps up
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,10 +165,15 @@ class ApiParts:
     retention: Retention
     index: MediaIndex
     tokens: JwtAuthenticator
+    viewing: ViewingWindows
+    ws: WebSocketServer
 
     @property
     def settings(self) -> Settings:
         return self.live.current
+
+    def sessions(self) -> Iterator[Session]:
+        return (conn.session for conn in self.ws.connections)
 
     @classmethod
     def of(cls, c: Components) -> ApiParts:
@@ -173,7 +181,7 @@ class ApiParts:
         return cls(
             c.live, c.started, c.front.dispatcher, c.metrics, c.health, c.capacity, c.cameras,
             m.controller, m.recordings, m.snapshots, c.store.disk, m.retention, c.store.index,
-            c.store.authenticator.jwt,
+            c.store.authenticator.jwt, m.viewing, c.front.ws,
         )  # fmt: skip
 
 
@@ -335,9 +343,12 @@ def _media(
     )  # fmt: skip
     retention = Retention(live.retention, res.db, disk, events, recordings.busy)
     disk.on_critical = retention.emergency_cleanup
+    viewing = ViewingWindows(
+        live.mediamtx, cameras, events, controller, capacity, own_reader=grabbers.reading
+    )
     return Media(
         monitor, assignments, managed, desired, controller, grabbers, recordings, snapshots,
-        retention,
+        retention, viewing,
     )  # fmt: skip
 
 

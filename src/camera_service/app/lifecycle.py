@@ -94,6 +94,7 @@ async def start(c: Components, stack: AsyncExitStack) -> None:
     on_stop(stack, c.media.controller.stop)
     c.media.grabbers.start()
     on_stop(stack, c.media.grabbers.stop)  # before the controller's
+    on_stop(stack, c.media.viewing.stop)  # before the controller's
     background(stack, _housekeeping(c), "housekeeping")
     # The last port: clients connect once everything they can ask about is running.
     await c.front.api_port.start(_tls_context(c.live()))

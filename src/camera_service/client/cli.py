@@ -61,6 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
     media.add_argument("camera_id")
     media.add_argument("--ttl", type=_positive, help="seconds (default: the service's, 300)")
 
+    sub.add_parser("system-status", help="starting, partial or ready, and the cameras up (viewer)")
+    sub.add_parser("subscriptions", help="notification subscription counts (viewer)")
+    stream = sub.add_parser("stream", help="a camera's stream: URL, status, start, stop")
+    stream_sub = stream.add_subparsers(dest="stream_command", required=True, metavar="ACTION")
+    for action, text in (
+        ("url", "its RTSP URL and readers (viewer)"),
+        ("status", "what it is doing, with metrics (viewer)"),
+        ("start", "bring it up for the viewing window (operator)"),
+        ("stop", "end the viewing window (operator)"),
+    ):
+        stream_sub.add_parser(action, help=text).add_argument("device")
+
     snap = sub.add_parser("snapshot", help="take a snapshot (operator)")
     snap.add_argument("device")
     snap.add_argument("--format", choices=("jpg", "png"))
@@ -130,7 +142,8 @@ async def _run(client: CameraClient, args: argparse.Namespace) -> int:
     print(text if text is not None else printer(result))
     failed = isinstance(result, dict) and result.get("status") == "FAILED"
     if failed:  # a snapshot that could not be taken is a result, not an RPC error
-        print(f"camera-service client: {result.get('error', 'failed')}", file=sys.stderr)
+        why = result.get("error") or result.get("message") or "failed"
+        print(f"camera-service client: {why}", file=sys.stderr)
     return EXIT_ERROR if failed else EXIT_OK
 
 
@@ -146,6 +159,12 @@ async def _execute(client: CameraClient, args: argparse.Namespace) -> tuple[Any,
         return await client.get_status(), _mapping
     if command == "media-token":
         return await client.create_media_token(args.camera_id, args.ttl), _media_token
+    if command == "system-status":
+        return await client.get_system_status(), _mapping
+    if command == "subscriptions":
+        return await client.get_subscription_stats(), _mapping
+    if command == "stream":
+        return await _stream(client, args.stream_command, args.device)
     if command == "snapshot":
         result = await client.take_snapshot(
             args.device, filename=args.filename, format=args.format, quality=args.quality
@@ -169,6 +188,16 @@ async def _execute(client: CameraClient, args: argparse.Namespace) -> tuple[Any,
         )
     deleter = client.delete_recording if kind == "recordings" else client.delete_snapshot
     return await deleter(args.name), lambda r: f"deleted {r['filename']}"
+
+
+async def _stream(client: CameraClient, action: str, device: str) -> tuple[Any, Printer]:
+    if action == "url":
+        return await client.get_stream_url(device), _mapping
+    if action == "status":
+        return await client.get_stream_status(device), _mapping
+    if action == "start":
+        return await client.start_streaming(device), _streaming_started
+    return await client.stop_streaming(device), lambda r: str(r["message"])
 
 
 # --- readable output --------------------------------------------------------------------
@@ -222,6 +251,12 @@ def _snapshot(r: Any) -> str:
     if r.get("status") == "FAILED":
         return f"snapshot of {r['device']} failed"
     return f"snapshot {r['filename']} ({r['file_size']} bytes, {r.get('source', '?')})"
+
+
+def _streaming_started(r: Any) -> str:
+    if r.get("status") == "FAILED":
+        return f"stream of {r['device']} did not start"
+    return f"streaming {r['device']} for {r['auto_close_after']}: {r['stream_url']}"
 
 
 def _started(r: Any) -> str:

@@ -250,8 +250,22 @@ class CameraClient:
     async def get_snapshot_info(self, filename: str) -> t.FileInfo:
         return cast(t.FileInfo, await self.call("get_snapshot_info", {"filename": filename}))
 
+    async def get_stream_url(self, device: str) -> t.StreamUrl:
+        """The camera's RTSP URL, whether it can be read now, and its readers."""
+        return cast(t.StreamUrl, await self.call("get_stream_url", {"device": device}))
+
+    async def get_stream_status(self, device: str) -> t.StreamStatus:
+        return cast(t.StreamStatus, await self.call("get_stream_status", {"device": device}))
+
+    async def get_system_status(self) -> t.SystemStatus:
+        return cast(t.SystemStatus, await self.call("get_system_status"))
+
+    async def get_subscription_stats(self) -> t.SubscriptionStats:
+        return cast(t.SubscriptionStats, await self.call("get_subscription_stats"))
+
     async def subscribe_events(self, topics: list[str] | None = None) -> t.Subscription:
         """Receive ``topics`` too (none: every topic again); kept across reconnects."""
+        # The service's topic names, or the Go-era dotted aliases (camera.connected...).
         params = None if topics is None else {"topics": topics}
         result = cast(t.Subscription, await self.call("subscribe_events", params))
         self._topics = list(result["topics"])
@@ -302,6 +316,19 @@ class CameraClient:
 
     async def stop_recording(self, device: str) -> t.RecordingStopped:
         return cast(t.RecordingStopped, await self.call("stop_recording", {"device": device}))
+
+    async def start_streaming(
+        self, device: str, *, timeout: float | None = None
+    ) -> t.StreamingStarted:
+        """Bring the camera's stream up and keep it up for the service's viewing window
+        (``auto_close_after``); returns once it is up (``status: "FAILED"`` if it did
+        not come up)."""
+        params = {"device": device}
+        return cast(t.StreamingStarted, await self.call("start_streaming", params, timeout=timeout))
+
+    async def stop_streaming(self, device: str) -> t.StreamingStopped:
+        """End the viewing window; ``stream_continues`` says whether others still read."""
+        return cast(t.StreamingStopped, await self.call("stop_streaming", {"device": device}))
 
     async def delete_recording(self, filename: str) -> t.Deleted:
         return cast(t.Deleted, await self.call("delete_recording", {"filename": filename}))

@@ -22,6 +22,7 @@ from camera_service.api.contract import (
     ServerInfo,
     StorageInfo,
     Topic,
+    TopicAlias,
 )
 from camera_service.api.contract import CameraStatusResult as CameraStatus
 from camera_service.api.contract import ListedFile as FileEntry
@@ -33,7 +34,13 @@ from camera_service.api.contract import StartResult as RecordingStarted
 from camera_service.api.contract import StatusResult as Status
 from camera_service.api.contract import StopResult as RecordingStopped
 from camera_service.api.contract import Stream as StreamInfo
+from camera_service.api.contract import StreamStartResult as StreamingStarted
+from camera_service.api.contract import StreamStatusResult as StreamStatus
+from camera_service.api.contract import StreamStopResult as StreamingStopped
+from camera_service.api.contract import StreamUrlResult as StreamUrl
 from camera_service.api.contract import SubscribeResult as Subscription
+from camera_service.api.contract import SubscriptionStatsResult as SubscriptionStats
+from camera_service.api.contract import SystemStatusResult as SystemStatus
 
 __all__ = [
     "AuthResult",
@@ -58,9 +65,16 @@ __all__ = [
     "Status",
     "StorageInfo",
     "StreamInfo",
+    "StreamStatus",
+    "StreamUrl",
+    "StreamingStarted",
+    "StreamingStopped",
     "Streams",
     "Subscription",
+    "SubscriptionStats",
+    "SystemStatus",
     "Topic",
+    "TopicAlias",
 ]
 
 CameraState = Literal["CONNECTED", "DISCONNECTED", "ERROR"]  # a Camera's "status"

@@ -86,6 +86,9 @@ class MediaController:
         self.sync: ComponentHealth = health.register("mediamtx_controller", critical=False)
         self.owned: set[str] = set()
         self.streams: dict[str, PathState] = {}  # last snapshot of MediaMTX's paths
+        self.up_since: dict[str, float] = {}  # path -> time.time() it was first seen available
+        self.bitrates: dict[str, float] = {}  # path -> inbound bits/s between the last checks
+        self._sampled: tuple[float, dict[str, PathState]] = (0.0, {})
         self.version = ""
         self.reachable = False
         self._started: str | None = None
@@ -94,6 +97,7 @@ class MediaController:
         self._lock = asyncio.Lock()
         self._last_reconcile = 0.0
         self.generation = 0  # completed reconciles
+        self.checks = 0  # completed looks at MediaMTX, answered or not
         self._changed = asyncio.Condition()  # notified after every check and reconcile
         events.subscribe(CameraAdded, self._on_camera)
         events.subscribe(CameraChanged, self._on_camera)
@@ -141,6 +145,7 @@ class MediaController:
             # What it reported is no longer true: no stale bytes or readers for a stream
             # that went with it.
             self.streams = {}
+            self._measure()
             # A stable reason: the error text differs between tries (refused, timed
             # out, a 5xx), and each change of reason is pushed to every client.
             self.link.set(Status.UNHEALTHY, "unreachable", error=str(exc), url=self.cfg().api_url)
@@ -149,6 +154,7 @@ class MediaController:
                 self.events.publish(MediaMtxUnreachable(str(exc)))
             if up:
                 self.events.publish(StreamsChanged(frozenset()))
+            self.checks += 1
             await self._notify()
             return
         if not self.reachable or info.started != self._started:
@@ -164,6 +170,7 @@ class MediaController:
             await self._push_global()
         self.reachable = True
         self._started = info.started
+        self._measure()
         self.version = info.version
         self.link.set(
             Status.HEALTHY,
@@ -173,6 +180,7 @@ class MediaController:
         )
         if (now_up := self.streams_up()) != up:
             self.events.publish(StreamsChanged(frozenset(now_up)))
+        self.checks += 1
         await self._notify()
 
     async def _push_global(self) -> None:
@@ -187,6 +195,24 @@ class MediaController:
             return
         self._global_pending = False
         log.info("MediaMTX authorizes through this service")  # the URL holds the secret
+
+    def _measure(self) -> None:
+        """Since when each stream is available, and its bit rate over the last look."""
+        now, before = time.monotonic(), self._sampled
+        wall = time.time()
+        elapsed = now - before[0]
+        up_since: dict[str, float] = {}
+        bitrates: dict[str, float] = {}
+        for name, state in self.streams.items():
+            if not state.available:
+                continue
+            up_since[name] = self.up_since.get(name, wall)
+            last = before[1].get(name)
+            if last is not None and last.available and elapsed > 0:
+                grown = max(0, state.inbound_bytes - last.inbound_bytes)
+                bitrates[name] = grown * 8 / elapsed
+        self.up_since, self.bitrates = up_since, bitrates
+        self._sampled = (now, self.streams)
 
     # --- reconciling ------------------------------------------------------------------------------
 
@@ -296,6 +322,15 @@ class MediaController:
         if state is None:
             return {}
         return {"bytes_sent": state.outbound_bytes, "readers": state.readers}
+
+    async def path_state(self, name: str) -> PathState | None:
+        """MediaMTX's view of one path now (its last check's when it cannot be asked)."""
+        if self.reachable:
+            try:
+                return await self.client.get_path(name)
+            except MediaMtxError:
+                pass
+        return self.streams.get(name)
 
     def managed_paths(self) -> list[tuple[str, PathState | None]]:
         """Every path this service manages, by name, with MediaMTX's last view of it

@@ -3,7 +3,7 @@
 :func:`keep_running` supervises any run, a coroutine that returns why it ended: the
 snapshot grabbers (:mod:`media.grabber`) run an FFmpeg process per run (started in its
 own process group with :func:`spawn`, stopped as a whole with :func:`terminate`); the
-recording stream holders (:mod:`record.holder`) an in-process RTSP reader.
+stream holders (:mod:`media.holder`) an in-process RTSP reader.
 """
 
 from __future__ import annotations

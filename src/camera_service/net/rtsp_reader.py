@@ -1,5 +1,5 @@
 """An in-process RTSP reader that plays a stream and drops it: what holds a MediaMTX
-path's on-demand publisher up while the path records (see :mod:`record.holder`).
+path's on-demand publisher up while the path records (see :mod:`media.holder`).
 
 RTSP/1.0 over TCP only: OPTIONS, DESCRIBE, one SETUP per SDP media with
 ``RTP/AVP/TCP;unicast;interleaved=<2i>-<2i+1>``, PLAY; then interleaved frames

@@ -49,6 +49,7 @@ from camera_service.limits import Admission, CapacityExceeded, Unlimited
 from camera_service.media.access import InternalCredential
 from camera_service.media.desired import DesiredRecording
 from camera_service.media.events import MediaMtxRestarted, MediaMtxUnreachable
+from camera_service.media.holder import StreamHolder
 from camera_service.media.mediamtx.client import MediaMtxError
 from camera_service.media.pathconf import RECORD_PART_SECONDS, reader_url
 from camera_service.observability.health import ComponentHealth, Health, Status
@@ -59,7 +60,6 @@ from camera_service.record.events import (
     RecordingResumed,
     RecordingStarted,
 )
-from camera_service.record.holder import StreamHolder
 from camera_service.record.recording import (
     Interruption,
     Reason,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from camera_service.api.contract import AuthenticateResult, SubscribeResult, Topic
+from camera_service.api.contract import AuthenticateResult, SubscribeResult, Topic, TopicAlias
 from camera_service.api.jsonrpc import AUTH_REQUIRED, INVALID_PARAMS, RpcError
 from camera_service.api.methodtable import Call, MethodSpec, NoParams, Params
 from camera_service.api.session import NOTIFICATION_TOPICS
@@ -21,8 +21,29 @@ class AuthenticateParams(Params):
     auth_type: Literal["jwt", "api_key", "auto"] = "auto"
 
 
+# The Go-era dotted topic names and the topic each is delivered as (several events of
+# one kind are one topic here: a camera_status_update carries the new status).
+TOPIC_ALIASES: dict[str, Topic] = {
+    "camera.connected": "camera_status_update",
+    "camera.disconnected": "camera_status_update",
+    "camera.status_change": "camera_status_update",
+    "recording.start": "recording_status_update",
+    "recording.stop": "recording_status_update",
+    "recording.error": "recording_status_update",
+    "snapshot.taken": "snapshot_taken",
+    "system.health": "system_status_update",
+    "system.startup": "system_status_update",
+    "system.shutdown": "system_status_update",
+}
+
+
 class TopicsParams(Params):
-    topics: list[Topic] | None = Field(None, description="Default: every topic.")
+    topics: list[Topic | TopicAlias] | None = Field(None, description="Default: every topic.")
+
+    @field_validator("topics", mode="after")
+    @classmethod
+    def _unalias(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else [TOPIC_ALIASES.get(t, t) for t in v]
 
 
 def ping(call: Call[NoParams]) -> str:

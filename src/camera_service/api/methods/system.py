@@ -1,16 +1,26 @@
-"""Service-level methods: server info, status, metrics."""
+"""Service-level methods: server info, status, metrics (admin); the Go-era system
+status and subscription figures (viewer)."""
 
 from __future__ import annotations
 
 import time
-from typing import cast
+from typing import Literal, cast
 
 from camera_service import __version__
-from camera_service.api.contract import CapacityEntry, MetricsResult, ServerInfo, StatusResult
+from camera_service.api.contract import (
+    CapacityEntry,
+    MetricsResult,
+    ServerInfo,
+    StatusResult,
+    SubscriptionStatsResult,
+    SystemStatusResult,
+)
 from camera_service.api.jsonrpc import CAPACITY_EXCEEDED, RpcError
 from camera_service.api.methodtable import Call, MethodSpec, NoParams
+from camera_service.api.session import NOTIFICATION_TOPICS
 from camera_service.auth.identity import Role
 from camera_service.limits import CapacityExceeded
+from camera_service.observability.health import Status
 
 CAPABILITIES = [
     "json_rpc_2.0",
@@ -78,6 +88,64 @@ def get_metrics(call: Call[NoParams]) -> MetricsResult:
     return cast(MetricsResult, result)
 
 
+def get_system_status(call: Call[NoParams]) -> SystemStatusResult:
+    """``starting`` until MediaMTX has been looked at and, when it answers, our paths
+    applied once; ``ready`` when MediaMTX answers, the paths match and discovery is
+    healthy; ``partial`` otherwise (the message says what is missing)."""
+    c = call.ctx.components
+    media, components = c.media, c.health.components
+    monitor = components.get("camera_monitor")
+    sync = components.get("mediamtx_controller")
+    discovery = monitor is not None and monitor.status is not Status.UNHEALTHY
+    session = call.session
+    seen = [camera for camera in c.cameras if session.sees(camera.camera_id)]
+    available = [camera.device for camera in seen if camera.connected]
+    cameras = f"{len(available)} of {len(seen)} cameras connected"
+    missing: list[str] = []
+    if not media.reachable:
+        missing.append("MediaMTX is unreachable")
+    elif sync is not None and sync.status is not Status.HEALTHY:
+        missing.append(f"camera paths not applied: {sync.reason}")
+    if monitor is not None and monitor.status is not Status.HEALTHY:
+        missing.append(f"camera discovery: {monitor.reason or monitor.status.value}")
+    status: Literal["starting", "partial", "ready"]
+    if media.checks == 0 or (media.reachable and media.generation == 0):
+        status, message = "starting", "starting: camera paths not applied yet"
+    elif missing:
+        status, message = "partial", "; ".join([*missing, cameras])
+    else:
+        status, message = "ready", cameras
+    return {
+        "status": status,
+        "message": message,
+        "available_cameras": available,
+        "discovery_active": discovery,
+    }
+
+
+def get_subscription_stats(call: Call[NoParams]) -> SubscriptionStatsResult:
+    """Who receives which notification topics: every authenticated connection, and
+    this one."""
+    counts = dict.fromkeys(NOTIFICATION_TOPICS, 0)
+    clients = 0
+    for session in call.ctx.components.sessions():
+        if session.identity is None:
+            continue  # notifications go to authenticated connections only
+        clients += 1
+        for topic in NOTIFICATION_TOPICS:
+            if session.wants(topic):
+                counts[topic] += 1
+    return {
+        "global_stats": {
+            "total_subscriptions": sum(counts.values()),
+            "active_clients": clients,
+            "topic_counts": counts,
+        },
+        "client_topics": [t for t in NOTIFICATION_TOPICS if call.session.wants(t)],
+        "client_id": call.session.session_id or "",
+    }
+
+
 METHODS = (
     MethodSpec(
         "get_server_info",
@@ -102,5 +170,21 @@ METHODS = (
         Role.ADMIN,
         NoParams,
         MetricsResult,
+    ),
+    MethodSpec(
+        "get_system_status",
+        get_system_status,
+        "Whether the service is starting, partly or fully ready, and the cameras up.",
+        Role.VIEWER,
+        NoParams,
+        SystemStatusResult,
+    ),
+    MethodSpec(
+        "get_subscription_stats",
+        get_subscription_stats,
+        "Notification subscriptions: counts over every client, and this one's topics.",
+        Role.VIEWER,
+        NoParams,
+        SubscriptionStatsResult,
     ),
 )

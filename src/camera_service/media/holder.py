@@ -1,12 +1,13 @@
-"""Holds a camera's stream up while it is recorded.
+"""Holds a camera's stream up while the service needs it: a recording, a viewing window.
 
 MediaMTX's recorder is not a reader: it neither starts a path's ``runOnDemand``
 publisher (or on-demand RTSP source) nor keeps one open, so a recording of an idle
-camera would never begin. While a session records, a :class:`StreamHolder` plays the
-path with an in-process :class:`~camera_service.net.rtsp_reader.RtspReader` (RTSP over
-TCP, the data dropped as it arrives: a socket and a few KB, where an ``ffmpeg -c copy``
-process cost ~11.5 MB PSS), restarted with backoff when it drops; after
-``max_failures`` short runs in a row it gives up and says why.
+camera would never begin; and an on-demand stream a client asked to keep up closes
+once its last reader leaves. A :class:`StreamHolder` plays the path with an in-process
+:class:`~camera_service.net.rtsp_reader.RtspReader` (RTSP over TCP, the data dropped as
+it arrives: a socket and a few KB, where an ``ffmpeg -c copy`` process cost ~11.5 MB
+PSS), restarted with backoff when it drops; after ``max_failures`` short runs in a row
+it gives up and says why.
 """
 
 from __future__ import annotations
