@@ -156,8 +156,10 @@ async def test_stream_continues_while_another_reader_holds_it(
     await stack.path_ready()
     await call(client, "start_streaming", device="lab")
     await stack.plane.wait_state("lab", readers(1), WAIT)
-    # Someone else plays the stream too (a player straight on MediaMTX).
-    other = StreamHolder(stack.plane.url("lab"), label="viewer")
+    # Someone else plays the stream too (a player straight on MediaMTX, as a viewer).
+    other = StreamHolder(
+        stack.plane.url("lab"), label="viewer", credentials=("viewer", make_token("viewer"))
+    )
     other.start()
     try:
         await stack.plane.wait_state("lab", readers(2), WAIT)

@@ -344,8 +344,9 @@ def _media(
     retention = Retention(live.retention, res.db, disk, events, recordings.busy)
     disk.on_critical = retention.emergency_cleanup
     viewing = ViewingWindows(
-        live.mediamtx, cameras, events, controller, capacity, own_reader=grabbers.reading
-    )
+        live.mediamtx, cameras, events, controller, capacity,
+        own_reader=grabbers.reading, internal=internal,
+    )  # fmt: skip
     return Media(
         monitor, assignments, managed, desired, controller, grabbers, recordings, snapshots,
         retention, viewing,

@@ -118,6 +118,11 @@ class InternalCredential:
     def matches(self, presented: str) -> bool:
         return hmac.compare_digest(presented.encode(), self._digest)
 
+    @property
+    def pair(self) -> tuple[str, str]:
+        """(user, password), as an RTSP reader presents them."""
+        return self.user, self.secret
+
     def __repr__(self) -> str:  # never the secret, whatever prints it
         return "InternalCredential(<secret>)"
 

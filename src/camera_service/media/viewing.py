@@ -28,6 +28,7 @@ from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import MediaMtxConfig, RtspSource
 from camera_service.events import EventBus
 from camera_service.limits import Admission, Unlimited
+from camera_service.media.access import InternalCredential
 from camera_service.media.holder import StreamHolder
 from camera_service.media.mediamtx.client import MediaMtxUnavailable
 from camera_service.media.mediamtx.models import PathState
@@ -122,6 +123,7 @@ class ViewingWindows:
     capacity: Admission = field(default_factory=Unlimited)
     own_reader: Callable[[str], Callable[[], None]] = lambda camera_id: lambda: None
     holder: HolderFactory | None = None
+    internal: InternalCredential | None = None  # what the holders present to MediaMTX
     windows: dict[str, Window] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -238,4 +240,6 @@ class ViewingWindows:
     def _make_holder(self, camera_id: str, on_gave_up: Callable[[str], None]) -> StreamHolder:
         if self.holder is not None:
             return self.holder(camera_id, on_gave_up)
-        return StreamHolder(reader_url(self.cfg(), camera_id), on_gave_up, label=camera_id)
+        credentials = self.internal.pair if self.internal is not None else None
+        url = reader_url(self.cfg(), camera_id)
+        return StreamHolder(url, on_gave_up, label=camera_id, credentials=credentials)

@@ -750,8 +750,7 @@ class RecordingManager:
 
     def _reader(self, session: Recording, on_gave_up: Callable[[str], None]) -> StreamHolder:
         url = reader_url(self.settings().mediamtx, session.camera_id)
-        internal = self.internal
-        credentials = (internal.user, internal.secret) if internal is not None else None
+        credentials = self.internal.pair if self.internal is not None else None
         return StreamHolder(url, on_gave_up, label=session.camera_id, credentials=credentials)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
