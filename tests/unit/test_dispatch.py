@@ -284,7 +284,9 @@ async def test_drain_cancels_what_is_still_in_flight_at_the_deadline() -> None:
     # Cancelled, and answered with their ids before the connections close.
     for i, task in enumerate(tasks):
         assert task.done()
-        reply = orjson.loads(await task)
+        body = await task
+        assert body is not None
+        reply = orjson.loads(body)
         assert reply["id"] == i and reply["error"]["code"] == -32603
         assert reply["error"]["data"] == {"reason": "shutting_down"}
     assert d.busy == 0

@@ -15,7 +15,9 @@ does not read within ``server.ping_timeout`` ends the connection.
 Requests of one connection are answered in order: while one waits (an async
 handler), later frames queue in a bounded inbox and reading pauses when it is full.
 A ``concurrent`` method's pending reply runs in a task of its own instead, and the
-requests behind it go on.
+requests behind it go on. A reply is written before the notifications its request
+caused: those about the camera a request names wait in the session
+(:meth:`Session.keep`) until its reply is out.
 """
 
 from __future__ import annotations

@@ -251,7 +251,8 @@ class CameraClient:
         return cast(t.FileInfo, await self.call("get_snapshot_info", {"filename": filename}))
 
     async def subscribe_events(self, topics: list[str] | None = None) -> t.Subscription:
-        """Receive ``topics`` too (none: every topic again); kept across reconnects."""
+        """Receive ``topics`` too (none: every topic; a new connection hears
+        camera_status_update and recording_status_update only); kept across reconnects."""
         params = None if topics is None else {"topics": topics}
         result = cast(t.Subscription, await self.call("subscribe_events", params))
         self._topics = list(result["topics"])
