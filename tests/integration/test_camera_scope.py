@@ -275,6 +275,8 @@ async def next_of(client: RpcClient, topic: str) -> dict[str, Any]:
 async def test_notifications_of_hidden_cameras_are_not_delivered(hub: Hub) -> None:
     everyone = await hub.connect(make_token("viewer"))
     limited = await hub.limited()
+    for client in (everyone, limited):  # every topic: snapshot_taken is opt-in
+        await client.call("subscribe_events")
     cameras = hub.app.parts.cameras
     events = hub.app.events
     now = time.time()

@@ -158,6 +158,7 @@ async def test_assignment_file_edit_applies_live(
         camera_settings(tmp_path, tree, assignments_file=str(assignments))
     )
     client = await connect()
+    await client.call("subscribe_events")  # every topic: system_status_update is opt-in
     ids = [c["camera_id"] for c in (await client.call("get_camera_list"))["cameras"]]
     assert ids == ["camera0"]  # the unassigned camera is never exposed
 
@@ -237,6 +238,8 @@ async def test_test_pattern_source(tmp_path: Path, tree: FakeV4l2Tree, app_facto
         "camera_id": "lab",
         "source_type": "test",
         "recording": False,
+        "device_path": "lab",
+        "stream_url": "rtsp://127.0.0.1:8554/lab",
     }
 
 
@@ -287,7 +290,7 @@ async def test_sources_follow_config_reload(
         "cam;rm -rf",
         "a" * 65,
         "",
-        5,
+        -5,  # a number 0-9999 is the alias of /dev/videoN
         None,
         ["camera0"],
         "/dev/video0/../video1",

@@ -165,6 +165,7 @@ async def admin(app: Application) -> AsyncIterator[RpcClient]:
     client = await RpcClient.connect(f"ws://127.0.0.1:{app.ws_port}/ws")
     try:
         await client.call("authenticate", {"auth_token": make_token("admin")})
+        await client.call("subscribe_events")  # every topic: the newer ones are opt-in
         yield client
     finally:
         await client.close()

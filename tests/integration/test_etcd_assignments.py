@@ -125,6 +125,7 @@ async def hub(tmp_path: Path, etcd: EtcdServer) -> AsyncIterator[Hub]:
     try:
         client = await RpcClient.connect(f"ws://127.0.0.1:{app.ws_port}/ws")
         await client.call("authenticate", {"auth_token": make_token("viewer")})
+        await client.call("subscribe_events")  # every topic: the newer ones are opt-in
         yield Hub(app, client)
     finally:
         if client is not None:

@@ -32,6 +32,7 @@ async def test_component_turning_unhealthy_fails_readiness_and_notifies(
     service: Application, connect: Connect
 ) -> None:
     client = await connect("admin")
+    await client.call("subscribe_events", {"topics": ["system_status_update"]})  # opt-in
     part = service.health.register("recorder")  # a critical component
     part.set(Status.UNHEALTHY, "disk gone", path="/media")
     while True:  # skip other components' changes (MediaMTX is absent in this test)
@@ -136,6 +137,8 @@ async def test_notification_fan_out_is_timed_in_the_metrics(
         return int(lines[0].removeprefix(prefix))
 
     viewers = [await connect("viewer") for _ in range(3)]
+    for v in viewers:  # snapshot_taken is opt-in
+        await v.call("subscribe_events", {"topics": ["snapshot_taken"]})
     _, before = await get(service, "/metrics")
     service.events.publish(SnapshotSaved("lab", "lab", "x.jpg", 1, 0.0, "warm", "jpg", 1, 1))
     for v in viewers:

@@ -185,6 +185,7 @@ async def test_etcd_outage_degrades_only_the_registry_and_registration_returns(
     client = await RpcClient.connect(f"ws://127.0.0.1:{app.ws_port}/ws")
     try:
         await client.call("authenticate", {"auth_token": make_token("admin")})
+        await client.call("subscribe_events")  # every topic: the newer ones are opt-in
         before = (await client.call("get_status"))["components"]
 
         await etcd.stop()

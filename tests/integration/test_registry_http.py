@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from camera_service.app import Application
@@ -42,7 +43,19 @@ async def started() -> AsyncIterator[list[Any]]:
 async def admin(app: Application, started: list[Any]) -> RpcClient:
     client = await RpcClient.connect(f"ws://127.0.0.1:{app.ws_port}/ws")
     started.append(client)
-    await client.call("authenticate", {"auth_token": make_token("admin")})
+    # One batch: every topic (the newer ones are opt-in) from the moment it authenticates,
+    # so no notification falls between the two.
+    batch = [
+        {
+            "jsonrpc": "2.0",
+            "method": "authenticate",
+            "params": {"auth_token": make_token("admin")},
+            "id": 1,
+        },
+        {"jsonrpc": "2.0", "method": "subscribe_events", "id": 2},
+    ]
+    replies = await client.send_raw(orjson.dumps(batch).decode(), "batch")
+    assert all("result" in r for r in replies), replies
     return client
 
 

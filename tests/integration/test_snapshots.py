@@ -252,7 +252,7 @@ async def test_unknown_or_malformed_camera(media_stack: MediaStackFactory) -> No
     assert unknown["code"] == -1000 and "nosuch" in unknown["message"]
     missing = await error(client, device="/dev/video7")
     assert missing["code"] == -1000
-    for bad in ("../lab", "/dev/video", 5, ""):
+    for bad in ("../lab", "/dev/video", -5, ""):  # N >= 0 would be /dev/videoN
         assert (await error(client, device=bad))["code"] == -32602
     viewer = await stack.client("viewer")
     denied = await request(viewer, {"device": "lab"})

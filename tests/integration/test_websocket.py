@@ -12,6 +12,7 @@ import jwt
 import orjson
 import pytest
 
+from camera_service.api.session import NOTIFICATION_TOPICS
 from camera_service.app import Application
 from camera_service.cameras.events import CameraAdded
 from camera_service.cameras.model import Camera, SourceType
@@ -256,6 +257,8 @@ async def test_subscriptions_filter_notifications(service: Application, connect:
     a = await connect("viewer")
     b = await connect("viewer")
     anon = await connect()
+    # snapshot_taken is opt-in (a new connection hears the original topics only)
+    assert (await a.call("subscribe_events"))["topics"] == sorted(NOTIFICATION_TOPICS)
     r = await b.call("subscribe_events", {"topics": ["snapshot_taken"]})
     assert r == {"subscribed": True, "topics": ["snapshot_taken"]}
     r = await b.request("subscribe_events", {"topics": ["no_such_topic"]})
@@ -276,6 +279,8 @@ async def test_subscriptions_filter_notifications(service: Application, connect:
             "fps": 0,
             "streams": {},
             "camera_id": "cam0",
+            "device_path": "cam0",
+            "stream_url": None,
         },
     }
     assert (await a.notification())["method"] == "snapshot_taken"

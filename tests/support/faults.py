@@ -132,6 +132,7 @@ class Hub:
         self.clients.append(client)
         self.heard[client] = Heard(client)
         await client.call("authenticate", {"auth_token": make_token(role)})
+        await client.call("subscribe_events")  # every topic: the newer ones are opt-in
         return client
 
     async def sigterm(self) -> None:

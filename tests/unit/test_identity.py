@@ -33,6 +33,8 @@ def test_a_session_sees_what_its_identity_sees() -> None:
     assert not session.sees(None)  # media whose name names no camera: only for "all"
     assert session.wants("camera_status_update", "lab")
     assert not session.wants("camera_status_update", "gate")
+    assert not session.wants("storage_status_update")  # a newer topic: opt-in
+    session.subscribe(frozenset({"storage_status_update"}))
     assert session.wants("storage_status_update")  # about no camera
     session.authenticate(Identity("u", Role.VIEWER, "jwt", None))
     assert session.sees(None) and session.sees("gate") and session.cameras is None

@@ -80,12 +80,14 @@ def test_camera_events_are_camera_status_updates_with_the_clients_host() -> None
     connected = frame(
         "camera_status_update",
         '{"device":"/dev/video0","status":"CONNECTED","name":"C920","resolution":"1280x720",'
-        f'"fps":30,"streams":{urls},"camera_id":"camera0"}}',
+        f'"fps":30,"streams":{urls},"camera_id":"camera0","device_path":"/dev/video0",'
+        '"stream_url":"rtsp://hub.local:8554/camera0"}',
     )
     gone = frame(
         "camera_status_update",
         '{"device":"/dev/video0","status":"DISCONNECTED","name":"C920","resolution":"",'
-        '"fps":0,"streams":{},"camera_id":"camera0"}',
+        '"fps":0,"streams":{},"camera_id":"camera0","device_path":"/dev/video0",'
+        '"stream_url":null}',
     )
     assert rig.publish(CameraAdded(on)) == [("camera_status_update", connected)]
     off = Camera("camera0", SourceType.USB, "C920", CameraStatus.DISCONNECTED)

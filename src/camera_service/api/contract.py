@@ -68,6 +68,8 @@ class CameraInfo(TypedDict):
     camera_id: str
     source_type: str
     recording: bool
+    device_path: str  # compatibility: the original's key (= device)
+    stream_url: str | None  # compatibility: the RTSP URL (null while not connected)
 
 
 class CameraList(TypedDict):
@@ -290,6 +292,7 @@ class CleanupResult(TypedDict):
 class ListedFile(TypedDict):
     filename: str
     file_size: int
+    size_bytes: int  # compatibility: = file_size
     modified_time: str
     download_url: str
     duration: NotRequired[float | None]  # recordings: seconds from the container
@@ -306,6 +309,7 @@ class FileList(TypedDict):
 class FileInfo(TypedDict):
     filename: str
     file_size: int
+    size_bytes: int  # compatibility: = file_size
     created_time: str
     modified_time: str
     download_url: str
@@ -324,6 +328,14 @@ class Deleted(TypedDict):
 # --- recordings: start_recording, stop_recording ----------------------------------------------
 
 
+class RecordingSummary(TypedDict):
+    device_path: str
+    recording_id: str  # = session_id
+    filename: str
+    start_time: float  # epoch seconds
+    status: Literal["STARTED"]
+
+
 class StartResult(TypedDict):
     device: str
     camera_id: str
@@ -334,6 +346,7 @@ class StartResult(TypedDict):
     duration: float | None
     format: str
     success: bool
+    recording: RecordingSummary  # compatibility: the original's nested object
 
 
 class StopResult(TypedDict):
@@ -349,6 +362,8 @@ class StopResult(TypedDict):
     format: str
     success: bool
     files: list[str]
+    recording_id: str  # compatibility: = session_id
+    stopped_at: str  # compatibility: = end_time
 
 
 # --- snapshots: take_snapshot -------------------------------------------------------------------

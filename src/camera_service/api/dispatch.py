@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 # Seconds a batch runs before it lets the loop serve other connections: one frame's
 # work never holds the others up much longer than this and one element.
 BATCH_SLICE = 0.002
+# Seconds requests cancelled at the shutdown deadline get to send their replies.
+CANCEL_GRACE = 1.0
 
 
 def limits_of(cfg: ServerConfig) -> Limits:
@@ -63,6 +65,12 @@ def limits_of(cfg: ServerConfig) -> Limits:
 
 def _rate_limited() -> RpcError:
     return RpcError(RATE_LIMITED, "Rate limit exceeded", {"reason": "rate_limited"})
+
+
+def _shutting_down() -> RpcError:
+    return RpcError(
+        INTERNAL_ERROR, "Internal error: the service is shutting down", {"reason": "shutting_down"}
+    )
 
 
 def _too_large(limit: int, size: int | None = None) -> RpcError:
@@ -125,6 +133,7 @@ class Dispatcher:
         self._running: set[asyncio.Task[Any]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._stopped = False  # drain() passed its deadline and cancelled what ran
 
     # --- the entry point ------------------------------------------------------------
 
@@ -227,13 +236,25 @@ class Dispatcher:
         call = Call(spec.validate(req.params), session, self.registry.ctx)
         if spec.camera is not None and (unseen := spec.unseen(call)) is not None:
             return unseen()  # a camera the caller may not see: as one that does not exist
-        if spec.is_async:
+        if not spec.is_async:
+            return spec.handler(call)
+        camera_id = None if spec.camera is None else spec.camera.of(call.params)
+        if camera_id is None:
             return self._timed(spec.handler(call))
-        return spec.handler(call)
+        return self._held(session, camera_id, spec.handler(call))
 
     async def _timed(self, awaitable: Any) -> Any:
         async with asyncio.timeout(self.request_timeout):
             return await awaitable
+
+    async def _held(self, session: Session, camera_id: str, awaitable: Any) -> Any:
+        """Run a handler about one camera; notifications about it to this connection wait
+        until its reply is written (a reply comes before what its request caused)."""
+        session.hold(camera_id)
+        try:
+            return await self._timed(awaitable)
+        finally:
+            session.release(camera_id)  # the transport sends what it kept after the reply
 
     async def _finish(
         self, session: Session, msg: Request, label: str, started: float, pending: Any
@@ -247,6 +268,13 @@ class Dispatcher:
             result = await pending
         except Exception as exc:
             return self._failed(session, msg, label, started, exc)
+        except asyncio.CancelledError:
+            if not self._stopped:
+                raise  # the connection is gone: nobody to answer
+            # Cancelled at the shutdown deadline: the client still gets its reply (with
+            # its id) before the connection closes, rather than waiting for its timeout.
+            task.uncancel()
+            return self._failed(session, msg, label, started, _shutting_down())
         finally:
             correlation_id.reset(token)
             self._running.discard(task)
@@ -353,14 +381,19 @@ class Dispatcher:
 
     async def drain(self, timeout: float) -> bool:
         """Wait for in-flight requests; True if all finished within the timeout, else
-        they are cancelled (their replies are never sent)."""
+        they are cancelled and answered -32603 (``reason: shutting_down``)."""
         try:
             async with asyncio.timeout(timeout):
                 await self._idle.wait()
             return True
         except TimeoutError:
-            for task in list(self._running):
+            self._stopped = True
+            cancelled = list(self._running)
+            for task in cancelled:
                 task.cancel()
+            # Their replies (shutting_down) are written before the connections close;
+            # a handler's own clean-up on cancellation gets a moment too.
+            await asyncio.wait(cancelled, timeout=CANCEL_GRACE)
             return False
 
 

@@ -61,6 +61,14 @@ class RpcError(Exception):
         return err
 
 
+def bad_param(param: str, reason: str) -> RpcError:
+    """-32602 for one param: ``invalid <param>: <reason>``, plain words a client can
+    match, and the param in ``data``."""
+    return RpcError(
+        INVALID_PARAMS, f"invalid {param}: {reason}", {"reason": "invalid_params", "param": param}
+    )
+
+
 @dataclass(slots=True)
 class Request:
     method: str
@@ -222,7 +230,7 @@ def to_message(obj: Any) -> Message:
         params = {}
     elif not isinstance(params, dict):
         return Invalid(
-            RpcError(INVALID_PARAMS, "Invalid params: params must be an object (named params)"),
+            bad_param("params", "must be an object (named params)"),
             rid,
             "id" not in obj,
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic
@@ -21,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from typing_extensions import TypeVar
 
 from camera_service.api.context import ApiContext
-from camera_service.api.jsonrpc import INVALID_PARAMS, RpcError
+from camera_service.api.jsonrpc import RpcError, bad_param
 from camera_service.api.session import Session
 from camera_service.auth.identity import Role
 
@@ -104,16 +105,80 @@ class MethodSpec(Generic[P]):
 
 
 def invalid_params(exc: ValidationError) -> RpcError:
+    """The first problem, as ``invalid <param>: <reason>`` in plain words (clients
+    match them; pydantic's own phrasing is not part of the contract)."""
     err = exc.errors(include_url=False)[0]
-    param = ".".join(str(p) for p in err["loc"]) or "params"
-    msg = err["msg"]
-    if err["type"] == "missing":
-        msg = "is required"
-    return RpcError(
-        INVALID_PARAMS,
-        f"Invalid params: {param} {msg}",
-        {"reason": "invalid_params", "param": param},
-    )
+    loc = [str(p) for p in err["loc"]]
+    param = ".".join(loc) or "params"
+    noun = loc[0] if len(loc) == 1 else "value"
+    reason = plain_reason(err["type"], err.get("ctx") or {}, err.get("input"), noun)
+    if len(loc) > 1:  # an item of a list param: say which
+        reason = f"item {'.'.join(loc[1:])}: {reason}"
+    rpc = bad_param(loc[0] if loc else "params", reason)
+    rpc.data = {"reason": "invalid_params", "param": param}
+    return rpc
+
+
+# pydantic error types -> what they mean to a client
+_EXPECTED = {
+    "string_type": "expected a string",
+    "int_type": "expected an integer",
+    "int_from_float": "expected an integer",
+    "int_parsing": "expected an integer",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "list_type": "expected a list",
+    "dict_type": "expected an object",
+    "missing": "required but missing",
+    "finite_number": "expected a finite number",
+    "datetime_type": "expected an ISO 8601 date-time string",
+    "datetime_parsing": "expected an ISO 8601 date-time string",
+    "datetime_from_date_parsing": "expected an ISO 8601 date-time string",
+}
+_BOUNDS = {
+    "greater_than_equal": ("ge", "at least"),
+    "greater_than": ("gt", "greater than"),
+    "less_than_equal": ("le", "at most"),
+    "less_than": ("lt", "less than"),
+}
+
+
+_ECHOED = re.compile(r"[A-Za-z0-9_.+-]{1,32}")
+
+
+def _shown(value: object) -> str:
+    """The value refused, when it is short and harmless to repeat (never a path)."""
+    if isinstance(value, str) and _ECHOED.fullmatch(value):
+        return f" '{value}'"
+    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 1e15:
+        return f" {value:g}" if isinstance(value, float) else f" {value}"
+    return ""
+
+
+def plain_reason(kind: str, ctx: dict[str, Any], value: object, noun: str = "value") -> str:
+    """One pydantic error (type, context, input) in lower-case plain English."""
+    if kind in ("value_error", "assertion_error") and "error" in ctx:
+        return _lower_first(str(ctx["error"]))
+    if kind == "literal_error":
+        expected = ctx.get("expected", "")
+        choices = [c.strip().strip("'") for c in str(expected).replace(" or ", ",").split(",")]
+        listed = ", ".join(c for c in choices[:-1] if c)
+        options = f"{listed} or {choices[-1]}" if listed else choices[-1]
+        return f"unsupported {noun}{_shown(value)}, expected {options}"
+    if kind in _BOUNDS:
+        key, words = _BOUNDS[kind]
+        return f"must be {words} {ctx.get(key)}"
+    if kind in ("string_too_long", "too_long"):
+        return f"must be at most {ctx.get('max_length')} long"
+    if kind in ("string_too_short", "too_short"):
+        return f"must be at least {ctx.get('min_length')} long"
+    return _EXPECTED.get(kind, "not an accepted value")
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
 
 
 class MethodTable:

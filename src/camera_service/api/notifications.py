@@ -55,7 +55,17 @@ def camera_status(camera: Camera, streams: dict[str, str]) -> dict[str, Any]:
     fields = camera_fields(camera, streams)
     return {
         k: fields[k]
-        for k in ("device", "status", "name", "resolution", "fps", "streams", "camera_id")
+        for k in (
+            "device",
+            "status",
+            "name",
+            "resolution",
+            "fps",
+            "streams",
+            "camera_id",
+            "device_path",
+            "stream_url",
+        )
     }
 
 

@@ -21,6 +21,9 @@ NOTIFICATION_TOPICS: tuple[str, ...] = (
     "storage_status_update",
     "system_status_update",
 )
+# What a connection receives until it subscribes: the original service's topics only;
+# every newer one is opt-in (docs/api.md "Compatibility").
+DEFAULT_TOPICS: frozenset[str] = frozenset({"camera_status_update", "recording_status_update"})
 
 MEDIA_TOKEN_REFUSED = (
     "Authentication failed: invalid token for this API - a media token opens camera streams only"
@@ -38,7 +41,17 @@ def control_identity(identity: Identity) -> Identity:
 
 
 class Session:
-    __slots__ = ("bucket", "conn_id", "host", "identity", "session_id", "topics")
+    __slots__ = (
+        "_holds",
+        "bucket",
+        "conn_id",
+        "host",
+        "identity",
+        "kept",
+        "narrowed",
+        "session_id",
+        "topics",
+    )
 
     def __init__(self, requests_per_minute: int, host: str = "") -> None:
         self.conn_id = next(_ids)
@@ -46,7 +59,14 @@ class Session:
         self.identity: Identity | None = None
         self.bucket = TokenBucket(requests_per_minute)
         self.host = host  # the host the client connected to (for stream URLs)
-        self.topics: frozenset[str] | None = None  # None: every topic
+        self.topics = DEFAULT_TOPICS  # what it receives
+        # False until it names topics: the first subscribe_events with topics then
+        # receives exactly those (it narrows what it had by default).
+        self.narrowed = False
+        # A reply goes before the notifications its request caused: while a request
+        # naming a camera is unanswered, notifications about that camera wait here.
+        self._holds: dict[str, int] = {}  # camera id -> its requests unanswered
+        self.kept: list[tuple[str, bytes]] = []
 
     def authenticate(self, identity: Identity) -> str:
         """Bind ``identity`` to this connection; AuthError for a media token."""
@@ -73,11 +93,59 @@ class Session:
             return identity.cameras is None
         return identity.sees(camera_id)
 
+    def hold(self, camera_id: str) -> None:
+        """A request naming ``camera_id`` started: keep its notifications back."""
+        self._holds[camera_id] = self._holds.get(camera_id, 0) + 1
+
+    def release(self, camera_id: str) -> None:
+        """That request's reply is ready; its kept notifications are :meth:`due` once
+        the reply is written."""
+        left = self._holds[camera_id] - 1
+        if left:
+            self._holds[camera_id] = left
+        else:
+            del self._holds[camera_id]
+
+    def keep(self, camera_id: str | None, frame: bytes) -> bool:
+        """Keep a notification back if a request naming its camera is unanswered, or
+        one about that camera is already kept (their order stays); False: send it."""
+        if camera_id is None or not (self._holds or self.kept):
+            return False
+        if camera_id in self._holds or any(c == camera_id for c, _ in self.kept):
+            self.kept.append((camera_id, frame))
+            return True
+        return False
+
+    def due(self) -> list[bytes]:
+        """The kept notifications whose cameras no unanswered request names, in order."""
+        if not self.kept:
+            return []
+        holds = self._holds
+        due = [f for c, f in self.kept if c not in holds]
+        self.kept = [(c, f) for c, f in self.kept if c in holds]
+        return due
+
+    def subscribe(self, topics: frozenset[str] | None) -> frozenset[str]:
+        """subscribe_events: ``topics`` on top of those named so far; None: every
+        topic, until topics are named again."""
+        if topics is None:
+            self.topics, self.narrowed = frozenset(NOTIFICATION_TOPICS), False
+        else:
+            self.topics = (self.topics if self.narrowed else frozenset()) | topics
+            self.narrowed = True
+        return self.topics
+
+    def unsubscribe(self, topics: frozenset[str] | None) -> frozenset[str]:
+        """unsubscribe_events: stop receiving ``topics``; None: all of them."""
+        self.topics = frozenset() if topics is None else self.topics - topics
+        self.narrowed = True
+        return self.topics
+
     def wants(self, topic: str, camera_id: str | None = None) -> bool:
         """Whether a notification goes to this connection; ``camera_id``: the camera it
         is about (None: it is about none, like storage and health)."""
         return (
             self.identity is not None
-            and (self.topics is None or topic in self.topics)
+            and topic in self.topics
             and (camera_id is None or self.identity.sees(camera_id))
         )

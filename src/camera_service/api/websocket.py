@@ -15,7 +15,9 @@ does not read within ``server.ping_timeout`` ends the connection.
 Requests of one connection are answered in order: while one waits (an async
 handler), later frames queue in a bounded inbox and reading pauses when it is full.
 A ``concurrent`` method's pending reply runs in a task of its own instead, and the
-requests behind it go on.
+requests behind it go on. A reply is written before the notifications its request
+caused: those about the camera a request names wait in the session
+(:meth:`Session.keep`) until its reply is out.
 """
 
 from __future__ import annotations
@@ -271,6 +273,15 @@ class Connection:
         reply = await pending
         if reply is not None:
             self.write(text_frame(reply))  # dropped if the connection closed meanwhile
+        for frame in self.session.due():  # notifications the request caused: after it
+            self.write(frame)
+
+    def notify(self, frame: bytes, camera_id: str | None) -> bool:
+        """Send a notification, or keep it until the reply to a request about its camera
+        is written (:meth:`Session.keep`); False if dropped."""
+        if self.session.keep(camera_id, frame):
+            return not self.closing
+        return self.write(frame)
 
     async def _work(self, pending: Coroutine[Any, Any, bytes | None]) -> None:
         """Finish a waiting request, then the frames that queued behind it, in order."""
@@ -384,7 +395,7 @@ class WebSocketServer:
             else:
                 host = c.session.host
                 data = by_host.get(host) or by_host.setdefault(host, frame(host))
-            if c.write(data):
+            if c.notify(data, camera_id):
                 sent += 1
             else:
                 dropped += 1

@@ -10,10 +10,27 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from camera_service.api.contract import CameraInfo
-from camera_service.cameras.model import Camera
+from camera_service.cameras.model import Camera, camera_id_for
 from camera_service.config import MediaMtxConfig
 from camera_service.observability.health import iso
 from camera_service.record.events import RecordingEnded
+
+MAX_VIDEO_NODE = 9999  # /dev/video[0-9]{1,4}
+DEVICE_RULE = "must be /dev/videoN, a camera id ([A-Za-z0-9_-], 1-64 chars) or a number 0-9999"
+
+
+def device_param(value: object) -> str:
+    """A ``device`` param as sent: ``/dev/videoN``, a camera id, or (the original
+    service's compatibility alias) the integer N for ``/dev/videoN``; the camera id it
+    names. ValueError, saying why in plain words, for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value <= MAX_VIDEO_NODE:
+            raise ValueError(f"device number must be 0-{MAX_VIDEO_NODE}")
+        return f"/dev/video{value}"
+    if camera_id_for(value) is None:
+        raise ValueError(DEVICE_RULE)
+    assert isinstance(value, str)  # camera_id_for accepts strings only
+    return value
 
 
 def stream_urls(camera_id: str, host: str, cfg: MediaMtxConfig) -> dict[str, str]:
@@ -57,6 +74,8 @@ def camera_fields(camera: Camera, streams: dict[str, str]) -> CameraInfo:
         "camera_id": camera.camera_id,
         "source_type": camera.source_type.value,
         "recording": camera.recording,
+        "device_path": camera.device,
+        "stream_url": streams.get("rtsp") if connected else None,
     }
 
 

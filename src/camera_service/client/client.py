@@ -264,7 +264,8 @@ class CameraClient:
         return cast(t.SubscriptionStats, await self.call("get_subscription_stats"))
 
     async def subscribe_events(self, topics: list[str] | None = None) -> t.Subscription:
-        """Receive ``topics`` too (none: every topic again); kept across reconnects."""
+        """Receive ``topics`` too (none: every topic; a new connection hears
+        camera_status_update and recording_status_update only); kept across reconnects."""
         # The service's topic names, or the Go-era dotted aliases (camera.connected...).
         params = None if topics is None else {"topics": topics}
         result = cast(t.Subscription, await self.call("subscribe_events", params))

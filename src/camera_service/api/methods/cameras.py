@@ -12,7 +12,7 @@ from camera_service.api.context import ApiContext, Components
 from camera_service.api.contract import CameraInfo, CameraList, CameraStatusResult, Capabilities
 from camera_service.api.methodtable import Call, CameraParam, MethodSpec, NoParams, Params
 from camera_service.api.session import Session
-from camera_service.api.wire import camera_fields, recording_ended, stream_urls
+from camera_service.api.wire import camera_fields, device_param, recording_ended, stream_urls
 from camera_service.auth.identity import Role
 from camera_service.cameras.model import (
     Camera,
@@ -42,9 +42,7 @@ class DeviceParams(Params):
     @field_validator("device", mode="before")
     @classmethod
     def _well_formed(cls, v: Any) -> Any:
-        if camera_id_for(v) is None:
-            raise ValueError("must be /dev/videoN or a camera id ([A-Za-z0-9_-], 1-64 chars)")
-        return v
+        return device_param(v)  # ValueError: -32602 naming device
 
     @property
     def camera_id(self) -> str:

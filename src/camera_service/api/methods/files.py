@@ -23,8 +23,10 @@ from camera_service.api.jsonrpc import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
     RpcError,
+    bad_param,
 )
 from camera_service.api.methodtable import Call, CameraParam, MethodSpec, Params
+from camera_service.api.wire import device_param
 from camera_service.auth.identity import Role
 from camera_service.cameras.model import camera_id_for
 from camera_service.cameras.registry import CameraRegistry
@@ -59,9 +61,7 @@ class ListParams(Params):
     @field_validator("device", mode="before")
     @classmethod
     def _device(cls, v: Any) -> Any:
-        if v is not None and camera_id_for(v) is None:
-            raise ValueError("must be /dev/videoN or a camera id ([A-Za-z0-9_-], 1-64 chars)")
-        return v
+        return None if v is None else device_param(v)  # ValueError: -32602 naming device
 
     @field_validator("since", "until", mode="before")
     @classmethod
@@ -128,6 +128,7 @@ def listed(cameras: CameraRegistry, entry: MediaEntry) -> ListedFile:
     item: ListedFile = {
         "filename": entry.name,
         "file_size": entry.size,
+        "size_bytes": entry.size,
         "modified_time": iso(entry.mtime),
         "download_url": download_url(entry.kind, entry.name),
         "device": device_of(cameras, entry.camera_id),
@@ -141,6 +142,7 @@ def info(cameras: CameraRegistry, entry: MediaEntry) -> FileInfo:
     result: FileInfo = {
         "filename": entry.name,
         "file_size": entry.size,
+        "size_bytes": entry.size,
         "created_time": iso(entry.start_time),
         "modified_time": iso(entry.mtime),
         "download_url": download_url(entry.kind, entry.name),
@@ -172,11 +174,7 @@ def _window(p: ListParams) -> tuple[float | None, float | None]:
     since = p.since.timestamp() if p.since is not None else None
     until = p.until.timestamp() if p.until is not None else None
     if since is not None and until is not None and until < since:
-        raise RpcError(
-            INVALID_PARAMS,
-            "Invalid params: until must not be before since",
-            {"reason": "invalid_params", "param": "until"},
-        )
+        raise bad_param("until", "must not be before since")
     return since, until
 
 

@@ -18,6 +18,7 @@ from camera_service.api.jsonrpc import (
     STORAGE_CRITICAL,
     STORAGE_LOW,
     RpcError,
+    bad_param,
 )
 from camera_service.api.methods.cameras import DeviceParams
 from camera_service.api.methods.system import capacity_error
@@ -54,11 +55,8 @@ class StartParams(DeviceParams):
     def seconds(self) -> float | None:
         given = [name for name in DURATIONS if getattr(self, name) is not None]
         if len(given) > 1:
-            raise RpcError(
-                INVALID_PARAMS,
-                f"Invalid params: {given[1]} cannot be combined with {given[0]}: "
-                "give at most one duration",
-                {"reason": "invalid_params", "param": given[1]},
+            raise bad_param(
+                given[1], f"cannot be combined with {given[0]}: give at most one duration"
             )
         if not given:
             return None
@@ -96,11 +94,19 @@ def started_result(rec: Recording) -> StartResult:
         "status": "STARTED",
         "duration": rec.duration,
         "success": True,
+        "recording": {
+            "device_path": rec.device,
+            "recording_id": rec.session_id,
+            "filename": rec.expected,
+            "start_time": rec.start_time,
+            "status": "STARTED",
+        },
     }
 
 
 def stopped_result(rec: Recording, recordings: Path) -> StopResult:
     """stop_recording's result: the segments known now and their sizes now."""
+    end_time = iso(rec.ended_at or rec.start_time)
     return {
         "device": rec.device,
         "camera_id": rec.camera_id,
@@ -109,11 +115,13 @@ def stopped_result(rec: Recording, recordings: Path) -> StopResult:
         "format": rec.format,
         "start_time": iso(rec.start_time),
         "status": "STOPPED",
-        "end_time": iso(rec.ended_at or rec.start_time),
+        "end_time": end_time,
         "duration": rec.recorded_so_far(time.time()),  # the stalls left out
         "file_size": rec.file_size(recordings),
         "success": True,
         "files": rec.files,
+        "recording_id": rec.session_id,
+        "stopped_at": end_time,
     }
 
 

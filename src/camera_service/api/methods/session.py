@@ -8,11 +8,12 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from camera_service.api.contract import AuthenticateResult, SubscribeResult, Topic, TopicAlias
-from camera_service.api.jsonrpc import AUTH_REQUIRED, INVALID_PARAMS, RpcError
+from camera_service.api.jsonrpc import AUTH_REQUIRED, RpcError
 from camera_service.api.methodtable import Call, MethodSpec, NoParams, Params
-from camera_service.api.session import NOTIFICATION_TOPICS
 from camera_service.auth.identity import PERMISSIONS, Role
 from camera_service.observability.health import iso
+
+MISSING_TOKEN = "authentication failed: invalid or missing token"
 
 
 class AuthenticateParams(Params):
@@ -53,12 +54,8 @@ def ping(call: Call[NoParams]) -> str:
 async def authenticate(call: Call[AuthenticateParams]) -> AuthenticateResult:
     p = call.params
     token = p.auth_token if p.auth_token is not None else p.token
-    if token is None:
-        raise RpcError(
-            INVALID_PARAMS,
-            "Invalid params: auth_token is required",
-            {"reason": "invalid_params", "param": "auth_token"},
-        )
+    if token is None:  # as a bad token: a client need not tell the two apart by code
+        raise RpcError(AUTH_REQUIRED, MISSING_TOKEN, {"reason": "invalid"})
     if not token:
         raise RpcError(AUTH_REQUIRED, "Authentication failed: invalid token", {"reason": "invalid"})
     identity = await call.ctx.components.dispatcher.authenticate(call.session, token, p.auth_type)
@@ -73,23 +70,14 @@ async def authenticate(call: Call[AuthenticateParams]) -> AuthenticateResult:
 
 def subscribe_events(call: Call[TopicsParams]) -> SubscribeResult:
     topics = call.params.topics
-    s = call.session
-    if topics is None:
-        s.topics = None
-    else:
-        s.topics = (s.topics or frozenset()) | frozenset(topics)
-    return {
-        "subscribed": True,
-        "topics": sorted(NOTIFICATION_TOPICS if s.topics is None else s.topics),
-    }
+    now = call.session.subscribe(None if topics is None else frozenset(topics))
+    return {"subscribed": True, "topics": sorted(now)}
 
 
 def unsubscribe_events(call: Call[TopicsParams]) -> SubscribeResult:
     topics = call.params.topics
-    s = call.session
-    current = s.topics if s.topics is not None else frozenset(NOTIFICATION_TOPICS)
-    s.topics = frozenset() if topics is None else current - frozenset(topics)
-    return {"unsubscribed": True, "topics": sorted(s.topics)}
+    now = call.session.unsubscribe(None if topics is None else frozenset(topics))
+    return {"unsubscribed": True, "topics": sorted(now)}
 
 
 METHODS = (

@@ -13,6 +13,7 @@ from camera_service.api.jsonrpc import (
     INVALID_PARAMS,
     STORAGE_CRITICAL,
     RpcError,
+    bad_param,
 )
 from camera_service.api.methods.cameras import DeviceParams
 from camera_service.api.methods.system import capacity_error
@@ -58,11 +59,7 @@ def _request(call: Call[SnapshotParams]) -> tuple[str | None, ImageFormat, int]:
     try:
         filename, fmt = resolve_name(p.filename, p.format, defaults.format)
     except BadName as exc:
-        raise RpcError(
-            INVALID_PARAMS,
-            f"Invalid params: filename {exc}",
-            {"reason": "invalid_params", "param": "filename"},
-        ) from None
+        raise bad_param("filename", str(exc)) from None
     return filename, fmt, p.quality if p.quality is not None else defaults.quality
 
 

@@ -12,7 +12,7 @@ from camera_service.api.contract import (
     RetentionResult,
     StorageInfo,
 )
-from camera_service.api.jsonrpc import INVALID_PARAMS, RpcError
+from camera_service.api.jsonrpc import INVALID_PARAMS, bad_param
 from camera_service.api.methodtable import Call, MethodSpec, NoParams, Params
 from camera_service.auth.identity import Role
 from camera_service.storage.disk import StorageLevel
@@ -90,11 +90,7 @@ async def set_retention_policy(call: Call[RetentionParams]) -> RetentionResult:
     p = call.params
     field = LIMIT_FIELD.get(p.policy_type)
     if field is not None and getattr(p, field) is None:
-        raise RpcError(
-            INVALID_PARAMS,
-            f"Invalid params: {field} is required when policy_type is {p.policy_type}",
-            {"reason": "invalid_params", "param": field},
-        )
+        raise bad_param(field, f"required when policy_type is {p.policy_type}")
     limit: dict[str, Any] = {field: getattr(p, field)} if field else {}
     policy = RetentionPolicy(p.policy_type, p.enabled, **limit)
     identity = call.session.identity

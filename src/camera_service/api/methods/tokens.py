@@ -14,7 +14,13 @@ import time
 from pydantic import Field
 
 from camera_service.api.contract import MediaTokenResult
-from camera_service.api.jsonrpc import AUTH_REQUIRED, CAMERA_NOT_FOUND, INVALID_PARAMS, RpcError
+from camera_service.api.jsonrpc import (
+    AUTH_REQUIRED,
+    CAMERA_NOT_FOUND,
+    INVALID_PARAMS,
+    RpcError,
+    bad_param,
+)
 from camera_service.api.methods.cameras import DeviceParams
 from camera_service.api.methodtable import Call, CameraParam, MethodSpec
 from camera_service.api.wire import media_urls
@@ -44,11 +50,7 @@ def _ttl(call: Call[MediaTokenParams]) -> float:
     if ttl is None:
         return limits.default_ttl
     if ttl > limits.max_ttl:
-        raise RpcError(
-            INVALID_PARAMS,
-            f"Invalid params: ttl_seconds must be at most {limits.max_ttl:g}",
-            {"reason": "invalid_params", "param": "ttl_seconds"},
-        )
+        raise bad_param("ttl_seconds", f"must be at most {limits.max_ttl:g}")
     return float(ttl)
 
 
