@@ -46,6 +46,7 @@ from typing import Any
 
 import orjson
 
+from camera_service.client import frames
 from result_file import write_result
 from server import REPO, ServiceProcess, read_cpu_seconds, read_proc_kb, read_rss_kb
 
@@ -85,16 +86,11 @@ MESSAGES: dict[str, Callable[[], bytes]] = {
 
 # --- a raw client: masked frames with a zero key (the payload goes as is) ----------------
 
+ZERO_KEY = b"\0\0\0\0"
+
 
 def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
-    n = len(payload)
-    if n < 126:
-        head = bytes((0x80 | opcode, 0x80 | n))
-    elif n < 65536:
-        head = bytes((0x80 | opcode, 0xFE)) + n.to_bytes(2, "big")
-    else:
-        head = bytes((0x80 | opcode, 0xFF)) + n.to_bytes(8, "big")
-    return head + b"\0\0\0\0" + payload
+    return frames.client_frame(opcode, payload, ZERO_KEY)
 
 
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
