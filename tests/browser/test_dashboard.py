@@ -1,0 +1,84 @@
+"""The dashboard in Debian's Chromium against the real service process and the MediaMTX
+double: sign-in, the live grid (a tile that really plays), hot-plug, roles, and what a
+person sees when MediaMTX is down."""
+
+from __future__ import annotations
+
+from playwright.async_api import Page, expect
+
+from tests.browser.conftest import Stack, screenshot
+from tests.conftest import make_token
+
+WAIT_MS = 30_000
+
+
+async def sign_in(page: Page, stack: Stack, credential: str) -> None:
+    await page.goto(stack.url)
+    await page.fill("#credential", credential)
+    await page.click("#sign-in-form button[type=submit]")
+
+
+async def test_sign_in_refuses_a_bad_credential_then_accepts_a_good_one(
+    page: Page, stack: Stack
+) -> None:
+    await sign_in(page, stack, "csk_not-a-key")
+    error = page.locator("#sign-in-error")
+    await expect(error).to_be_visible(timeout=WAIT_MS)
+    await expect(error).to_contain_text("not valid")
+    assert await page.evaluate("sessionStorage.length") == 0
+    await screenshot(page, "sign-in-refused")
+
+    token = make_token("viewer")
+    await page.fill("#credential", token)
+    await page.click("#sign-in-form button[type=submit]")
+    await expect(page.locator("#identity")).to_contain_text("viewer", timeout=WAIT_MS)
+    await expect(page.locator("#sign-in")).to_be_hidden()
+    stored = await page.evaluate("Object.values(sessionStorage)")
+    assert stored == [token]
+    assert await page.evaluate("localStorage.length") == 0
+    assert token not in page.url  # never in a URL that reaches a log
+    # A reload of the tab signs in again from sessionStorage.
+    await page.reload()
+    await expect(page.locator("#identity")).to_contain_text("viewer", timeout=WAIT_MS)
+
+
+async def test_grid_shows_both_cameras_and_a_live_tile_plays(page: Page, stack: Stack) -> None:
+    await sign_in(page, stack, make_token("operator"))
+    tiles = page.locator(".tile")
+    await expect(tiles).to_have_count(2, timeout=WAIT_MS)
+    assert await tiles.evaluate_all("ts => ts.map(t => t.dataset.camera)") == ["lab", "yard"]
+    lab = page.locator('.tile[data-camera="lab"]')
+    await expect(lab.locator(".badge")).to_have_text("CONNECTED")
+    await expect(lab.locator(".facts")).to_contain_text("640x360")
+    await expect(lab.locator(".facts")).to_contain_text("15 fps")
+    await expect(lab).to_have_attribute("data-state", "playing", timeout=WAIT_MS)
+    video = lab.locator("video")
+    start = await video.evaluate("v => v.currentTime")
+    await page.wait_for_function(
+        "([t0]) => document.querySelector('.tile[data-camera=lab] video').currentTime > t0 + 1",
+        arg=[start],
+        timeout=WAIT_MS,
+    )
+    # A decoded frame, drawn: the test pattern is not one flat colour.
+    spread = await video.evaluate(
+        """v => {
+          const c = document.createElement('canvas');
+          c.width = v.videoWidth; c.height = v.videoHeight;
+          const g = c.getContext('2d');
+          g.drawImage(v, 0, 0);
+          const d = g.getImageData(0, 0, c.width, c.height).data;
+          let lo = 255, hi = 0;
+          for (let i = 0; i < d.length; i += 4 * 97) {
+            lo = Math.min(lo, d[i]);
+            hi = Math.max(hi, d[i]);
+          }
+          return [c.width, c.height, hi - lo];
+        }"""
+    )
+    assert spread[:2] == [640, 360]
+    assert spread[2] > 64, spread
+    # The stream went through MediaMTX's HLS server, authorized by the service.
+    hls_reads = [b for b, status in stack.plane.auth.requests if b["protocol"] == "hls"]
+    assert hls_reads and all(b["action"] == "read" for b in hls_reads)
+    assert any("jwt=" in b["query"] for b in hls_reads)
+    await screenshot(page, "grid")
