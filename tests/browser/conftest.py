@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import yaml
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, FloatRect, Page, async_playwright
 
 from camera_service.api.mediaauth import auth_url
 from camera_service.media.mediamtx.managed import auth_fields
@@ -78,6 +78,12 @@ class Stack:
         data["cameras"]["sources"] = self.sections["cameras"]["sources"]
         self.config.write_text(yaml.safe_dump(data))
         self.service.signal(signal.SIGHUP)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(Path(__file__).parent):
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest_asyncio.fixture
@@ -144,8 +150,10 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
         await context.close()
 
 
-async def screenshot(page: Page, name: str) -> Path:
+async def screenshot(page: Page, name: str, clip: FloatRect | None = None) -> Path:
+    """Save what the page shows to ``tests/browser/screenshots/<name>.png`` (gitignored;
+    ``docs/images/dashboard-grid.png`` is a copy of ``grid-readme.png``)."""
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    await page.screenshot(path=str(path))
+    await page.screenshot(path=str(path), clip=clip)
     return path

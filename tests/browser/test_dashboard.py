@@ -4,7 +4,7 @@ person sees when MediaMTX is down."""
 
 from __future__ import annotations
 
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.browser.conftest import Stack, screenshot
 from tests.conftest import make_token
@@ -82,3 +82,65 @@ async def test_grid_shows_both_cameras_and_a_live_tile_plays(page: Page, stack: 
     assert hls_reads and all(b["action"] == "read" for b in hls_reads)
     assert any("jwt=" in b["query"] for b in hls_reads)
     await screenshot(page, "grid")
+    await screenshot(page, "grid-readme", clip={"x": 0, "y": 0, "width": 860, "height": 420})
+
+
+async def test_a_hot_plugged_camera_appears_live(page: Page, stack: Stack) -> None:
+    await sign_in(page, stack, make_token("viewer"))
+    await expect(page.locator(".tile")).to_have_count(2, timeout=WAIT_MS)
+    await stack.add_camera({"type": "test", "id": "gate", "resolution": "640x360", "fps": 15})
+    gate = page.locator('.tile[data-camera="gate"]')
+    await expect(gate).to_be_visible(timeout=WAIT_MS)  # no reload: from the notification
+    await expect(gate.locator(".badge")).to_have_text("CONNECTED")
+    assert await page.locator(".tile").evaluate_all("ts => ts.map(t => t.dataset.camera)") == [
+        "gate",
+        "lab",
+        "yard",
+    ]
+
+
+async def test_a_viewer_gets_no_operator_buttons(page: Page, stack: Stack) -> None:
+    await sign_in(page, stack, make_token("viewer"))
+    await expect(page.locator(".tile")).to_have_count(2, timeout=WAIT_MS)
+    await expect(page.locator('.tile[data-camera="lab"]')).to_have_attribute(
+        "data-state", "playing", timeout=WAIT_MS
+    )
+    assert await page.locator("[data-action]").count() == 0
+    await screenshot(page, "grid-viewer")
+    # The same page for an operator has them, on every tile.
+    await page.click("#sign-out")
+    await sign_in(page, stack, make_token("operator"))
+    await expect(page.locator('[data-action="snapshot"]')).to_have_count(2, timeout=WAIT_MS)
+    await expect(page.locator('[data-action="record"]')).to_have_count(2)
+
+
+async def test_a_phone_screen_shows_one_tile_per_row(browser: Browser, stack: Stack) -> None:
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        phone = await context.new_page()
+        await sign_in(phone, stack, make_token("viewer"))
+        tiles = phone.locator(".tile")
+        await expect(tiles).to_have_count(2, timeout=WAIT_MS)
+        boxes = [await tiles.nth(i).bounding_box() for i in range(2)]
+        assert all(b is not None for b in boxes)
+        first, second = boxes[0], boxes[1]
+        assert first is not None and second is not None
+        assert second["y"] >= first["y"] + first["height"]  # stacked, not side by side
+        assert first["x"] + first["width"] <= 390
+        await screenshot(phone, "grid-phone")
+    finally:
+        await context.close()
+
+
+async def test_mediamtx_stopped_is_said_in_words(page: Page, stack: Stack) -> None:
+    await sign_in(page, stack, make_token("viewer"))
+    lab = page.locator('.tile[data-camera="lab"]')
+    await expect(lab).to_have_attribute("data-state", "playing", timeout=WAIT_MS)
+    await stack.hls.stop()  # MediaMTX goes away: its HLS server and Control API
+    await stack.mtx.stop()
+    await expect(page.locator("#banner")).to_contain_text("MediaMTX is down", timeout=WAIT_MS)
+    for camera in ("lab", "yard"):
+        tile = page.locator(f'.tile[data-camera="{camera}"]')
+        await expect(tile).to_have_attribute("data-state", "mediamtx-down", timeout=WAIT_MS)
+        await expect(tile.locator(".notice")).to_contain_text("MediaMTX is down")
+    await screenshot(page, "mediamtx-down")

@@ -101,13 +101,11 @@ def content_security_policy(request: HttpRequest, ends: Endpoints) -> str:
     and WebRTC ports on the host the browser asked for (a Host that is not a plain
     host name adds nothing: the page then can reach only its own origin)."""
     connect = ["'self'"]
-    host = request.host
+    host = _bracketed(request.host)
     if _HOST_RE.match(host):
         scheme = "wss" if ends.tls else "ws"
         connect.append(f"{scheme}://{host}:{ends.ws_port}")
-        media = ends.media_host or host
-        if ":" in media and not media.startswith("["):
-            media = f"[{media}]"
+        media = _bracketed(ends.media_host) if ends.media_host else host
         if _HOST_RE.match(media):
             for port in (ends.hls_port, ends.webrtc_port):
                 connect += [f"http://{media}:{port}", f"https://{media}:{port}"]
@@ -125,6 +123,11 @@ def content_security_policy(request: HttpRequest, ends: Endpoints) -> str:
             "frame-ancestors 'none'",
         )
     )
+
+
+def _bracketed(host: str) -> str:
+    """An IPv6 literal as it stands in a URL."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def security_headers(request: HttpRequest, ends: Endpoints) -> dict[str, str]:
