@@ -209,7 +209,8 @@ class HlsServer(StartStop):
         if file == MULTIVARIANT:
             headers["Cache-Control"] = "no-cache"
             text = with_query(multivariant(muxer.bandwidth), request.query_string)
-            return web.Response(text=text, content_type=CONTENT_TYPES[".m3u8"], headers=headers)
+            body = text.encode()
+            return web.Response(body=body, content_type=CONTENT_TYPES[".m3u8"], headers=headers)
         target = muxer.directory / file
         if "/" in file or not target.is_file():
             return web.Response(status=404, headers=self._cors())
