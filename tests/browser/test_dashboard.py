@@ -144,3 +144,14 @@ async def test_mediamtx_stopped_is_said_in_words(page: Page, stack: Stack) -> No
         await expect(tile).to_have_attribute("data-state", "mediamtx-down", timeout=WAIT_MS)
         await expect(tile.locator(".notice")).to_contain_text("MediaMTX is down")
     await screenshot(page, "mediamtx-down")
+
+
+async def test_a_link_with_a_token_in_its_fragment_signs_in(page: Page, stack: Stack) -> None:
+    token = make_token("viewer", cameras=["yard"])  # what `camera-service dashboard-link` prints
+    await page.goto(f"{stack.url}#token={token}")
+    await expect(page.locator("#identity")).to_contain_text("viewer", timeout=WAIT_MS)
+    assert "token" not in page.url  # moved out of the address bar at once
+    assert await page.evaluate("Object.values(sessionStorage)") == [token]
+    # Its camera scope holds in the page too: one tile, the camera it may see.
+    await expect(page.locator(".tile")).to_have_count(1, timeout=WAIT_MS)
+    await expect(page.locator('.tile[data-camera="yard"]')).to_be_visible()
