@@ -155,3 +155,22 @@ async def test_a_link_with_a_token_in_its_fragment_signs_in(page: Page, stack: S
     # Its camera scope holds in the page too: one tile, the camera it may see.
     await expect(page.locator(".tile")).to_have_count(1, timeout=WAIT_MS)
     await expect(page.locator('.tile[data-camera="yard"]')).to_be_visible()
+
+
+async def test_an_operator_takes_a_snapshot_and_records_from_a_tile(
+    page: Page, stack: Stack
+) -> None:
+    await sign_in(page, stack, make_token("operator"))
+    lab = page.locator('.tile[data-camera="lab"]')
+    await expect(lab).to_have_attribute("data-state", "playing", timeout=WAIT_MS)
+    await lab.locator('[data-action="snapshot"]').click()
+    await expect(page.locator("#toast")).to_contain_text(
+        "Snapshot saved: lab_snapshot_", timeout=WAIT_MS
+    )
+    await lab.locator('[data-action="record"]').click()
+    await expect(page.locator("#toast")).to_contain_text("Recording: lab_", timeout=WAIT_MS)
+    await expect(lab.locator(".rec")).to_be_visible()
+    await expect(lab.locator('[data-action="record"]')).to_have_text("Stop")
+    await lab.locator('[data-action="record"]').click()
+    await expect(page.locator("#toast")).to_contain_text("Recording stopped", timeout=WAIT_MS)
+    await expect(lab.locator(".rec")).to_be_hidden()

@@ -3,7 +3,6 @@ role, lifetime and cameras asked for; and its duration parser, against an oracle
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 
@@ -12,27 +11,17 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from camera_service.auth.commands import parse_ttl, register
+from camera_service.auth.commands import parse_ttl
 from camera_service.auth.jwt import load_or_create_secret
 from camera_service.config import MAX_CREDENTIAL_TTL, Settings, validate
 from camera_service.dirs import resolve_dirs
 from tests.support.properties import examples
+from tests.unit.test_auth_cli import run
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return validate({"storage": {"data_dir": str(tmp_path)}, "health": {"port": 8003}})
-
-
-def run(
-    argv: list[str], settings: Settings, capsys: pytest.CaptureFixture[str]
-) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser(prog="camera-service")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    code = args.func(args, settings)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_the_link_opens_the_dashboard_with_a_token_in_the_fragment(

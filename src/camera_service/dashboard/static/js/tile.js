@@ -20,6 +20,10 @@ function withToken(url, token) {
   return u.toString();
 }
 
+function mark(name) {
+  if (performance.getEntriesByName(name).length === 0) performance.mark(name);
+}
+
 export class Tile {
   constructor(session, camera) {
     this.session = session;
@@ -62,7 +66,10 @@ export class Tile {
       actions.append(this.snapButton, this.recButton);
       this.root.append(actions);
     }
-    this.video.addEventListener("playing", () => this.setState("playing"));
+    this.video.addEventListener("playing", () => {
+      this.setState("playing");
+      mark(`tile-frame:${this.id}`); // bench/dashboard.py: time to the first frame
+    });
   }
 
   update(camera) {
@@ -121,6 +128,7 @@ export class Tile {
       return;
     }
     this.setState("loading", "Connecting to the stream…");
+    mark(`tile-open:${this.id}`);
     let media;
     try {
       media = await this.session.rpc.call("create_media_token", { camera_id: this.id, ttl_seconds: TOKEN_TTL });
