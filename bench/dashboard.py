@@ -61,7 +61,7 @@ async def one_round(browser: Browser, stack: Stack, token: str) -> dict[str, flo
         )
         await page.goto(stack.url)
         await page.wait_for_function(
-            "performance.getEntriesByName('dashboard-interactive').length > 0"
+            "() => performance.getEntriesByName('dashboard-interactive').length > 0"
         )
         await page.wait_for_load_state("networkidle")
         first_load = sum(sizes.values())
@@ -71,7 +71,7 @@ async def one_round(browser: Browser, stack: Stack, token: str) -> dict[str, flo
         await page.fill("#credential", token)
         await page.click("#sign-in-form button[type=submit]")
         await page.wait_for_function(
-            "performance.getEntriesByName('tile-frame:lab').length > 0", timeout=WAIT_MS
+            "() => performance.getEntriesByName('tile-frame:lab').length > 0", timeout=WAIT_MS
         )
         frame = await page.evaluate(
             """performance.getEntriesByName('tile-frame:lab')[0].startTime
