@@ -8,6 +8,7 @@ from playwright.async_api import Browser, Page, expect
 
 from tests.browser.conftest import Stack, screenshot
 from tests.conftest import make_token
+from tests.rpc import RpcClient
 
 WAIT_MS = 30_000
 
@@ -174,3 +175,60 @@ async def test_an_operator_takes_a_snapshot_and_records_from_a_tile(
     await lab.locator('[data-action="record"]').click()
     await expect(page.locator("#toast")).to_contain_text("Recording stopped", timeout=WAIT_MS)
     await expect(lab.locator(".rec")).to_be_hidden()
+
+
+async def test_a_recording_plays_in_the_page_and_an_operator_deletes_it(
+    page: Page, stack: Stack
+) -> None:
+    client = await RpcClient.connect(stack.service.ws_url)
+    try:
+        await client.call("authenticate", {"auth_token": make_token("operator")})
+        await client.call("start_recording", {"device": "lab", "duration_seconds": 3})
+        stopped = await client.wait_notification(
+            "recording_status_update", lambda p: p["status"] == "STOPPED", timeout=60
+        )
+        (name,) = stopped["files"]
+        await sign_in(page, stack, make_token("operator"))
+        await page.click('#views button[data-view="recordings"]')
+        row = page.locator(f'#recording-rows tr[data-file="{name}"]')
+        await expect(row).to_be_visible(timeout=WAIT_MS)
+        await expect(row).to_contain_text("lab")
+        await row.locator('[data-action="play"]').click()
+        player = page.locator("#playback")
+        await expect(player).to_be_visible()
+        await page.wait_for_function(
+            "() => { const v = document.getElementById('playback');"
+            " return v.currentTime > 1 && v.duration >= 2.5; }",
+            timeout=WAIT_MS,
+        )
+        await screenshot(page, "recordings")
+        page.once("dialog", lambda dialog: dialog.accept())
+        await row.locator('[data-action="delete"]').click()
+        await expect(row).to_have_count(0, timeout=WAIT_MS)
+        await expect(page.locator("#toast")).to_contain_text(f"Deleted {name}")
+        listed = await client.call("list_recordings", {"device": "lab"})
+        assert name not in [f["filename"] for f in listed["files"]]
+    finally:
+        await client.close()
+
+
+async def test_a_viewer_plays_recordings_but_cannot_delete_them(page: Page, stack: Stack) -> None:
+    await sign_in(page, stack, make_token("viewer"))
+    await page.click('#views button[data-view="recordings"]')
+    await expect(page.locator("#recordings-empty")).to_be_visible(timeout=WAIT_MS)
+    await expect(page.locator("#recording-camera option")).to_have_count(3)  # all, lab, yard
+    client = await RpcClient.connect(stack.service.ws_url)
+    try:
+        await client.call("authenticate", {"auth_token": make_token("operator")})
+        await client.call("start_recording", {"device": "yard", "duration_seconds": 1})
+        stopped = await client.wait_notification(
+            "recording_status_update", lambda p: p["status"] == "STOPPED", timeout=60
+        )
+    finally:
+        await client.close()
+    # The list follows the notification; the viewer may play and download, not delete.
+    row = page.locator(f'#recording-rows tr[data-file="{stopped["files"][0]}"]')
+    await expect(row).to_be_visible(timeout=WAIT_MS)
+    await expect(row.locator('[data-action="play"]')).to_be_visible()
+    await expect(row.locator('[data-action="download"]')).to_be_visible()
+    assert await page.locator('[data-action="delete"]').count() == 0

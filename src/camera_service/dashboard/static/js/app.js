@@ -1,5 +1,6 @@
 // The dashboard: sign in, then a live grid of every camera the identity may see.
 import { Rpc } from "/dashboard/js/rpc.js";
+import { Recordings } from "/dashboard/js/recordings.js";
 import { Tile } from "/dashboard/js/tile.js";
 
 const STORE_KEY = "camera-service.credential"; // sessionStorage only: gone with the tab
@@ -16,6 +17,19 @@ class Session {
     this.observer = new IntersectionObserver((entries) => this.onIntersect(entries), { threshold: 0.1 });
     this.pollTimer = null;
     this.toastTimer = null;
+    this.recordings = new Recordings(this);
+    this.view = "cameras";
+  }
+
+  show(view) {
+    this.view = view;
+    for (const button of document.querySelectorAll("#views button")) {
+      button.setAttribute("aria-pressed", String(button.dataset.view === view));
+    }
+    $("cameras").hidden = view !== "cameras";
+    $("recordings").hidden = view !== "recordings";
+    if (view === "recordings") this.recordings.load();
+    else this.recordings.stop();
   }
 
   get canControl() {
@@ -53,8 +67,9 @@ class Session {
     $("identity").hidden = false;
     $("sign-out").hidden = false;
     $("sign-in").hidden = true;
-    $("cameras").hidden = false;
+    $("views").hidden = false;
     this.banner(null);
+    this.show(this.view);
     await this.pollStatus();
     await this.loadCameras();
     markOnce("dashboard-interactive");
@@ -69,6 +84,7 @@ class Session {
     }
     for (const [id, tile] of this.tiles) if (!seen.has(id)) this.drop(id, tile);
     this.showEmpty();
+    this.recordings.cameras([...this.tiles.keys()].sort());
   }
 
   upsert(camera) {
@@ -110,6 +126,7 @@ class Session {
   }
 
   onRecording(params) {
+    if (params.status === "STOPPED" && this.view === "recordings") this.recordings.load();
     const tile = this.tiles.get(params.camera_id);
     if (!tile) return;
     if (params.status === "STARTED") tile.update({ recording: true });
@@ -170,7 +187,10 @@ class Session {
     this.credential = null;
     $("identity").hidden = true;
     $("sign-out").hidden = true;
+    $("views").hidden = true;
     $("cameras").hidden = true;
+    $("recordings").hidden = true;
+    this.recordings.stop();
     this.banner(null);
     showSignIn();
   }
@@ -204,7 +224,7 @@ async function start(credential) {
   } catch (err) {
     if (err.code === -32001) sessionStorage.removeItem(STORE_KEY);
     session.banner(null);
-    $("cameras").hidden = true;
+    for (const id of ["views", "cameras", "recordings"]) $(id).hidden = true;
     showSignIn(describe(err));
   }
 }
@@ -216,6 +236,9 @@ $("sign-in-form").addEventListener("submit", (ev) => {
   if (credential) start(credential);
 });
 $("sign-out").addEventListener("click", () => session.signOut());
+for (const button of document.querySelectorAll("#views button")) {
+  button.addEventListener("click", () => session.show(button.dataset.view));
+}
 
 // A link made by `camera-service dashboard-link` carries its token in the fragment,
 // which never reaches a server or its logs; it is moved to sessionStorage at once.
