@@ -179,11 +179,14 @@ async def test_plain_get_on_ws_path_is_426_and_keeps_the_connection(
     app: Application, opener: Opener
 ) -> None:
     reader, writer = await opener(app.ws_port)
-    writer.write(get("/ws") + get("/", method="HEAD"))
+    writer.write(get("/ws") + get("/ws", method="HEAD") + get("/", method="HEAD"))
     first = await read_response(reader)
     assert first.status == 426 and first.headers["upgrade"] == "websocket"
     second = await read_response(reader, head=True)
     assert second.status == 426 and int(second.headers["content-length"]) == len(first.body)
+    # "/" is a WebSocket path with a page of its own: a plain request gets the dashboard.
+    third = await read_response(reader, head=True)
+    assert third.status == 200 and third.headers["content-type"].startswith("text/html")
     # still open: a real upgrade on the same connection works
     key = base64.b64encode(os.urandom(16))
     writer.write(upgrade_request("/ws", key.decode()) + text(rpc("ping", 3)))

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from camera_service.api.context import ApiContext
+from camera_service.api.dashboard import Endpoints, add_dashboard_routes, load_assets, static_root
 from camera_service.api.dispatch import Dispatcher, limits_of
 from camera_service.api.files import add_file_routes
 from camera_service.api.health import add_health_routes
@@ -286,6 +287,23 @@ def _front(
     files(api)
     health_port = Port(HttpServer(probes), s.health.host, s.health.port)
     api_port = Port(HttpServer(api, ws), s.server.host, s.server.port)
+
+    def endpoints() -> Endpoints:
+        now = live()
+        return Endpoints(
+            ws_port=api_port.number,
+            tls=now.server.tls.cert_file is not None,
+            media_host=now.mediamtx.public_host,
+            hls_port=now.mediamtx.hls_port,
+            webrtc_port=now.mediamtx.webrtc_port,
+        )
+
+    # The dashboard, the same on both ports (one set of assets in memory).
+    dashboard = functools.partial(
+        add_dashboard_routes, endpoints=endpoints, assets=load_assets(static_root())
+    )
+    dashboard(probes)
+    dashboard(api)
     return Front(
         methods, dispatcher, ws, ws_health,
         health_port=health_port, api_port=api_port, media_access=access,

@@ -13,8 +13,11 @@ import argparse
 import functools
 import getpass
 import json
+import re
+import socket
 import sqlite3
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +53,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--cameras", type=_cameras, help=CAMERAS_HELP)
     p.set_defaults(func=token_create)
+
+    p = subparsers.add_parser(
+        "dashboard-link",
+        help="print a link that opens the web dashboard signed in (a JWT in its fragment)",
+    )
+    p.add_argument("--role", required=True, type=_role, help="viewer, operator or admin")
+    p.add_argument(
+        "--ttl",
+        required=True,
+        type=_link_ttl,
+        help="how long the link works: seconds, or a number with s, m, h or d (e.g. 8h)",
+    )
+    p.add_argument("--user", default="dashboard-link", help="user_id claim (default: %(default)s)")
+    p.add_argument("--cameras", type=_cameras, help=CAMERAS_HELP)
+    p.add_argument(
+        "--host",
+        help="host name in the link (default: mediamtx.public_host, else this machine's name)",
+    )
+    p.set_defaults(func=dashboard_link)
 
     keys = subparsers.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", metavar="COMMAND", required=True)
@@ -91,6 +113,26 @@ def _ttl(value: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
     try:
         return validate_ttl(seconds)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([smhd]?)", re.ASCII)
+
+
+def parse_ttl(value: str) -> float:
+    """``"90"``, ``"90s"``, ``"1.5m"``, ``"8h"``, ``"2d"`` as seconds (more than 0, at
+    most ten years: ``validate_ttl``); anything else is a ``ValueError``."""
+    found = _DURATION.fullmatch(value.strip().lower())
+    if found is None:
+        raise ValueError(f"not a duration (seconds, or a number with s, m, h or d): {value!r}")
+    return validate_ttl(float(found.group(1)) * _UNITS[found.group(2)])
+
+
+def _link_ttl(value: str) -> float:
+    try:
+        return parse_ttl(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -176,6 +218,25 @@ def token_create(args: argparse.Namespace, settings: Settings) -> int:
     secret, _source = load_or_create_secret(settings, resolve_dirs(settings))
     ttl = args.ttl if args.ttl is not None else settings.security.jwt.default_ttl
     print(JwtAuthenticator(secret).mint(args.user, args.role, ttl, cameras=args.cameras))
+    return 0
+
+
+@_handles_errors
+def dashboard_link(args: argparse.Namespace, settings: Settings) -> int:
+    """The dashboard's URL on the health port with a JWT in the fragment (``#token=``):
+    a fragment never reaches a server or its logs; the page moves it to sessionStorage."""
+    secret, _source = load_or_create_secret(settings, resolve_dirs(settings))
+    token = JwtAuthenticator(secret).mint(args.user, args.role, args.ttl, cameras=args.cameras)
+    host = args.host or settings.mediamtx.public_host or socket.gethostname()
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal
+    scheme = "http"  # the health port serves plain HTTP
+    print(f"{scheme}://{host}:{settings.health.port}/#token={token}")
+    print(
+        f"Anyone with this link signs in as {args.role.label} until it expires "
+        f"({iso(time.time() + args.ttl)}).",
+        file=sys.stderr,
+    )
     return 0
 
 

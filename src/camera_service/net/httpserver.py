@@ -539,7 +539,9 @@ class HttpProtocol(asyncio.Protocol):
 
     async def _respond(self, request: HttpRequest) -> Response:
         route = self.server.router.resolve(request.path)
-        if request.path in self.server.router.upgrade_paths:
+        # An upgrade path with a route of its own (the dashboard at "/") serves plain
+        # requests; one without asks for the upgrade.
+        if request.path in self.server.router.upgrade_paths and route is None:
             response = json_response(
                 {"error": "WebSocket upgrade required"}, 426, {"Upgrade": "websocket"}
             )

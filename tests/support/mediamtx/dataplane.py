@@ -684,6 +684,9 @@ class _Session:
         # record_demands_stream is set.
         self.recorder_agent: str | None = None
         self.internal = False
+        # MediaMTX's HLS muxer (:mod:`.hls`): one of the path's readers (it starts an
+        # on-demand source), inside MediaMTX, so its clients were authorized, not it.
+        self.muxer = False
         self._up_reader: asyncio.StreamReader | None = None
         self._up_writer: asyncio.StreamWriter | None = None
         self._pump: asyncio.Task[None] | None = None
@@ -753,6 +756,7 @@ class _Session:
             if self.plane._is_recorder(agent):
                 self.recorder_agent = agent
                 self.internal = not self.plane.record_demands_stream
+            self.muxer = agent is not None and agent == self.plane.muxer_agent
             if not await self._bind(method, uri, msg, cseq):
                 return
         if self.kind == "read":
@@ -793,7 +797,7 @@ class _Session:
             return False
         # pathManager finds the path's configuration, then authenticates. MediaMTX's
         # recorder and static sources are inside MediaMTX: nothing to authorize.
-        own = self.recorder_agent is not None or self.plane._is_source(uri)
+        own = self.recorder_agent is not None or self.muxer or self.plane._is_source(uri)
         if not own and not await self._authorized(method, uri, msg, cseq):
             return False
         kind: Literal["read", "publish"] = "publish" if method == "ANNOUNCE" else "read"
@@ -1082,6 +1086,8 @@ class DataPlane(StartStop):
         # client, so it is not authenticated (FFmpeg's RTSP muxer sends no User-Agent of
         # our choosing).
         self._source_marker = f"mediamtx-double-source={uuid.uuid4().hex}"
+        # The HLS muxers (:mod:`.hls`) read with this User-Agent.
+        self.muxer_agent = f"mediamtx-double-hls/{uuid.uuid4().hex}"
         self._recorders: set[Recorder] = set()
         self._segments: dict[str, list[Segment]] = {}
         self._hooks: set[_Command] = set()

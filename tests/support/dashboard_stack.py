@@ -1,0 +1,113 @@
+"""What the dashboard runs against, for the browser tests and ``bench/dashboard.py``: the
+service as its own process, the MediaMTX double's Control API, its RTSP data plane and
+its HLS server, with two live test-pattern cameras (``lab``, ``yard``) and MediaMTX
+authorizing reads through the service, as in production.
+
+    async with dashboard_stack(tmp_path) as stack:
+        ...  # open stack.url in a browser
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from camera_service.api.mediaauth import auth_url
+from camera_service.media.mediamtx.managed import auth_fields
+from tests.support.media_stack import LAB, free_port
+from tests.support.mediamtx.dataplane import DataPlane
+from tests.support.mediamtx.double import MediaMtxDouble
+from tests.support.mediamtx.fixtures import assert_no_violations
+from tests.support.mediamtx.hls import HlsServer
+from tests.support.service_process import ServiceProcess, write_config
+
+YARD = {"type": "test", "id": "yard", "resolution": "640x360", "fps": 15}
+# Headless, quiet: nothing but the pages under test may reach the network.
+CHROMIUM_ARGS = [
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
+    "--disable-sync",
+    "--disable-breakpad",
+    "--no-first-run",
+    "--no-pings",
+    "--metrics-recording-only",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+@dataclass
+class Stack:
+    """The service process and the MediaMTX double it uses, with a config file a test
+    may change and reload (SIGHUP)."""
+
+    service: ServiceProcess
+    mtx: MediaMtxDouble
+    plane: DataPlane
+    hls: HlsServer
+    config: Path
+    sections: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"{self.service.http_url}/"
+
+    async def add_camera(self, source: dict[str, Any]) -> None:
+        """Plug a camera in: a new source in the config file, then a reload."""
+        self.sections["cameras"]["sources"].append(source)
+        data = yaml.safe_load(self.config.read_text())
+        data["cameras"]["sources"] = self.sections["cameras"]["sources"]
+        self.config.write_text(yaml.safe_dump(data))
+        self.service.signal(signal.SIGHUP)
+
+
+@asynccontextmanager
+async def dashboard_stack(
+    tmp_path: Path, cameras: list[dict[str, Any]] | None = None
+) -> AsyncIterator[Stack]:
+    """Everything started, and stopped again on exit (service first); fails on any
+    MediaMTX contract violation."""
+    plane = DataPlane(restart_pause=0.2, stop_timeout=5.0, work_dir=tmp_path)
+    await plane.start()
+    mtx = MediaMtxDouble(work_dir=tmp_path, data_plane=plane)
+    hls = HlsServer(plane)
+    service: ServiceProcess | None = None
+    try:
+        health_port = free_port()
+        plane.configure_auth(auth_fields(auth_url("127.0.0.1", health_port)))
+        await mtx.start()
+        await hls.start()
+        sources = cameras if cameras is not None else [dict(LAB), dict(YARD)]
+        sections: dict[str, Any] = {
+            "mediamtx": {
+                "api_url": mtx.api_url,
+                "rtsp_port": plane.rtsp_port,
+                "hls_port": hls.port,
+                "check_interval": 0.2,
+                "request_timeout": 2.0,
+                "on_demand_close_after": 5.0,
+            },
+            "cameras": {"sources": sources, "poll_interval": 30.0},
+            "health": {"host": "127.0.0.1", "port": health_port},
+        }
+        config = write_config(tmp_path / "config.yaml", tmp_path / "data", **sections)
+        service = await ServiceProcess.start(config)
+        yield Stack(service, mtx, plane, hls, config, sections)
+    finally:
+        if service is not None:
+            service.signal(signal.SIGTERM)
+            try:
+                await service.exit_code()
+            finally:
+                await service.kill()
+        await hls.stop()
+        await mtx.stop()
+        await plane.stop()
+    assert_no_violations(mtx)
