@@ -52,3 +52,16 @@ def test_a_media_token_never_binds_to_a_connection() -> None:
         session.authenticate(media)
     assert info.value.reason == "invalid" and "invalid" in info.value.message
     assert session.identity is None and session.session_id is None
+
+
+def test_an_empty_topic_list_reports_and_receives_the_same_nothing() -> None:
+    """docs/api.md: subscribe_events with `topics: []` from the default names no topic;
+    what the result reports is what the connection then receives."""
+    from camera_service.api.session import NOTIFICATION_TOPICS, Session
+
+    session = Session(60)
+    session.authenticate(Identity("u", Role.VIEWER, "jwt", None))
+    assert session.subscribe(frozenset()) == frozenset()
+    assert not any(session.wants(topic, "lab") for topic in NOTIFICATION_TOPICS)
+    assert session.subscribe(None) == frozenset(NOTIFICATION_TOPICS)  # every topic again
+    assert all(session.wants(topic, "lab") for topic in NOTIFICATION_TOPICS)
