@@ -13,6 +13,11 @@ import yaml
 from camera_service import __version__
 from camera_service.config import ConfigError, Settings, load_settings, masked_dict
 
+DESCRIPTION = (
+    "Run the camera service (the default), check or show its configuration, make "
+    "tokens and dashboard links, manage API keys, or talk to a running service."
+)
+
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from camera_service.app import run
@@ -46,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="YAML config (default: $CAMERA_SERVICE_CONFIG, else "
         "/etc/camera-service/config.yaml if present, else built-in defaults)",
     )
-    parser = argparse.ArgumentParser(prog="camera-service", description=__doc__, parents=[common])
+    parser = argparse.ArgumentParser(
+        prog="camera-service", description=DESCRIPTION, parents=[common]
+    )
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", parser_class=_subparser(common))
     run_p = sub.add_parser("run", help="run the service (default)")
@@ -63,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         "client",
         add_help=False,
         help="talk to a running service: ping, cameras, status, snapshot, record, files "
-        "(`camera-service client --help`)",
+        "(see: camera-service client --help)",
     )
     client.add_argument("client_args", nargs=argparse.REMAINDER)
     client.set_defaults(func=lambda args, _settings: _client(args.client_args))

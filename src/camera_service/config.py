@@ -301,8 +301,8 @@ class StorageConfig(Section):
     data_dir: Path | None = Field(
         None,
         description=(
-            "Database, secrets and state. Default /var/lib/camera-service when writable, "
-            "else $XDG_DATA_HOME/camera-service."
+            "Database, secrets and state. Default /var/lib/camera-service when it exists "
+            "and is writable (deploy/install.sh makes it), else $XDG_DATA_HOME/camera-service."
         ),
     )
     recordings_path: Path | None = Field(None, description="Default <data_dir>/recordings.")

@@ -35,22 +35,22 @@ def user_data_dir() -> Path:
     return Path(base) / "camera-service"
 
 
-def _writable(path: Path) -> bool:
-    probe = path
-    while not probe.exists():
-        if probe.parent == probe:
-            return False
-        probe = probe.parent
-    return os.access(probe, os.W_OK | os.X_OK)
+def _installed(path: Path) -> bool:
+    """The system data dir exists (the installer made it) and this user may write it.
+
+    It is never created on demand: a run from a checkout, even as root, must not
+    start sharing one directory with every other instance on the host."""
+    return path.is_dir() and os.access(path, os.W_OK | os.X_OK)
 
 
 def resolve_dirs(settings: Settings, create: bool = True) -> DataDirs:
-    """Resolve data and media dirs; without configuration prefer the system dir if usable."""
+    """Resolve data and media dirs: the configured one, else the installed system dir,
+    else the per-user XDG data dir."""
     storage = settings.storage
     fell_back = False
     if storage.data_dir is not None:
         data_dir = storage.data_dir
-    elif _writable(SYSTEM_DATA_DIR):
+    elif _installed(SYSTEM_DATA_DIR):
         data_dir = SYSTEM_DATA_DIR
     else:
         data_dir, fell_back = user_data_dir(), True

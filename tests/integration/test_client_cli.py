@@ -197,6 +197,30 @@ async def test_snapshot_record_and_files_in_process(
     assert code == 1 and "404" in err
 
 
+async def test_camera_status_reads_like_a_cli_and_unknown_cameras_are_not_found(
+    media_stack: MediaStackFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = await media_stack()
+    await stack.path_ready()
+    opts = ("--url", url_of(stack.app), "--token", make_token("operator"))
+    code, out, err = await in_process(capsys, *opts, "status", "lab")
+    assert code == 0, err
+    fields = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+    assert fields["recording"] == "no" and fields["recording_session"] == "-"
+    assert "False" not in out and "None" not in out
+    assert "capabilities:" in out and "[" not in fields["  formats"]  # a list, comma-separated
+    # A camera that does not exist: -1000, as take_snapshot answers, for status and stop.
+    for command in (("status", "nosuch"), ("record", "stop", "nosuch"), ("status", "7")):
+        code, out, err = await in_process(capsys, *opts, *command)
+        assert (code, out) == (1, ""), (command, out)
+        assert "Camera not found" in err and "(-1000)" in err, (command, err)
+    code, _, err = await in_process(capsys, *opts, "snapshot", "nosuch")
+    assert code == 1 and "(-1000)" in err
+    # A camera that exists but is idle is still "not recording" (-1003), as the API says.
+    code, _, err = await in_process(capsys, *opts, "record", "stop", "lab")
+    assert code == 1 and "not recording" in err and "(-1003)" in err
+
+
 # --- the service side ------------------------------------------------------------------------
 
 

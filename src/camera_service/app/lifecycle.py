@@ -46,8 +46,8 @@ async def open_resources(settings: Settings, paths: DataDirs, stack: AsyncExitSt
     secrets."""
     paths.create()
     if paths.fell_back:
-        log.warning(
-            "system data dir not writable; using per-user data dir",
+        log.info(
+            "no storage.data_dir and no installed system data dir: using the per-user one",
             extra={"data_dir": str(paths.data_dir)},
         )
     _raise_fd_limit()

@@ -19,8 +19,10 @@ import orjson
 from camera_service.client.client import CameraClient
 from camera_service.client.errors import (
     CallTimeout,
+    CameraNotFound,
     ConnectionFailed,
     DownloadError,
+    MediaMtxError,
     RpcError,
 )
 
@@ -155,7 +157,10 @@ async def _execute(client: CameraClient, args: argparse.Namespace) -> tuple[Any,
         return await client.get_camera_list(), _cameras
     if command == "status":
         if args.device:
-            return await client.get_camera_status(args.device), _mapping
+            status = await client.get_camera_status(args.device)
+            if status["status"] == "DISCONNECTED" and not await _known(client, args.device):
+                raise _not_found(args.device)
+            return status, _mapping
         return await client.get_status(), _mapping
     if command == "media-token":
         return await client.create_media_token(args.camera_id, args.ttl), _media_token
@@ -176,7 +181,12 @@ async def _execute(client: CameraClient, args: argparse.Namespace) -> tuple[Any,
                 args.device, duration_seconds=args.duration, format=args.format
             )
             return started, _started
-        return await client.stop_recording(args.device), _stopped
+        try:
+            return await client.stop_recording(args.device), _stopped
+        except MediaMtxError:
+            if not await _known(client, args.device):
+                raise _not_found(args.device) from None
+            raise
     kind = args.kind
     if args.files_command == "list":
         lister = client.list_recordings if kind == "recordings" else client.list_snapshots
@@ -188,6 +198,19 @@ async def _execute(client: CameraClient, args: argparse.Namespace) -> tuple[Any,
         )
     deleter = client.delete_recording if kind == "recordings" else client.delete_snapshot
     return await deleter(args.name), lambda r: f"deleted {r['filename']}"
+
+
+# The API answers an unknown camera's status as DISCONNECTED and an unknown camera's
+# stop_recording as "not recording" (-1003), as the original service did; a person at a
+# shell is told it does not exist, as take_snapshot tells them.
+async def _known(client: CameraClient, device: str) -> bool:
+    node = f"/dev/video{device}" if device.isdigit() else device
+    listed = await client.get_camera_list()
+    return any(node in (c["device"], c.get("camera_id")) for c in listed["cameras"])
+
+
+def _not_found(device: str) -> CameraNotFound:
+    return CameraNotFound(-1000, f"Camera not found: {device}")
 
 
 async def _stream(client: CameraClient, action: str, device: str) -> tuple[Any, Printer]:
@@ -236,9 +259,22 @@ def _mapping(result: Any, indent: str = "") -> str:
             lines.append(f"{indent}{key}:")
             lines.append(_mapping(value, indent + "  "))
         else:
-            text = orjson.dumps(value).decode() if isinstance(value, list | dict) else value
-            lines.append(f"{indent}{key}: {text}")
+            lines.append(f"{indent}{key}: {_value(value)}")
     return "\n".join(lines)
+
+
+def _value(value: Any) -> str:
+    """A value as a shell user reads it: yes/no, ``-`` for nothing, lists comma-separated
+    (``--json`` keeps the machine form)."""
+    if value is None or value == [] or value == {}:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        return ", ".join(_value(v) for v in value)
+    if isinstance(value, list | dict):
+        return orjson.dumps(value).decode()
+    return str(value)
 
 
 def _media_token(r: Any) -> str:
