@@ -38,6 +38,21 @@ def _config_show(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    import orjson
+
+    from camera_service.app.doctor import Level, as_dicts, as_text, diagnose
+
+    findings = asyncio.run(diagnose(settings))
+    if args.json:
+        print(orjson.dumps(as_dicts(findings), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(as_text(findings))
+    return 1 if any(f.level is Level.FAIL for f in findings) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from camera_service.auth import commands as auth_commands
     from camera_service.record import commands as record_commands
@@ -64,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     cfg_sub.add_parser("show", help="print the effective config, secrets masked").set_defaults(
         func=_config_show
     )
+    doctor = sub.add_parser(
+        "doctor", help="check what the service needs here (MediaMTX, FFmpeg, directories)"
+    )
+    doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
+    doctor.set_defaults(func=_doctor)
     auth_commands.register(sub)
     record_commands.register(sub)
     client = sub.add_parser(

@@ -4,6 +4,7 @@ everything back at the first answer. The Control API client is a stand-in here."
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -123,3 +124,34 @@ async def test_the_first_answer_brings_mediamtx_back_at_once(
     assert health.components["mediamtx"].details["version"] == "v1.20.1"
     await controller.patch_path("lab", {"record": True})
     assert api.patches == [("lab", {"record": True})]
+
+
+async def test_a_mediamtx_never_reached_is_explained_once(
+    controller: MediaController,
+    api: StandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = [100.0]
+    monkeypatch.setattr("camera_service.media.controller.time.monotonic", lambda: clock[0])
+    api.down = "connection refused"
+
+    def hints() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.getMessage().startswith("MediaMTX is not")]
+
+    await controller.check()
+    clock[0] += 4.9  # a managed MediaMTX still starting: nothing said yet
+    await controller.check()
+    assert hints() == []
+    for _ in range(5):
+        clock[0] += 1.0
+        await controller.check()
+    (hint,) = hints()
+    assert "camera-service doctor" in hint.next_step  # type: ignore[attr-defined]
+    # Reached once, it is never said again, even when it goes away later.
+    api.down = None
+    await controller.check()
+    api.down = "connection refused"
+    clock[0] += 60
+    await controller.check()
+    assert len(hints()) == 1

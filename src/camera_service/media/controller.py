@@ -50,6 +50,14 @@ Source = RtspSource | TestPatternSource
 CameraEvent = CameraAdded | CameraChanged | CameraCapabilitiesChanged | CameraRemoved
 
 
+HINT_AFTER = 5.0  # seconds of a MediaMTX never reached before saying what to do
+NEXT_STEP = (
+    "install MediaMTX (https://github.com/bluenviron/mediamtx/releases) on PATH and the "
+    "service runs it (mediamtx.manage: auto), or start one with its API on (api: yes) and "
+    "point mediamtx.api_url at it; `camera-service doctor` checks what is missing"
+)
+
+
 class MediaController:
     def __init__(
         self,
@@ -98,6 +106,8 @@ class MediaController:
         self._last_reconcile = 0.0
         self.generation = 0  # completed reconciles
         self.checks = 0  # completed looks at MediaMTX, answered or not
+        self._unseen_since: float | None = None  # first failed look, while never reached
+        self._hinted = False
         self._changed = asyncio.Condition()  # notified after every check and reconcile
         events.subscribe(CameraAdded, self._on_camera)
         events.subscribe(CameraChanged, self._on_camera)
@@ -134,6 +144,19 @@ class MediaController:
             await self.check()
             await asyncio.sleep(self.cfg().check_interval)
 
+    def _hint_due(self) -> bool:
+        """True once, when MediaMTX has not answered a single look for HINT_AFTER seconds
+        since start (a managed one starting up answers well within it)."""
+        if self._hinted or self._started is not None:
+            return False
+        now = time.monotonic()
+        if self._unseen_since is None:
+            self._unseen_since = now
+        if now - self._unseen_since < HINT_AFTER:
+            return False
+        self._hinted = True
+        return True
+
     async def check(self) -> None:
         """One look at MediaMTX: alive? restarted? what are the streams doing?"""
         up = self.streams_up()
@@ -152,6 +175,12 @@ class MediaController:
             if was_reachable:
                 log.warning("MediaMTX unreachable", extra={"error": str(exc)})
                 self.events.publish(MediaMtxUnreachable(str(exc)))
+            elif self._hint_due():
+                # Never seen since start: most often none is installed. Say once what to do.
+                log.warning(
+                    "MediaMTX is not answering: no camera can stream until it does",
+                    extra={"error": str(exc), "url": self.cfg().api_url, "next_step": NEXT_STEP},
+                )
             if up:
                 self.events.publish(StreamsChanged(frozenset()))
             self.checks += 1
