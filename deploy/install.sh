@@ -76,6 +76,17 @@ check_python() {
     echo "install.sh: $python is missing or older than 3.11 (set PYTHON=...)" >&2
     exit 1
   fi
+  # The venv runs on this interpreter; the unit's ProtectHome=yes hides home directories
+  # from the service, so one installed under a home (pyenv, a user's uv) cannot start.
+  local base
+  base=$("$python" -c 'import os, sys; print(os.path.realpath(sys.base_prefix))')
+  case "$base/" in
+    /home/* | /root/* | /run/user/*)
+      echo "install.sh: $python lives in $base, which the service cannot see" \
+        "(ProtectHome=yes): use a system Python, e.g. PYTHON=/usr/bin/python3" >&2
+      exit 1
+      ;;
+  esac
 }
 
 create_user() {
@@ -97,13 +108,27 @@ create_user() {
 install_venv() {
   local venv=$destdir$prefix
   if [ -n "$uv" ]; then
+    # Relocatable: the scripts find their Python beside them instead of naming the
+    # directory they were built in, so a tree staged under DESTDIR runs where it lands.
+    if [ ! -e "$venv/pyvenv.cfg" ]; then
+      run env UV_PYTHON_DOWNLOADS=never "$uv" venv --relocatable --python "$python" \
+        --quiet "$venv"
+    fi
     run env UV_PROJECT_ENVIRONMENT="$venv" UV_PYTHON_DOWNLOADS=never \
-      "$uv" sync --project "$repo" --frozen --no-dev --no-editable --compile-bytecode \
-      --python "$python" --quiet
+      "$uv" sync --project "$repo" --frozen --no-dev --no-editable --python "$python" --quiet
+    # Bytecode names its source file: as it will be after DESTDIR is gone.
+    run "$venv/bin/python" -m compileall -q -j 0 -s "${destdir:-/}" -p / "$venv/lib"
   else
     say "uv not found: installing with pip from pyproject.toml (versions not locked)"
     [ -x "$venv/bin/python" ] || run "$python" -m venv "$venv"
     run "$venv/bin/pip" install --quiet --upgrade "$repo"
+    if [ "$staged" = 1 ]; then
+      # pip's scripts name the venv they were made in: the staged one. Point them at
+      # where it lands.
+      run find "$venv/bin" -maxdepth 1 -type f -exec \
+        sed -i "s|$destdir$prefix/|$prefix/|g" {} +
+      run "$venv/bin/python" -m compileall -q -j 0 -s "$destdir" -p / "$venv/lib"
+    fi
   fi
 }
 

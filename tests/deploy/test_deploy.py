@@ -510,8 +510,13 @@ def test_install_script_shellcheck_clean() -> None:
     assert result.returncode == 0, result.stdout
 
 
+SYSTEM_PYTHON = Path("/usr/bin/python3")  # what a hub has; a Python under a home is refused
+
+
 def _install(destdir: Path | None, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if k not in ("DESTDIR", "PREFIX", "UV")}
+    if SYSTEM_PYTHON.exists():
+        environ.setdefault("PYTHON", str(SYSTEM_PYTHON))
     if destdir is not None:
         environ["DESTDIR"] = str(destdir)
     return _run("bash", str(INSTALL), *args, env={**environ, **env})
@@ -538,6 +543,21 @@ def test_install_rejects_unknown_arguments(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_install_refuses_a_python_the_unit_cannot_see(tmp_path: Path) -> None:
+    # A stand-in interpreter answering install.sh's two questions as a pyenv one would.
+    fake = tmp_path / "python3"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'case "$2" in *base_prefix*) echo /home/me/.pyenv/versions/3.11.9;; esac\n'
+        "exit 0\n"
+    )
+    fake.chmod(0o755)
+    result = _install(tmp_path / "root", PYTHON=str(fake))
+    assert result.returncode == 1
+    assert "ProtectHome" in result.stderr and "/home/me/.pyenv" in result.stderr
+    assert not (tmp_path / "root").exists()
+
+
 @needs_systemd
 def test_install_staged_is_idempotent_and_verifies(tmp_path: Path) -> None:
     """A real install into a temp DESTDIR: the locked venv (uv, offline: from its cache),
@@ -555,6 +575,13 @@ def test_install_staged_is_idempotent_and_verifies(tmp_path: Path) -> None:
     exe = root / "opt/camera-service/bin/camera-service"
     checked = _run(str(exe), "config", "check", "--config", str(config))
     assert checked.returncode == 0, checked.stderr
+
+    # Nothing staged names the staging directory: scripts find their Python beside them,
+    # bytecode names its sources as they will be, so the tree runs where it lands.
+    venv = root / "opt/camera-service"
+    staged = [p for p in venv.rglob("*") if p.is_file() and str(root).encode() in p.read_bytes()]
+    assert staged == [], staged[:5]
+    assert "relocatable = true" in (venv / "pyvenv.cfg").read_text()
 
     config.write_text(config.read_text() + "\n# edited by the operator\n")
     again = _install(root, UV=uv, UV_OFFLINE="1")
