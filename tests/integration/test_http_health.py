@@ -124,7 +124,7 @@ async def test_metrics_count_real_requests(service: Application, connect: Connec
     assert 'camera_service_rpc_requests_total{method="ping",code="0"} 5' in text
     assert 'camera_service_rpc_requests_total{method="unknown",code="-32601"} 1' in text
     assert 'camera_service_rpc_request_duration_seconds_bucket{method="ping",le="+Inf"} 5' in text
-    assert "camera_service_websocket_connections 1" in text
+    assert "camera_service_websocket_open_connections 1" in text
     assert "camera_service_notifications_dropped_total 0" in text
 
 
