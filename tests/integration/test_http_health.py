@@ -68,6 +68,30 @@ async def test_component_turning_unhealthy_fails_readiness_and_notifies(
     assert (await get(service, "/health/recorder"))[0] == 200
 
 
+async def test_a_viewer_reads_health_with_reasons_but_no_details(
+    service: Application, connect: Connect
+) -> None:
+    part = service.health.register("recorder")
+    part.set(Status.DEGRADED, "disk slow", path="/media/secret")
+    await service.media.check()  # nothing listens on the configured MediaMTX port
+    viewer, admin_client = await connect("viewer"), await connect("admin")
+    health = await viewer.call("get_health")
+    admin = await admin_client.call("get_status")
+    assert health["status"] == admin["status"] == "degraded"
+    assert {name: c["status"] for name, c in health["components"].items()} == admin["components"]
+    assert health["components"]["recorder"]["reason"] == "disk slow"
+    assert health["components"]["mediamtx"]["reason"] == "unreachable"
+    assert health["capacity"] == admin["capacity"]
+    assert "/media/secret" not in str(health)  # details are an admin's
+    assert "127.0.0.1" not in str(health)  # nor is where MediaMTX is
+    sync = health["components"]["mediamtx_controller"]["reason"]
+    assert sync.startswith("cannot read paths: ") and "…" in sync  # what, not where
+    # An admin reads the reasons whole.
+    assert "127.0.0.1" in str(await admin_client.call("get_health"))
+    since = health["components"]["recorder"]["since"]
+    assert since.endswith("Z") and since[:4].isdigit()
+
+
 async def test_mediamtx_down_only_degrades(service: Application) -> None:
     changes: list[str] = []
     service.health.listeners.append(
