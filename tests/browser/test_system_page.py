@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.browser.conftest import Stack, screenshot
 from tests.conftest import make_token
@@ -24,7 +24,7 @@ async def open_system(page: Page, stack: Stack, credential: str) -> None:
     await page.goto(stack.url)
     await page.fill("#credential", credential)
     await page.click("#sign-in-form button[type=submit]")
-    await expect(page.locator("#identity")).to_be_visible(timeout=WAIT_MS)
+    await expect(page.locator("#sign-out")).to_be_visible(timeout=WAIT_MS)
     await page.click('#views button[data-view="system"]')
     await expect(page.locator("#system")).to_be_visible()
 
@@ -87,6 +87,20 @@ async def test_health_of_every_component_and_capacity_as_the_service_reports(
         await admin.call("stop_recording", {"device": "lab"})
 
 
+async def test_the_system_view_fits_a_phone_screen(browser: Browser, stack: Stack) -> None:
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        phone = await context.new_page()
+        await open_system(phone, stack, make_token("admin"))
+        await expect(phone.locator("#retention-form")).to_be_visible(timeout=WAIT_MS)
+        await expect(phone.locator("#capacity .capacity").first).to_be_visible()
+        wide = await phone.evaluate("document.scrollingElement.scrollWidth")
+        assert wide <= 390, wide  # nothing sticks out sideways
+        await screenshot(phone, "system-phone")
+    finally:
+        await context.close()
+
+
 async def test_mediamtx_stopped_makes_its_component_unhealthy_with_the_reason(
     page: Page, stack: Stack
 ) -> None:
@@ -133,7 +147,12 @@ async def test_an_admin_edits_retention_and_the_change_holds(page: Page, stack: 
     await expect(page.locator("#retention-current")).to_contain_text("set by an admin")
     async with client_of(stack, "admin") as admin:
         policy = (await admin.call("get_storage_info"))["retention_policy"]
-    assert policy == {"policy_type": "age", "enabled": True, "max_age_days": 14.0, "source": "stored"}
+    assert policy == {
+        "policy_type": "age",
+        "enabled": True,
+        "max_age_days": 14.0,
+        "source": "stored",
+    }
     # A new page load shows the stored policy in the form.
     await page.reload()
     await page.click('#views button[data-view="system"]')
@@ -226,6 +245,8 @@ async def test_the_page_reconnects_and_restores_its_view(page: Page, stack: Stac
     await expect(page.locator('#events li[data-topic="connection"]').first).to_contain_text(
         "Connection to the service lost"
     )
+    # What was read before is not passed off as now.
+    await expect(page.locator("#health-overall")).to_contain_text("Not connected to the service")
     await screenshot(page, "system-reconnecting")
 
     await stack.start_service()
@@ -238,6 +259,9 @@ async def test_the_page_reconnects_and_restores_its_view(page: Page, stack: Stac
         "aria-pressed", "true"
     )
     await expect(page.locator("#system")).to_be_visible()
+    await expect(page.locator("#health-overall")).to_have_text(
+        "Every component is healthy.", timeout=WAIT_MS
+    )
     await expect(page.locator(".tile")).to_have_count(2, timeout=WAIT_MS)
     await expect(page.locator("#identity")).to_contain_text("viewer")
     async with client_of(stack, "operator") as operator:

@@ -196,8 +196,9 @@ class Session {
   // answers or refuses the credential; the view and its state come back with it.
   reconnect(credential) {
     if (!this.reconnecting) {
-      this.reconnecting = { credential, since: new Date(), attempt: 0, timer: null };
+      this.reconnecting = { credential, since: new Date(), attempt: 0, timer: null, trying: false };
       this.system.note("connection", "Connection to the service lost");
+      this.system.offline();
     }
     $("empty").textContent = "Not connected to the service: the cameras come back when it answers.";
     $("empty").hidden = false;
@@ -215,9 +216,10 @@ class Session {
 
   reconnectNow() {
     const r = this.reconnecting;
-    if (!r) return;
+    if (!r || r.trying) return; // one try at a time (the timer and "online" may meet)
     clearTimeout(r.timer);
-    start(r.credential, true);
+    r.trying = true;
+    start(r.credential, true).finally(() => (r.trying = false));
   }
 
   reconnected() {

@@ -54,6 +54,7 @@ export class System {
     this.timer = null;
     this.refreshing = null;
     this.entries = [];
+    this.lastAt = null; // when the figures shown were read
     this.form = $("retention-form");
     this.form.addEventListener("submit", (ev) => {
       ev.preventDefault();
@@ -131,7 +132,17 @@ export class System {
     $("health-overall").dataset.status = "unknown";
   }
 
+  // The connection is gone: what is shown stays, marked as of when it was read.
+  offline() {
+    clearTimeout(this.timer);
+    const when = this.lastAt ? ` as of ${clock(this.lastAt)}` : "";
+    this.unavailable(`Not connected to the service: the figures below are${when || " old"}, and may have changed.`);
+    $("system").dataset.stale = "true";
+  }
+
   renderHealth(health) {
+    this.lastAt = new Date();
+    delete $("system").dataset.stale;
     const overall = $("health-overall");
     overall.dataset.status = health.status;
     const troubled = Object.values(health.components).filter((c) => c.status !== "healthy").length;
