@@ -39,6 +39,14 @@ async def client_of(stack: Stack, role: str) -> AsyncIterator[RpcClient]:
         await client.close()
 
 
+async def until_ready(client: RpcClient) -> None:
+    """Until the service has seen MediaMTX and applied the cameras' paths."""
+    deadline = time.monotonic() + WAIT_S
+    while (await client.call("get_system_status"))["status"] != "ready":
+        assert time.monotonic() < deadline, "the service never became ready"
+        await asyncio.sleep(0.1)
+
+
 async def shown_capacity(page: Page) -> dict[str, dict[str, int]]:
     """What the page's capacity bars show: {resource: {limit, active}} from the meters."""
     found: dict[str, dict[str, int]] = await page.locator("#capacity .capacity").evaluate_all(
@@ -54,6 +62,7 @@ async def test_health_of_every_component_and_capacity_as_the_service_reports(
     page: Page, stack: Stack
 ) -> None:
     async with client_of(stack, "admin") as admin:
+        await until_ready(admin)
         await admin.call("start_recording", {"device": "lab"})  # one recording: a bar not at 0
         await open_system(page, stack, make_token("viewer"))  # health is for every role
         status = await admin.call("get_status")
@@ -196,6 +205,7 @@ async def test_the_feed_shows_a_recording_started_and_stopped(page: Page, stack:
     await open_system(page, stack, make_token("operator"))
     await expect(page.locator("#events-empty")).to_be_visible(timeout=WAIT_MS)
     async with client_of(stack, "operator") as operator:
+        await until_ready(operator)
         started = await operator.call("start_recording", {"device": "lab"})
         recordings = page.locator('#events li[data-topic="recording_status_update"]')
         await expect(recordings.first).to_contain_text("Recording started on lab", timeout=WAIT_MS)
@@ -265,6 +275,7 @@ async def test_the_page_reconnects_and_restores_its_view(page: Page, stack: Stac
     await expect(page.locator(".tile")).to_have_count(2, timeout=WAIT_MS)
     await expect(page.locator("#identity")).to_contain_text("viewer")
     async with client_of(stack, "operator") as operator:
+        await until_ready(operator)
         await operator.call("take_snapshot", {"device": "yard"})
         snapshot = page.locator('#events li[data-topic="snapshot_taken"]')
         await expect(snapshot).to_contain_text("Snapshot of yard", timeout=WAIT_MS)
