@@ -20,6 +20,7 @@ from camera_service.api.redact import redact
         ),
         ("connect to hub.local:9997 refused", "connect to … refused"),
         ("[::1]:8080 refused", "… refused"),
+        ("a-:1 refused", "… refused"),  # found by hypothesis: a host name ending in -
         ("fe80::1 is down", "… is down"),
         ("2001:db8:0:0:0:0:2:1 is down", "… is down"),
         ("no space in /var/lib/camera-service: full", "no space in …: full"),

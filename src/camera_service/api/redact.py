@@ -18,7 +18,7 @@ _PATTERNS = (
     r"\b(?:[0-9A-Fa-f]{1,4}:){3,7}[0-9A-Fa-f]{1,4}\b",  # bare IPv6, full form
     r"(?:\b[0-9A-Fa-f]{1,4})?(?::[0-9A-Fa-f]{1,4})*::(?:[0-9A-Fa-f]{1,4}\b(?::[0-9A-Fa-f]{1,4}\b)*)?",
     r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?",  # IPv4 and IPv4:port
-    r"\b[A-Za-z](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*:\d+\b",  # host:port
+    r"\b[A-Za-z][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)*:\d+\b",  # host:port (even a malformed host)
     r"(?<![\w.])~?/(?:[^\s:;,'\"()]+)",  # an absolute (or ~) path
 )
 _ADDRESS = re.compile("|".join(f"(?:{p})" for p in _PATTERNS))
