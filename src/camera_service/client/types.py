@@ -16,6 +16,7 @@ from camera_service.api.contract import (
     CameraList,
     Capabilities,
     CleanupResult,
+    ComponentReport,
     Deleted,
     FileInfo,
     FileList,
@@ -26,6 +27,7 @@ from camera_service.api.contract import (
     TopicAlias,
 )
 from camera_service.api.contract import CameraStatusResult as CameraStatus
+from camera_service.api.contract import HealthResult as Health
 from camera_service.api.contract import ListedFile as FileEntry
 from camera_service.api.contract import MediaTokenResult as MediaToken
 from camera_service.api.contract import MetricsResult as Metrics
@@ -51,11 +53,13 @@ __all__ = [
     "CameraStatus",
     "Capabilities",
     "CleanupResult",
+    "ComponentReport",
     "Deleted",
     "FileEntry",
     "FileInfo",
     "FileKind",
     "FileList",
+    "Health",
     "MediaToken",
     "Metrics",
     "RecordingStarted",
