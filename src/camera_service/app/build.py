@@ -25,7 +25,6 @@ from camera_service.api.methodtable import MethodTable
 from camera_service.api.notifications import Notifier
 from camera_service.api.session import Session
 from camera_service.api.websocket import WebSocketServer
-from camera_service.app import meters
 from camera_service.auth.apikeys import ApiKeyStore
 from camera_service.auth.audit import AuditLog
 from camera_service.auth.authenticator import Authenticator
@@ -397,7 +396,6 @@ def _wire(c: Components) -> None:
     c.capacity.meter("recordings", lambda: len(recordings.active))
     c.capacity.meter("snapshots", lambda: snapshots.in_flight)
     c.capacity.meter("connections", lambda: len(ws.connections))
-    meters.install(c)
     c.metrics.meter(
         "camera_service_recordings_degraded",
         "gauge",
