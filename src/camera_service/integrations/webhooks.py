@@ -15,13 +15,14 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import orjson
 
 from camera_service.config import WebhooksConfig, WebhookTarget
-from camera_service.net.httpclient import HttpClient, HttpError
+from camera_service.net.httpclient import HttpClient, HttpError, HttpResponse
 from camera_service.observability.health import ComponentHealth, Status
 from camera_service.retry import RetrySchedule
 
@@ -32,6 +33,20 @@ log = logging.getLogger(__name__)
 
 RETRYABLE = frozenset({408, 429})  # 4xx answers that mean "later", not "no"
 STOP_FLUSH = 2.0  # seconds a stop waits for queued deliveries
+
+
+class Poster(Protocol):
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        body: bytes,
+        headers: Mapping[str, str],
+    ) -> HttpResponse: ...
+
+    async def close(self) -> None: ...
 
 
 class Delivery:
@@ -48,7 +63,8 @@ class Delivery:
         parts = urlsplit(target.url)
         self.where = f"{parts.scheme}://{parts.netloc}{parts.path}"  # for logs and health
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        self.client = HttpClient(f"{parts.scheme}://{parts.netloc}", cfg.timeout, max_connections=1)
+        base = f"{parts.scheme}://{parts.netloc}"
+        self.client: Poster = HttpClient(base, cfg.timeout, max_connections=1, https=True)
         self.secret = target.secret.get_secret_value().encode()
         self.cfg = cfg
         self.node = node

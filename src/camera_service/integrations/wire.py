@@ -223,12 +223,8 @@ def retained_state(topics: Topics, out: Outgoing) -> list[tuple[str, bytes | dic
 
 def parse_command(payload: bytes) -> bool | None:
     """A recording switch command: True for ON, False for OFF, None for anything else
-    (case and surrounding white space are forgiven)."""
-    try:
-        word = payload.decode("ascii").strip().upper()
-    except UnicodeDecodeError:
-        return None
-    return {ON: True, OFF: False}.get(word)
+    (ASCII case and surrounding white space are forgiven)."""
+    return {b"ON": True, b"OFF": False}.get(payload.strip().upper())
 
 
 # --- Home Assistant MQTT discovery ------------------------------------------------------
