@@ -19,7 +19,7 @@ import pytest_asyncio
 
 from camera_service.integrations import signing
 from camera_service.observability.health import Status
-from camera_service.storage.events import SnapshotSaved
+from camera_service.storage.disk import DiskUsage, StorageLevel, StorageLevelChanged, StorageStatus
 from tests.conftest import make_token
 from tests.support.media_stack import MediaStack, MediaStackFactory
 from tests.support.mqtt import MosquittoBroker, Seen, Watcher, WebhookReceiver, retained
@@ -299,10 +299,11 @@ async def test_the_api_answers_while_the_bus_fans_out(media_stack: MediaStackFac
     hooks = stack.app.parts.events_out.webhooks
     assert hooks is not None
     target = hooks.targets[0]
-    snapshot = SnapshotSaved("lab", "lab", "lab.jpg", 10, time.time(), "stream", "jpg", 2, 2)
+    status = StorageStatus(StorageLevel.WARN, DiskUsage(100, 85, 15), 80.0, 90.0, time.time())
+    level = StorageLevelChanged(status, StorageLevel.OK)  # what nothing else here acts on
     began = time.perf_counter()
     for _ in range(1000):
-        stack.app.events.publish(snapshot)
+        stack.app.events.publish(level)
     assert time.perf_counter() - began < 1.0
     assert len(target.queue) == 3 and target.dropped >= 997
     text = await _metrics_text(stack)
