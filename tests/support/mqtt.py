@@ -24,13 +24,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import aiomqtt
 import pytest
 from aiohttp import web
 
+from tests.support import processes
 from tests.support.lifecycle import StartStop
 
 MOSQUITTO_BIN = os.environ.get("MOSQUITTO_BIN", "/usr/sbin/mosquitto")
@@ -89,17 +88,8 @@ class MosquittoBroker(StartStop):
 
     async def stop(self, kill: bool = False) -> None:
         process, self.process = self.process, None
-        if process is None or process.returncode is not None:
-            return
-        if kill:
-            process.kill()
-        else:
-            process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        if process is not None:
+            await processes.stop(process, STOP_TIMEOUT, kill)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +100,7 @@ class Seen:
     qos: int
 
 
-class Watcher:
+class Watcher(StartStop):
     """A plain MQTT client of the test's own: subscribes to ``topics`` and keeps every
     message, so a test can wait for one (retained messages arrive first)."""
 
@@ -121,25 +111,19 @@ class Watcher:
         self._new = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Self:
+    async def start(self) -> None:
         await self.client.__aenter__()
         for topic in self.topics:
             await self.client.subscribe(topic, qos=1)
         self._task = asyncio.get_running_loop().create_task(self._read())
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                 await self._task
         with contextlib.suppress(aiomqtt.MqttError):
-            await self.client.__aexit__(exc_type, exc, tb)
+            await self.client.__aexit__(None, None, None)
 
     async def _read(self) -> None:
         async for m in self.client.messages:

@@ -124,11 +124,11 @@ class MqttLink:
         self._event(orjson.dumps(wire.envelope(self.node, out)))
         self._wake.set()
 
-    def _event(self, payload: bytes) -> None:
+    def _event(self, payload: bytes, topic: str | None = None) -> None:
         if len(self.events) >= self.cfg.queue_size:
             self.events.popleft()
             self.dropped += 1
-        self.events.append((self.topics.events, payload))
+        self.events.append((topic or self.topics.events, payload))
 
     def _set_state(self, topic: str, payload: bytes | dict[str, Any]) -> None:
         self.state[topic] = payload if isinstance(payload, bytes) else orjson.dumps(payload)
@@ -317,5 +317,5 @@ class MqttLink:
             )
         body = {"camera_id": camera_id, "ok": result.ok, "error": result.error, "code": result.code}
         body["timestamp"] = iso(time.time())
-        self.events.append((self.topics.camera(camera_id, "recording/result"), orjson.dumps(body)))
+        self._event(orjson.dumps(body), self.topics.camera(camera_id, "recording/result"))
         self._wake.set()
