@@ -250,10 +250,12 @@ class MqttLink:
         await self._read_images()
         while self.configs_dirty:
             topic = next(iter(self.configs_dirty))
-            await client.publish(topic, self.configs[topic], qos=QOS, retain=True)
-            self.configs_dirty.pop(topic, None)
-            if not self.configs.get(topic, b"x"):
-                del self.configs[topic]  # a removal, done: nothing to say on a reconnect
+            config = self.configs[topic]
+            await client.publish(topic, config, qos=QOS, retain=True)
+            if self.configs.get(topic) is config:  # not replaced meanwhile
+                self.configs_dirty.pop(topic, None)
+                if not config:
+                    del self.configs[topic]  # a removal, done: nothing to say on a reconnect
         while self.dirty:
             topic = next(iter(self.dirty))
             payload = self.state[topic]
