@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import shutil
 import socket
 import time
 from collections.abc import Callable
@@ -26,13 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiomqtt
-import pytest
 from aiohttp import web
 
-from tests.support import processes
+from tests.support import processes, system
 from tests.support.lifecycle import StartStop
 
-MOSQUITTO_BIN = os.environ.get("MOSQUITTO_BIN", "/usr/sbin/mosquitto")
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 
@@ -54,8 +50,7 @@ class MosquittoBroker(StartStop):
     async def start(self) -> None:
         if self.process is not None and self.process.returncode is None:
             return
-        if shutil.which(MOSQUITTO_BIN) is None:
-            pytest.skip(f"mosquitto not installed ({MOSQUITTO_BIN}; apt install mosquitto)")
+        system.require("mosquitto")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
@@ -65,7 +60,7 @@ class MosquittoBroker(StartStop):
             "log_type error\nlog_type warning\nlog_type notice\n"
         )
         self.process = await asyncio.create_subprocess_exec(
-            MOSQUITTO_BIN,
+            system.path("mosquitto"),
             "-c",
             str(self.conf),
             stdin=asyncio.subprocess.DEVNULL,

@@ -25,6 +25,7 @@ from camera_service.api.methodtable import MethodTable
 from camera_service.api.notifications import Notifier
 from camera_service.api.session import Session
 from camera_service.api.websocket import WebSocketServer
+from camera_service.app import meters
 from camera_service.auth.apikeys import ApiKeyStore
 from camera_service.auth.audit import AuditLog
 from camera_service.auth.authenticator import Authenticator
@@ -170,10 +171,15 @@ class ApiParts:
     tokens: JwtAuthenticator
     viewing: ViewingWindows
     ws: WebSocketServer
+    api_port: Port
 
     @property
     def settings(self) -> Settings:
         return self.live.current
+
+    @property
+    def ws_port(self) -> int:
+        return self.api_port.number
 
     def sessions(self) -> Iterator[Session]:
         return (conn.session for conn in self.ws.connections)
@@ -184,7 +190,7 @@ class ApiParts:
         return cls(
             c.live, c.started, c.front.dispatcher, c.metrics, c.health, c.capacity, c.cameras,
             m.controller, m.recordings, m.snapshots, c.store.disk, m.retention, c.store.index,
-            c.store.authenticator.jwt, m.viewing, c.front.ws,
+            c.store.authenticator.jwt, m.viewing, c.front.ws, c.front.api_port,
         )  # fmt: skip
 
 
@@ -398,6 +404,7 @@ def _wire(c: Components) -> None:
     c.capacity.meter("recordings", lambda: len(recordings.active))
     c.capacity.meter("snapshots", lambda: snapshots.in_flight)
     c.capacity.meter("connections", lambda: len(ws.connections))
+    meters.install(c)
     c.metrics.meter(
         "camera_service_recordings_degraded",
         "gauge",

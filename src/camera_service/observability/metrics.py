@@ -11,7 +11,7 @@ import os
 import resource
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -82,6 +82,47 @@ class LogHistogram:
         return self.lower_bound(len(self.counts)) / 1000.0
 
 
+class Histogram:
+    """Durations in :data:`LATENCY_BUCKETS`, for a Prometheus histogram."""
+
+    __slots__ = ("buckets", "total")
+
+    def __init__(self) -> None:
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.total += seconds
+
+
+Labels = Mapping[str, str]
+Kind = Literal["gauge", "counter", "histogram"]
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """One metric family a part reports when scraped: each sample its labels and value
+    (a histogram's value is a :class:`Histogram`)."""
+
+    name: str
+    kind: Kind
+    help: str
+    samples: Sequence[tuple[Labels, float | Histogram]]
+
+
+Collector = Callable[[], Iterable[Family]]
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _label_text(labels: Labels) -> str:
+    """``k="v",...`` with the exposition format's escapes (backslash, quote, newline)."""
+    return ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+
+
 @dataclass(slots=True)
 class _Rate:
     at: float
@@ -117,6 +158,7 @@ class Metrics:
         self.loop_lag = 0.0
         # Figures other parts keep, read when scraped: name -> (kind, help, read).
         self._meters: dict[str, tuple[str, str, Callable[[], float]]] = {}
+        self._collectors: list[Collector] = []
         self._rates: deque[_Rate] = deque(maxlen=11)
         self.sample()
 
@@ -125,6 +167,10 @@ class Metrics:
     ) -> None:
         """Export ``read()`` as ``name`` in the Prometheus text."""
         self._meters[name] = (kind, help_, read)
+
+    def collect(self, collector: Collector) -> None:
+        """Export the families ``collector()`` returns at every scrape."""
+        self._collectors.append(collector)
 
     # --- hot path ----------------------------------------------------------------------
 
@@ -238,7 +284,12 @@ class Metrics:
             self.fanout_seconds,
         )
         gauges = {
-            "camera_service_websocket_connections": ("gauge", self.active_connections, "Open."),
+            # Not "..._connections": OpenMetrics names the counter below that family.
+            "camera_service_websocket_open_connections": (
+                "gauge",
+                self.active_connections,
+                "Open WebSocket connections.",
+            ),
             "camera_service_websocket_connections_total": (
                 "counter",
                 self.connections_total,
@@ -305,6 +356,17 @@ class Metrics:
                 buckets,
                 self.media_auth_seconds[cache],
             )
+        for collector in self._collectors:
+            for fam in collector():
+                family(fam.name, fam.kind, fam.help)
+                for label_set, sample in fam.samples:
+                    where = _label_text(label_set)
+                    if isinstance(sample, Histogram):
+                        out += _histogram(fam.name, where, sample.buckets, sample.total)
+                    elif where:
+                        out.append(f"{fam.name}{{{where}}} {sample}")
+                    else:
+                        out.append(f"{fam.name} {sample}")
         for name, value in sorted((extra or {}).items()):
             family(name, "gauge", name.replace("_", " "))
             out.append(f"{name} {value}")

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import random
 import re
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,7 @@ from camera_service.net.httpclient import (
     HttpResponse,
     quote_segment,
 )
+from camera_service.observability.metrics import Histogram
 
 __all__ = [
     "MediaMtxClient",
@@ -120,6 +122,7 @@ class MediaMtxClient:
         if retries < 0 or page_size < 1:
             raise ValueError("retries must be >= 0 and page_size >= 1")
         self.http = HttpClient(api_url, timeout, max_connections)
+        self.latency = Histogram()  # every Control API request's round trip, answered or not
         self.retries = retries
         self.backoff = backoff
         self.backoff_max = backoff_max
@@ -239,15 +242,18 @@ class MediaMtxClient:
         attempt = 0
         while True:
             error: MediaMtxError
+            started = time.monotonic()
             try:
                 response = await self.http.request(
                     method, path, json=body, query=query, idempotent=may_repeat
                 )
             except HttpError as e:
+                self.latency.observe(time.monotonic() - started)
                 error = MediaMtxUnavailable(f"{what}: {e.message}")
                 # Nothing sent (e.g. refused): MediaMTX never saw it, so even an add may repeat.
                 retry = may_repeat or not e.request_sent
             else:
+                self.latency.observe(time.monotonic() - started)
                 if response.status < 300:
                     return _decode(response, what)
                 error = _error_from(response, what, body)
