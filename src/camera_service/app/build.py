@@ -53,6 +53,7 @@ from camera_service.storage.index import MediaIndex
 from camera_service.storage.probe import ffprobe_beside
 from camera_service.storage.retention import Retention
 
+from .eventsout import EventsOut
 from .live import LiveSettings
 from .parts import (
     AssignmentsWatch,
@@ -146,6 +147,7 @@ class Components:
     front: Front
     media: Media
     registration: Registration
+    events_out: EventsOut  # MQTT and webhooks
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +203,10 @@ def build(live: LiveSettings, res: Resources, started: float, ready: Readiness) 
     registration = Registration(
         live, cameras, capacity, health, front.methods, front.api_port, front.health_port
     )
+    # Subscribed after the media parts: it hears every event once its causes are handled.
+    events_out = EventsOut(
+        live(), events, health, metrics, front.dispatcher, store.disk, res.paths.snapshots
+    )
     c = Components(
         live,
         res.paths,
@@ -216,6 +222,7 @@ def build(live: LiveSettings, res: Resources, started: float, ready: Readiness) 
         front,
         media,
         registration,
+        events_out,
     )
     _wire(c)
     front.methods.ctx.bind(ApiParts.of(c))
