@@ -78,6 +78,7 @@ async def start(c: Components, stack: AsyncExitStack) -> None:
     # here until the recordings are final, late in the drain.
     await c.front.health_port.start()
     on_stop(stack, c.front.health_port.close)
+    await c.media.sources.load()  # served from the monitor's first look on
     await c.media.monitor.start()
     on_stop(stack, c.media.monitor.stop)
     if c.media.assignments is not None:
