@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import types
 import typing
+from types import SimpleNamespace
 from typing import Any, cast, get_args, get_origin, get_type_hints
 
 import orjson
@@ -22,6 +23,7 @@ from camera_service.api.openrpc import REF
 from camera_service.api.session import Session
 from camera_service.client import types as sdk_types
 from camera_service.client.client import CameraClient
+from camera_service.config import Settings
 
 # The results that are no TypedDict: ping's "pong" and the OpenRPC document itself.
 PLAIN_RESULTS: dict[str, object] = {"ping": str, "rpc.discover": dict[str, Any]}
@@ -30,9 +32,9 @@ SDK_METHOD = {"rpc.discover": "discover"}  # else the SDK's method has the metho
 
 
 def published_document() -> dict[str, Any]:
-    """What rpc.discover answers (its handler never reads the service's parts)."""
+    """What rpc.discover answers (its handler reads only the settings and the port)."""
     spec = next(s for s in all_methods() if s.name == "rpc.discover")
-    ctx = ApiContext(cast(Components, object()))
+    ctx = ApiContext(cast(Components, SimpleNamespace(settings=Settings(), ws_port=8002)))
     call = Call(NoParams(), Session(60), ctx)
     document: dict[str, Any] = orjson.loads(orjson.dumps(spec.handler(call)))
     return document

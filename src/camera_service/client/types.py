@@ -14,6 +14,8 @@ from camera_service.api.contract import AuthenticateResult as AuthResult
 from camera_service.api.contract import CameraInfo as Camera
 from camera_service.api.contract import (
     CameraList,
+    CameraSourceList,
+    CameraSourceSpec,
     Capabilities,
     CleanupResult,
     Deleted,
@@ -25,6 +27,8 @@ from camera_service.api.contract import (
     Topic,
     TopicAlias,
 )
+from camera_service.api.contract import CameraRemoveResult as CameraRemoved
+from camera_service.api.contract import CameraSourceInfo as CameraSource
 from camera_service.api.contract import CameraStatusResult as CameraStatus
 from camera_service.api.contract import ListedFile as FileEntry
 from camera_service.api.contract import MediaTokenResult as MediaToken
@@ -47,6 +51,10 @@ __all__ = [
     "AuthResult",
     "Camera",
     "CameraList",
+    "CameraRemoved",
+    "CameraSource",
+    "CameraSourceList",
+    "CameraSourceSpec",
     "CameraState",
     "CameraStatus",
     "Capabilities",
