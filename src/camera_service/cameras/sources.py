@@ -36,10 +36,10 @@ log = logging.getLogger(__name__)
 _USB_ID = re.compile(r"camera[0-9]+")
 
 
-class Refusal(enum.StrEnum):
-    EXISTS = "camera_exists"  # added before
-    CONFIG = "config_camera"  # the config file's, the assignments', or a USB id
-    NOT_FOUND = "not_found"  # never added
+class Refusal(enum.Enum):
+    EXISTS = enum.auto()  # added before
+    CONFIG = enum.auto()  # the config file's, the assignments', or a USB id
+    NOT_FOUND = enum.auto()  # never added
 
 
 class SourceRefused(Exception):

@@ -138,11 +138,7 @@ def refused(exc: SourceRefused | CapacityExceeded) -> RpcError:
         return capacity_error(exc)
     if exc.refusal is Refusal.NOT_FOUND:
         return RpcError(CAMERA_NOT_FOUND, str(exc), {"reason": "camera_not_found"})
-    return RpcError(
-        INVALID_PARAMS,
-        f"invalid camera_id: {exc}",
-        {"reason": exc.refusal.value, "param": "camera_id"},
-    )
+    return bad_param("camera_id", str(exc))  # the message says which refusal
 
 
 async def add_camera(call: Call[AddParams]) -> CameraSourceInfo:
