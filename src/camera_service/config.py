@@ -480,6 +480,12 @@ class ResourcesConfig(Section):
         description="USB cameras claimed at most; further devices are left alone (not "
         "listed) and operations naming one get -1012 until a claimed one is unplugged.",
     )
+    max_cameras: int = Field(
+        32,
+        ge=0,
+        description="RTSP and test-pattern cameras at most, from every origin (config, "
+        "assignments, add_camera); add_camera past it gets -1012.",
+    )
     max_streams: int = Field(
         16,
         ge=1,

@@ -161,6 +161,20 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE api_keys ADD COLUMN cameras TEXT;
         """,
     ),
+    (
+        8,
+        """
+        -- Cameras added with add_camera (cameras/stored.py). source: the source as the
+        -- config file would hold it (JSON), its password included: it is sent to the
+        -- camera, and only ever shown masked.
+        CREATE TABLE camera_sources (
+            camera_id  TEXT PRIMARY KEY,
+            source     TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        """,
+    ),
 ]
 
 

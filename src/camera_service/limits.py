@@ -29,7 +29,9 @@ from typing import Literal, Protocol
 
 from camera_service.config import Settings
 
-Resource = Literal["usb_cameras", "streams", "recordings", "snapshots", "connections"]
+# "cameras" (RTSP and test-pattern cameras, ``resources.max_cameras``) is checked by
+# add_camera alone, and not among the reported figures (get_camera_list counts them).
+Resource = Literal["usb_cameras", "streams", "recordings", "snapshots", "connections", "cameras"]
 RESOURCES: tuple[Resource, ...] = (
     "usb_cameras",
     "streams",
@@ -43,6 +45,7 @@ _NOUNS: dict[Resource, str] = {
     "recordings": "recordings",
     "snapshots": "snapshot captures",
     "connections": "connections",
+    "cameras": "RTSP and test-pattern cameras",
 }
 
 

@@ -214,6 +214,7 @@ BASELINE = {
     "filename": "lab.jpg",
     "policy_type": "manual",
     "enabled": False,
+    "source": {"type": "test"},
 }
 BAD_VALUES: tuple[Any, ...] = ({"x": 1}, [1], True, -1, "../no such", 2**64 - 1, 1.5, "gif")
 

@@ -70,6 +70,9 @@ PARAMS: dict[str, dict[str, object]] = {
     "get_stream_status": {"device": "camera0"},
     "start_streaming": {"device": "camera0"},
     "stop_streaming": {"device": "camera0"},
+    "add_camera": {"camera_id": "matrix", "source": {"type": "test"}},
+    "update_camera": {"camera_id": "nope"},  # -1000: never added
+    "remove_camera": {"camera_id": "nope"},
 }
 ROLES = ["viewer", "operator", "admin"]
 

@@ -38,7 +38,7 @@ class _DiscoverReads:
 
 
 def published_document() -> dict[str, Any]:
-    """What rpc.discover answers (its handler never reads the service's parts)."""
+    """What rpc.discover answers (its handler reads only the settings and the port)."""
     spec = next(s for s in all_methods() if s.name == "rpc.discover")
     ctx = ApiContext(cast(Components, _DiscoverReads()))
     call = Call(NoParams(), Session(60), ctx)

@@ -18,6 +18,7 @@ from camera_service.api.session import Session
 from camera_service.auth.identity import Identity
 from camera_service.auth.jwt import JwtAuthenticator
 from camera_service.cameras.registry import CameraRegistry
+from camera_service.cameras.sources import CameraSources
 from camera_service.config import MediaMtxConfig, Settings
 from camera_service.limits import Capacity
 from camera_service.media.controller import MediaController
@@ -75,6 +76,8 @@ class Components(Protocol):
     def index(self) -> MediaIndex: ...
     @property
     def viewing(self) -> ViewingWindows: ...  # streams start_streaming keeps up
+    @property
+    def camera_sources(self) -> CameraSources: ...  # cameras added through the API
     def sessions(self) -> Iterable[Session]: ...  # every connection's
 
 

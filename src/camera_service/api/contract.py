@@ -399,3 +399,39 @@ class SnapshotResult(TypedDict):
     format: Literal["jpg", "png"]
     resolution: NotRequired[str]
     download_url: NotRequired[str]
+
+
+# --- cameras at run time: add_camera, update_camera, remove_camera, list_camera_sources ---------
+
+
+class CameraSourceSpec(TypedDict, total=False):
+    type: Literal["rtsp", "test"]
+    url: str  # rtsp: never with credentials
+    username: str | None
+    password: str | None  # "********" when set
+    transport: Literal["tcp", "udp"]
+    pattern: str  # test
+    resolution: str
+    fps: int
+
+
+class CameraSourceInfo(TypedDict):
+    camera_id: str
+    name: str
+    origin: Literal["config", "assignments", "api"]
+    active: bool
+    editable: bool
+    status: str
+    error: str
+    source: CameraSourceSpec
+
+
+class CameraSourceList(TypedDict):
+    sources: list[CameraSourceInfo]
+    total: int
+
+
+class CameraRemoveResult(TypedDict):
+    camera_id: str
+    removed: bool
+    recording: StopResult | None

@@ -31,6 +31,7 @@ from camera_service.auth.authenticator import Authenticator
 from camera_service.auth.jwt import JwtAuthenticator
 from camera_service.cameras.monitor import CameraMonitor
 from camera_service.cameras.registry import CameraRegistry
+from camera_service.cameras.sources import CameraSources
 from camera_service.config import Settings
 from camera_service.db import AsyncDatabase, Recovery
 from camera_service.dirs import DataDirs
@@ -120,6 +121,7 @@ class Media:
     the retention of what they wrote."""
 
     monitor: CameraMonitor
+    sources: CameraSources  # the cameras added through the API, served by the monitor
     assignments: AssignmentsWatch | None  # when cameras.assignments_key is set
     managed: ManagedMediaMtx | None  # when this service runs MediaMTX itself
     desired: DesiredRecording  # which paths record: written by recordings, read by media
@@ -171,6 +173,7 @@ class ApiParts:
     viewing: ViewingWindows
     ws: WebSocketServer
     api_port: Port
+    camera_sources: CameraSources
 
     @property
     def settings(self) -> Settings:
@@ -189,7 +192,7 @@ class ApiParts:
         return cls(
             c.live, c.started, c.front.dispatcher, c.metrics, c.health, c.capacity, c.cameras,
             m.controller, m.recordings, m.snapshots, c.store.disk, m.retention, c.store.index,
-            c.store.authenticator.jwt, m.viewing, c.front.ws, c.front.api_port,
+            c.store.authenticator.jwt, m.viewing, c.front.ws, c.front.api_port, m.sources,
         )  # fmt: skip
 
 
@@ -336,6 +339,7 @@ def _media(
     monitor = CameraMonitor(
         live.cameras, live.resources, cameras, health.register("camera_monitor"), res.executor
     )
+    sources = CameraSources(res.db, monitor, cameras, live.resources, events)
     key = s.cameras.assignments_key
     assignments = AssignmentsWatch(key, s.registry.endpoints, monitor) if key else None
     fields = RecordingFields(live, paths, front.health_port)
@@ -378,8 +382,8 @@ def _media(
         own_reader=grabbers.reading, internal=internal,
     )  # fmt: skip
     return Media(
-        monitor, assignments, managed, desired, controller, grabbers, recordings, snapshots,
-        retention, viewing,
+        monitor, sources, assignments, managed, desired, controller, grabbers, recordings,
+        snapshots, retention, viewing,
     )  # fmt: skip
 
 

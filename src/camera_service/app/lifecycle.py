@@ -82,6 +82,7 @@ async def start(c: Components, stack: AsyncExitStack) -> None:
     # recordings' STOPPED still reach the broker and the webhooks.
     c.events_out.start()
     on_stop(stack, c.events_out.stop)
+    await c.media.sources.load()  # served from the monitor's first look on
     await c.media.monitor.start()
     on_stop(stack, c.media.monitor.stop)
     if c.media.assignments is not None:

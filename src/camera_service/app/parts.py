@@ -165,13 +165,18 @@ def publish_health(events: EventBus, health: Health, state: ComponentState) -> N
 
 def report_recovery(recovery: Recovery, health: Health) -> None:
     """A corrupt database was moved aside: the media index rebuilds itself from the
-    disk, but API keys, the retention policy set through the API and the audit trail
-    cannot be rebuilt. Say it where an operator looks: the log and /health."""
-    lost = "API keys, the retention policy set through the API and the audit trail are lost"
+    disk, but API keys, what was set through the API (the retention policy, cameras
+    added) and the audit trail cannot be rebuilt. Say it where an operator looks: the
+    log and /health."""
+    lost = (
+        "API keys, the retention policy and cameras added through the API, and the audit"
+        " trail are lost"
+    )
     log.error(
         "database was unreadable and has been moved aside; started a new one. "
         "The media index is rebuilt from the media directories; " + lost + ": "
-        "create new API keys (camera-service keys create) and set the policy again, or "
+        "create new API keys (camera-service keys create), set the policy and add the "
+        "cameras again, or "
         "restore a backup (docs/operations.md)",
         extra={"moved_to": str(recovery.moved_to), "error": recovery.error},
     )

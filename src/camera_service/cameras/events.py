@@ -30,3 +30,23 @@ class CameraCapabilitiesChanged:
 @dataclass(frozen=True, slots=True)
 class CameraRemoved:
     camera: Camera  # as it was last
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSourceAdded:
+    """A camera source stored by the API (add_camera); the camera itself follows as
+    :class:`CameraAdded` when it is served."""
+
+    camera_id: str
+    source_type: str  # "rtsp" | "test"
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSourceUpdated:
+    camera_id: str
+    source_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSourceRemoved:
+    camera_id: str

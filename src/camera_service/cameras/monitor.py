@@ -1,6 +1,7 @@
 """The camera monitor keeps the registry true to the world: V4L2 devices as they are
 plugged and unplugged, configured and assigned RTSP and test-pattern sources as they
-come and go, and the hub's assignments as they are edited.
+come and go (with those added through the API: :mod:`.sources`), and the hub's
+assignments as they are edited.
 
 USB: a change under the device dir (udev, inotify, or the poll safety net) triggers a
 rescan; a new capture node is claimed if assigned, listed at once as ``provisional``,
@@ -15,9 +16,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Literal
 
 from camera_service.cameras.assignments import (
     AssignmentError,
@@ -40,6 +42,7 @@ from camera_service.retry import RetrySchedule
 log = logging.getLogger(__name__)
 
 Source = RtspSource | TestPatternSource
+Origin = Literal["config", "assignments", "api"]
 
 
 @dataclass(slots=True)
@@ -75,6 +78,7 @@ class CameraMonitor:
         self._probes: dict[str, asyncio.Task[None]] = {}
         self._sources: dict[str, Source] = {}
         self._source_tasks: dict[str, asyncio.Task[None]] = {}
+        self._stored: dict[str, Source] = {}  # added through the API (cameras/sources.py)
         self._tasks: list[asyncio.Task[None]] = []
         self._assignments: Assignments | None = None
         self._assignments_error = ""
@@ -339,17 +343,40 @@ class CameraMonitor:
 
     # --- configured and assigned sources ---------------------------------------------------------
 
-    def apply_sources(self) -> None:
-        """Start, restart or stop sources to match config + assignments (also on SIGHUP)."""
-        desired: dict[str, Source] = {s.id: s for s in self.cfg().sources}
+    def set_stored(self, sources: Iterable[Source]) -> None:
+        """The sources added through the API; :meth:`apply_sources` serves them."""
+        self._stored = {s.id: s for s in sources}
+
+    def origins(self) -> dict[str, tuple[Origin, Source]]:
+        """Every RTSP and test-pattern source by id, and where it comes from: the config
+        file wins over the assignments, and both over a source added through the API."""
+        out: dict[str, tuple[Origin, Source]] = {s.id: ("config", s) for s in self.cfg().sources}
         for s in self._assignments.rtsp if self._assignments else []:
-            if s.id in desired:
+            out.setdefault(s.id, ("assignments", s))
+        for stored in self._stored.values():
+            out.setdefault(stored.id, ("api", stored))
+        return out
+
+    def stored(self) -> dict[str, Source]:
+        return dict(self._stored)
+
+    def apply_sources(self) -> None:
+        """Start, restart or stop sources to match config + assignments + the sources
+        added through the API (on SIGHUP and on every API change too)."""
+        config = {s.id for s in self.cfg().sources}
+        for s in self._assignments.rtsp if self._assignments else []:
+            if s.id in config:
                 log.warning(
                     "assigned RTSP id clashes with a configured source; ignored",
                     extra={"camera_id": s.id},
                 )
-            else:
-                desired[s.id] = s
+        desired = {camera_id: source for camera_id, (_, source) in self.origins().items()}
+        for camera_id, source in self._stored.items():
+            if desired[camera_id] is not source:
+                log.warning(
+                    "camera added through the API is shadowed by a configured one; not served",
+                    extra={"camera_id": camera_id},
+                )
         for camera_id in list(self._sources):
             if desired.get(camera_id) != self._sources[camera_id]:
                 self._stop_source(camera_id)

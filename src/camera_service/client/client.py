@@ -374,6 +374,32 @@ class CameraClient:
     async def cleanup_old_files(self) -> t.CleanupResult:
         return cast(t.CleanupResult, await self.call("cleanup_old_files"))
 
+    # -- cameras at run time (admin) -------------------------------------------------
+
+    async def add_camera(
+        self, camera_id: str, source: t.CameraSourceSpec, *, name: str | None = None
+    ) -> t.CameraSource:
+        """``source``: ``{"type": "rtsp", "url": ..., "username"?, "password"?,
+        "transport"?}`` or ``{"type": "test", "pattern"?, "resolution"?, "fps"?}``."""
+        params = {"camera_id": camera_id, "source": source, **_given(name=name)}
+        return cast(t.CameraSource, await self.call("add_camera", params))
+
+    async def update_camera(
+        self,
+        camera_id: str,
+        *,
+        name: str | None = None,
+        source: t.CameraSourceSpec | None = None,
+    ) -> t.CameraSource:
+        params = {"camera_id": camera_id, **_given(name=name, source=source)}
+        return cast(t.CameraSource, await self.call("update_camera", params))
+
+    async def remove_camera(self, camera_id: str) -> t.CameraRemoved:
+        return cast(t.CameraRemoved, await self.call("remove_camera", {"camera_id": camera_id}))
+
+    async def list_camera_sources(self) -> t.CameraSourceList:
+        return cast(t.CameraSourceList, await self.call("list_camera_sources"))
+
     # -- downloads (HTTP) ----------------------------------------------------------
 
     async def download_recording(

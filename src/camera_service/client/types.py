@@ -14,6 +14,8 @@ from camera_service.api.contract import AuthenticateResult as AuthResult
 from camera_service.api.contract import CameraInfo as Camera
 from camera_service.api.contract import (
     CameraList,
+    CameraSourceList,
+    CameraSourceSpec,
     Capabilities,
     CleanupResult,
     ComponentReport,
@@ -26,6 +28,8 @@ from camera_service.api.contract import (
     Topic,
     TopicAlias,
 )
+from camera_service.api.contract import CameraRemoveResult as CameraRemoved
+from camera_service.api.contract import CameraSourceInfo as CameraSource
 from camera_service.api.contract import CameraStatusResult as CameraStatus
 from camera_service.api.contract import HealthResult as Health
 from camera_service.api.contract import ListedFile as FileEntry
@@ -49,6 +53,10 @@ __all__ = [
     "AuthResult",
     "Camera",
     "CameraList",
+    "CameraRemoved",
+    "CameraSource",
+    "CameraSourceList",
+    "CameraSourceSpec",
     "CameraState",
     "CameraStatus",
     "Capabilities",

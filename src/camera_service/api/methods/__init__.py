@@ -12,6 +12,7 @@ from camera_service.api.methods import (
     recordings,
     session,
     snapshots,
+    sources,
     storage,
     streaming,
     streams,
@@ -36,5 +37,6 @@ def all_methods() -> list[MethodSpec[Any]]:
             *files.METHODS,
             *recordings.METHODS,
             *snapshots.METHODS,
+            *sources.METHODS,
         ]
     ).methods
