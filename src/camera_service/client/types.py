@@ -26,6 +26,9 @@ from camera_service.api.contract import (
     TopicAlias,
 )
 from camera_service.api.contract import CameraStatusResult as CameraStatus
+from camera_service.api.contract import DiscoverCamerasResult as Discovery
+from camera_service.api.contract import DiscoverExternalStreamsResult as ExternalDiscovery
+from camera_service.api.contract import ExternalStreamsResult as ExternalStreams
 from camera_service.api.contract import ListedFile as FileEntry
 from camera_service.api.contract import MediaTokenResult as MediaToken
 from camera_service.api.contract import MetricsResult as Metrics
@@ -52,6 +55,9 @@ __all__ = [
     "Capabilities",
     "CleanupResult",
     "Deleted",
+    "Discovery",
+    "ExternalDiscovery",
+    "ExternalStreams",
     "FileEntry",
     "FileInfo",
     "FileKind",

@@ -9,6 +9,7 @@ from typing import Any
 from camera_service.api.methods import (
     cameras,
     files,
+    onvif,
     recordings,
     session,
     snapshots,
@@ -36,5 +37,6 @@ def all_methods() -> list[MethodSpec[Any]]:
             *files.METHODS,
             *recordings.METHODS,
             *snapshots.METHODS,
+            *onvif.METHODS,
         ]
     ).methods
