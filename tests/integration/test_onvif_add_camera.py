@@ -25,9 +25,7 @@ async def test_a_discovered_camera_is_added_and_streams(media_stack: MediaStackF
         RtspCamera(640, 360, 15, user=USER, password=PASSWORD) as camera,
         OnvifDevice(camera.url, user=USER, password=PASSWORD) as device,
     ):
-        stack = await media_stack(
-            onvif={"probe_targets": [device.probe_target], "probe_wait": 0.5}
-        )
+        stack = await media_stack(onvif={"probe_targets": [device.probe_target], "probe_wait": 0.5})
         admin = await stack.client("admin")
         found = await admin.call("discover_cameras", {"username": USER, "password": PASSWORD})
         [sim] = found["devices"]
@@ -49,6 +47,11 @@ async def test_a_discovered_camera_is_added_and_streams(media_stack: MediaStackF
         )
         assert added["camera_id"] == "porch"
         await stack.path_ready("porch")
+        await admin.wait_notification(
+            "camera_status_update",
+            lambda p: p.get("camera_id") == "porch" and p.get("status") == "CONNECTED",
+            timeout=20.0,
+        )
         shot = await admin.call("take_snapshot", {"device": "porch"})
         assert shot["status"] == "completed", shot
         assert shot["file_size"] > 0
