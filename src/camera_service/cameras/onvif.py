@@ -170,6 +170,8 @@ async def _query(device: Device, credentials: Credentials | None) -> None:
         device.port,
         credentials.username if credentials else "",
         credentials.password if credentials else "",
+        # The WSDLs are the package's own files: no zeep cache written outside data_dir.
+        no_cache=True,
     )
     try:
         await camera.update_xaddrs()
