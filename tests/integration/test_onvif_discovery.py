@@ -2,8 +2,9 @@
 tests' own simulated ONVIF device on loopback, serving the GStreamer test camera's URI.
 
 The probe is directed (sent to the responder's unicast loopback port, WS-Discovery's
-"directed probe") because loopback carries no multicast here; the probe and the
-matching are the same as for the multicast group.
+"directed probe"): the host's lo has no multicast, and the service runs in this
+process. The same probe over the multicast group is tested in a network namespace of
+its own (test_onvif_multicast.py).
 """
 
 from __future__ import annotations

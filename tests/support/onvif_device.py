@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import socket
 import uuid
 import xml.etree.ElementTree as ET
 from xml.sax.saxutils import escape
@@ -55,11 +56,13 @@ class OnvifDevice:
         width: int = 640,
         height: int = 360,
         hang_media: bool = False,
+        multicast: bool = False,
         manufacturer: str = "SimCam",
         model: str = "Sim-1",
     ) -> None:
         self.rtsp_uri, self.user, self.password = rtsp_uri, user, password
         self.width, self.height, self.hang_media = width, height, hang_media
+        self.multicast = multicast  # listen on the WS-Discovery group on lo (own netns only)
         self.manufacturer, self.model = manufacturer, model
         self.endpoint = f"urn:uuid:{uuid.uuid4()}"
         self.probes = 0
@@ -91,7 +94,7 @@ class OnvifDevice:
         self._http_port = server.sockets[0].getsockname()[1]
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Responder(self), local_addr=("127.0.0.1", 0)
+            lambda: _Responder(self), sock=self._udp_socket()
         )
         self._udp = transport
         self._udp_port = transport.get_extra_info("sockname")[1]
@@ -105,6 +108,17 @@ class OnvifDevice:
             await self._runner.cleanup()
 
     # --- WS-Discovery -----------------------------------------------------------------
+
+    def _udp_socket(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        if not self.multicast:
+            sock.bind(("127.0.0.1", 0))
+            return sock
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("239.255.255.250", 3702))
+        group = socket.inet_aton("239.255.255.250") + socket.inet_aton("127.0.0.1")
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group)
+        return sock
 
     def probe_match(self, probe: bytes) -> bytes | None:
         try:
