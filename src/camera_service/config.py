@@ -593,6 +593,30 @@ class WebhooksConfig(Section):
     )
 
 
+class OnvifConfig(Section):
+    probe_targets: list[str] = Field(
+        ["239.255.255.250:3702"],
+        min_length=1,
+        max_length=16,
+        description=(
+            "Where the WS-Discovery probe is sent (host:port): the standard multicast"
+            " group, or a unicast address for a directed probe."
+        ),
+    )
+    probe_wait: PositiveSeconds = Field(
+        3.0, le=30, description="How long discovery collects probe answers."
+    )
+    device_timeout: PositiveSeconds = Field(
+        5.0, le=60, description="Bound on the ONVIF calls to one device, all together."
+    )
+    max_devices: int = Field(
+        64, ge=1, le=1024, description="Devices one discovery looks at; more are ignored."
+    )
+    max_answer_bytes: int = Field(
+        16_384, ge=1024, le=65_507, description="A larger probe answer is dropped."
+    )
+
+
 class Settings(Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     mediamtx: MediaMtxConfig = Field(default_factory=MediaMtxConfig)
@@ -608,6 +632,7 @@ class Settings(Section):
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
+    onvif: OnvifConfig = Field(default_factory=OnvifConfig)
 
 
 SECTIONS: tuple[str, ...] = tuple(Settings.model_fields)

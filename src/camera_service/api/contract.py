@@ -435,3 +435,60 @@ class CameraRemoveResult(TypedDict):
     camera_id: str
     removed: bool
     recording: StopResult | None
+
+
+# --- ONVIF discovery: discover_cameras and its Go-era names --------------------------------------
+
+
+class OnvifProfile(TypedDict):
+    token: str
+    name: str
+    width: int | None
+    height: int | None
+    encoding: str | None
+    rtsp_uri: str | None
+
+
+class DiscoveredCamera(TypedDict):
+    endpoint: str
+    address: str
+    host: str
+    manufacturer: str | None
+    model: str | None
+    firmware: str | None
+    serial: str | None
+    scopes: list[str]
+    profiles: list[OnvifProfile]
+    error: str | None
+
+
+class DiscoverCamerasResult(TypedDict):
+    devices: list[DiscoveredCamera]
+    count: int
+    scan_timestamp: float
+
+
+class ExternalStream(TypedDict):
+    url: str
+    type: str
+    name: str
+    status: str
+    discovered_at: float
+    device: DiscoveredCamera
+
+
+class DiscoverExternalStreamsResult(TypedDict):
+    discovered_streams: list[ExternalStream]
+    skydio_streams: list[ExternalStream]
+    generic_streams: list[ExternalStream]
+    scan_timestamp: float
+    total_found: int
+    devices: list[DiscoveredCamera]
+
+
+class ExternalStreamsResult(TypedDict):
+    external_streams: list[ExternalStream]
+    skydio_streams: list[ExternalStream]
+    generic_streams: list[ExternalStream]
+    total_count: int
+    timestamp: float

@@ -267,6 +267,23 @@ class CameraClient:
     async def get_subscription_stats(self) -> t.SubscriptionStats:
         return cast(t.SubscriptionStats, await self.call("get_subscription_stats"))
 
+    async def discover_cameras(
+        self, username: str | None = None, password: str | None = None
+    ) -> t.Discovery:
+        """ONVIF cameras on the hub's networks, their profiles and RTSP URIs (admin)."""
+        return cast(
+            t.Discovery, await self.call("discover_cameras", _credentials(username, password))
+        )
+
+    async def discover_external_streams(
+        self, username: str | None = None, password: str | None = None
+    ) -> t.ExternalDiscovery:
+        params = _credentials(username, password)
+        return cast(t.ExternalDiscovery, await self.call("discover_external_streams", params))
+
+    async def get_external_streams(self) -> t.ExternalStreams:
+        return cast(t.ExternalStreams, await self.call("get_external_streams"))
+
     async def subscribe_events(self, topics: list[str] | None = None) -> t.Subscription:
         """Receive ``topics`` too (none: every topic; a new connection hears
         camera_status_update and recording_status_update only); kept across reconnects."""
@@ -615,3 +632,8 @@ def _auth_params(credential: tuple[str, AuthType]) -> dict[str, Any]:
 def _given(**params: Any) -> dict[str, Any]:
     """The params that were given (None: leave it to the server's default)."""
     return {k: v for k, v in params.items() if v is not None}
+
+
+def _credentials(username: str | None, password: str | None) -> dict[str, Any] | None:
+    given = {"username": username, "password": password}
+    return {k: v for k, v in given.items() if v is not None} or None

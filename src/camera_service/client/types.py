@@ -31,6 +31,9 @@ from camera_service.api.contract import (
 from camera_service.api.contract import CameraRemoveResult as CameraRemoved
 from camera_service.api.contract import CameraSourceInfo as CameraSource
 from camera_service.api.contract import CameraStatusResult as CameraStatus
+from camera_service.api.contract import DiscoverCamerasResult as Discovery
+from camera_service.api.contract import DiscoverExternalStreamsResult as ExternalDiscovery
+from camera_service.api.contract import ExternalStreamsResult as ExternalStreams
 from camera_service.api.contract import HealthResult as Health
 from camera_service.api.contract import ListedFile as FileEntry
 from camera_service.api.contract import MediaTokenResult as MediaToken
@@ -63,6 +66,9 @@ __all__ = [
     "CleanupResult",
     "ComponentReport",
     "Deleted",
+    "Discovery",
+    "ExternalDiscovery",
+    "ExternalStreams",
     "FileEntry",
     "FileInfo",
     "FileKind",

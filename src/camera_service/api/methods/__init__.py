@@ -9,6 +9,7 @@ from typing import Any
 from camera_service.api.methods import (
     cameras,
     files,
+    onvif,
     recordings,
     session,
     snapshots,
@@ -38,5 +39,6 @@ def all_methods() -> list[MethodSpec[Any]]:
             *recordings.METHODS,
             *snapshots.METHODS,
             *sources.METHODS,
+            *onvif.METHODS,
         ]
     ).methods
