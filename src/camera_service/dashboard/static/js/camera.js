@@ -192,6 +192,7 @@ export class CameraPage {
         rpc.call("get_stream_status", { device }).catch((err) => (err.code === -1000 ? null : Promise.reject(err))),
       ]);
       if (gen !== this.generation) return;
+      if (status.recording) this.duration = status.recording_duration || null;
       this.setCamera(status);
       this.metrics(status, stream);
       if (first) this.urls();
