@@ -4,6 +4,7 @@
 import { Player, el } from "/dashboard/js/player.js";
 
 const POLL_MS = 2000;
+const LOG_LINES = 8;
 const ROUTE = /^#\/camera\/([^/?#]+)$/;
 const $ = (id) => document.getElementById(id);
 
@@ -152,6 +153,7 @@ export class CameraPage {
     $("camera-title").textContent = id;
     this.controls();
     this.say("camera-record-result", "");
+    $("camera-record-log").replaceChildren();
     $("camera-metrics").replaceChildren();
     $("camera-capabilities").replaceChildren(el("p", { class: "empty" }, "Loading…"));
     $("camera-urls").replaceChildren();
@@ -348,6 +350,13 @@ export class CameraPage {
     $(id).textContent = text;
     $(id).hidden = !text;
     $(id).classList.toggle("error", error);
+    if (id !== "camera-record-result" || !text) return;
+    // Every outcome stays readable for a while: a short recording's start and end both.
+    const log = $("camera-record-log");
+    const item = el("li", {}, `${new Date().toLocaleTimeString()} ${text}`);
+    if (error) item.classList.add("error");
+    log.prepend(item);
+    while (log.children.length > LOG_LINES) log.lastChild.remove();
   }
 
   refresh() {
