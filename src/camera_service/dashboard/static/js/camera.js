@@ -386,7 +386,7 @@ export class CameraPage {
       const files = (p.files || [p.filename]).join(", ");
       const size = p.file_size ? `, ${bytes(p.file_size)}` : "";
       const reason = ENDED[p.reason] ? ` (${ENDED[p.reason]})` : "";
-      this.say("camera-record-result", `Recording finished: ${files}, ${seconds(p.duration || 0)}${size}${reason}.`);
+      this.say("camera-record-result", `Recording finished: ${files}, ${(p.duration || 0).toFixed(1)} s${size}${reason}.`);
     } else if (p.status === "FAILED") {
       this.duration = null;
       this.camera = { ...this.camera, recording: false, recording_state: null };
