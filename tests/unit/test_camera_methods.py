@@ -4,6 +4,7 @@ the stream settings or of a recording shows in the next call."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, cast
 
@@ -99,12 +100,14 @@ class Service:
         result["recording_reason"] = None
         result["resumed_at"] = None
         result["last_recording"] = None
+        result["recording_duration"] = None
         recording = self.recording.get(camera_id)
         if recording is not None:
             result["recording_session"] = recording.session_id
             result["current_file"] = recording.current_file
             result["elapsed_time"] = round(recording.elapsed(time.time()), 1)
             result["recording_state"] = recording.state.value
+            result["recording_duration"] = recording.duration
         last = self.recordings.last.get(camera_id)
         if last is not None:
             result["last_recording"] = recording_ended(last)
@@ -223,6 +226,20 @@ def test_metrics_and_recording_are_read_on_every_call() -> None:
     # How the last one ended, for a client that was not there to hear it.
     assert done["last_recording"]["session_id"] == "s1"
     assert done["last_recording"]["status"] == "STOPPED"
+    assert svc.status("lab") == svc.expected("lab")
+
+
+def test_a_running_recording_gives_the_duration_it_was_asked_for() -> None:
+    svc = Service()
+    svc.cameras.put(lab(connected_at=time.time() - 5))
+    assert orjson.loads(svc.status("lab"))["result"]["recording_duration"] is None
+    running = recording("lab", "s1", "a.mp4", elapsed=1.0)
+    svc.recording["lab"] = dataclasses.replace(running, duration=30.0)
+    svc.cameras.update("lab", recording=True)
+    assert orjson.loads(svc.status("lab"))["result"]["recording_duration"] == 30.0
+    assert svc.status("lab") == svc.expected("lab")
+    svc.recording["lab"] = running  # until stopped
+    assert orjson.loads(svc.status("lab"))["result"]["recording_duration"] is None
     assert svc.status("lab") == svc.expected("lab")
 
 

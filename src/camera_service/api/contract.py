@@ -88,6 +88,7 @@ class CameraStatusResult(CameraInfo):
     recording_reason: str | None  # [new] while degraded: storage_full, stalled
     resumed_at: str | None  # [new] taken up again after a service restart
     last_recording: dict[str, Any] | None  # [new] the last final recording_status_update
+    recording_duration: float | None  # [new] the running recording's requested seconds
 
 
 class Capabilities(TypedDict):

@@ -268,8 +268,9 @@ class HlsServer(StartStop):
                 stderr=asyncio.subprocess.DEVNULL,
                 start_new_session=True,
             )
+        # Only a new muxer is waited for: a running one has deleted seg0.ts by now.
         deadline = time.monotonic() + FIRST_SEGMENT_TIMEOUT
-        while (
+        while not muxer.bandwidth and (
             not (muxer.directory / "seg0.ts").is_file() or not (muxer.directory / MEDIA).is_file()
         ):
             if not muxer.running or time.monotonic() > deadline:

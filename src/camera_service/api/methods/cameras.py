@@ -29,7 +29,8 @@ from camera_service.record.recording import Recording
 # The recording fields of a camera with no session now and none ended: all null.
 _NO_RECORDING = (
     b',"recording_session":null,"current_file":null,"elapsed_time":null,'
-    b'"recording_state":null,"recording_reason":null,"resumed_at":null,"last_recording":null}'
+    b'"recording_state":null,"recording_reason":null,"resumed_at":null,"last_recording":null,'
+    b'"recording_duration":null}'
 )
 
 
@@ -127,6 +128,7 @@ def status_result(
         "recording_reason": degraded.value if degraded else None,
         "resumed_at": iso(resumed_at) if resumed_at is not None else None,
         "last_recording": recording_ended(last) if last else None,
+        "recording_duration": recording.duration if recording else None,
     }
 
 

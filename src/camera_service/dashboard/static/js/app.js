@@ -1,5 +1,6 @@
 // The dashboard: sign in, then a live grid of every camera the identity may see.
 import { Rpc } from "/dashboard/js/rpc.js";
+import { CameraPage, cameraRoute } from "/dashboard/js/camera.js";
 import { Recordings } from "/dashboard/js/recordings.js";
 import { System } from "/dashboard/js/system.js";
 import { Tile } from "/dashboard/js/tile.js";
@@ -19,6 +20,7 @@ class Session {
     this.role = null;
     this.mediamtxUp = true;
     this.tiles = new Map();
+    this.cameraPage = new CameraPage(this); // view "camera": route #/camera/<id>
     this.observer = new IntersectionObserver((entries) => this.onIntersect(entries), { threshold: 0.1 });
     this.pollTimer = null;
     this.toastTimer = null;
@@ -34,6 +36,7 @@ class Session {
     for (const button of document.querySelectorAll("#views button")) {
       button.setAttribute("aria-pressed", String(button.dataset.view === view));
     }
+    this.cameraPage.shown(view === "camera");
     $("cameras").hidden = view !== "cameras";
     $("recordings").hidden = view !== "recordings";
     if (view === "recordings") this.recordings.load();
@@ -132,6 +135,7 @@ class Session {
   }
 
   onCamera(params) {
+    this.cameraPage.onCamera(params);
     if (params.status === "CONNECTED") this.upsert(params);
     else if (this.tiles.has(params.camera_id)) this.tiles.get(params.camera_id).update(params);
     // a camera unplugged for good leaves the list: follow it
@@ -139,6 +143,7 @@ class Session {
   }
 
   onRecording(params) {
+    this.cameraPage.onRecording(params);
     if (params.status === "STOPPED" && this.view === "recordings") this.recordings.load();
     const tile = this.tiles.get(params.camera_id);
     if (!tile) return;
@@ -171,6 +176,7 @@ class Session {
     this.mediamtxUp = up;
     this.banner(up ? null : "MediaMTX is down: live video is unavailable until it is back.");
     for (const tile of this.tiles.values()) tile.refresh();
+    this.cameraPage.refresh();
   }
 
   banner(text, kind = "") {
@@ -233,6 +239,7 @@ class Session {
   }
 
   signOutQuietly() {
+    this.cameraPage.close();
     clearTimeout(this.pollTimer);
     if (this.rpc) this.rpc.close();
     this.rpc = null;
@@ -261,6 +268,7 @@ class Session {
 const session = new Session();
 
 function showSignIn(message = "") {
+  $("camera-page").hidden = true;
   $("sign-in").hidden = false;
   $("sign-in-error").textContent = message;
   $("sign-in-error").hidden = !message;
@@ -309,6 +317,15 @@ $("sign-in-form").addEventListener("submit", (ev) => {
   if (credential) start(credential);
 });
 $("sign-out").addEventListener("click", () => session.signOut());
+// "#/camera/<id>" opens that camera's page (a bookmark, a reload, the back button).
+function route() {
+  const id = cameraRoute(location.hash);
+  if (id) session.cameraPage.id = id;
+  const view = id ? "camera" : session.view === "camera" ? "cameras" : session.view;
+  if (session.rpc) session.show(view);
+  else session.view = view;
+}
+window.addEventListener("hashchange", route);
 for (const button of document.querySelectorAll("#views button")) {
   button.addEventListener("click", () => session.show(button.dataset.view));
 }
@@ -320,6 +337,7 @@ if (fragment.get("token")) {
   sessionStorage.setItem(STORE_KEY, fragment.get("token"));
   history.replaceState(null, "", location.pathname + location.search);
 }
+route();
 const stored = sessionStorage.getItem(STORE_KEY);
 if (stored) start(stored, true);
 else showSignIn();

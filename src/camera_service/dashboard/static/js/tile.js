@@ -1,5 +1,6 @@
 // One camera tile in the grid: badge, recording dot, facts, the live picture while on
 // screen (player.js), and for operators snapshot and record buttons.
+import { cameraHref } from "/dashboard/js/camera.js";
 import { Player, el } from "/dashboard/js/player.js";
 
 export class Tile {
@@ -18,10 +19,12 @@ export class Tile {
     this.root = el("article", { class: "tile", "data-camera": this.camera.camera_id });
     this.player = new Player(this.session, this.camera, this.root);
     const head = el("header");
-    this.title = el("h2");
+    const heading = el("h2");
+    this.title = el("a", { href: cameraHref(this.camera.camera_id), class: "open" }); // the camera's page
+    heading.append(this.title);
     this.rec = el("span", { class: "rec", title: "recording", hidden: "" });
     this.badge = el("span", { class: "badge" });
-    head.append(this.title, this.rec, this.badge);
+    head.append(heading, this.rec, this.badge);
     this.facts = el("p", { class: "facts" });
     this.root.append(this.player.root, head, this.facts);
     if (this.session.canControl) {
