@@ -26,6 +26,7 @@ from camera_service.api.contract import (
     TopicAlias,
 )
 from camera_service.api.contract import CameraStatusResult as CameraStatus
+from camera_service.api.contract import DownloadUrlResult as DownloadUrl
 from camera_service.api.contract import ListedFile as FileEntry
 from camera_service.api.contract import MediaTokenResult as MediaToken
 from camera_service.api.contract import MetricsResult as Metrics
@@ -52,6 +53,7 @@ __all__ = [
     "Capabilities",
     "CleanupResult",
     "Deleted",
+    "DownloadUrl",
     "FileEntry",
     "FileInfo",
     "FileKind",

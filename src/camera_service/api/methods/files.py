@@ -1,5 +1,11 @@
-"""File methods: list_recordings, list_snapshots, get_recording_info, get_snapshot_info
-(viewer), delete_recording, delete_snapshot (operator), over the media index.
+"""File methods: list_recordings, list_snapshots, get_recording_info, get_snapshot_info,
+create_download_url (viewer), delete_recording, delete_snapshot (operator), over the
+media index.
+
+``create_download_url`` gives a URL a ``<video src>`` or ``<img src>`` can open (a
+browser cannot put a header on those): the file's ``download_url`` with a link token
+good for ``GET``/``HEAD`` of that one file only, for minutes, never past the caller's
+own credential (``api/files.py`` checks it; the control API and MediaMTX refuse it).
 
 Every ``filename`` is a plain basename (:func:`storage.names.check_basename`, else
 -32602) of a media file of the method's kind; anything else, symlinks and directories
@@ -11,14 +17,21 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 from pydantic import Field, field_validator
 
-from camera_service.api.contract import Deleted, FileInfo, FileList, ListedFile
+from camera_service.api.contract import (
+    Deleted,
+    DownloadUrlResult,
+    FileInfo,
+    FileList,
+    ListedFile,
+)
 from camera_service.api.jsonrpc import (
     ALREADY_RECORDING,
+    AUTH_REQUIRED,
     FILE_NOT_FOUND,
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -27,7 +40,7 @@ from camera_service.api.jsonrpc import (
 )
 from camera_service.api.methodtable import Call, CameraParam, MethodSpec, Params
 from camera_service.api.wire import device_param
-from camera_service.auth.identity import Role
+from camera_service.auth.identity import AuthError, Role
 from camera_service.cameras.model import camera_id_for
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.observability.health import iso
@@ -37,6 +50,7 @@ from camera_service.storage.names import Kind, check_basename
 MAX_OFFSET = 1_000_000_000
 _USB_ID = re.compile(r"camera([0-9]{1,4})")
 URL_PREFIX: dict[Kind, str] = {"recording": "/files/recordings/", "snapshot": "/files/snapshots/"}
+DIR_SEGMENT: dict[Kind, str] = {"recording": "recordings", "snapshot": "snapshots"}
 NOUN: dict[Kind, str] = {"recording": "Recording", "snapshot": "Snapshot"}
 
 
@@ -92,6 +106,23 @@ class FileParams(Params):
     @classmethod
     def _basename(cls, v: Any) -> Any:
         return check_basename(v)  # BadName is a ValueError: -32602 naming filename
+
+
+class DownloadUrlParams(FileParams):
+    kind: Literal["recording", "snapshot"] = Field(
+        description="which media directory: recording or snapshot"
+    )
+    ttl_seconds: float | None = Field(
+        None,
+        gt=0,
+        strict=True,
+        allow_inf_nan=False,
+        description="lifetime in seconds; default security.file_links.default_ttl, "
+        "at most security.file_links.max_ttl",
+    )
+
+
+_P = TypeVar("_P", bound=FileParams)
 
 
 # --- mapping -----------------------------------------------------------------------------------
@@ -157,7 +188,7 @@ def info(cameras: CameraRegistry, entry: MediaEntry) -> FileInfo:
     return result
 
 
-async def existing(call: Call[FileParams], kind: Kind) -> MediaEntry:
+async def existing(call: Call[_P], kind: Kind) -> MediaEntry:
     """The index entry of the file named; -1005 when there is no such file, or it is of
     a camera the caller may not see."""
     name = call.params.filename
@@ -228,6 +259,46 @@ async def delete(kind: Kind, call: Call[FileParams]) -> Deleted:
             {"reason": "delete_failed", "filename": name},
         ) from None
     return {"filename": name, "deleted": True, "message": f"{NOUN[kind]} {name} deleted"}
+
+
+def _link_ttl(call: Call[DownloadUrlParams]) -> float:
+    limits = call.ctx.components.settings.security.file_links
+    ttl = call.params.ttl_seconds
+    if ttl is None:
+        return limits.default_ttl
+    if ttl > limits.max_ttl:
+        raise bad_param("ttl_seconds", f"must be at most {limits.max_ttl:g}")
+    return float(ttl)
+
+
+async def create_download_url(call: Call[DownloadUrlParams]) -> DownloadUrlResult:
+    ttl = _link_ttl(call)
+    kind: Kind = call.params.kind
+    entry = await existing(call, kind)
+    identity = call.session.identity
+    assert identity is not None  # a viewer method: the dispatcher authenticated the call
+    c = call.ctx.components
+    now = time.time()
+    token = c.tokens.mint(
+        identity.user_id,
+        Role.VIEWER,
+        ttl,
+        now,
+        cameras=[],  # no camera's stream: MediaMTX refuses it anyway
+        expires_at=identity.expires_at,
+        file=(DIR_SEGMENT[kind], entry.name),
+    )
+    try:  # its exp as minted: whole seconds, capped by the caller's own expiry
+        minted = c.tokens.verify(token, now)
+    except AuthError as exc:  # the caller's credential expires within the second
+        raise RpcError(AUTH_REQUIRED, exc.message, {"reason": exc.reason}) from None
+    assert minted.expires_at is not None
+    return {
+        "url": f"{download_url(kind, entry.name)}?token={token}",
+        "kind": kind,
+        "filename": entry.name,
+        "expires_at": iso(minted.expires_at),
+    }
 
 
 async def list_recordings(call: Call[ListParams]) -> FileList:
@@ -302,6 +373,15 @@ METHODS = (
         Role.VIEWER,
         FileParams,
         FileInfo,
+        errors=_FOUND,
+    ),
+    MethodSpec(
+        "create_download_url",
+        create_download_url,
+        "A short-lived URL of one file that needs no header (for <video src>, <img src>).",
+        Role.VIEWER,
+        DownloadUrlParams,
+        DownloadUrlResult,
         errors=_FOUND,
     ),
     MethodSpec(
