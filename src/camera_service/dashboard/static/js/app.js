@@ -1,6 +1,7 @@
 // The dashboard: sign in, then a live grid of every camera the identity may see.
 import { Rpc } from "/dashboard/js/rpc.js";
 import { Recordings } from "/dashboard/js/recordings.js";
+import { Snapshots } from "/dashboard/js/snapshots.js";
 import { Tile } from "/dashboard/js/tile.js";
 
 const STORE_KEY = "camera-service.credential"; // sessionStorage only: gone with the tab
@@ -18,6 +19,7 @@ class Session {
     this.pollTimer = null;
     this.toastTimer = null;
     this.recordings = new Recordings(this);
+    this.snapshots = new Snapshots(this);
     this.view = "cameras";
   }
 
@@ -30,6 +32,9 @@ class Session {
     $("recordings").hidden = view !== "recordings";
     if (view === "recordings") this.recordings.load();
     else this.recordings.stop();
+    $("snapshots").hidden = view !== "snapshots";
+    if (view === "snapshots") this.snapshots.load();
+    else this.snapshots.stop();
   }
 
   get canControl() {
@@ -62,6 +67,7 @@ class Session {
     rpc.on("recording_status_update", (p) => this.onRecording(p));
     rpc.on("system_status_update", (p) => this.onSystem(p));
     rpc.onclose = () => this.lost();
+    await this.snapshots.attach(rpc);
     const expires = auth.expires_at ? `, until ${new Date(auth.expires_at).toLocaleString()}` : "";
     $("identity").textContent = `${auth.role}${expires}`;
     $("identity").hidden = false;
@@ -85,6 +91,7 @@ class Session {
     for (const [id, tile] of this.tiles) if (!seen.has(id)) this.drop(id, tile);
     this.showEmpty();
     this.recordings.cameras([...this.tiles.keys()].sort());
+    this.snapshots.cameras([...this.tiles.keys()].sort());
   }
 
   upsert(camera) {
@@ -191,6 +198,8 @@ class Session {
     $("cameras").hidden = true;
     $("recordings").hidden = true;
     this.recordings.stop();
+    $("snapshots").hidden = true;
+    this.snapshots.reset();
     this.banner(null);
     showSignIn();
   }
@@ -224,7 +233,7 @@ async function start(credential) {
   } catch (err) {
     if (err.code === -32001) sessionStorage.removeItem(STORE_KEY);
     session.banner(null);
-    for (const id of ["views", "cameras", "recordings"]) $(id).hidden = true;
+    for (const id of ["views", "cameras", "recordings", "snapshots"]) $(id).hidden = true;
     showSignIn(describe(err));
   }
 }
