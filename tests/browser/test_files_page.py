@@ -7,15 +7,20 @@ an operator only) deletes them."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import pytest_asyncio
+import yaml
 from playwright.async_api import Browser, Page, Request, Response, expect
 
 from tests.browser.conftest import Stack, screenshot
@@ -170,7 +175,8 @@ async def test_filters_narrow_the_recordings_newest_first(
     rows = page.locator("#recording-rows tr")
 
     async def shown() -> list[str]:
-        return await rows.evaluate_all("rs => rs.map(r => r.dataset.file)")
+        files: list[str] = await rows.evaluate_all("rs => rs.map(r => r.dataset.file)")
+        return files
 
     await expect(rows).to_have_count(4, timeout=WAIT_MS)
     assert await shown() == list(reversed(sorted(names, key=lambda n: n.split("_", 1)[1])))
@@ -278,3 +284,58 @@ async def test_a_viewer_opens_snapshots_but_cannot_delete_them(page: Page, stack
     await page.locator(f'.thumb[data-file="{yard}"] [data-action="open"]').click()
     await expect(page.locator("#snapshot-viewer")).to_be_visible()
     await screenshot(page, "snapshots-viewer")
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    decoded: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return decoded
+
+
+async def test_an_expired_link_is_renewed_and_playback_goes_on_where_it_was(
+    page: Page, stack: Stack, big_mp4: Path
+) -> None:
+    # Links of 3 s (the key is live: a reload applies it).
+    data = yaml.safe_load(stack.config.read_text())
+    data.setdefault("security", {})["file_links"] = {"default_ttl": 3}
+    stack.config.write_text(yaml.safe_dump(data))
+    stack.service.signal(signal.SIGHUP)
+    await stack.service.wait_for_log("configuration reloaded")
+    name = "lab_2026-12-07_04-00-00.mp4"
+    shutil.copy(big_mp4, media_dir(stack, "recordings") / name)
+    client = await operator(stack)
+    try:
+        await until_listed(client, "list_recordings", name)
+    finally:
+        await client.close()
+    responses: list[Response] = []
+    page.on("response", lambda r: responses.append(r))
+    await sign_in(page, stack, make_token("viewer"))
+    await page.click('#views button[data-view="recordings"]')
+    await page.locator(f'#recording-rows tr[data-file="{name}"] [data-action="play"]').click()
+    await page.wait_for_function(
+        "() => document.getElementById('playback').currentTime > 0.5", timeout=WAIT_MS
+    )
+    first = parse_qs(urlsplit(await page.locator("#playback").evaluate("v => v.src")).query)
+    (token,) = first["token"]
+    assert claims_of(token)["file"] == f"recordings/{name}"
+    await page.evaluate("() => document.getElementById('playback').pause()")
+    # Until the link has expired (a condition on the clock, not a guess at a delay).
+    await page.wait_for_function(
+        f"() => Date.now() / 1000 > {claims_of(token)['exp'] + 0.5}", timeout=WAIT_MS
+    )
+    target = BIG_SECONDS - 3
+    await page.evaluate("t => { document.getElementById('playback').currentTime = t; }", target)
+    await page.wait_for_function(
+        f"() => {{ const v = document.getElementById('playback');"
+        f" return v.src.indexOf({json.dumps(token)}) < 0 && !v.seeking"
+        f" && v.currentTime >= {target - 0.5} && v.readyState >= 2; }}",
+        timeout=WAIT_MS,
+    )
+    mine = [r for r in responses if urlsplit(r.url).path.endswith(name)]
+    refused = [r for r in mine if token in r.url and r.status == 401]
+    assert refused, [(r.status, r.url[-20:]) for r in mine]
+    renewed = [r for r in mine if token not in r.url and r.status == 206]
+    assert renewed, [(r.status, r.url[-20:]) for r in mine]

@@ -31,16 +31,16 @@ from camera_service.api.contract import (
 )
 from camera_service.api.jsonrpc import (
     ALREADY_RECORDING,
-    AUTH_REQUIRED,
     FILE_NOT_FOUND,
     INTERNAL_ERROR,
     INVALID_PARAMS,
     RpcError,
     bad_param,
 )
+from camera_service.api.methods.tokens import lifetime, mint_scoped
 from camera_service.api.methodtable import Call, CameraParam, MethodSpec, Params
 from camera_service.api.wire import device_param
-from camera_service.auth.identity import AuthError, Role
+from camera_service.auth.identity import Role
 from camera_service.cameras.model import camera_id_for
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.observability.health import iso
@@ -261,43 +261,18 @@ async def delete(kind: Kind, call: Call[FileParams]) -> Deleted:
     return {"filename": name, "deleted": True, "message": f"{NOUN[kind]} {name} deleted"}
 
 
-def _link_ttl(call: Call[DownloadUrlParams]) -> float:
-    limits = call.ctx.components.settings.security.file_links
-    ttl = call.params.ttl_seconds
-    if ttl is None:
-        return limits.default_ttl
-    if ttl > limits.max_ttl:
-        raise bad_param("ttl_seconds", f"must be at most {limits.max_ttl:g}")
-    return float(ttl)
-
-
 async def create_download_url(call: Call[DownloadUrlParams]) -> DownloadUrlResult:
-    ttl = _link_ttl(call)
+    limits = call.ctx.components.settings.security.file_links
+    ttl = lifetime(call.params.ttl_seconds, limits)
     kind: Kind = call.params.kind
     entry = await existing(call, kind)
-    identity = call.session.identity
-    assert identity is not None  # a viewer method: the dispatcher authenticated the call
-    c = call.ctx.components
-    now = time.time()
-    token = c.tokens.mint(
-        identity.user_id,
-        Role.VIEWER,
-        ttl,
-        now,
-        cameras=[],  # no camera's stream: MediaMTX refuses it anyway
-        expires_at=identity.expires_at,
-        file=(DIR_SEGMENT[kind], entry.name),
-    )
-    try:  # its exp as minted: whole seconds, capped by the caller's own expiry
-        minted = c.tokens.verify(token, now)
-    except AuthError as exc:  # the caller's credential expires within the second
-        raise RpcError(AUTH_REQUIRED, exc.message, {"reason": exc.reason}) from None
-    assert minted.expires_at is not None
+    # cameras=[]: no camera's stream (MediaMTX refuses a link token anyway)
+    token, expires_at = mint_scoped(call, ttl, cameras=[], file=(DIR_SEGMENT[kind], entry.name))
     return {
         "url": f"{download_url(kind, entry.name)}?token={token}",
         "kind": kind,
         "filename": entry.name,
-        "expires_at": iso(minted.expires_at),
+        "expires_at": iso(expires_at),
     }
 
 

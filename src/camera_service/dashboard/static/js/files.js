@@ -4,7 +4,9 @@
 // without the credential, which never goes in a URL.
 import { el } from "/dashboard/js/player.js";
 
-const LINK_TTL = 600; // seconds; a link is asked for again once less than a minute is left
+// A link lives as long as the service's default (security.file_links.default_ttl); it is
+// asked for again once less than a fifth of that, or a minute, is left.
+const RENEW_MS = 60000;
 
 export function size(bytes) {
   if (bytes >= 1 << 30) return `${(bytes / (1 << 30)).toFixed(1)} GiB`;
@@ -73,9 +75,11 @@ export class Links {
   async url(kind, filename) {
     const key = `${kind}/${filename}`;
     const kept = this.cache.get(key);
-    if (kept && kept.until - Date.now() > 60000) return kept.url;
-    const link = await this.session.rpc.call("create_download_url", { kind, filename, ttl_seconds: LINK_TTL });
-    this.cache.set(key, { url: link.url, until: new Date(link.expires_at).getTime() });
+    if (kept && Date.now() < kept.renew) return kept.url;
+    const link = await this.session.rpc.call("create_download_url", { kind, filename });
+    const until = new Date(link.expires_at).getTime();
+    const margin = Math.min(RENEW_MS, (until - Date.now()) / 5);
+    this.cache.set(key, { url: link.url, renew: until - margin });
     return link.url;
   }
 

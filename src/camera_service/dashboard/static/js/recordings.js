@@ -25,6 +25,7 @@ export class Recordings {
     this.playing = null; // the file in the player
     this.resumed = 0; // link renewals for the file playing, so a refusal cannot loop
     this.video.addEventListener("error", () => this.onError());
+    this.video.addEventListener("playing", () => (this.resumed = 0)); // a renewal worked
     document.getElementById("recording-refresh").addEventListener("click", () => this.load());
   }
 
@@ -83,6 +84,10 @@ export class Recordings {
   }
 
   async play(file, at = 0) {
+    if (file.filename.toLowerCase().endsWith(".ts") && !this.video.canPlayType("video/mp2t")) {
+      this.session.toast(`This browser cannot play MPEG-TS recordings: download ${file.filename} instead.`);
+      return;
+    }
     try {
       const url = await this.links.url("recording", file.filename);
       if (this.playing !== file.filename) this.resumed = 0;
@@ -98,14 +103,17 @@ export class Recordings {
     }
   }
 
-  // The player was refused or cut off mid-file (most likely its link expired): once,
-  // with a new link, from where it was.
+  // The player was refused or cut off mid-file (most likely its link expired): again
+  // with a new link, from where it was; once only until it plays again.
   onError() {
     const name = this.playing;
     if (!name || !this.video.getAttribute("src")) return;
     this.links.forget("recording", name);
     if (this.resumed >= 1) {
-      this.session.toast(`Cannot play ${name}: the service refused the file.`);
+      const why = this.video.error && this.video.error.code === MediaError.MEDIA_ERR_DECODE
+        ? "the browser cannot decode it"
+        : "the browser cannot play it, or the service refused it";
+      this.session.toast(`Cannot play ${name}: ${why}. Download it instead.`);
       return;
     }
     this.resumed += 1;
