@@ -15,6 +15,7 @@ from camera_service.config import Settings, validate
 from tests.rpc import RpcClient
 from tests.support.properties import register_profiles
 from tests.support.rawws import Opener, Streams
+from tests.support.system import require
 
 pytest_plugins = (
     "tests.support.aggregator",
@@ -101,3 +102,9 @@ async def connect(service: Application) -> AsyncIterator[Connect]:
     yield _connect
     for c in clients:
         await c.close()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``@pytest.mark.needs("ffmpeg", ...)``: skipped (failed in CI) without those parts."""
+    for mark in item.iter_markers("needs"):
+        require(*mark.args)

@@ -8,7 +8,6 @@ Without ``/usr/bin/chromium`` these tests are skipped with a reason, except in C
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,19 +16,15 @@ import pytest_asyncio
 from playwright.async_api import Browser, FloatRect, Page, async_playwright
 
 from tests.support.dashboard_stack import CHROMIUM_ARGS, Stack, dashboard_stack
+from tests.support.system import path, require
 
 __all__ = ["CHROMIUM_ARGS", "Stack"]
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 
 
 def _require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); CI runs these")
+    require("chromium")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -50,7 +45,7 @@ async def browser() -> AsyncIterator[Browser]:
     _require_chromium()
     async with async_playwright() as pw:
         launched = await pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            executable_path=path("chromium"), headless=True, args=CHROMIUM_ARGS
         )
         try:
             yield launched

@@ -25,6 +25,7 @@ from camera_service.app import (
 )
 from camera_service.config import SYSTEM_DATA_DIR, MediaMtxConfig, Settings, load_settings
 from camera_service.media.mediamtx.managed import auth_fields, render_config
+from tests.support.system import path, require
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -460,10 +461,7 @@ def _verify(root: Path) -> subprocess.CompletedProcess[str]:
     return _run("systemd-analyze", "verify", f"--root={root}", "camera-service.service")
 
 
-needs_systemd = pytest.mark.skipif(
-    shutil.which("systemd-analyze") is None,
-    reason="systemd-analyze not installed (Debian package systemd)",
-)
+needs_systemd = pytest.mark.needs("systemd-analyze")
 
 
 @needs_systemd
@@ -503,10 +501,8 @@ def test_unit_exposure_is_low(tmp_path: Path) -> None:
 
 
 def test_install_script_shellcheck_clean() -> None:
-    shellcheck = shutil.which("shellcheck")
-    if shellcheck is None:
-        pytest.skip("shellcheck not installed (Debian package shellcheck)")
-    result = _run(shellcheck, str(INSTALL))
+    require("shellcheck")
+    result = _run(path("shellcheck"), str(INSTALL))
     assert result.returncode == 0, result.stdout
 
 

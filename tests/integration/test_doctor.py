@@ -48,6 +48,7 @@ async def not_mediamtx() -> AsyncIterator[str]:
         await runner.cleanup()
 
 
+@pytest.mark.needs("ffmpeg")
 async def test_all_present_passes_and_creates_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

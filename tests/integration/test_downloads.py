@@ -28,6 +28,7 @@ from camera_service.net import httpserver
 from camera_service.net.httpserver import FileBody, HttpRequest, HttpServer, Response, Router
 from tests.conftest import make_settings, make_token
 from tests.support.hostile_names import URL_NAMES, plant_symlinks
+from tests.support.system import require
 
 WAIT = 60.0  # generous: other engineers' tests load the same two cores
 PORTS = ("api", "health")
@@ -48,6 +49,7 @@ class Media:
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
     """A real H.264 MP4 and a real PNG made by FFmpeg."""
+    require("ffmpeg")
     out = tmp_path_factory.mktemp("media")
     source = ["-f", "lavfi", "-i", "testsrc=size=320x240:rate=15"]
     common = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y"]

@@ -155,6 +155,15 @@ async def test_server_info_and_discover(service: Application, connect: Connect) 
     assert {"capabilities", "supported_formats", "max_cameras", "version"} <= set(info)
     doc = await c.call("rpc.discover")
     assert doc["openrpc"].startswith("1.")
+    # The server as this client reached it, and the notifications it may receive.
+    assert doc["servers"] == [
+        {
+            "name": "camera-service",
+            "url": f"ws://127.0.0.1:{service.ws_port}/ws",
+            "summary": "JSON-RPC 2.0 over WebSocket, one message per text frame.",
+        }
+    ]
+    assert "camera_status_update" in {n["name"] for n in doc["x-notifications"]}
     by_name = {m["name"]: m for m in doc["methods"]}
     assert set(by_name) == set(service.parts.front.methods.names())
     assert by_name["get_status"]["x-required-role"] == "admin"

@@ -12,8 +12,6 @@ import asyncio
 import base64
 import json
 import logging
-import os
-import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,15 +25,11 @@ from camera_service.app import Application
 from tests.conftest import make_settings, make_token
 from tests.support.media_stack import LAB, MediaStack, MediaStackFactory, free_port
 from tests.support.mediamtx.backends import DoubleBackend, LiveBackend, start_backend
-from tests.support.mediamtx.dataplane import RELAY_BIN
 from tests.support.processes import run
 
 Backend = DoubleBackend | LiveBackend
 
-pytestmark = pytest.mark.skipif(
-    not (os.access(RELAY_BIN, os.X_OK) and shutil.which("ffmpeg") and shutil.which("ffprobe")),
-    reason=f"needs {RELAY_BIN} (Debian rtsp-server-perl), ffmpeg and ffprobe",
-)
+pytestmark = pytest.mark.needs("ffmpeg", "ffprobe", "rtsp-server-perl")
 WAIT = 60.0  # generous: other test runs share the two cores
 
 

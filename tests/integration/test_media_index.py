@@ -190,6 +190,7 @@ def test_ffprobe_output_parsing() -> None:
     assert parse_ffprobe(b"{}") == VideoInfo(None, None, None)
 
 
+@pytest.mark.needs("ffprobe")
 async def test_a_cancelled_probe_kills_and_waits_for_ffprobe_even_if_cancelled_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

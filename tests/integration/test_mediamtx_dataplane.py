@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -20,7 +19,6 @@ from typing import Any
 import pytest
 
 from tests.support.mediamtx.dataplane import (
-    RELAY_BIN,
     DataPlane,
     command_argv,
     expand_env,
@@ -38,10 +36,7 @@ PUBLISH = (
 )
 PUBLISH_TCP = PUBLISH.replace("-f rtsp ", "-f rtsp -rtsp_transport tcp ")
 
-media = pytest.mark.skipif(
-    not (os.access(RELAY_BIN, os.X_OK) and shutil.which("ffmpeg") and shutil.which("ffprobe")),
-    reason=f"needs {RELAY_BIN} (Debian rtsp-server-perl), ffmpeg and ffprobe",
-)
+media = pytest.mark.needs("ffmpeg", "ffprobe", "rtsp-server-perl")
 
 
 @pytest.fixture

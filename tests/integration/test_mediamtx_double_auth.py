@@ -8,21 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
-import shutil
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from tests.support.mediamtx.dataplane import RELAY_BIN, DataPlane
+from tests.support.mediamtx.dataplane import DataPlane
 from tests.support.processes import run
 
-pytestmark = pytest.mark.skipif(
-    not (os.access(RELAY_BIN, os.X_OK) and shutil.which("ffmpeg") and shutil.which("ffprobe")),
-    reason=f"needs {RELAY_BIN} (Debian rtsp-server-perl), ffmpeg and ffprobe",
-)
+pytestmark = pytest.mark.needs("ffmpeg", "ffprobe", "rtsp-server-perl")
 PUBLISH = (
     "ffmpeg -hide_banner -loglevel warning -re -f lavfi -i testsrc2=size=320x240:rate=10 "
     "-c:v libx264 -preset ultrafast -tune zerolatency -pix_fmt yuv420p -g 10 "

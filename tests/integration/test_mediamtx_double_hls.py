@@ -7,8 +7,6 @@ for a path without configuration before any authentication, CORS for ``*``."""
 from __future__ import annotations
 
 import base64
-import os
-import shutil
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -17,14 +15,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.integration.test_mediamtx_double_auth import PUBLISH, AuthServer
-from tests.support.mediamtx.dataplane import RELAY_BIN, DataPlane
+from tests.support.mediamtx.dataplane import DataPlane
 from tests.support.mediamtx.hls import HlsServer, http_credentials, with_query
 from tests.support.properties import examples
 
-needs_media = pytest.mark.skipif(
-    not (os.access(RELAY_BIN, os.X_OK) and shutil.which("ffmpeg")),
-    reason=f"needs {RELAY_BIN} (Debian rtsp-server-perl) and ffmpeg",
-)
+needs_media = pytest.mark.needs("ffmpeg", "ffprobe", "rtsp-server-perl")
 
 
 @pytest.fixture

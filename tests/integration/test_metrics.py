@@ -6,19 +6,17 @@ ones, a text ``promtool check metrics`` accepts, and the example alert rules
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import aiohttp
-import pytest
 import yaml
 
 from camera_service.app import Application
 from tests.support.media_stack import MediaStackFactory
+from tests.support.system import path, require
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "camera-service.rules.yml"
@@ -27,12 +25,8 @@ SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$")
 
 
 def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is missing: .ci/run installs Debian's prometheus")
-        pytest.skip("promtool is not installed (apt-get install prometheus); CI runs this")
-    return found
+    require("promtool")
+    return path("promtool")
 
 
 async def scrape(app: Application) -> str:

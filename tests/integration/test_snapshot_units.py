@@ -34,6 +34,7 @@ from camera_service.media.snapshots import (
 )
 from camera_service.storage.names import BadName
 from camera_service.storage.probe import image_info
+from tests.support.system import require
 from tests.support.tmpfs import Tmpfs, write_file
 
 URL = "rtsp://127.0.0.1:8554/lab"
@@ -131,6 +132,7 @@ async def run(argv: list[str]) -> bytes:
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3 s of 320x180 H.264 at 10 fps with a keyframe every second: 3 keyframes."""
+    require("ffmpeg")
     path = tmp_path_factory.mktemp("clip") / "clip.mp4"
     argv = [
         "ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=10",

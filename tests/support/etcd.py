@@ -35,6 +35,7 @@ import pytest
 import pytest_asyncio
 
 from tests.support.lifecycle import StartStop
+from tests.support.system import missing
 
 ETCD_BIN = os.environ.get("ETCD_BIN", "/usr/bin/etcd")
 START_TIMEOUT = 30.0  # a loaded 2-core machine; etcd is usually up in well under a second
@@ -81,7 +82,7 @@ class EtcdServer(StartStop):
         if self.running:
             return
         if shutil.which(ETCD_BIN) is None:
-            pytest.skip(f"etcd not installed ({ETCD_BIN}; apt install etcd-server)")
+            missing(f"etcd not installed ({ETCD_BIN}; apt-get install etcd-server)")
         peer = f"http://127.0.0.1:{self.peer_port}"
         args = [
             f"--name={self.name}",

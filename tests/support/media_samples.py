@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.system import require
+
 
 def ffmpeg(*args: str) -> None:
+    require("ffmpeg")
     subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True, timeout=120)
 
 

@@ -19,11 +19,10 @@ import signal
 from pathlib import Path
 from typing import Literal
 
-import pytest
-
 from tests.support.lifecycle import StartStop
+from tests.support.system import missing
 
-SYSTEM_PYTHON = os.environ.get("CAMERA_SERVICE_TEST_GST_PYTHON", "/usr/bin/python3")
+SYSTEM_PYTHON = os.environ.get("CAMSVC_TEST_GST_PYTHON", "/usr/bin/python3")
 SCRIPT = Path(__file__).with_name("rtsp_camera.py")
 
 _CHECK = """
@@ -129,7 +128,7 @@ class RtspCamera(StartStop):
             return
         reason = await gst_rtsp_unavailable()
         if reason is not None:
-            pytest.skip(reason)
+            missing(reason)
         self._stderr.clear()
         # stdin stays an open pipe: the server exits when it closes, even if we crash.
         proc = await asyncio.create_subprocess_exec(

@@ -177,7 +177,7 @@ async def test_invalid_params_name_the_param_and_extra_params_are_ignored() -> N
     assert r["result"] == 3
 
 
-async def test_handler_crash_is_internal_error_with_correlation_id(
+async def test_handler_crash_is_internal_error_with_an_error_ref(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     d, s, _, _ = make()
@@ -186,7 +186,8 @@ async def test_handler_crash_is_internal_error_with_correlation_id(
     err = r["error"]
     assert err["code"] == -32603
     assert "/etc/passwd" not in err["message"] and "Traceback" not in err["message"]
-    ref = err["data"]["correlation_id"]
+    ref = err["data"]["error_ref"]
+    assert err["data"]["correlation_id"] == ref  # its former name, kept for clients
     logged = [rec for rec in caplog.records if getattr(rec, "error_ref", None) == ref]
     assert logged and logged[0].exc_info is not None
     assert (await rpc(d, s, req("ping")))["result"] == "pong"

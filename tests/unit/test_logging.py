@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from camera_service.config import LoggingConfig
-from camera_service.observability.logging import correlation_id, redact, setup_logging
+from camera_service.observability.logging import redact, request_id, setup_logging
 from tests.conftest import make_token
 
 
@@ -28,19 +28,19 @@ def restore_root_logging() -> Iterator[None]:
     root.setLevel(level)
 
 
-def test_json_lines_with_utc_time_and_correlation_id(restore_root_logging: None) -> None:
+def test_json_lines_with_utc_time_and_request_id(restore_root_logging: None) -> None:
     stream = io.StringIO()
     setup_logging(LoggingConfig(level="INFO", format="auto"), stream)  # not a TTY: JSON
-    token = correlation_id.set("7:42")
+    token = request_id.set("7:42")
     try:
         logging.getLogger("camera_service.test").info("hello", extra={"camera": "cam1"})
     finally:
-        correlation_id.reset(token)
+        request_id.reset(token)
     entry = orjson.loads(stream.getvalue().splitlines()[-1])
     assert entry["msg"] == "hello"
     assert entry["level"] == "INFO"
     assert entry["ts"].endswith("Z")
-    assert entry["correlation_id"] == "7:42"
+    assert entry["request_id"] == "7:42"
     assert entry["camera"] == "cam1"
 
 

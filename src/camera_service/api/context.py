@@ -48,6 +48,8 @@ class Components(Protocol):
     @property
     def started(self) -> float: ...  # time.monotonic() at start
     @property
+    def ws_port(self) -> int: ...  # where the API listens (its real port, even if 0 was set)
+    @property
     def dispatcher(self) -> SessionAuth: ...
     @property
     def tokens(self) -> JwtAuthenticator: ...  # mints media tokens

@@ -48,7 +48,7 @@ from camera_service.api.methodtable import Call, MethodSpec, MethodTable
 from camera_service.api.session import Session
 from camera_service.auth.identity import AuthError, Identity
 from camera_service.config import ServerConfig
-from camera_service.observability.logging import correlation_id
+from camera_service.observability.logging import request_id
 
 log = logging.getLogger(__name__)
 
@@ -201,17 +201,17 @@ class Dispatcher:
             return None if msg.is_notification else error_reply(msg.id, error)
         spec = self.registry.get(msg.method)
         label = spec.name if spec is not None else "unknown"  # bounded metric labels
-        token = correlation_id.set(f"{session.conn_id}:{msg.id}")
+        token = request_id.set(f"{session.conn_id}:{msg.id}")
         try:
             outcome = self._start(session, msg, spec)
         except Exception as exc:
             return self._failed(session, msg, label, started, exc)
         finally:
-            correlation_id.reset(token)
+            request_id.reset(token)
         if isinstance(outcome, CoroutineType):
             assert spec is not None  # a coroutine comes only from a method's own steps
             return Pending(self._finish(session, msg, label, started, outcome), spec.concurrent)
-        return self._done(msg, label, started, outcome)
+        return self._done(session, msg, label, started, outcome)
 
     def _start(self, session: Session, req: Request, spec: MethodSpec | None) -> Any:
         """Run every step that needs no waiting; a coroutine is returned for the rest."""
@@ -229,7 +229,7 @@ class Dispatcher:
             if identity is None or problem is not None:
                 return self._authenticate_then_call(session, req, spec, problem)
             if identity.role < spec.role:
-                self._deny(identity, spec)
+                self._deny(session, identity, spec)
         return self._invoke(session, req, spec)
 
     def _invoke(self, session: Session, req: Request, spec: MethodSpec) -> Any:
@@ -263,7 +263,7 @@ class Dispatcher:
         assert task is not None
         self._running.add(task)
         self._idle.clear()
-        token = correlation_id.set(f"{session.conn_id}:{msg.id}")
+        token = request_id.set(f"{session.conn_id}:{msg.id}")
         try:
             result = await pending
         except Exception as exc:
@@ -276,26 +276,44 @@ class Dispatcher:
             task.uncancel()
             return self._failed(session, msg, label, started, _shutting_down())
         finally:
-            correlation_id.reset(token)
+            request_id.reset(token)
             self._running.discard(task)
             if not self._running:
                 self._idle.set()
-        return self._done(msg, label, started, result)
+        return self._done(session, msg, label, started, result)
 
-    def _done(self, msg: Request, label: str, started: float, result: Any) -> bytes | None:
+    def _done(
+        self, session: Session, msg: Request, label: str, started: float, result: Any
+    ) -> bytes | None:
         if msg.is_notification:
-            self.observer.request_done(label, 0, time.perf_counter() - started)
+            self._record(session, msg, label, 0, started)
             return None
         reply = result_reply(msg.id, result)
         if len(reply) <= self._reply_bytes:
-            self.observer.request_done(label, 0, time.perf_counter() - started)
+            self._record(session, msg, label, 0, started)
             return reply
         log.warning(
             "reply too large",
             extra={"method": label, "bytes": len(reply), "limit": self._reply_bytes},
         )
-        self.observer.request_done(label, INTERNAL_ERROR, time.perf_counter() - started)
+        self._record(session, msg, label, INTERNAL_ERROR, started)
         return error_reply(msg.id, _too_large(self._reply_bytes, len(reply)))
+
+    def _record(
+        self, session: Session, msg: Request, label: str, code: int, started: float
+    ) -> None:
+        seconds = time.perf_counter() - started
+        self.observer.request_done(label, code, seconds)
+        if log.isEnabledFor(logging.DEBUG):  # a cached check: the hot path pays no more
+            log.debug(
+                "request done",
+                extra={
+                    "request_id": f"{session.conn_id}:{msg.id}",
+                    "method": label,
+                    "code": code,
+                    "duration_ms": round(seconds * 1000, 3),
+                },
+            )
 
     def _failed(
         self, session: Session, msg: Request, label: str, started: float, exc: Exception
@@ -314,10 +332,10 @@ class Dispatcher:
                     exc_info=exc,
                     extra={"method": label, "error_ref": ref},
                 )
-            err = RpcError(
-                INTERNAL_ERROR, message, {"reason": "internal_error", "correlation_id": ref}
-            )
-        self.observer.request_done(label, err.code, time.perf_counter() - started)
+            # correlation_id: the name this had before error_ref, kept for existing clients
+            data = {"reason": "internal_error", "error_ref": ref, "correlation_id": ref}
+            err = RpcError(INTERNAL_ERROR, message, data)
+        self._record(session, msg, label, err.code, started)
         return None if msg.is_notification else error_reply(msg.id, err)
 
     # --- authentication ---------------------------------------------------------------------
@@ -330,9 +348,11 @@ class Dispatcher:
             session.forget_identity()
         token = req.params.get("auth_token") or req.params.get("token")
         if isinstance(token, str) and token:
-            identity = await self.authenticate(session, token, "auto")
+            identity = await self.authenticate(session, token, "auto", spec.name)
         elif problem is not None:
-            self.observer.security_event("auth_failure", None, reason=problem.reason)
+            self.observer.security_event(
+                "auth_failure", None, reason=problem.reason, ip=session.peer, method=spec.name
+            )
             raise RpcError(AUTH_REQUIRED, problem.message, {"reason": problem.reason})
         else:
             raise RpcError(
@@ -343,14 +363,18 @@ class Dispatcher:
             )
         assert spec.role is not None
         if identity.role < spec.role:
-            self._deny(identity, spec)
+            self._deny(session, identity, spec)
         result = self._invoke(session, req, spec)
         return await result if isinstance(result, CoroutineType) else result
 
-    def _deny(self, identity: Identity, spec: MethodSpec) -> None:
+    def _deny(self, session: Session, identity: Identity, spec: MethodSpec) -> None:
         assert spec.role is not None
         self.observer.security_event(
-            "role_denied", identity.user_id, method=spec.name, role=identity.role.label
+            "role_denied",
+            identity.user_id,
+            method=spec.name,
+            role=identity.role.label,
+            ip=session.peer,
         )
         raise RpcError(
             PERMISSION_DENIED,
@@ -362,13 +386,17 @@ class Dispatcher:
             },
         )
 
-    async def authenticate(self, session: Session, token: str, auth_type: str) -> Identity:
+    async def authenticate(
+        self, session: Session, token: str, auth_type: str, method: str = "authenticate"
+    ) -> Identity:
         """Verify a token and bind the identity to this session only."""
         try:
             identity = await self.auth.authenticate(token, auth_type)
             session.authenticate(identity)  # refuses a media token
         except AuthError as exc:
-            self.observer.security_event("auth_failure", None, reason=exc.reason)
+            self.observer.security_event(
+                "auth_failure", None, reason=exc.reason, ip=session.peer, method=method
+            )
             raise RpcError(AUTH_REQUIRED, exc.message, {"reason": exc.reason}) from None
         return identity
 

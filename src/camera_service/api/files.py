@@ -134,7 +134,9 @@ async def _authenticate(
             identity = control_identity(identity)
     except AuthError as exc:
         if observer is not None:
-            observer.security_event("auth_failure", None, reason=exc.reason, via="http_files")
+            observer.security_event(
+                "auth_failure", None, reason=exc.reason, via="http_files", ip=request.peer
+            )
         raise _Refused(_unauthorized(exc.message, exc.reason)) from None
     if identity.role < Role.VIEWER:  # every role is; kept so a lower one cannot slip in
         raise _Refused(json_response({"error": "viewer role required"}, 403))

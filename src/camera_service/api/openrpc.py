@@ -16,6 +16,7 @@ from camera_service.api.jsonrpc import (
     RATE_LIMITED,
 )
 from camera_service.api.methodtable import Call, MethodSpec, NoParams
+from camera_service.api.session import DEFAULT_TOPICS, NOTIFICATION_TOPICS
 
 REF = "#/components/schemas/{model}"
 
@@ -38,6 +39,32 @@ ERROR_MESSAGES: dict[int, str] = {
 }
 
 
+# The notifications (docs/api.md "Notifications"), as the document's ``x-notifications``
+# extension: OpenRPC describes calls only.
+NOTIFICATION_SUMMARIES: dict[str, str] = {
+    "camera_status_update": "A camera appeared, changed or went away: the camera object "
+    "as get_camera_status has it, without metrics.",
+    "recording_status_update": "A recording started, stopped (with its files) or failed.",
+    "snapshot_taken": "A snapshot was saved: take_snapshot's result.",
+    "storage_status_update": "The storage level changed (ok, warn, critical), with the "
+    "disk figures.",
+    "system_status_update": "A health component changed: its status and reason, and the "
+    "overall status.",
+}
+
+
+def notifications() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": topic,
+            "summary": NOTIFICATION_SUMMARIES[topic],
+            "params": {"name": "params", "schema": {"type": "object"}},
+            "x-subscribed-by-default": topic in DEFAULT_TOPICS,
+        }
+        for topic in NOTIFICATION_TOPICS
+    ]
+
+
 class Discovery:
     """The methods given plus ``rpc.discover``, which describes them all (itself
     included); the document is built on the first call."""
@@ -58,7 +85,7 @@ class Discovery:
     def discover(self, call: Call[NoParams]) -> dict[str, Any]:
         if not self._document:
             self._document = openrpc_document(self.methods, self.version)
-        return self._document
+        return {**self._document, "servers": [_server(call)]}
 
 
 def openrpc_document(specs: Iterable[MethodSpec[Any]], version: str) -> dict[str, Any]:
@@ -73,6 +100,20 @@ def openrpc_document(specs: Iterable[MethodSpec[Any]], version: str) -> dict[str
         },
         "methods": methods,
         "components": {"schemas": dict(sorted(schemas.items()))},
+        "x-notifications": notifications(),
+    }
+
+
+def _server(call: Call[NoParams]) -> dict[str, Any]:
+    """This service as the caller reaches it: the host it connected to, this port."""
+    c = call.ctx.components
+    scheme = "wss" if c.settings.server.tls.cert_file is not None else "ws"
+    host = call.session.host or "localhost"
+    host = f"[{host}]" if ":" in host else host
+    return {
+        "name": "camera-service",
+        "url": f"{scheme}://{host}:{c.ws_port}/ws",
+        "summary": "JSON-RPC 2.0 over WebSocket, one message per text frame.",
     }
 
 

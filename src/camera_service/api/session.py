@@ -56,12 +56,14 @@ class Session:
         "identity",
         "kept",
         "narrowed",
+        "peer",
         "session_id",
         "topics",
     )
 
-    def __init__(self, requests_per_minute: int, host: str = "") -> None:
+    def __init__(self, requests_per_minute: int, host: str = "", peer: str = "") -> None:
         self.conn_id = next(_ids)
+        self.peer = peer  # the client's address, for the log of a refused credential
         self.session_id: str | None = None
         self.identity: Identity | None = None
         self.bucket = TokenBucket(requests_per_minute)

@@ -80,12 +80,14 @@ class Connection:
         "transport",
     )
 
-    def __init__(self, server: WebSocketServer, transport: asyncio.Transport, host: str) -> None:
+    def __init__(
+        self, server: WebSocketServer, transport: asyncio.Transport, host: str, peer: str = ""
+    ) -> None:
         self.server = server
         self.transport = transport
         self.loop = asyncio.get_running_loop()
         self.parser: FrameParser | None = FrameParser(server.cfg.max_message_bytes)
-        self.session = Session(server.requests_per_minute, host)
+        self.session = Session(server.requests_per_minute, host, peer)
         self.last_seen = self.loop.time()
         self.closing = False
         self._inbox: deque[bytes] = deque()
@@ -357,7 +359,7 @@ class WebSocketServer:
             extra = {"Sec-WebSocket-Version": "13"} if exc.status == 426 else {}
             return json_response({"error": str(exc)}, exc.status, extra)
         transport.write(handshake)
-        conn = Connection(self, transport, request.host)
+        conn = Connection(self, transport, request.host, request.peer)
         self.connections.add(conn)
         self.metrics.active_connections += 1
         self.metrics.connections_total += 1

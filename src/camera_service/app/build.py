@@ -169,10 +169,15 @@ class ApiParts:
     tokens: JwtAuthenticator
     viewing: ViewingWindows
     ws: WebSocketServer
+    api_port: Port
 
     @property
     def settings(self) -> Settings:
         return self.live.current
+
+    @property
+    def ws_port(self) -> int:
+        return self.api_port.number
 
     def sessions(self) -> Iterator[Session]:
         return (conn.session for conn in self.ws.connections)
@@ -183,7 +188,7 @@ class ApiParts:
         return cls(
             c.live, c.started, c.front.dispatcher, c.metrics, c.health, c.capacity, c.cameras,
             m.controller, m.recordings, m.snapshots, c.store.disk, m.retention, c.store.index,
-            c.store.authenticator.jwt, m.viewing, c.front.ws,
+            c.store.authenticator.jwt, m.viewing, c.front.ws, c.front.api_port,
         )  # fmt: skip
 
 

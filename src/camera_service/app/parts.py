@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -118,17 +119,38 @@ def mediamtx_is_local(cfg: Callable[[], MediaMtxConfig]) -> bool:
     return is_loopback(urlsplit(cfg().api_url).hostname or "127.0.0.1")
 
 
+SECURITY_LOG_PER_SECOND = 10  # past it a flood of bad credentials is counted, not logged
+_SECURITY_TEXT = {"auth_failure": "authentication failed", "role_denied": "permission denied"}
+
+
 class Observer:
-    """Feeds dispatcher outcomes into metrics and the audit trail."""
+    """Feeds dispatcher outcomes into metrics, the audit trail and the log."""
 
     def __init__(self, metrics: Metrics, audit: AuditLog) -> None:
         self.request_done = metrics.request_done
         self._metrics = metrics
         self._audit = audit
+        self._second = 0
+        self._logged = 0
+        self._suppressed = 0
 
     def security_event(self, event: str, actor: str | None, **detail: Any) -> None:
+        """A refused credential or a denied call: counted, audited, and logged as a
+        warning (ip, identity, method, reason; never the credential) up to
+        SECURITY_LOG_PER_SECOND lines a second, so a flood cannot fill the disk."""
         self._metrics.security_event(event)
         self._audit.record(event, actor, **detail)
+        now = int(time.monotonic())
+        if now != self._second:
+            self._second, self._logged = now, 0
+        if self._logged >= SECURITY_LOG_PER_SECOND:
+            self._suppressed += 1
+            return
+        self._logged += 1
+        extra: dict[str, Any] = {"event": event, "user_id": actor, **detail}
+        if self._suppressed:
+            extra["suppressed"], self._suppressed = self._suppressed, 0
+        log.warning(_SECURITY_TEXT.get(event, event), extra=extra)
 
 
 def publish_health(events: EventBus, health: Health, state: ComponentState) -> None:

@@ -16,7 +16,7 @@ import orjson
 from camera_service.config import LoggingConfig
 
 # "<connection>:<request id>" of the request being handled, for every log line it causes.
-correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 # JWTs, our API keys and user:password@ in URLs are cut out of any message.
 _SECRETS = re.compile(
@@ -50,11 +50,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": redact(record.getMessage()),
         }
-        cid = getattr(record, "correlation_id", None)
-        if cid:
-            entry["correlation_id"] = cid
+        rid = getattr(record, "request_id", None)
+        if rid:
+            entry["request_id"] = rid
         for k, v in _extras(record).items():
-            if k != "correlation_id":
+            if k != "request_id":
                 entry[k] = redact(v) if isinstance(v, str) else v
         if record.exc_info:
             entry["exc"] = redact(self.formatException(record.exc_info))
@@ -72,10 +72,12 @@ class TextFormatter(logging.Formatter):
         return redact(line)
 
 
-class CorrelationFilter(logging.Filter):
+class RequestFilter(logging.Filter):
+    """Stamps every line logged while a request is handled with its ``request_id``."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "correlation_id"):
-            record.correlation_id = correlation_id.get()
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id.get()
         return True
 
 
@@ -91,7 +93,7 @@ def setup_logging(cfg: LoggingConfig, stream: Any = None) -> None:
     use_text = cfg.format == "text" or (cfg.format == "auto" and stream.isatty())
     handler: logging.Handler = logging.StreamHandler(stream)
     handler.setFormatter(TextFormatter() if use_text else JsonFormatter())
-    handler.addFilter(CorrelationFilter())
+    handler.addFilter(RequestFilter())
     root.addHandler(handler)
     if cfg.file is not None:
         # imported here: logging.handlers (and the pickle it loads) costs ~0.4 MB of idle
@@ -103,7 +105,7 @@ def setup_logging(cfg: LoggingConfig, stream: Any = None) -> None:
             cfg.file, maxBytes=cfg.max_bytes, backupCount=cfg.backup_count, encoding="utf-8"
         )
         fh.setFormatter(JsonFormatter())
-        fh.addFilter(CorrelationFilter())
+        fh.addFilter(RequestFilter())
         root.addHandler(fh)
     root.setLevel(cfg.level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -81,13 +81,15 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from tests.support.lifecycle import StartStop
+from tests.support.system import path as part_path
+from tests.support.system import require
 
 from .auth import REALM, Authenticator, rtsp_credentials
 from .recorder import Recorder, Segment, go_seconds, record_settings
 
 log = logging.getLogger(__name__)
 
-RELAY_BIN = "/usr/bin/rtsp-server-perl"
+RELAY_BIN = part_path("rtsp-server-perl")
 LOOPBACK = "127.0.0.1"
 
 # Paths whose configuration changes only these keys keep their publisher and readers;
@@ -1141,6 +1143,7 @@ class DataPlane(StartStop):
     async def start(self) -> None:
         if self._started:
             return
+        require("ffmpeg", "ffprobe", "rtsp-server-perl")  # publishers, probes, the relay
         self._changed = asyncio.Event()
         try:
             await self._start_relay()

@@ -42,6 +42,7 @@ from pathlib import Path
 from aiohttp import web
 
 from tests.support.lifecycle import StartStop
+from tests.support.system import require
 
 from .auth import REALM, Credentials, rtsp_credentials
 from .dataplane import DataPlane
@@ -147,6 +148,7 @@ class HlsServer(StartStop):
         return muxer is not None and muxer.running
 
     async def start(self, port: int = 0) -> None:
+        require("ffmpeg")
         self._root = Path(tempfile.mkdtemp(prefix="mediamtx-double-hls-"))
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
