@@ -515,6 +515,94 @@ class ResourcesConfig(Section):
     executor_workers: int = Field(4, ge=1, le=64, description="Threads for blocking probes.")
 
 
+TOPIC_LEVEL = r"^[A-Za-z0-9_-]{1,64}$"  # one MQTT topic level (and a Home Assistant id)
+
+
+class HomeAssistantConfig(Section):
+    discovery: bool = Field(
+        True, description="Publish Home Assistant MQTT discovery configs (docs/integrations.md)."
+    )
+    prefix: str = Field(
+        "homeassistant", pattern=TOPIC_LEVEL, description="Home Assistant's discovery prefix."
+    )
+
+
+class MqttConfig(Section):
+    enabled: bool = Field(False, description="Publish events and state to an MQTT broker.")
+    host: str = Field("127.0.0.1", description="Broker host.")
+    port: Port = Field(1883, description="Broker port (plain MQTT; TLS is not offered).")
+    username: str | None = Field(None, description="Broker user name.")
+    password: SecretStr | None = Field(
+        None, description="Broker password; never logged, masked by `config show`."
+    )
+    topic_prefix: str = Field(
+        "camera-service",
+        pattern=r"^[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9_-]{1,64}){0,3}$",
+        description="First topic levels; topics are <topic_prefix>/<node_id>/...",
+    )
+    node_id: str | None = Field(
+        None,
+        pattern=TOPIC_LEVEL,
+        description="This service's topic level and Home Assistant node id. Default: the "
+        "hostname, reduced to A-Z a-z 0-9 _ -.",
+    )
+    keepalive: int = Field(30, ge=5, le=3600, description="MQTT keepalive seconds.")
+    retry_max: PositiveSeconds = Field(
+        30.0, description="Longest wait between connection attempts while the broker is down."
+    )
+    queue_size: int = Field(
+        1000,
+        ge=10,
+        le=100_000,
+        description="Events kept for the broker while it is unreachable; past it the oldest "
+        "is dropped (counted). Retained state is kept apart and never dropped.",
+    )
+    command_api_key: SecretStr | None = Field(
+        None,
+        description="API key MQTT commands (the Home Assistant recording switch) run as: "
+        "its role and camera scope apply as on the API. Unset: commands are refused and the "
+        "switch is offered as a read-only sensor.",
+    )
+    snapshot_image_max_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=0,
+        description="Largest snapshot published on a camera's image topic; 0: none.",
+    )
+    homeassistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
+
+
+class WebhookTarget(Section):
+    url: str = Field(description="http:// or https:// URL the events are POSTed to.")
+    secret: SecretStr = Field(
+        description="HMAC-SHA256 key of the signature header; never logged.", min_length=16
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/?#@]+(/[^\s#]*)?$", v):
+            raise ValueError("must be http(s)://host[:port][/path] (no user:password@)")
+        return v
+
+
+class WebhooksConfig(Section):
+    targets: list[WebhookTarget] = Field(
+        [], description="Where events are POSTed, each signed with its own secret."
+    )
+    timeout: PositiveSeconds = Field(5.0, description="Seconds one delivery may take.")
+    queue_size: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="Undelivered events kept per target; past it the oldest is dropped "
+        "(counted in camera_service_webhook_dropped_total).",
+    )
+    retry_initial: PositiveSeconds = Field(1.0, description="First wait after a failed delivery.")
+    retry_max: PositiveSeconds = Field(
+        60.0, description="Longest wait between attempts (the backoff doubles up to it)."
+    )
+
+
 class Settings(Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     mediamtx: MediaMtxConfig = Field(default_factory=MediaMtxConfig)
@@ -528,6 +616,8 @@ class Settings(Section):
     health: HealthConfig = Field(default_factory=HealthConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
 
 
 SECTIONS: tuple[str, ...] = tuple(Settings.model_fields)

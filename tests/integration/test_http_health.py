@@ -68,6 +68,32 @@ async def test_component_turning_unhealthy_fails_readiness_and_notifies(
     assert (await get(service, "/health/recorder"))[0] == 200
 
 
+async def test_a_viewer_reads_health_with_reasons_but_no_details(
+    service: Application, connect: Connect
+) -> None:
+    part = service.health.register("recorder")
+    part.set(Status.DEGRADED, "slow writes to /media/hub via 10.1.2.3:9997", mount="/media/hub")
+    await service.media.check()  # nothing listens on the configured MediaMTX port
+    viewer, admin_client = await connect("viewer"), await connect("admin")
+    health = await viewer.call("get_health")
+    admin = await admin_client.call("get_status")
+    assert health["status"] == admin["status"] == "degraded"
+    assert {name: c["status"] for name, c in health["components"].items()} == admin["components"]
+    # What is wrong, in words; not where (addresses, paths), and no details at all.
+    assert health["components"]["recorder"]["reason"] == "slow writes to … via …"
+    assert health["components"]["mediamtx"]["reason"] == "unreachable"
+    assert health["capacity"] == admin["capacity"]
+    for hidden in ("/media/hub", "10.1.2.3", "127.0.0.1", "details"):
+        assert hidden not in str(health), hidden
+    since = health["components"]["recorder"]["since"]
+    assert since.endswith("Z") and since[:4].isdigit()
+    # An admin reads the reasons whole.
+    whole = await admin_client.call("get_health")
+    assert (
+        whole["components"]["recorder"]["reason"] == "slow writes to /media/hub via 10.1.2.3:9997"
+    )
+
+
 async def test_mediamtx_down_only_degrades(service: Application) -> None:
     changes: list[str] = []
     service.health.listeners.append(

@@ -352,6 +352,7 @@ async def test_sdk_and_cli_cover_the_methods(
         assert (await sdk.get_stream_url("lab"))["stream_name"] == "lab"
         assert (await sdk.get_stream_status("lab"))["status"] in PHASES
         assert (await sdk.get_system_status())["available_cameras"] == ["lab"]
+        assert (await sdk.get_health())["components"]["mediamtx"]["status"] == "healthy"
         started = await sdk.start_streaming("lab")
         assert started["status"] == "STARTED"
         stats = await sdk.get_subscription_stats()
@@ -381,5 +382,7 @@ async def test_sdk_and_cli_cover_the_methods(
     assert code == 1 and "not streaming" in err
     code, out, err = await cli("system-status")
     assert code == 0 and "status: ready" in out, err
+    code, out, err = await cli("--json", "health")
+    assert code == 0 and '"mediamtx": {' in out and '"capacity": {' in out, err
     code, out, err = await cli("--json", "subscriptions")
     assert code == 0 and '"active_clients": 1' in out, err

@@ -51,6 +51,7 @@ ROLE_OF = {
     "stop_streaming": "operator",
     "get_system_status": "viewer",
     "get_subscription_stats": "viewer",
+    "get_health": "viewer",
 }
 # Well-formed params for methods that need some (the matrix is about roles, not params).
 PARAMS: dict[str, dict[str, object]] = {

@@ -59,6 +59,15 @@ class Stack:
     def url(self) -> str:
         return f"{self.service.http_url}/"
 
+    async def stop_service(self) -> None:
+        """SIGTERM, and wait for a clean exit (0)."""
+        self.service.signal(signal.SIGTERM)
+        assert await self.service.exit_code() == 0
+
+    async def start_service(self) -> None:
+        """Start the service again on the same config (same ports, data dir)."""
+        self.service = await ServiceProcess.start(self.config)
+
     async def add_camera(self, source: dict[str, Any]) -> None:
         """Plug a camera in: a new source in the config file, then a reload."""
         self.sections["cameras"]["sources"].append(source)
@@ -78,7 +87,7 @@ async def dashboard_stack(
     await plane.start()
     mtx = MediaMtxDouble(work_dir=tmp_path, data_plane=plane)
     hls = HlsServer(plane)
-    service: ServiceProcess | None = None
+    stack: Stack | None = None
     try:
         health_port = free_port()
         plane.configure_auth(auth_fields(auth_url("127.0.0.1", health_port)))
@@ -96,13 +105,18 @@ async def dashboard_stack(
             },
             "cameras": {"sources": sources, "poll_interval": 30.0},
             "health": {"host": "127.0.0.1", "port": health_port},
+            # Fixed, as in production: a page keeps the API port its CSP names across a
+            # restart of the service.
+            "server": {"port": free_port()},
         }
         config = write_config(tmp_path / "config.yaml", tmp_path / "data", **sections)
-        service = await ServiceProcess.start(config)
-        yield Stack(service, mtx, plane, hls, config, sections)
+        stack = Stack(await ServiceProcess.start(config), mtx, plane, hls, config, sections)
+        yield stack
     finally:
-        if service is not None:
-            service.signal(signal.SIGTERM)
+        if stack is not None:  # the service a test may have restarted
+            service = stack.service
+            if service.proc.returncode is None:
+                service.signal(signal.SIGTERM)
             try:
                 await service.exit_code()
             finally:

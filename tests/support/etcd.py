@@ -34,6 +34,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
+from tests.support import processes
 from tests.support.lifecycle import StartStop
 from tests.support.system import missing
 
@@ -114,14 +115,8 @@ class EtcdServer(StartStop):
 
     async def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.returncode is not None:
-            return
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        if process is not None:
+            await processes.stop(process, STOP_TIMEOUT)
 
     async def _wait_healthy(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT

@@ -1,5 +1,5 @@
 """Run a client process (ffprobe, ffmpeg) to its end, in its own process group, killed
-with that group when it outlives its timeout."""
+with that group when it outlives its timeout; stop a server process a test started."""
 
 from __future__ import annotations
 
@@ -27,3 +27,18 @@ async def run(*argv: str, timeout: float = 20.0) -> tuple[int, str, str]:
         raise
     assert proc.returncode is not None
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+async def stop(process: asyncio.subprocess.Process, timeout: float, kill: bool = False) -> None:
+    """SIGTERM (SIGKILL when ``kill``), SIGKILL past ``timeout``, and reap."""
+    if process.returncode is not None:
+        return
+    if kill:
+        process.kill()
+    else:
+        process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()

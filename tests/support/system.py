@@ -37,6 +37,7 @@ PARTS: dict[str, Part] = {
         "/usr/bin/rtsp-server-perl", "rtsp-server-perl", "CAMSVC_TEST_RTSP_RELAY"
     ),
     "etcd": Part("/usr/bin/etcd", "etcd-server", "ETCD_BIN"),
+    "mosquitto": Part("/usr/sbin/mosquitto", "mosquitto", "MOSQUITTO_BIN"),
     "chromium": Part("/usr/bin/chromium", "chromium", "CAMSVC_TEST_CHROMIUM"),
     "promtool": Part("promtool", "prometheus"),
     "shellcheck": Part("shellcheck", "shellcheck"),

@@ -22,6 +22,7 @@ from camera_service.api.openrpc import REF
 from camera_service.api.session import Session
 from camera_service.client import types as sdk_types
 from camera_service.client.client import CameraClient
+from camera_service.config import Settings
 
 # The results that are no TypedDict: ping's "pong" and the OpenRPC document itself.
 PLAIN_RESULTS: dict[str, object] = {"ping": str, "rpc.discover": dict[str, Any]}
@@ -29,10 +30,17 @@ SDK_ONLY = {"Streams"}  # a TypedDict of the SDK that is no method's result
 SDK_METHOD = {"rpc.discover": "discover"}  # else the SDK's method has the method's name
 
 
+class _DiscoverReads:
+    """What rpc.discover reads of the service: TLS on or off, and the API's port."""
+
+    settings = Settings()
+    ws_port = 8002
+
+
 def published_document() -> dict[str, Any]:
     """What rpc.discover answers (its handler never reads the service's parts)."""
     spec = next(s for s in all_methods() if s.name == "rpc.discover")
-    ctx = ApiContext(cast(Components, object()))
+    ctx = ApiContext(cast(Components, _DiscoverReads()))
     call = Call(NoParams(), Session(60), ctx)
     document: dict[str, Any] = orjson.loads(orjson.dumps(spec.handler(call)))
     return document

@@ -214,6 +214,21 @@ class StatusResult(TypedDict):
     capacity: dict[str, CapacityEntry]
 
 
+class ComponentReport(TypedDict):
+    status: str
+    reason: str
+    since: str
+
+
+class HealthResult(TypedDict):
+    """[new] get_health: get_status's health for every role, each component's reason in
+    words, without the details (addresses, errors) only an admin should read."""
+
+    status: str
+    components: dict[str, ComponentReport]
+    capacity: dict[str, CapacityEntry]
+
+
 class SystemStatusResult(TypedDict):
     status: Literal["starting", "partial", "ready"]
     message: str

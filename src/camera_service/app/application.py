@@ -28,7 +28,7 @@ from camera_service.observability.metrics import Metrics
 from camera_service.record.manager import RecordingManager
 from camera_service.storage.index import MediaIndex
 
-from . import lifecycle
+from . import lifecycle, meters
 from .build import Components, build
 from .live import LiveSettings
 
@@ -54,6 +54,7 @@ class Application:
     async def start(self) -> None:
         resources = await lifecycle.open_resources(self.live(), self.paths, self._stack)
         self._parts = build(self.live, resources, self.started, self.readiness)
+        meters.install(self._parts)
         await lifecycle.start(self._parts, self._stack)
         lifecycle.release_startup_garbage()
         self.phase = "ready"

@@ -25,7 +25,6 @@ from camera_service.api.methodtable import MethodTable
 from camera_service.api.notifications import Notifier
 from camera_service.api.session import Session
 from camera_service.api.websocket import WebSocketServer
-from camera_service.app import meters
 from camera_service.auth.apikeys import ApiKeyStore
 from camera_service.auth.audit import AuditLog
 from camera_service.auth.authenticator import Authenticator
@@ -54,6 +53,7 @@ from camera_service.storage.index import MediaIndex
 from camera_service.storage.probe import ffprobe_beside
 from camera_service.storage.retention import Retention
 
+from .eventsout import EventsOut
 from .live import LiveSettings
 from .parts import (
     AssignmentsWatch,
@@ -147,6 +147,7 @@ class Components:
     front: Front
     media: Media
     registration: Registration
+    events_out: EventsOut  # MQTT and webhooks
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +203,10 @@ def build(live: LiveSettings, res: Resources, started: float, ready: Readiness) 
     registration = Registration(
         live, cameras, capacity, health, front.methods, front.api_port, front.health_port
     )
+    # Subscribed after the media parts: it hears every event once its causes are handled.
+    events_out = EventsOut(
+        live(), events, health, metrics, front.dispatcher, store.disk, res.paths.snapshots
+    )
     c = Components(
         live,
         res.paths,
@@ -217,6 +222,7 @@ def build(live: LiveSettings, res: Resources, started: float, ready: Readiness) 
         front,
         media,
         registration,
+        events_out,
     )
     _wire(c)
     front.methods.ctx.bind(ApiParts.of(c))
@@ -397,7 +403,6 @@ def _wire(c: Components) -> None:
     c.capacity.meter("recordings", lambda: len(recordings.active))
     c.capacity.meter("snapshots", lambda: snapshots.in_flight)
     c.capacity.meter("connections", lambda: len(ws.connections))
-    meters.install(c)
     c.metrics.meter(
         "camera_service_recordings_degraded",
         "gauge",

@@ -78,6 +78,10 @@ async def start(c: Components, stack: AsyncExitStack) -> None:
     # here until the recordings are final, late in the drain.
     await c.front.health_port.start()
     on_stop(stack, c.front.health_port.close)
+    # Events out start before the parts that publish, and stop after them: the last
+    # recordings' STOPPED still reach the broker and the webhooks.
+    c.events_out.start()
+    on_stop(stack, c.events_out.stop)
     await c.media.monitor.start()
     on_stop(stack, c.media.monitor.stop)
     if c.media.assignments is not None:

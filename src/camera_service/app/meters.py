@@ -10,17 +10,14 @@ directories and components by the code.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
+from camera_service.app.build import Components
 from camera_service.cameras.model import CameraStatus
 from camera_service.observability.health import Status
 from camera_service.observability.metrics import Family
 from camera_service.observability.process import process_families
 from camera_service.storage.disk import disk_usage
 from camera_service.storage.events import SnapshotSaved
-
-if TYPE_CHECKING:  # build.py installs these: no import cycle at run time
-    from camera_service.app.build import Components
 
 
 def install(c: Components) -> None:

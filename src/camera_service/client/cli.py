@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("system-status", help="starting, partial or ready, and the cameras up (viewer)")
     sub.add_parser("subscriptions", help="notification subscription counts (viewer)")
+    sub.add_parser("health", help="each component's health and reason, capacity (viewer)")
     stream = sub.add_parser("stream", help="a camera's stream: URL, status, start, stop")
     stream_sub = stream.add_subparsers(dest="stream_command", required=True, metavar="ACTION")
     for action, text in (
@@ -166,6 +167,8 @@ async def _execute(client: CameraClient, args: argparse.Namespace) -> tuple[Any,
         return await client.create_media_token(args.camera_id, args.ttl), _media_token
     if command == "system-status":
         return await client.get_system_status(), _mapping
+    if command == "health":
+        return await client.get_health(), _mapping
     if command == "subscriptions":
         return await client.get_subscription_stats(), _mapping
     if command == "stream":

@@ -271,6 +271,10 @@ class CameraClient:
     async def get_system_status(self) -> t.SystemStatus:
         return cast(t.SystemStatus, await self.call("get_system_status"))
 
+    async def get_health(self) -> t.Health:
+        """Every component's status and reason, and capacity (any role)."""
+        return cast(t.Health, await self.call("get_health"))
+
     async def get_subscription_stats(self) -> t.SubscriptionStats:
         return cast(t.SubscriptionStats, await self.call("get_subscription_stats"))
 

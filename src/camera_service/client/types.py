@@ -16,6 +16,7 @@ from camera_service.api.contract import (
     CameraList,
     Capabilities,
     CleanupResult,
+    ComponentReport,
     Deleted,
     FileInfo,
     FileList,
@@ -27,6 +28,7 @@ from camera_service.api.contract import (
 )
 from camera_service.api.contract import CameraStatusResult as CameraStatus
 from camera_service.api.contract import DownloadUrlResult as DownloadUrl
+from camera_service.api.contract import HealthResult as Health
 from camera_service.api.contract import ListedFile as FileEntry
 from camera_service.api.contract import MediaTokenResult as MediaToken
 from camera_service.api.contract import MetricsResult as Metrics
@@ -52,12 +54,14 @@ __all__ = [
     "CameraStatus",
     "Capabilities",
     "CleanupResult",
+    "ComponentReport",
     "Deleted",
     "DownloadUrl",
     "FileEntry",
     "FileInfo",
     "FileKind",
     "FileList",
+    "Health",
     "MediaToken",
     "Metrics",
     "RecordingStarted",

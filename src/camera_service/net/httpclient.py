@@ -6,9 +6,11 @@ responses: a keep-alive pool, Content-Length, chunked and read-until-close bodie
 bounded headers and bodies, one deadline per request, and one transparent retry when
 a pooled connection turns out to have been closed by the server.
 
-Plain ``http`` only. Credentials in the base URL (``http://user:pass@host:9997``) are
-sent as Basic auth and never appear in an error message or repr; neither do request
-bodies.
+Plain ``http``; ``https`` (the system's trust store) only for a client made with
+``https=True`` (webhooks leave the machine; the Control API is meant to stay on
+loopback). Credentials in the base URL
+(``http://user:pass@host:9997``) are sent as Basic auth and never appear in an error
+message or repr; neither do request bodies.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import base64
 import contextlib
 import re
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -222,9 +225,10 @@ class HttpClient:
         idle_timeout: float = IDLE_TIMEOUT,
         user_agent: str = "camera-service",
         headers: Mapping[str, str] | None = None,
+        https: bool = False,
     ) -> None:
         parts = urlsplit(base_url)
-        if parts.scheme != "http":
+        if parts.scheme not in (("http", "https") if https else ("http",)):
             raise ValueError(
                 f"unsupported URL scheme {parts.scheme!r}: this client speaks plain http only"
                 " (the MediaMTX Control API is meant to stay on loopback)"
@@ -234,14 +238,16 @@ class HttpClient:
         if timeout <= 0 or max_connections < 1:
             raise ValueError("timeout must be > 0 and max_connections >= 1")
         self.host = parts.hostname
-        self.port = parts.port or 80
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._tls = ssl.create_default_context() if parts.scheme == "https" else None
         self.timeout = timeout
         self.max_body = max_body
         self.idle_timeout = idle_timeout
         self._prefix = parts.path.rstrip("/")
         bracketed = f"[{self.host}]" if ":" in self.host else self.host
         self._where = f"{bracketed}:{self.port}"  # for messages: never the userinfo
-        host_header = bracketed if parts.port in (None, 80) else self._where
+        default_port = 443 if parts.scheme == "https" else 80
+        host_header = bracketed if parts.port in (None, default_port) else self._where
         fixed = [
             f"Host: {host_header}",
             f"User-Agent: {user_agent}",
@@ -251,19 +257,17 @@ class HttpClient:
             # userinfo is percent-encoded in a URL; Basic auth wants it raw
             cred = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
             fixed.append(f"Authorization: Basic {base64.b64encode(cred.encode()).decode()}")
-        for name, value in (headers or {}).items():
-            # Sent on every request; may hold a credential, so the message names no value.
-            if not _TOKEN.fullmatch(name) or any(c < " " or c > "~" for c in value):
-                raise ValueError(f"header {name!r}: name or value not allowed in HTTP/1.1")
-            fixed.append(f"{name}: {value}")
-        self._fixed_headers = "".join(f"{h}\r\n" for h in fixed).encode("latin-1")
+        fixed_lines = "".join(f"{h}\r\n" for h in fixed).encode("latin-1")
+        # Sent on every request; may hold a credential.
+        self._fixed_headers = fixed_lines + _header_lines(headers or {})
         self._slots = asyncio.Semaphore(max_connections)
         self._idle: list[_Conn] = []
         self._all: set[_Conn] = set()
         self._closed = False
 
     def __repr__(self) -> str:
-        return f"HttpClient(http://{self._where}{self._prefix})"
+        scheme = "http" if self._tls is None else "https"
+        return f"HttpClient({scheme}://{self._where}{self._prefix})"
 
     @property
     def idle_connections(self) -> int:
@@ -278,9 +282,13 @@ class HttpClient:
         *,
         idempotent: bool | None = None,
         timeout: float | None = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> HttpResponse:
         """Send one request and read the whole response; any status is returned.
 
+        ``body``: JSON already serialized (instead of ``json``), sent byte for byte (a
+        signature covers it); ``headers``: extra headers of this request only.
         ``path`` must already be encoded (use :func:`quote_segment` for names). A pooled
         connection found closed is replaced once, transparently, when the request is
         idempotent (by method, or as the caller says with ``idempotent``).
@@ -289,8 +297,10 @@ class HttpClient:
             raise HttpError("HTTP client is closed", request_sent=False)
         method = method.upper()
         target = self._target(path, query)
-        body = b"" if json is None else orjson.dumps(json)
-        head = self._head(method, target, body, json is not None)
+        is_json = json is not None or body is not None
+        if body is None:
+            body = b"" if json is None else orjson.dumps(json)
+        head = self._head(method, target, body, is_json, _header_lines(headers or {}))
         retry_stale = method in _IDEMPOTENT if idempotent is None else idempotent
         sent = [False]  # set once a byte may have reached the server
         deadline = self.timeout if timeout is None else timeout
@@ -329,8 +339,10 @@ class HttpClient:
             target += "?" + urlencode(pairs, safe="", quote_via=quote)
         return target
 
-    def _head(self, method: str, target: str, body: bytes, is_json: bool) -> bytes:
-        lines = f"{method} {target} HTTP/1.1\r\n".encode("latin-1") + self._fixed_headers
+    def _head(
+        self, method: str, target: str, body: bytes, is_json: bool, extra: bytes = b""
+    ) -> bytes:
+        lines = f"{method} {target} HTTP/1.1\r\n".encode("latin-1") + self._fixed_headers + extra
         if is_json:
             lines += b"Content-Type: application/json\r\n"
         if body or method in ("POST", "PUT", "PATCH"):
@@ -381,7 +393,7 @@ class HttpClient:
 
     async def _connect(self) -> _Conn:
         try:
-            reader, writer = await asyncio.open_connection(self.host, self.port)
+            reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self._tls)
         except OSError as e:
             reason = e.strerror or type(e).__name__
             if isinstance(e, ConnectionRefusedError):
@@ -420,6 +432,16 @@ class HttpClient:
             ) from None
         response = HttpResponse(parser.status, parser.headers, bytes(parser.body))
         return response, parser.keep_alive and not parser.trailing
+
+
+def _header_lines(headers: Mapping[str, str]) -> bytes:
+    """Header lines; a value may hold a credential, so an error names no value."""
+    out = []
+    for name, value in headers.items():
+        if not _TOKEN.fullmatch(name) or any(c < " " or c > "~" for c in value):
+            raise ValueError(f"header {name!r}: name or value not allowed in HTTP/1.1")
+        out.append(f"{name}: {value}\r\n")
+    return "".join(out).encode("latin-1")
 
 
 def _query_text(value: _QueryValue) -> str:

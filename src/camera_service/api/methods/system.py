@@ -1,5 +1,5 @@
-"""Service-level methods: server info, status, metrics (admin); the Go-era system
-status and subscription figures (viewer)."""
+"""Service-level methods: server info, status, metrics (admin); health and capacity,
+the Go-era system status and subscription figures (viewer)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Literal, cast
 from camera_service import __version__
 from camera_service.api.contract import (
     CapacityEntry,
+    ComponentReport,
+    HealthResult,
     MetricsResult,
     ServerInfo,
     StatusResult,
@@ -17,10 +19,11 @@ from camera_service.api.contract import (
 )
 from camera_service.api.jsonrpc import CAPACITY_EXCEEDED, RpcError
 from camera_service.api.methodtable import Call, MethodSpec, NoParams
+from camera_service.api.redact import redact
 from camera_service.api.session import NOTIFICATION_TOPICS
 from camera_service.auth.identity import Role
 from camera_service.limits import CapacityExceeded
-from camera_service.observability.health import Status
+from camera_service.observability.health import Status, iso
 
 CAPABILITIES = [
     "json_rpc_2.0",
@@ -73,6 +76,26 @@ def get_status(call: Call[NoParams]) -> StatusResult:
         "uptime": round(time.monotonic() - c.started, 3),
         "version": __version__,
         "components": dict(components),
+        "capacity": cast(dict[str, CapacityEntry], c.capacity.report()),
+    }
+
+
+def get_health(call: Call[NoParams]) -> HealthResult:
+    """What a person watching the cameras may know of the service's health: each
+    component's status and its reason in words, and the capacity. The components'
+    ``details`` (the MediaMTX URL, raw errors, ports) stay with get_status and
+    /health/system; below admin, addresses and paths are taken out of the reasons."""
+    c = call.ctx.components
+    health = c.health
+    identity = call.session.identity
+    shown = str if identity is not None and identity.role >= Role.ADMIN else redact
+    components: dict[str, ComponentReport] = {
+        name: {"status": s.status.value, "reason": shown(s.reason), "since": iso(s.since)}
+        for name, s in sorted(health.components.items())
+    }
+    return {
+        "status": health.overall().value,
+        "components": components,
         "capacity": cast(dict[str, CapacityEntry], c.capacity.report()),
     }
 
@@ -162,6 +185,14 @@ METHODS = (
         Role.ADMIN,
         NoParams,
         StatusResult,
+    ),
+    MethodSpec(
+        "get_health",
+        get_health,
+        "Overall health, each component's status and reason, and capacity, for any role.",
+        Role.VIEWER,
+        NoParams,
+        HealthResult,
     ),
     MethodSpec(
         "get_metrics",

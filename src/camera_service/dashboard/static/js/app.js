@@ -2,10 +2,15 @@
 import { Rpc } from "/dashboard/js/rpc.js";
 import { Recordings } from "/dashboard/js/recordings.js";
 import { Snapshots } from "/dashboard/js/snapshots.js";
+import { System } from "/dashboard/js/system.js";
 import { Tile } from "/dashboard/js/tile.js";
 
 const STORE_KEY = "camera-service.credential"; // sessionStorage only: gone with the tab
 const STATUS_POLL_MS = 5000;
+// Reconnecting: the n-th wait is drawn from [c/2, c], c = min(cap, base * 2^n), so the
+// pages of a restarted hub do not all come back in the same second.
+const RECONNECT_BASE_MS = 1000;
+const RECONNECT_CAP_MS = 30000;
 const $ = (id) => document.getElementById(id);
 
 class Session {
@@ -20,7 +25,10 @@ class Session {
     this.toastTimer = null;
     this.recordings = new Recordings(this);
     this.snapshots = new Snapshots(this);
+    this.system = new System(this);
     this.view = "cameras";
+    this.reconnecting = null; // {credential, since, attempt, timer} while the service is away
+    window.addEventListener("online", () => this.reconnectNow());
   }
 
   show(view) {
@@ -35,6 +43,9 @@ class Session {
     $("snapshots").hidden = view !== "snapshots";
     if (view === "snapshots") this.snapshots.load();
     else this.snapshots.stop();
+    $("system").hidden = view !== "system";
+    if (view === "system") this.system.load();
+    else this.system.stop();
   }
 
   get canControl() {
@@ -68,6 +79,7 @@ class Session {
     rpc.on("system_status_update", (p) => this.onSystem(p));
     rpc.onclose = () => this.lost();
     await this.snapshots.attach(rpc);
+    await this.system.attach(rpc);
     const expires = auth.expires_at ? `, until ${new Date(auth.expires_at).toLocaleString()}` : "";
     $("identity").textContent = `${auth.role}${expires}`;
     $("identity").hidden = false;
@@ -75,6 +87,7 @@ class Session {
     $("sign-in").hidden = true;
     $("views").hidden = false;
     this.banner(null);
+    this.reconnected();
     this.show(this.view);
     await this.pollStatus();
     await this.loadCameras();
@@ -149,8 +162,13 @@ class Session {
     try {
       const status = await this.rpc.call("get_system_status");
       this.setMediamtx(!/MediaMTX is unreachable/.test(status.message || ""));
-    } catch {
-      // the connection's own close handler reports a lost service
+    } catch (err) {
+      // A credential that expired while connected: sign in again. A lost service is
+      // reported by the connection's own close handler.
+      if (err.code === -32001) {
+        refused(err);
+        return;
+      }
     }
     if (this.rpc) this.pollTimer = setTimeout(() => this.pollStatus(), STATUS_POLL_MS);
   }
@@ -162,8 +180,9 @@ class Session {
     for (const tile of this.tiles.values()) tile.refresh();
   }
 
-  banner(text) {
+  banner(text, kind = "") {
     $("banner").textContent = text || "";
+    $("banner").dataset.kind = kind;
     $("banner").hidden = !text;
   }
 
@@ -177,8 +196,47 @@ class Session {
   lost() {
     const credential = this.credential;
     this.signOutQuietly();
-    this.banner("The connection to the service was lost: reconnecting…");
-    setTimeout(() => start(credential), 2000);
+    this.reconnect(credential);
+  }
+
+  // Try again and again, waiting longer each time (capped, jittered), until the service
+  // answers or refuses the credential; the view and its state come back with it.
+  reconnect(credential) {
+    if (!this.reconnecting) {
+      this.reconnecting = { credential, since: new Date(), attempt: 0, timer: null, trying: false };
+      this.system.note("connection", "Connection to the service lost");
+      this.system.offline();
+    }
+    $("empty").textContent = "Not connected to the service: the cameras come back when it answers.";
+    $("empty").hidden = false;
+    const r = this.reconnecting;
+    const ceiling = Math.min(RECONNECT_CAP_MS, RECONNECT_BASE_MS * 2 ** r.attempt);
+    const wait = ceiling / 2 + (Math.random() * ceiling) / 2;
+    r.attempt += 1;
+    const since = r.since.toLocaleTimeString([], { hour12: false });
+    const next = Math.max(1, Math.round(wait / 1000));
+    const tries = r.attempt > 1 ? `, ${r.attempt - 1} tries so far` : "";
+    this.banner(`Not connected to the service since ${since}: reconnecting (next try in ${next} s${tries})…`, "reconnecting");
+    clearTimeout(r.timer);
+    r.timer = setTimeout(() => this.reconnectNow(), wait);
+  }
+
+  reconnectNow() {
+    const r = this.reconnecting;
+    if (!r || r.trying) return; // one try at a time (the timer and "online" may meet)
+    clearTimeout(r.timer);
+    r.trying = true;
+    start(r.credential, true).finally(() => (r.trying = false));
+  }
+
+  reconnected() {
+    const r = this.reconnecting;
+    $("empty").textContent = "No camera is connected that you may see.";
+    if (!r) return;
+    clearTimeout(r.timer);
+    this.reconnecting = null;
+    const away = Math.round((Date.now() - r.since.getTime()) / 1000);
+    this.system.note("connection", `Reconnected after ${away} s`);
   }
 
   signOutQuietly() {
@@ -189,6 +247,8 @@ class Session {
   }
 
   signOut() {
+    if (this.reconnecting) clearTimeout(this.reconnecting.timer);
+    this.reconnecting = null;
     this.signOutQuietly();
     sessionStorage.removeItem(STORE_KEY);
     this.credential = null;
@@ -200,6 +260,8 @@ class Session {
     this.recordings.stop();
     $("snapshots").hidden = true;
     this.snapshots.reset();
+    $("system").hidden = true;
+    this.system.reset();
     this.banner(null);
     showSignIn();
   }
@@ -227,15 +289,26 @@ function describe(err) {
   return `Sign-in failed: ${err.message}`;
 }
 
-async function start(credential) {
+// `resume`: the credential was accepted before (this tab's, or a lost connection's), so
+// a service that cannot be reached is waited for; only a refused credential, or one
+// typed in now, leads to the sign-in form.
+async function start(credential, resume = false) {
   try {
     await session.signIn(credential);
   } catch (err) {
-    if (err.code === -32001) sessionStorage.removeItem(STORE_KEY);
-    session.banner(null);
-    for (const id of ["views", "cameras", "recordings", "snapshots"]) $(id).hidden = true;
-    showSignIn(describe(err));
+    if (resume && err.code !== -32001) session.reconnect(credential);
+    else refused(err);
   }
+}
+
+function refused(err) {
+  if (err.code === -32001) sessionStorage.removeItem(STORE_KEY);
+  if (session.reconnecting) clearTimeout(session.reconnecting.timer);
+  session.reconnecting = null;
+  session.signOutQuietly();
+  session.banner(null);
+  for (const id of ["views", "cameras", "recordings", "snapshots", "system", "identity", "sign-out"]) $(id).hidden = true;
+  showSignIn(describe(err));
 }
 
 $("sign-in-form").addEventListener("submit", (ev) => {
@@ -257,5 +330,5 @@ if (fragment.get("token")) {
   history.replaceState(null, "", location.pathname + location.search);
 }
 const stored = sessionStorage.getItem(STORE_KEY);
-if (stored) start(stored);
+if (stored) start(stored, true);
 else showSignIn();

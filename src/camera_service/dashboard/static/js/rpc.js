@@ -19,12 +19,24 @@ export class Rpc {
     this.ws = null;
   }
 
-  open() {
+  open(timeoutMs = 10000) {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(this.url);
       this.ws = ws;
-      ws.onopen = () => resolve(this);
-      ws.onerror = () => reject(new Error(`cannot reach the service at ${this.url}`));
+      const fail = () => reject(new Error(`cannot reach the service at ${this.url}`));
+      // A host that never answers would leave the socket connecting for minutes.
+      const timer = setTimeout(() => {
+        fail();
+        ws.close();
+      }, timeoutMs);
+      ws.onopen = () => {
+        clearTimeout(timer);
+        resolve(this);
+      };
+      ws.onerror = () => {
+        clearTimeout(timer);
+        fail();
+      };
       ws.onmessage = (ev) => this.receive(ev.data);
       ws.onclose = () => {
         for (const p of this.pending.values()) p.reject(new Error("connection closed"));
@@ -40,6 +52,7 @@ export class Rpc {
   }
 
   call(method, params = {}) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return Promise.reject(new Error("not connected to the service"));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
