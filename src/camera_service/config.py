@@ -371,6 +371,21 @@ class MediaTokenConfig(Section):
         return self
 
 
+class FileLinkConfig(Section):
+    default_ttl: PositiveSeconds = live(
+        300.0, "`create_download_url` link lifetime when the call gives no `ttl_seconds`."
+    )
+    max_ttl: PositiveSeconds = live(
+        900.0, "Longest `ttl_seconds` a download link may be asked for; more is -32602.", le=3600
+    )
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> FileLinkConfig:
+        if self.default_ttl > self.max_ttl:
+            raise ValueError("default_ttl must not exceed max_ttl")
+        return self
+
+
 class RateLimitConfig(Section):
     requests_per_minute: int = live(120, "Per connection; past it -32002.", ge=1)
 
@@ -380,6 +395,7 @@ class SecurityConfig(Section):
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     files_require_auth: bool = live(True, "Downloads need a token or API key.")
     media_tokens: MediaTokenConfig = Field(default_factory=MediaTokenConfig)
+    file_links: FileLinkConfig = Field(default_factory=FileLinkConfig)
 
 
 class LoggingConfig(Section):

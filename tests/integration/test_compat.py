@@ -212,6 +212,7 @@ BASELINE = {
     "device": "lab",
     "camera_id": "lab",
     "filename": "lab.jpg",
+    "kind": "snapshot",
     "policy_type": "manual",
     "enabled": False,
     "source": {"type": "test"},

@@ -59,6 +59,7 @@ PARAMS: dict[str, dict[str, object]] = {
     "get_camera_capabilities": {"device": "camera0"},
     "set_retention_policy": {"policy_type": "manual", "enabled": False},
     "get_recording_info": {"filename": "none.mp4"},
+    "create_download_url": {"kind": "recording", "filename": "none.mp4"},
     "get_snapshot_info": {"filename": "none.jpg"},
     "delete_recording": {"filename": "none.mp4"},
     "delete_snapshot": {"filename": "none.jpg"},

@@ -110,6 +110,13 @@ class MediaTokenResult(TypedDict):
     streams: dict[str, str]  # rtsp, webrtc, hls, each carrying the token
 
 
+class DownloadUrlResult(TypedDict):
+    url: str  # the file's download_url with ?token=<link token>
+    kind: Literal["recording", "snapshot"]
+    filename: str
+    expires_at: str
+
+
 # --- streams ------------------------------------------------------------------------------------
 
 

@@ -2,8 +2,9 @@
 (api.md §6).
 
 Order of checks: credentials (401; a media token is refused), then the request target
-(400), then the file (404; also for a file of a camera outside the caller's camera
-scope, by the camera its name names). Only the raw target is trusted: it must be
+(400), then, for a download link token (``create_download_url``), that it names this
+very file (403), then the file (404; also for a file of a camera outside the caller's
+camera scope, by the camera its name names). Only the raw target is trusted: it must be
 exactly ``/files/<kind>/<name>`` with ``<kind>`` a known media dir and ``<name>`` one
 segment whose percent-decoding is valid UTF-8, has no encoded separator and passes
 ``check_basename``. The file is opened through the media dir's descriptor with
@@ -93,7 +94,10 @@ def add_file_routes(
             if require_auth():
                 identity = await _authenticate(request, authenticator, observer)
             kind, directory, name = _target(request.raw_path, dirs)
-            if identity is not None and not _sees(identity, kind, name):
+            if identity is not None and identity.file is not None:
+                if identity.file != (kind, name):
+                    raise _Refused(_wrong_file())
+            elif identity is not None and not _sees(identity, kind, name):
                 raise _missing()  # a camera it may not see: as a missing file
             return _file_response(request, directory, name)
         except _Refused as refused:
@@ -125,7 +129,9 @@ async def _authenticate(
     if token is None:
         raise _Refused(_unauthorized("Authentication required", "authentication_required"))
     try:
-        identity = control_identity(await authenticator.authenticate(token, "auto"))
+        identity = await authenticator.authenticate(token, "auto")
+        if identity.file is None:  # a link token is checked against the target next
+            identity = control_identity(identity)
     except AuthError as exc:
         if observer is not None:
             observer.security_event(
@@ -142,6 +148,15 @@ def _unauthorized(message: str, reason: str) -> Response:
     if reason != "authentication_required":
         challenge += ', error="invalid_token"'  # RFC 6750 §3.1
     return json_response({"error": message, "reason": reason}, 401, {"WWW-Authenticate": challenge})
+
+
+def _wrong_file() -> Response:
+    challenge = f'{CHALLENGE}, error="insufficient_scope"'  # RFC 6750 §3.1
+    return json_response(
+        {"error": "this link is for another file", "reason": "wrong_file"},
+        403,
+        {"WWW-Authenticate": challenge},
+    )
 
 
 # --- request target -------------------------------------------------------------------------

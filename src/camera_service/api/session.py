@@ -29,14 +29,21 @@ MEDIA_TOKEN_REFUSED = (
     "Authentication failed: invalid token for this API - a media token opens camera streams only"
 )
 
+FILE_LINK_REFUSED = (
+    "Authentication failed: invalid token for this API - a download link opens one file only"
+)
+
 _ids = itertools.count(1)
 
 
 def control_identity(identity: Identity) -> Identity:
     """The identity, if it may use the control API (methods, downloads): a media token
-    is good for MediaMTX's read and playback authorization only."""
+    is good for MediaMTX's read and playback authorization only, a download link token
+    for its one file only (``api/files.py`` takes those itself)."""
     if identity.media_only:
         raise AuthError("invalid", MEDIA_TOKEN_REFUSED)
+    if identity.file is not None:
+        raise AuthError("invalid", FILE_LINK_REFUSED)
     return identity
 
 

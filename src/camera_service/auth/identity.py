@@ -77,6 +77,8 @@ class Identity:
     # A media token: good for MediaMTX's read and playback authorization only, never
     # for the control API.
     media_only: bool = False
+    # A download link token: (kind, name) of the one file it may read, nothing else.
+    file: tuple[str, str] | None = None
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and now >= self.expires_at

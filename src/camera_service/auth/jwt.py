@@ -29,10 +29,12 @@ import orjson
 from camera_service.auth.identity import AuthError, Identity, Role, validate_ttl
 from camera_service.auth.scope import (
     CAMERAS_CLAIM,
+    FILE_CLAIM,
     MEDIA_SCOPE,
     SCOPE_CLAIM,
     is_media_scope,
     parse_cameras,
+    parse_file_claim,
 )
 from camera_service.config import Settings
 from camera_service.dirs import DataDirs
@@ -182,6 +184,7 @@ class JwtAuthenticator:
         try:
             cameras = parse_cameras(claims[CAMERAS_CLAIM]) if CAMERAS_CLAIM in claims else None
             media_only = SCOPE_CLAIM in claims and is_media_scope(claims[SCOPE_CLAIM])
+            file = parse_file_claim(claims[FILE_CLAIM]) if FILE_CLAIM in claims else None
         except ValueError:
             raise AuthError("invalid", INVALID) from None
         if now >= exp:
@@ -193,6 +196,7 @@ class JwtAuthenticator:
             expires_at=exp,
             cameras=cameras,
             media_only=media_only,
+            file=file,
         )
 
     def mint(
@@ -205,12 +209,14 @@ class JwtAuthenticator:
         cameras: Sequence[str] | None = None,
         media: bool = False,
         expires_at: float | None = None,
+        file: tuple[str, str] | None = None,
     ) -> str:
         """Integer iat/exp: some older clients decode times as integers.
 
         ``cameras`` limits the token (None: every camera); ``media`` marks a media
         token; ``expires_at`` caps ``exp`` (a media token never outlives the
-        credential it was made from)."""
+        credential it was made from); ``file`` (kind, name) makes a download link
+        token for that one file."""
         if not isinstance(user_id, str) or not user_id.strip():
             raise ValueError("user_id must be a non-empty string")
         role = role if isinstance(role, Role) else Role.parse(role)
@@ -226,6 +232,8 @@ class JwtAuthenticator:
             claims[CAMERAS_CLAIM] = list(parse_cameras(list(cameras)))
         if media:
             claims[SCOPE_CLAIM] = MEDIA_SCOPE
+        if file is not None:
+            claims[FILE_CLAIM] = "/".join(parse_file_claim("/".join(file)))
         payload = _b64encode(orjson.dumps(claims))
         signing_input = f"{_HEADER}.{payload}"
         return f"{signing_input}.{_b64encode(self._sign(signing_input.encode('ascii')))}"

@@ -10,6 +10,12 @@ filters listings with it).
 A media token carries the claim ``scope: "media"`` (or ``"media"`` among the words of
 a space-separated OAuth scope, or in a list): it is good for MediaMTX's read and
 playback authorization only, never for the control API.
+
+A download link token carries the claim ``file: "<kind>/<name>"`` (e.g.
+``"recordings/lab_2026-12-07_07-00-00.mp4"``): it is good for ``GET``/``HEAD`` of that
+one file only. The grammar here is loose on purpose (the file routes compare the claim
+with the request target they have already checked, so a claim naming no real file
+opens nothing); it only keeps out what could never be a target.
 """
 
 from __future__ import annotations
@@ -23,6 +29,10 @@ SCOPE_CLAIM = "scope"
 MEDIA_SCOPE = "media"
 MAX_CAMERAS = 100  # entries in one scope; a real one names a handful
 CAMERA_PATTERN = re.compile(r"[A-Za-z0-9_*?-]{1,64}")
+FILE_CLAIM = "file"
+MAX_NAME_BYTES = 255
+_FILE_KIND = re.compile(r"[a-z]{1,32}")
+_FILE_NAME = re.compile(r"[^/\\\x00-\x1f\x7f]+")
 
 
 def parse_cameras(value: object) -> tuple[str, ...]:
@@ -74,3 +84,21 @@ def is_media_scope(value: object) -> bool:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return MEDIA_SCOPE in value
     raise ValueError("scope must be a string or a list of strings")
+
+
+def parse_file_claim(value: object) -> tuple[str, str]:
+    """A download link's ``file`` claim as ``(kind, name)``: ``"<kind>/<name>"`` with
+    ``kind`` 1-32 of a-z and ``name`` one path segment of at most 255 UTF-8 bytes,
+    without control characters. Raises ValueError for anything else."""
+    if not isinstance(value, str):
+        raise ValueError("file must be a string")
+    kind, slash, name = value.partition("/")
+    if not slash or not _FILE_KIND.fullmatch(kind) or not _FILE_NAME.fullmatch(name):
+        raise ValueError("file must be <kind>/<name>")
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate
+        raise ValueError("file name is not valid UTF-8") from None
+    if size > MAX_NAME_BYTES or name in (".", ".."):
+        raise ValueError("file must be <kind>/<name>")
+    return kind, name

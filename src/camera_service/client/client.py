@@ -244,6 +244,17 @@ class CameraClient:
         params = _given(camera_id=camera_id, ttl_seconds=ttl_seconds)
         return cast(t.MediaToken, await self.call("create_media_token", params))
 
+    async def create_download_url(
+        self,
+        kind: Literal["recording", "snapshot"],
+        filename: str,
+        ttl_seconds: float | None = None,
+    ) -> t.DownloadUrl:
+        """A short-lived URL of one file that needs no header: its path, with a token
+        good for that file only (for a browser's ``<video src>``)."""
+        params = _given(kind=kind, filename=filename, ttl_seconds=ttl_seconds)
+        return cast(t.DownloadUrl, await self.call("create_download_url", params))
+
     async def get_recording_info(self, filename: str) -> t.FileInfo:
         return cast(t.FileInfo, await self.call("get_recording_info", {"filename": filename}))
 

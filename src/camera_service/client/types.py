@@ -33,6 +33,7 @@ from camera_service.api.contract import CameraSourceInfo as CameraSource
 from camera_service.api.contract import CameraStatusResult as CameraStatus
 from camera_service.api.contract import DiscoverCamerasResult as Discovery
 from camera_service.api.contract import DiscoverExternalStreamsResult as ExternalDiscovery
+from camera_service.api.contract import DownloadUrlResult as DownloadUrl
 from camera_service.api.contract import ExternalStreamsResult as ExternalStreams
 from camera_service.api.contract import HealthResult as Health
 from camera_service.api.contract import ListedFile as FileEntry
@@ -67,6 +68,7 @@ __all__ = [
     "ComponentReport",
     "Deleted",
     "Discovery",
+    "DownloadUrl",
     "ExternalDiscovery",
     "ExternalStreams",
     "FileEntry",

@@ -175,6 +175,8 @@ class MediaAccess:
 
     @staticmethod
     def _grant(req: MediaRequest, identity: Identity) -> Decision:
+        if identity.file is not None:  # a download link opens its file, no stream
+            return Decision(Verdict.DENY, "file_link")
         if req.action in SERVER_ACTIONS:
             if identity.media_only or identity.role < Role.ADMIN:
                 return Decision(Verdict.DENY, "role")

@@ -1,5 +1,11 @@
-"""File methods: list_recordings, list_snapshots, get_recording_info, get_snapshot_info
-(viewer), delete_recording, delete_snapshot (operator), over the media index.
+"""File methods: list_recordings, list_snapshots, get_recording_info, get_snapshot_info,
+create_download_url (viewer), delete_recording, delete_snapshot (operator), over the
+media index.
+
+``create_download_url`` gives a URL a ``<video src>`` or ``<img src>`` can open (a
+browser cannot put a header on those): the file's ``download_url`` with a link token
+good for ``GET``/``HEAD`` of that one file only, for minutes, never past the caller's
+own credential (``api/files.py`` checks it; the control API and MediaMTX refuse it).
 
 Every ``filename`` is a plain basename (:func:`storage.names.check_basename`, else
 -32602) of a media file of the method's kind; anything else, symlinks and directories
@@ -11,12 +17,18 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 from pydantic import Field, field_validator
 
-from camera_service.api.contract import Deleted, FileInfo, FileList, ListedFile
+from camera_service.api.contract import (
+    Deleted,
+    DownloadUrlResult,
+    FileInfo,
+    FileList,
+    ListedFile,
+)
 from camera_service.api.jsonrpc import (
     ALREADY_RECORDING,
     FILE_NOT_FOUND,
@@ -25,6 +37,7 @@ from camera_service.api.jsonrpc import (
     RpcError,
     bad_param,
 )
+from camera_service.api.methods.tokens import lifetime, mint_scoped
 from camera_service.api.methodtable import Call, CameraParam, MethodSpec, Params
 from camera_service.api.wire import device_param
 from camera_service.auth.identity import Role
@@ -37,6 +50,7 @@ from camera_service.storage.names import Kind, check_basename
 MAX_OFFSET = 1_000_000_000
 _USB_ID = re.compile(r"camera([0-9]{1,4})")
 URL_PREFIX: dict[Kind, str] = {"recording": "/files/recordings/", "snapshot": "/files/snapshots/"}
+DIR_SEGMENT: dict[Kind, str] = {"recording": "recordings", "snapshot": "snapshots"}
 NOUN: dict[Kind, str] = {"recording": "Recording", "snapshot": "Snapshot"}
 
 
@@ -92,6 +106,23 @@ class FileParams(Params):
     @classmethod
     def _basename(cls, v: Any) -> Any:
         return check_basename(v)  # BadName is a ValueError: -32602 naming filename
+
+
+class DownloadUrlParams(FileParams):
+    kind: Literal["recording", "snapshot"] = Field(
+        description="which media directory: recording or snapshot"
+    )
+    ttl_seconds: float | None = Field(
+        None,
+        gt=0,
+        strict=True,
+        allow_inf_nan=False,
+        description="lifetime in seconds; default security.file_links.default_ttl, "
+        "at most security.file_links.max_ttl",
+    )
+
+
+_P = TypeVar("_P", bound=FileParams)
 
 
 # --- mapping -----------------------------------------------------------------------------------
@@ -157,7 +188,7 @@ def info(cameras: CameraRegistry, entry: MediaEntry) -> FileInfo:
     return result
 
 
-async def existing(call: Call[FileParams], kind: Kind) -> MediaEntry:
+async def existing(call: Call[_P], kind: Kind) -> MediaEntry:
     """The index entry of the file named; -1005 when there is no such file, or it is of
     a camera the caller may not see."""
     name = call.params.filename
@@ -228,6 +259,21 @@ async def delete(kind: Kind, call: Call[FileParams]) -> Deleted:
             {"reason": "delete_failed", "filename": name},
         ) from None
     return {"filename": name, "deleted": True, "message": f"{NOUN[kind]} {name} deleted"}
+
+
+async def create_download_url(call: Call[DownloadUrlParams]) -> DownloadUrlResult:
+    limits = call.ctx.components.settings.security.file_links
+    ttl = lifetime(call.params.ttl_seconds, limits)
+    kind: Kind = call.params.kind
+    entry = await existing(call, kind)
+    # cameras=[]: no camera's stream (MediaMTX refuses a link token anyway)
+    token, expires_at = mint_scoped(call, ttl, cameras=[], file=(DIR_SEGMENT[kind], entry.name))
+    return {
+        "url": f"{download_url(kind, entry.name)}?token={token}",
+        "kind": kind,
+        "filename": entry.name,
+        "expires_at": iso(expires_at),
+    }
 
 
 async def list_recordings(call: Call[ListParams]) -> FileList:
@@ -302,6 +348,15 @@ METHODS = (
         Role.VIEWER,
         FileParams,
         FileInfo,
+        errors=_FOUND,
+    ),
+    MethodSpec(
+        "create_download_url",
+        create_download_url,
+        "A short-lived URL of one file that needs no header (for <video src>, <img src>).",
+        Role.VIEWER,
+        DownloadUrlParams,
+        DownloadUrlResult,
         errors=_FOUND,
     ),
     MethodSpec(

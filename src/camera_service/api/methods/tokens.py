@@ -10,6 +10,7 @@ credential it was made from.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from pydantic import Field
 
@@ -25,6 +26,7 @@ from camera_service.api.methods.cameras import DeviceParams
 from camera_service.api.methodtable import Call, CameraParam, MethodSpec
 from camera_service.api.wire import media_urls
 from camera_service.auth.identity import AuthError, Role
+from camera_service.config import FileLinkConfig, MediaTokenConfig
 from camera_service.observability.health import iso
 
 
@@ -44,14 +46,49 @@ class MediaTokenParams(DeviceParams):
     )
 
 
-def _ttl(call: Call[MediaTokenParams]) -> float:
-    limits = call.ctx.components.settings.security.media_tokens
-    ttl = call.params.ttl_seconds
+def lifetime(ttl: float | None, limits: MediaTokenConfig | FileLinkConfig) -> float:
+    """``ttl_seconds`` as asked, or the default; -32602 past the maximum."""
     if ttl is None:
         return limits.default_ttl
     if ttl > limits.max_ttl:
         raise bad_param("ttl_seconds", f"must be at most {limits.max_ttl:g}")
     return float(ttl)
+
+
+def _ttl(call: Call[MediaTokenParams]) -> float:
+    return lifetime(call.params.ttl_seconds, call.ctx.components.settings.security.media_tokens)
+
+
+def mint_scoped(
+    call: Call[Any],
+    ttl: float,
+    *,
+    cameras: list[str],
+    media: bool = False,
+    file: tuple[str, str] | None = None,
+) -> tuple[str, float]:
+    """A viewer token of the caller's, scoped, that never outlives the caller's own
+    credential; with its ``exp`` as minted (whole seconds)."""
+    identity = call.session.identity
+    assert identity is not None  # a viewer method: the dispatcher authenticated the call
+    tokens = call.ctx.components.tokens
+    now = time.time()
+    token = tokens.mint(
+        identity.user_id,
+        Role.VIEWER,
+        ttl,
+        now,
+        cameras=cameras,
+        media=media,
+        expires_at=identity.expires_at,
+        file=file,
+    )
+    try:
+        minted = tokens.verify(token, now)
+    except AuthError as exc:  # the caller's credential expires within the second
+        raise RpcError(AUTH_REQUIRED, exc.message, {"reason": exc.reason}) from None
+    assert minted.expires_at is not None
+    return token, minted.expires_at
 
 
 def _not_found(camera_id: str) -> RpcError:
@@ -66,27 +103,11 @@ def create_media_token(call: Call[MediaTokenParams]) -> MediaTokenResult:
     camera_id = call.params.camera_id
     if c.cameras.get(camera_id) is None:
         raise _not_found(camera_id)
-    identity = call.session.identity
-    assert identity is not None  # a viewer method: the dispatcher authenticated the call
-    now = time.time()
-    token = c.tokens.mint(
-        identity.user_id,
-        Role.VIEWER,
-        ttl,
-        now,
-        cameras=[camera_id],
-        media=True,
-        expires_at=identity.expires_at,
-    )
-    try:  # its exp as minted: whole seconds, capped by the caller's own expiry
-        minted = c.tokens.verify(token, now)
-    except AuthError as exc:  # the caller's credential expires within the second
-        raise RpcError(AUTH_REQUIRED, exc.message, {"reason": exc.reason}) from None
-    assert minted.expires_at is not None
+    token, expires_at = mint_scoped(call, ttl, cameras=[camera_id], media=True)
     return {
         "token": token,
         "camera_id": camera_id,
-        "expires_at": iso(minted.expires_at),
+        "expires_at": iso(expires_at),
         "streams": media_urls(camera_id, call.session.host, c.settings.mediamtx, token),
     }
 

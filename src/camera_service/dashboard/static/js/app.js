@@ -2,6 +2,7 @@
 import { Rpc } from "/dashboard/js/rpc.js";
 import { CameraPage, cameraRoute } from "/dashboard/js/camera.js";
 import { Recordings } from "/dashboard/js/recordings.js";
+import { Snapshots } from "/dashboard/js/snapshots.js";
 import { System } from "/dashboard/js/system.js";
 import { Tile } from "/dashboard/js/tile.js";
 
@@ -25,6 +26,7 @@ class Session {
     this.pollTimer = null;
     this.toastTimer = null;
     this.recordings = new Recordings(this);
+    this.snapshots = new Snapshots(this);
     this.system = new System(this);
     this.view = "cameras";
     this.reconnecting = null; // {credential, since, attempt, timer} while the service is away
@@ -41,6 +43,9 @@ class Session {
     $("recordings").hidden = view !== "recordings";
     if (view === "recordings") this.recordings.load();
     else this.recordings.stop();
+    $("snapshots").hidden = view !== "snapshots";
+    if (view === "snapshots") this.snapshots.load();
+    else this.snapshots.stop();
     $("system").hidden = view !== "system";
     if (view === "system") this.system.load();
     else this.system.stop();
@@ -76,6 +81,7 @@ class Session {
     rpc.on("recording_status_update", (p) => this.onRecording(p));
     rpc.on("system_status_update", (p) => this.onSystem(p));
     rpc.onclose = () => this.lost();
+    await this.snapshots.attach(rpc);
     await this.system.attach(rpc);
     const expires = auth.expires_at ? `, until ${new Date(auth.expires_at).toLocaleString()}` : "";
     $("identity").textContent = `${auth.role}${expires}`;
@@ -101,6 +107,7 @@ class Session {
     for (const [id, tile] of this.tiles) if (!seen.has(id)) this.drop(id, tile);
     this.showEmpty();
     this.recordings.cameras([...this.tiles.keys()].sort());
+    this.snapshots.cameras([...this.tiles.keys()].sort());
   }
 
   upsert(camera) {
@@ -258,6 +265,8 @@ class Session {
     $("cameras").hidden = true;
     $("recordings").hidden = true;
     this.recordings.stop();
+    $("snapshots").hidden = true;
+    this.snapshots.reset();
     $("system").hidden = true;
     this.system.reset();
     this.banner(null);
@@ -306,7 +315,7 @@ function refused(err) {
   session.reconnecting = null;
   session.signOutQuietly();
   session.banner(null);
-  for (const id of ["views", "cameras", "recordings", "system", "identity", "sign-out"]) $(id).hidden = true;
+  for (const id of ["views", "cameras", "recordings", "snapshots", "system", "identity", "sign-out"]) $(id).hidden = true;
   showSignIn(describe(err));
 }
 

@@ -1,23 +1,11 @@
-// The recordings view: newest first, by camera; play in the page, download, and (for
-// operators) delete after a confirmation. Files come from /files/... with the
-// credential in a header (never in a URL): a recording is fetched whole into a blob
-// the video element plays and seeks in.
+// The recordings view: newest first, filtered by camera and time; play in the page,
+// download, and (for operators) delete after a confirmation. The <video> plays a file
+// straight from its download link (js/files.js): the browser streams it and seeks
+// with Range requests, so a file of any size plays, and no credential is in the URL.
+import { el } from "/dashboard/js/player.js";
+import { Filters, Links, size, when } from "/dashboard/js/files.js";
 
 const LIMIT = 100;
-const MAX_PLAY_BYTES = 512 * 1024 * 1024; // beyond this: download instead
-
-function el(tag, attrs = {}, text = "") {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  if (text) node.textContent = text;
-  return node;
-}
-
-function size(bytes) {
-  if (bytes >= 1 << 30) return `${(bytes / (1 << 30)).toFixed(1)} GiB`;
-  if (bytes >= 1 << 20) return `${(bytes / (1 << 20)).toFixed(1)} MiB`;
-  return `${Math.max(1, Math.round(bytes / 1024))} KiB`;
-}
 
 function length(seconds) {
   if (seconds === null || seconds === undefined) return "recording…";
@@ -29,32 +17,46 @@ export class Recordings {
   constructor(session) {
     this.session = session;
     this.rows = document.getElementById("recording-rows");
-    this.camera = document.getElementById("recording-camera");
+    this.error = document.getElementById("recordings-error");
+    this.count = document.getElementById("recordings-count");
     this.video = document.getElementById("playback");
-    this.blobUrl = null;
-    this.camera.addEventListener("change", () => this.load());
+    this.links = new Links(session);
+    this.filters = new Filters("recording", () => this.load());
+    this.playing = null; // the file in the player
+    this.resumed = 0; // link renewals for the file playing, so a refusal cannot loop
+    this.video.addEventListener("error", () => this.onError());
+    this.video.addEventListener("playing", () => (this.resumed = 0)); // a renewal worked
     document.getElementById("recording-refresh").addEventListener("click", () => this.load());
   }
 
   cameras(ids) {
-    const current = this.camera.value;
-    this.camera.replaceChildren(el("option", { value: "" }, "All cameras"));
-    for (const id of ids) this.camera.append(el("option", { value: id }, id));
-    this.camera.value = ids.includes(current) ? current : "";
+    this.filters.cameras(ids);
   }
 
   async load() {
-    const params = { limit: LIMIT };
-    if (this.camera.value) params.device = this.camera.value;
+    const { params, error } = this.filters.params();
+    this.error.textContent = error || "";
+    this.error.hidden = !error;
+    if (error) {
+      this.rows.replaceChildren();
+      document.getElementById("recordings-empty").hidden = true;
+      this.count.hidden = true;
+      return;
+    }
     let listed;
     try {
-      listed = await this.session.rpc.call("list_recordings", params);
+      listed = await this.session.rpc.call("list_recordings", { ...params, limit: LIMIT });
     } catch (err) {
       this.session.toast(`Cannot list recordings: ${err.message}`);
       return;
     }
     this.rows.replaceChildren(...listed.files.map((f) => this.row(f)));
-    document.getElementById("recordings-empty").hidden = listed.files.length > 0;
+    const empty = document.getElementById("recordings-empty");
+    const filtered = params.device || params.since || params.until;
+    empty.textContent = filtered ? "No recordings match these filters." : "No recordings.";
+    empty.hidden = listed.files.length > 0;
+    this.count.textContent = `The newest ${listed.files.length} of ${listed.total}.`;
+    this.count.hidden = listed.total <= listed.files.length;
   }
 
   row(file) {
@@ -62,6 +64,7 @@ export class Recordings {
     tr.append(
       el("td", {}, file.filename),
       el("td", {}, file.device || "—"),
+      el("td", {}, when(file.modified_time)),
       el("td", {}, length(file.duration)),
       el("td", {}, size(file.file_size)),
     );
@@ -69,7 +72,7 @@ export class Recordings {
     const play = el("button", { type: "button", "data-action": "play" }, "Play");
     play.onclick = () => this.play(file);
     const download = el("button", { type: "button", "data-action": "download" }, "Download");
-    download.onclick = () => this.download(file);
+    download.onclick = () => this.links.download("recording", file.filename);
     actions.append(play, download);
     if (this.session.canControl) {
       const del = el("button", { type: "button", "data-action": "delete" }, "Delete");
@@ -80,42 +83,41 @@ export class Recordings {
     return tr;
   }
 
-  async blob(file) {
-    const headers = { Authorization: `Bearer ${this.session.credential}` };
-    const response = await fetch(file.download_url, { headers });
-    if (!response.ok) throw new Error(`the service answered ${response.status}`);
-    return URL.createObjectURL(await response.blob());
-  }
-
-  async play(file) {
-    if (file.file_size > MAX_PLAY_BYTES) {
-      this.session.toast("Too large to play in the page: download it instead.");
+  async play(file, at = 0) {
+    if (file.filename.toLowerCase().endsWith(".ts") && !this.video.canPlayType("video/mp2t")) {
+      this.session.toast(`This browser cannot play MPEG-TS recordings: download ${file.filename} instead.`);
       return;
     }
     try {
-      const url = await this.blob(file);
-      if (this.blobUrl) URL.revokeObjectURL(this.blobUrl);
-      this.blobUrl = url;
+      const url = await this.links.url("recording", file.filename);
+      if (this.playing !== file.filename) this.resumed = 0;
+      this.playing = file.filename;
       this.video.src = url;
       this.video.dataset.file = file.filename;
       this.video.hidden = false;
+      if (at) this.video.currentTime = at;
       await this.video.play();
     } catch (err) {
+      if (err.name === "AbortError") return; // a newer play() took over
       this.session.toast(`Cannot play ${file.filename}: ${err.message}`);
     }
   }
 
-  async download(file) {
-    try {
-      const url = await this.blob(file);
-      const a = el("a", { href: url, download: file.filename });
-      document.body.append(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 60000);
-    } catch (err) {
-      this.session.toast(`Cannot download ${file.filename}: ${err.message}`);
+  // The player was refused or cut off mid-file (most likely its link expired): again
+  // with a new link, from where it was; once only until it plays again.
+  onError() {
+    const name = this.playing;
+    if (!name || !this.video.getAttribute("src")) return;
+    this.links.forget("recording", name);
+    if (this.resumed >= 1) {
+      const why = this.video.error && this.video.error.code === MediaError.MEDIA_ERR_DECODE
+        ? "the browser cannot decode it"
+        : "the browser cannot play it, or the service refused it";
+      this.session.toast(`Cannot play ${name}: ${why}. Download it instead.`);
+      return;
     }
+    this.resumed += 1;
+    this.play({ filename: name }, this.video.currentTime || 0);
   }
 
   async remove(file) {
@@ -124,6 +126,7 @@ export class Recordings {
       await this.session.rpc.call("delete_recording", { filename: file.filename });
       this.session.toast(`Deleted ${file.filename}`);
       if (this.video.dataset.file === file.filename) this.stop();
+      this.links.forget("recording", file.filename);
     } catch (err) {
       this.session.toast(`Cannot delete ${file.filename}: ${err.message}`);
     }
@@ -131,11 +134,12 @@ export class Recordings {
   }
 
   stop() {
+    this.playing = null;
     this.video.pause();
     this.video.removeAttribute("src");
+    delete this.video.dataset.file;
     this.video.load();
     this.video.hidden = true;
-    if (this.blobUrl) URL.revokeObjectURL(this.blobUrl);
-    this.blobUrl = null;
+    this.links.clear(); // links belong to the identity that asked: none kept past it
   }
 }
