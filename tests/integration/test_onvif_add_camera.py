@@ -15,11 +15,6 @@ pytestmark = pytest.mark.asyncio
 USER, PASSWORD = "admin", "correct-horse"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="add_camera (issue 18 part 1, branch runtime) is not on main yet; written "
-    "against its documented shape",
-)
 async def test_a_discovered_camera_is_added_and_streams(media_stack: MediaStackFactory) -> None:
     async with (
         RtspCamera(640, 360, 15, user=USER, password=PASSWORD) as camera,
