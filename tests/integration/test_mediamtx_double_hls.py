@@ -6,6 +6,7 @@ for a path without configuration before any authentication, CORS for ``*``."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 
@@ -16,7 +17,12 @@ from hypothesis import strategies as st
 
 from tests.integration.test_mediamtx_double_auth import PUBLISH, AuthServer
 from tests.support.mediamtx.dataplane import DataPlane
-from tests.support.mediamtx.hls import HlsServer, http_credentials, with_query
+from tests.support.mediamtx.hls import (
+    FIRST_SEGMENT_TIMEOUT,
+    HlsServer,
+    http_credentials,
+    with_query,
+)
 from tests.support.properties import examples
 
 needs_media = pytest.mark.needs("ffmpeg", "ffprobe", "rtsp-server-perl")
@@ -94,6 +100,33 @@ async def test_a_stream_plays_with_every_request_authorized(
     # The muxer is one of the path's readers: it started the on-demand publisher.
     state = hls.plane.path_state("cam")
     assert state is not None and state["ready"] is True
+
+
+@needs_media
+async def test_requests_never_wait_again_once_the_first_segment_is_gone(hls: HlsServer) -> None:
+    # FFmpeg deletes seg0.ts a segment after it slid out of the playlist (its
+    # hls_delete_threshold), so once seg1.ts is out too (~8 s in); a started
+    # muxer answers at once from then on, as MediaMTX's does, instead of waiting for a
+    # first segment that never comes back.
+    url = f"http://127.0.0.1:{hls.port}/cam"
+    headers = {"Authorization": basic("u", "p")}
+    quick = aiohttp.ClientTimeout(total=FIRST_SEGMENT_TIMEOUT / 3)
+    async with aiohttp.ClientSession(headers=headers) as s:
+        async with s.get(f"{url}/index.m3u8") as r:  # starts the muxer, waits for seg0
+            assert r.status == 200
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30.0
+        while True:
+            async with s.get(f"{url}/stream.m3u8", timeout=quick) as r:
+                assert r.status == 200
+                segments = [ln for ln in (await r.text()).splitlines() if ln.endswith(".ts")]
+            if not {"seg0.ts", "seg1.ts"} & set(segments):
+                break
+            assert loop.time() < deadline, "seg1.ts never left the playlist"
+            await asyncio.sleep(0.5)  # pacing a player's playlist reloads
+        for uri in ("index.m3u8", "stream.m3u8", segments[-1]):
+            async with s.get(f"{url}/{uri}", timeout=quick) as r:
+                assert r.status == 200, uri
 
 
 async def test_preflight_is_answered_for_any_origin() -> None:

@@ -16,8 +16,9 @@ server: HLS"; "Authentication"), and how the double does it:
   get the same query, so a player that was given ``index.m3u8?jwt=...`` sends the token
   on every later request (MediaMTX issue 3275, fixed in v1.8);
 - a path's muxer starts on the first request (``hlsAlwaysRemux: no``) as a reader of the
-  path, so an on-demand source starts for it; the request waits until the first segment
-  exists, and the muxer closes after ``hlsMuxerCloseAfter`` (60 s) without a request;
+  path, so an on-demand source starts for it; a request to a starting muxer waits until
+  its first segment exists (later requests never wait), and the muxer closes after
+  ``hlsMuxerCloseAfter`` (60 s) without a request;
 - ``Access-Control-Allow-Origin`` is ``hlsAllowOrigin`` (``*``), with
   ``Access-Control-Allow-Credentials: true``; ``OPTIONS`` answers the preflight.
 
@@ -105,6 +106,9 @@ class _Muxer:
     process: asyncio.subprocess.Process | None = None
     last_request: float = field(default_factory=time.monotonic)
     bandwidth: int = 0  # bits/s, from the first segment (one second of media)
+    # Its first segment and playlist were written. Only a starting muxer makes requests
+    # wait: FFmpeg deletes seg0.ts once it leaves the playlist (delete_segments).
+    started: bool = False
 
     @property
     def running(self) -> bool:
@@ -268,16 +272,18 @@ class HlsServer(StartStop):
                 stderr=asyncio.subprocess.DEVNULL,
                 start_new_session=True,
             )
-        # Only a new muxer is waited for: a running one has deleted seg0.ts by now.
+        if muxer.started:
+            return muxer
         deadline = time.monotonic() + FIRST_SEGMENT_TIMEOUT
-        while not muxer.bandwidth and (
-            not (muxer.directory / "seg0.ts").is_file() or not (muxer.directory / MEDIA).is_file()
-        ):
+        first = muxer.directory / "seg0.ts"
+        while not first.is_file() or not (muxer.directory / MEDIA).is_file():
             if not muxer.running or time.monotonic() > deadline:
                 return None
             await asyncio.sleep(0.1)  # polling a file FFmpeg writes; no event to wait on
-        if not muxer.bandwidth:
-            muxer.bandwidth = max(1, (muxer.directory / "seg0.ts").stat().st_size * 8)
+        with contextlib.suppress(FileNotFoundError):  # already rotated out: keep 1 bit/s
+            muxer.bandwidth = first.stat().st_size * 8
+        muxer.bandwidth = max(1, muxer.bandwidth)
+        muxer.started = True
         return muxer
 
     def _argv(self, name: str, directory: Path) -> list[str]:
