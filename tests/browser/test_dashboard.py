@@ -44,6 +44,7 @@ async def test_sign_in_refuses_a_bad_credential_then_accepts_a_good_one(
 
 
 async def test_grid_shows_both_cameras_and_a_live_tile_plays(page: Page, stack: Stack) -> None:
+    stack.webrtc.enabled = False  # this one is over HLS; tests/browser/test_webrtc.py: WebRTC
     await sign_in(page, stack, make_token("operator"))
     tiles = page.locator(".tile")
     await expect(tiles).to_have_count(2, timeout=WAIT_MS)
@@ -137,7 +138,8 @@ async def test_mediamtx_stopped_is_said_in_words(page: Page, stack: Stack) -> No
     await sign_in(page, stack, make_token("viewer"))
     lab = page.locator('.tile[data-camera="lab"]')
     await expect(lab).to_have_attribute("data-state", "playing", timeout=WAIT_MS)
-    await stack.hls.stop()  # MediaMTX goes away: its HLS server and Control API
+    await stack.hls.stop()  # MediaMTX goes away: its HLS and WebRTC servers, Control API
+    await stack.webrtc.stop()
     await stack.mtx.stop()
     await expect(page.locator("#banner")).to_contain_text("MediaMTX is down", timeout=WAIT_MS)
     for camera in ("lab", "yard"):

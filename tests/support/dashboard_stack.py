@@ -1,7 +1,7 @@
 """What the dashboard runs against, for the browser tests and ``bench/dashboard.py``: the
 service as its own process, the MediaMTX double's Control API, its RTSP data plane and
-its HLS server, with two live test-pattern cameras (``lab``, ``yard``) and MediaMTX
-authorizing reads through the service, as in production.
+its HLS and WebRTC (WHEP) servers, with two live test-pattern cameras (``lab``, ``yard``)
+and MediaMTX authorizing reads through the service, as in production.
 
     async with dashboard_stack(tmp_path) as stack:
         ...  # open stack.url in a browser
@@ -25,6 +25,7 @@ from tests.support.mediamtx.dataplane import DataPlane
 from tests.support.mediamtx.double import MediaMtxDouble
 from tests.support.mediamtx.fixtures import assert_no_violations
 from tests.support.mediamtx.hls import HlsServer
+from tests.support.mediamtx.webrtc import WebRtcServer
 from tests.support.service_process import ServiceProcess, write_config
 
 YARD = {"type": "test", "id": "yard", "resolution": "640x360", "fps": 15}
@@ -40,6 +41,10 @@ CHROMIUM_ARGS = [
     "--no-pings",
     "--metrics-recording-only",
     "--autoplay-policy=no-user-gesture-required",
+    # WebRTC on loopback, as the double offers it: host candidates on lo, not hidden
+    # behind mDNS names.
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
 ]
 
 
@@ -52,6 +57,7 @@ class Stack:
     mtx: MediaMtxDouble
     plane: DataPlane
     hls: HlsServer
+    webrtc: WebRtcServer
     config: Path
     sections: dict[str, Any] = field(default_factory=dict)
 
@@ -87,18 +93,21 @@ async def dashboard_stack(
     await plane.start()
     mtx = MediaMtxDouble(work_dir=tmp_path, data_plane=plane)
     hls = HlsServer(plane)
+    webrtc = WebRtcServer(plane)
     stack: Stack | None = None
     try:
         health_port = free_port()
         plane.configure_auth(auth_fields(auth_url("127.0.0.1", health_port)))
         await mtx.start()
         await hls.start()
+        await webrtc.start()
         sources = cameras if cameras is not None else [dict(LAB), dict(YARD)]
         sections: dict[str, Any] = {
             "mediamtx": {
                 "api_url": mtx.api_url,
                 "rtsp_port": plane.rtsp_port,
                 "hls_port": hls.port,
+                "webrtc_port": webrtc.port,
                 "check_interval": 0.2,
                 "request_timeout": 2.0,
                 "on_demand_close_after": 5.0,
@@ -110,7 +119,7 @@ async def dashboard_stack(
             "server": {"port": free_port()},
         }
         config = write_config(tmp_path / "config.yaml", tmp_path / "data", **sections)
-        stack = Stack(await ServiceProcess.start(config), mtx, plane, hls, config, sections)
+        stack = Stack(await ServiceProcess.start(config), mtx, plane, hls, webrtc, config, sections)
         yield stack
     finally:
         if stack is not None:  # the service a test may have restarted
@@ -121,6 +130,7 @@ async def dashboard_stack(
                 await service.exit_code()
             finally:
                 await service.kill()
+        await webrtc.stop()
         await hls.stop()
         await mtx.stop()
         await plane.stop()

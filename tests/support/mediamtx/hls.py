@@ -69,6 +69,30 @@ def http_credentials(authorization: str | None) -> Credentials:
     return rtsp_credentials(authorization)
 
 
+async def authorize_read(
+    plane: DataPlane, request: web.Request, name: str, protocol: str, cors: dict[str, str]
+) -> web.Response | None:
+    """Ask the auth manager whether ``request`` may read ``name`` over ``protocol``
+    (``hls``, ``webrtc``) as MediaMTX's HTTP servers do; None if it may, else the ``401``."""
+    outcome = await plane.auth.authenticate(
+        credentials=http_credentials(request.headers.get("Authorization")),
+        ip=request.remote or LOOPBACK,
+        action="read",
+        path=name,
+        protocol=protocol,
+        id=None,
+        query=request.query_string,
+    )
+    if outcome.ok:
+        return None
+    headers = dict(cors)
+    headers["WWW-Authenticate"] = f'Basic realm="{REALM}"'
+    if not outcome.ask_credentials:
+        plane.auth_refused += 1
+        await plane.auth.pause()
+    return web.Response(status=401, headers=headers)
+
+
 def with_query(playlist: str, query: str) -> str:
     """``playlist`` with ``query`` on every URI it names (lines that are not tags, and
     ``URI="..."`` attributes)."""
@@ -232,25 +256,7 @@ class HlsServer(StartStop):
         return web.Response(body=body, content_type=content_type, headers=headers)
 
     async def _authorize(self, request: web.Request, name: str) -> web.Response | None:
-        credentials = http_credentials(request.headers.get("Authorization"))
-        peer = request.remote or LOOPBACK
-        outcome = await self.plane.auth.authenticate(
-            credentials=credentials,
-            ip=peer,
-            action="read",
-            path=name,
-            protocol="hls",
-            id=None,
-            query=request.query_string,
-        )
-        if outcome.ok:
-            return None
-        headers = self._cors()
-        headers["WWW-Authenticate"] = f'Basic realm="{REALM}"'
-        if not outcome.ask_credentials:
-            self.plane.auth_refused += 1
-            await self.plane.auth.pause()
-        return web.Response(status=401, headers=headers)
+        return await authorize_read(self.plane, request, name, "hls", self._cors())
 
     # -- muxers
 

@@ -1,11 +1,17 @@
 // One camera's live picture in a page: a stream while wanted and playable, else the
-// reason in words beside the newest snapshot (docs/api.md "create_media_token"). The
-// grid's tiles and the camera page each hold one; `host` gets the state as
-// `data-state` (loading, playing, paused, disconnected, mediamtx-down, error, ...).
+// reason in words beside the newest snapshot, refreshed (docs/api.md "Dashboard"). The
+// live stream is WebRTC through MediaMTX's WHEP endpoint first, HLS when WHEP fails or
+// shows no frame in time. The grid's tiles and the camera page each hold one; `host`
+// gets the state as `data-state` (loading, playing, paused, disconnected,
+// mediamtx-down, error, ...) and what carries the picture as `data-transport`
+// (webrtc, hls, still).
 import Hls from "/dashboard/vendor/hls.light.min.mjs";
+import { WhepSession, whepUrl } from "/dashboard/js/whep.js";
 
 const TOKEN_TTL = 300; // seconds a media token lives; renewed at 80 %
 const RETRY_MS = 5000;
+const FIRST_FRAME_MS = 8000; // a WebRTC session with no frame by then: HLS instead
+const STILL_MS = 10000; // how often the still picture is fetched again
 
 export function el(tag, attrs = {}, text = "") {
   const node = document.createElement(tag);
@@ -33,7 +39,12 @@ export class Player {
     this.host = host;
     this.visible = false;
     this.hls = null;
+    this.whep = null;
+    this.webrtcFailure = "";
+    this.noPicture = false;
     this.token = null;
+    this.frameTimer = null;
+    this.stillTimer = null;
     this.renewTimer = null;
     this.retryTimer = null;
     this.snapshotUrl = null;
@@ -44,6 +55,10 @@ export class Player {
     this.notice = el("p", { class: "notice", role: "status" });
     this.root.append(this.image, this.video, this.notice);
     this.video.addEventListener("playing", () => {
+      if (!this.hls && !this.whep) return;
+      clearTimeout(this.frameTimer);
+      this.stopStill();
+      this.image.hidden = true;
       this.setState("playing");
       mark(`tile-frame:${this.id}`); // bench/dashboard.py: time to the first frame
     });
@@ -70,6 +85,7 @@ export class Player {
     const c = this.camera;
     if (c.status !== "CONNECTED") {
       this.stop();
+      this.stopStill();
       this.setState("disconnected", "Camera disconnected: no picture until it is back.");
     } else if (!this.session.mediamtxUp) {
       this.stop();
@@ -77,8 +93,10 @@ export class Player {
       this.showSnapshot();
     } else if (!this.visible) {
       this.stop();
+      this.stopStill();
+      this.setTransport(null);
       this.setState("paused", "Off screen: not streaming.");
-    } else if (!this.hls) {
+    } else if (!this.hls && !this.whep) {
       this.play();
     }
   }
@@ -88,14 +106,19 @@ export class Player {
     this.notice.textContent = message;
   }
 
+  setTransport(transport) {
+    if (transport) this.host.dataset.transport = transport;
+    else delete this.host.dataset.transport;
+  }
+
+  // Still on a reason (the still picture beside it): say "Retrying…" again, not "loading".
+  get still() {
+    return this.host.dataset.transport === "still";
+  }
+
   async play() {
     clearTimeout(this.retryTimer);
-    if (!Hls.isSupported()) {
-      this.setState("unsupported", "This browser cannot play HLS (no Media Source Extensions).");
-      this.showSnapshot();
-      return;
-    }
-    this.setState("loading", "Connecting to the stream…");
+    if (!this.still) this.setState("loading", "Connecting to the stream…");
     mark(`tile-open:${this.id}`);
     let media;
     try {
@@ -104,15 +127,70 @@ export class Player {
       this.fail(`No stream credential: ${err.message}`);
       return;
     }
-    if (!this.visible || this.camera.status !== "CONNECTED" || !this.session.mediamtxUp) return;
+    if (!this.wanted()) return;
     this.token = media.token;
     this.scheduleRenewal();
+    if (!this.noPicture && media.streams.webrtc && typeof RTCPeerConnection === "function") {
+      const why = await this.playWebrtc(media.streams.webrtc);
+      if (!why || !this.wanted()) return;
+      this.webrtcFailure = why;
+    } else if (!this.noPicture) {
+      this.webrtcFailure = "this browser has no WebRTC";
+    }
+    this.playHls(media.streams.hls);
+  }
+
+  wanted() {
+    return this.visible && this.camera.status === "CONNECTED" && this.session.mediamtxUp;
+  }
+
+  // WebRTC through WHEP; resolves with why it cannot play, or "" once it is started.
+  async playWebrtc(streamUrl) {
+    const session = new WhepSession(whepUrl(withToken(streamUrl, this.token)), (reason) => {
+      if (session !== this.whep) return;
+      // A dropped session (MediaMTX restarted, network gone): connect again.
+      this.stop();
+      this.setState("loading", `Reconnecting: ${reason}…`);
+      this.retryTimer = setTimeout(() => this.refresh(), 1000);
+    });
+    this.whep = session;
+    try {
+      const stream = await session.start();
+      if (session !== this.whep) return "";
+      this.setTransport("webrtc");
+      this.video.srcObject = stream;
+      this.video.play().catch(() => {});
+    } catch (err) {
+      session.stop();
+      if (session === this.whep) this.whep = null;
+      return `WebRTC: ${err.message}`;
+    }
+    clearTimeout(this.frameTimer);
+    this.frameTimer = setTimeout(() => {
+      if (session !== this.whep || this.host.dataset.state === "playing") return;
+      session.stop();
+      this.whep = null;
+      this.video.srcObject = null;
+      // HLS until the chain starts over (fail()): WebRTC connects here but shows nothing.
+      this.noPicture = true;
+      this.webrtcFailure = "WebRTC: no picture arrived";
+      if (this.wanted()) this.play();
+    }, FIRST_FRAME_MS);
+    return "";
+  }
+
+  playHls(hlsUrl) {
+    if (!Hls.isSupported()) {
+      this.fail(`The stream can't play: ${this.webrtcFailure}, and this browser cannot play HLS (no Media Source Extensions).`);
+      return;
+    }
     const hls = new Hls({
       liveDurationInfinity: true,
       manifestLoadingMaxRetry: 2,
       xhrSetup: (xhr, url) => xhr.open("GET", withToken(url, this.token), true),
     });
     this.hls = hls;
+    this.setTransport("hls");
     hls.on(Hls.Events.ERROR, (_event, data) => {
       if (!data.fatal || hls !== this.hls) return;
       const code = data.response && data.response.code;
@@ -120,9 +198,9 @@ export class Player {
       if (code === 401 || code === 403) why = "not authorized to watch this camera";
       else if (code === 404) why = "the stream is not available";
       else if (data.type === Hls.ErrorTypes.NETWORK_ERROR) why = "MediaMTX cannot be reached";
-      this.fail(`The stream can't play: ${why}.`);
+      this.fail(`The stream can't play: ${this.webrtcFailure}; HLS: ${why}.`);
     });
-    hls.loadSource(media.streams.hls);
+    hls.loadSource(hlsUrl);
     hls.attachMedia(this.video);
     this.video.play().catch(() => {});
   }
@@ -140,26 +218,47 @@ export class Player {
     }, TOKEN_TTL * 800);
   }
 
+  // Neither transport plays: the still picture, refreshed, beside the reason; the live
+  // stream is tried again meanwhile.
   fail(message) {
     this.stop();
+    this.noPicture = false;
     this.setState("error", `${message} Retrying…`);
     this.showSnapshot();
     this.retryTimer = setTimeout(() => this.refresh(), RETRY_MS);
   }
 
+  stopStill() {
+    clearInterval(this.stillTimer);
+    this.stillTimer = null;
+  }
+
   stop() {
     clearTimeout(this.renewTimer);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.frameTimer);
     if (this.hls) {
       this.hls.destroy();
       this.hls = null;
     }
+    if (this.whep) {
+      this.whep.stop();
+      this.whep = null;
+    }
+    this.video.srcObject = null;
     this.video.removeAttribute("src");
     this.video.load();
   }
 
-  // The newest snapshot of the camera, when there is one: a picture beside the reason.
-  async showSnapshot() {
+  // The newest snapshot of the camera (what a viewer may see: docs/api.md "Dashboard"),
+  // fetched now and every STILL_MS until a stream plays: a picture beside the reason.
+  showSnapshot() {
+    this.setTransport("still");
+    if (!this.stillTimer) this.stillTimer = setInterval(() => this.fetchStill(), STILL_MS);
+    this.fetchStill();
+  }
+
+  async fetchStill() {
     try {
       const listed = await this.session.rpc.call("list_snapshots", { device: this.id, limit: 1 });
       const file = listed.files[0];
@@ -169,7 +268,8 @@ export class Player {
       if (this.snapshotUrl) URL.revokeObjectURL(this.snapshotUrl);
       this.snapshotUrl = URL.createObjectURL(await response.blob());
       this.image.src = this.snapshotUrl;
-      this.image.alt = `Latest snapshot of ${this.id} (${file.modified_time})`;
+      this.image.alt = `Latest snapshot of ${this.id}: ${file.filename} (${file.modified_time})`;
+      this.image.dataset.fetched = String(Date.now());
       this.image.hidden = false;
     } catch {
       // no snapshot: the notice alone says why there is no picture
@@ -178,6 +278,7 @@ export class Player {
 
   destroy() {
     this.stop();
+    this.stopStill();
     if (this.snapshotUrl) URL.revokeObjectURL(this.snapshotUrl);
   }
 }
