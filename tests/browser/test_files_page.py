@@ -27,6 +27,7 @@ from tests.browser.conftest import Stack, screenshot
 from tests.browser.test_dashboard import WAIT_MS, sign_in
 from tests.conftest import make_token
 from tests.rpc import RpcClient
+from tests.support.system import require
 
 BIG_SECONDS = 30
 
@@ -35,6 +36,7 @@ BIG_SECONDS = 30
 def big_mp4(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 30 s H.264 MP4 of about 80 MB (noise does not compress): far more than a
     browser reads ahead, so a seek near its end needs a new Range request."""
+    require("chromium", "ffmpeg")
     path = tmp_path_factory.mktemp("media") / "big.mp4"
     subprocess.run(
         [

@@ -20,16 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from onvif import ONVIFCamera
-from wsdiscovery.actions import constructProbe
-from wsdiscovery.message import createSOAPMessage, parseSOAPMessage
-from wsdiscovery.qname import QName
-
 from camera_service.config import OnvifConfig
 
 log = logging.getLogger(__name__)
 
-NVT = QName("http://www.onvif.org/ver10/network/wsdl", "NetworkVideoTransmitter", "dn")
+# The SOAP libraries (zeep, lxml, ...) load only when a discovery runs: a service that
+# never discovers keeps their import time and memory (tests/integration/test_footprint.py).
+NVT = ("http://www.onvif.org/ver10/network/wsdl", "NetworkVideoTransmitter", "dn")
 WS_DISCOVERY_PORT = 3702
 
 
@@ -77,7 +74,11 @@ class Credentials:
 
 def probe_message() -> tuple[str, bytes]:
     """A WS-Discovery Probe for ONVIF video transmitters: its message id and bytes."""
-    env = constructProbe([NVT], [])
+    from wsdiscovery.actions import constructProbe
+    from wsdiscovery.message import createSOAPMessage
+    from wsdiscovery.qname import QName
+
+    env = constructProbe([QName(*NVT)], [])
     message_id = f"urn:uuid:{uuid.uuid4()}"
     env.setMessageId(message_id)
     return message_id, str(createSOAPMessage(env)).encode()
@@ -86,6 +87,8 @@ def probe_message() -> tuple[str, bytes]:
 def parse_probe_matches(data: bytes, message_id: str, source: str) -> list[ProbeMatch]:
     """The ProbeMatches in one datagram that answer our probe; [] for anything else
     (not XML, not a ProbeMatches, another probe's answer, no usable service URL)."""
+    from wsdiscovery.message import parseSOAPMessage
+
     try:
         env = parseSOAPMessage(data, source)
     except Exception:  # wsdiscovery's DOM walk raises whatever a malformed tree gives
@@ -165,6 +168,8 @@ def _text(value: object) -> str | None:
 async def _query(device: Device, credentials: Credentials | None) -> None:
     # The library signs every request; without credentials an empty token, which a
     # camera that needs none ignores.
+    from onvif import ONVIFCamera
+
     camera = ONVIFCamera(
         device.host,
         device.port,

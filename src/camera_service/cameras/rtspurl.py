@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 MASK = "********"
 _HOST = re.compile(r"[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\]")
@@ -48,7 +48,9 @@ def split_credentials(url: str) -> SplitUrl:
         password = unquote(pw) if colon else None
         if username is None:
             raise ValueError("has credentials without a user name")
-    bare = urlunsplit((parts.scheme.lower(), hostport, parts.path, parts.query, parts.fragment))
+    # The rest of the URL as it was written (urlunsplit would drop an empty "?" or "#").
+    rest = url[len(parts.scheme) + 3 + len(parts.netloc) :]
+    bare = f"{parts.scheme.lower()}://{hostport}{rest}"
     if not _BARE.fullmatch(bare):
         raise ValueError("must be rtsp://host[:port]/path")
     return SplitUrl(bare, username, password)

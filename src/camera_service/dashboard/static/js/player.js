@@ -9,9 +9,13 @@ import Hls from "/dashboard/vendor/hls.light.min.mjs";
 import { WhepSession, whepUrl } from "/dashboard/js/whep.js";
 
 const TOKEN_TTL = 300; // seconds a media token lives; renewed at 80 %
+// A tile that cannot play retries after RETRY_MS, doubling to RETRY_MAX_MS, reusing its
+// token while it has half its life left: a grid of failing tiles must stay within the
+// connection's rate limit (security.rate_limit, 120 calls a minute by default).
 const RETRY_MS = 5000;
+const RETRY_MAX_MS = 60000;
 const FIRST_FRAME_MS = 8000; // a WebRTC session with no frame by then: HLS instead
-const STILL_MS = 10000; // how often the still picture is fetched again
+const STILL_MS = 15000; // how often the still picture is fetched again
 
 export function el(tag, attrs = {}, text = "") {
   const node = document.createElement(tag);
@@ -41,6 +45,9 @@ export class Player {
     this.hls = null;
     this.whep = null;
     this.webrtcFailure = "";
+    this.retryDelay = RETRY_MS;
+    this.media = null; // the last create_media_token result, reused while fresh
+    this.stillFetched = 0;
     this.noPicture = false;
     this.token = null;
     this.frameTimer = null;
@@ -56,6 +63,8 @@ export class Player {
     this.root.append(this.image, this.video, this.notice);
     this.video.addEventListener("playing", () => {
       if (!this.hls && !this.whep) return;
+      this.retryDelay = RETRY_MS;
+      delete this.host.dataset.retries;
       clearTimeout(this.frameTimer);
       this.stopStill();
       this.image.hidden = true;
@@ -120,16 +129,22 @@ export class Player {
     clearTimeout(this.retryTimer);
     if (!this.still) this.setState("loading", "Connecting to the stream…");
     mark(`tile-open:${this.id}`);
-    let media;
-    try {
-      media = await this.session.rpc.call("create_media_token", { camera_id: this.id, ttl_seconds: TOKEN_TTL });
-    } catch (err) {
-      this.fail(`No stream credential: ${err.message}`);
-      return;
+    let media = this.media;
+    const left = media ? Date.parse(media.expires_at) - Date.now() : 0;
+    if (!media || left < (TOKEN_TTL * 1000) / 2) {
+      try {
+        media = await this.session.rpc.call("create_media_token", { camera_id: this.id, ttl_seconds: TOKEN_TTL });
+      } catch (err) {
+        this.fail(`No stream credential: ${err.message}`);
+        return;
+      }
+      this.media = media;
+      this.scheduleRenewal();
+    } else {
+      this.scheduleRenewal(left - TOKEN_TTL * 200); // stop() cleared it: renew at 80 % again
     }
     if (!this.wanted()) return;
     this.token = media.token;
-    this.scheduleRenewal();
     if (!this.noPicture && media.streams.webrtc && typeof RTCPeerConnection === "function") {
       const why = await this.playWebrtc(media.streams.webrtc);
       if (!why || !this.wanted()) return;
@@ -205,17 +220,18 @@ export class Player {
     this.video.play().catch(() => {});
   }
 
-  scheduleRenewal() {
+  scheduleRenewal(delay = TOKEN_TTL * 800) {
     clearTimeout(this.renewTimer);
     this.renewTimer = setTimeout(async () => {
       try {
         const media = await this.session.rpc.call("create_media_token", { camera_id: this.id, ttl_seconds: TOKEN_TTL });
+        this.media = media;
         this.token = media.token;
         this.scheduleRenewal();
       } catch {
         // the next request is refused and the error handler says so
       }
-    }, TOKEN_TTL * 800);
+    }, delay);
   }
 
   // Neither transport plays: the still picture, refreshed, beside the reason; the live
@@ -225,7 +241,9 @@ export class Player {
     this.noPicture = false;
     this.setState("error", `${message} Retrying…`);
     this.showSnapshot();
-    this.retryTimer = setTimeout(() => this.refresh(), RETRY_MS);
+    this.retryTimer = setTimeout(() => this.refresh(), this.retryDelay);
+    this.host.dataset.retries = String(Number(this.host.dataset.retries || 0) + 1);
+    this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX_MS);
   }
 
   stopStill() {
@@ -255,10 +273,11 @@ export class Player {
   showSnapshot() {
     this.setTransport("still");
     if (!this.stillTimer) this.stillTimer = setInterval(() => this.fetchStill(), STILL_MS);
-    this.fetchStill();
+    if (Date.now() - this.stillFetched >= STILL_MS) this.fetchStill();  // not once per retry
   }
 
   async fetchStill() {
+    this.stillFetched = Date.now();
     try {
       const listed = await this.session.rpc.call("list_snapshots", { device: this.id, limit: 1 });
       const file = listed.files[0];
