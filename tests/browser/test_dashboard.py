@@ -4,6 +4,9 @@ person sees when MediaMTX is down."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from playwright.async_api import Browser, Page, expect
 
 from tests.browser.conftest import Stack, screenshot
@@ -11,6 +14,16 @@ from tests.conftest import make_token
 from tests.rpc import RpcClient
 
 WAIT_MS = 30_000
+
+
+async def until_ready(client: RpcClient) -> None:
+    """Until the service has seen MediaMTX and applied the cameras' paths: a recording
+    asked for before that is refused (-1003), rightly, and a loaded machine gets there
+    later than a test's first call."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while (await client.call("get_system_status"))["status"] != "ready":
+        assert time.monotonic() < deadline, "the service never became ready"
+        await asyncio.sleep(0.1)  # polling the service's own answer, with a deadline
 
 
 async def sign_in(page: Page, stack: Stack, credential: str) -> None:
@@ -185,6 +198,7 @@ async def test_a_recording_plays_in_the_page_and_an_operator_deletes_it(
     client = await RpcClient.connect(stack.service.ws_url)
     try:
         await client.call("authenticate", {"auth_token": make_token("operator")})
+        await until_ready(client)
         await client.call("start_recording", {"device": "lab", "duration_seconds": 3})
         stopped = await client.wait_notification(
             "recording_status_update", lambda p: p["status"] == "STOPPED", timeout=60
@@ -222,6 +236,7 @@ async def test_a_viewer_plays_recordings_but_cannot_delete_them(page: Page, stac
     client = await RpcClient.connect(stack.service.ws_url)
     try:
         await client.call("authenticate", {"auth_token": make_token("operator")})
+        await until_ready(client)
         await client.call("start_recording", {"device": "yard", "duration_seconds": 1})
         stopped = await client.wait_notification(
             "recording_status_update", lambda p: p["status"] == "STOPPED", timeout=60
