@@ -35,7 +35,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -44,12 +43,12 @@ from typing import Any
 import orjson
 import yaml
 
+import ceiling
+from ceiling import loadgen_timeout, run_loadgen, test_sources
 from server import REPO, ServiceProcess
 
 BENCH = REPO / "bench"
-LOADGEN = BENCH / "loadgen.py"
 RESULTS = BENCH / "results"
-TOKEN_ENV = "BENCH_AUTH_TOKEN"
 
 
 # --- environment ----------------------------------------------------------------------
@@ -141,41 +140,7 @@ class Ctx:
 
     def loadgen(self, srv: ServiceProcess, args: Sequence[str], timeout: float) -> dict[str, Any]:
         """Run bench/loadgen.py in its own process against ``srv``; return its JSON."""
-        with tempfile.TemporaryDirectory(prefix="loadgen-") as tmp:
-            out = Path(tmp) / "result.json"
-            cmd = [
-                sys.executable,
-                str(LOADGEN),
-                "--host",
-                srv.host,
-                "--port",
-                str(srv.port),
-                "--token-env",
-                TOKEN_ENV,
-                *args,
-                "--json",
-                str(out),
-            ]
-            if self.loadgen_cpus:
-                cmd = ["taskset", "-c", self.loadgen_cpus, *cmd]
-            env = dict(os.environ, **{TOKEN_ENV: srv.mint_token()})
-            proc = subprocess.run(
-                cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-            )
-            if proc.returncode != 0 or not out.exists():
-                raise RuntimeError(
-                    f"loadgen failed (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}"
-                    f"\nservice log:\n{srv.log_tail()}"
-                )
-            summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
-            print(f"   {summary}", flush=True)
-            result: dict[str, Any] = orjson.loads(out.read_bytes())
-            return result
-
-
-def test_sources(n: int) -> list[dict[str, Any]]:
-    """``n`` test-pattern camera sources, ids cam00, cam01, ..."""
-    return [{"type": "test", "id": f"cam{i:02d}", "resolution": "640x360"} for i in range(n)]
+        return run_loadgen(srv, args, timeout, self.loadgen_cpus)
 
 
 def median(values: Sequence[float | int | None]) -> float | None:
@@ -198,10 +163,6 @@ def warn_if_unclean(res: dict[str, Any]) -> list[str]:
     for p in problems:
         print(f"   WARNING: {p}", flush=True)
     return problems
-
-
-def loadgen_timeout(connections: int, seconds: float) -> float:
-    return 120.0 + seconds + connections / 100.0
 
 
 def fmt(v: float | None, spec: str = ".2f") -> str:
@@ -454,12 +415,96 @@ def scenario_startup(ctx: Ctx) -> dict[str, Any]:
     return {"params": {}, "results": [row]}
 
 
+def scenario_ceiling(ctx: Ctx) -> dict[str, Any]:
+    """Issue 20's table: the service and the picows echo ceiling in interleaved rounds,
+    then the figures the service must keep (idle RSS, per connection, time to ready)."""
+    ns = ctx.ns
+    rows = [ceiling.ROWS_BY_KEY[k] for k in ns.rows]
+    bench = ceiling.Bench(
+        duration=ns.duration,
+        warmup=ns.warmup,
+        cameras=ns.cameras,
+        pin=ns.pin,
+        overrides=ctx.overrides,
+    )
+    sides = {"service": "service", "ceiling": "echo"}
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {s: {} for s in sides}
+    keeps: list[dict[str, Any]] = []
+    load_before = os.getloadavg()[0]
+    print(f"# {bench.note}; service with {ns.cameras} test cameras; {ctx.runs} rounds")
+    for r in range(ctx.runs):
+        for row in rows:
+            for side in ceiling.rotated(list(sides), r):
+                print(f"== round {r + 1} {row.key} {side}", flush=True)
+                runs[side].setdefault(row.key, []).append(bench.measure(row, sides[side]))
+        if not ns.no_keeps:
+            keeps.append(measure_keeps(ctx, ns.rss_connections))
+    ready = ceiling.median([x["ready_s"] for rs in runs["service"].values() for x in rs])
+    m = ctx.machine
+    load = os.getloadavg()
+    print()
+    print(
+        f"Machine: {m['usable_cpus']} CPUs, {m['cpu_model']}, {m['python']}, kernel "
+        f"{m['kernel']}, uvloop {m['uvloop']}; {bench.note}; load average before the run "
+        f"{load_before:.2f}, after {load[0]:.2f}. Service at {git_revision()} with "
+        f"{ns.cameras} test cameras; medians of {ctx.runs} interleaved rounds, "
+        f"{ns.duration:g} s windows; CPU from /proc/PID/stat; ratio = median of each "
+        f"round's ceiling/service."
+    )
+    print()
+    print(ceiling.table(rows, runs, ["service"]))
+    out: dict[str, Any] = {"runs": runs, "ready_s_median": ready, "keeps": keeps}
+    if keeps:
+        out["keeps_median"] = {
+            k: ceiling.median([x[k] for x in keeps]) for k in ("idle_mb", "kb_per_connection")
+        }
+        print()
+        print("| keep | target | today |")
+        print("|---|---|---|")
+        print(f"| idle RSS | < 45 MB | {fmt(out['keeps_median']['idle_mb'], '.1f')} MB |")
+        print(
+            f"| per idle authenticated connection ({ns.rss_connections:,} held) | < 25 KB | "
+            f"{fmt(out['keeps_median']['kb_per_connection'], '.1f')} KB |"
+        )
+    print(f"| spawn → ready, {ns.cameras} cameras | < 1 s | {fmt(ready, '.3f')} s |")
+    return {
+        "params": {
+            "rows": ns.rows,
+            "duration_s": ns.duration,
+            "warmup_s": ns.warmup,
+            "cameras": ns.cameras,
+            "pinned": bench.server_cpus is not None,
+        },
+        "results": [out],
+    }
+
+
+def measure_keeps(ctx: Ctx, conns: int) -> dict[str, Any]:
+    """Idle RSS of a service without cameras, then with ``conns`` idle authenticated
+    connections (KB each)."""
+    settle = 2.0
+    with ServiceProcess(max_connections=conns + 100, overrides={}) as srv:
+        time.sleep(settle)  # a benchmark's settle time, not synchronization
+        idle = srv.rss_kb()
+        args = ["--mode", "hold", "--connections", str(conns), "--duration", "3"]
+        args += ["--rss-pid", str(srv.pid), "--settle", str(settle)]
+        res = ctx.loadgen(srv, args, loadgen_timeout(conns, 3 + settle))
+    held = res.get("server_rss_kb", {}).get("held_kb")
+    est = res["connections_established"]
+    return {
+        "idle_mb": idle / 1024 if idle else None,
+        "kb_per_connection": (held - idle) / est if held and idle and est else None,
+        "connections": est,
+    }
+
+
 SCENARIOS: dict[str, Callable[[Ctx], dict[str, Any]]] = {
     "throughput": scenario_throughput,
     "open-loop": scenario_open_loop,
     "hold": scenario_hold,
     "rss": scenario_rss,
     "startup": scenario_startup,
+    "ceiling": scenario_ceiling,
 }
 
 
@@ -540,6 +585,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--settle", type=float, default=2.0, help="seconds before each RSS sample")
 
     sub.add_parser("startup", parents=[common], help="spawn -> /health/ready 200")
+    c = sub.add_parser(
+        "ceiling", parents=[common], help="service vs picows echo ceiling, interleaved rounds"
+    )
+    c.add_argument(
+        "--rows",
+        type=lambda t: [k for k in t.split(",") if k],
+        default=list(ceiling.ROWS_BY_KEY),
+        help="comma-separated: " + ",".join(ceiling.ROWS_BY_KEY),
+    )
+    c.add_argument("--duration", type=float, default=5.0, help="measured seconds a run")
+    c.add_argument("--warmup", type=float, default=2.0)
+    c.add_argument("--no-pin", dest="pin", action="store_false", help="do not taskset")
+    c.add_argument("--rss-connections", type=int, default=1000)
+    c.add_argument("--no-keeps", action="store_true", help="skip the RSS runs")
+    c.set_defaults(pin=True, cameras=8)
     sub.add_parser("all", parents=[common], help="every scenario with its defaults")
     return p
 

@@ -36,7 +36,7 @@ import jwt
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-ECHO_SERVER = REPO / "bench" / "_echo_server.py"
+ECHO_SERVER = REPO / "bench" / "echo_ceiling.py"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -103,7 +103,7 @@ class ServiceProcess:
         source: Path = REPO,
     ) -> None:
         """``target``: "service" (``python -m camera_service run``) or "echo" (the
-        stand-in ``bench/_echo_server.py``). ``overrides``: dotted config keys to set,
+        picows ceiling ``bench/echo_ceiling.py``). ``overrides``: dotted config keys to set,
         e.g. ``{"mediamtx.manage": "never"}``. ``cpu_list``: run under ``taskset -c``.
         ``source``: the checkout whose ``src/`` runs (another commit's worktree, for
         ``bench/compare.py``)."""
