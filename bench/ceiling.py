@@ -214,8 +214,8 @@ def table(
     ceiling: str = "ceiling",
 ) -> str:
     """Markdown: per row, each side's median CPU-µs/req, the ceiling's, ceiling/side
-    (paired), req/s and p50/p99. ``runs[side][row.key]`` is the list of that side's
-    runs of the row, one per round."""
+    (paired), req/s, p50/p99, and how busy each side's one core was (CPU seconds per
+    second). ``runs[side][row.key]`` lists that side's runs of the row, one per round."""
     head = ["call", "conns"]
     for side in sides:
         head += [f"{side} CPU-µs/req"]
@@ -223,6 +223,7 @@ def table(
     head += [f"{ceiling}/{side}" for side in sides]
     for side in [*sides, ceiling]:
         head += [f"{side} req/s", f"{side} p50/p99 ms"]
+    head += [f"{side} core busy" for side in sides]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = [row.method, f"{row.connections:,}"]
@@ -239,5 +240,8 @@ def table(
                 fmt(median([r["rps"] for r in rs]), ",.0f"),
                 f"{fmt(p50, '.2f')} / {fmt(p99, '.2f')}",
             ]
+        for side in sides:
+            busy = median([r["cpu_us"] * r["rps"] / 1e4 for r in runs[side][row.key]])
+            cells.append(f"{fmt(busy, '.0f')} %")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

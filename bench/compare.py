@@ -1,27 +1,30 @@
 #!/usr/bin/env python3
-"""Two commits of the service side by side, in interleaved rounds (A B A B ...).
+"""Two commits of the service side by side, in interleaved rounds, with the echo ceiling.
 
-    uv run python bench/compare.py 2e7be90 HEAD
+    bench/compare.sh 198b029 HEAD
     uv run python bench/compare.py OLD NEW --rounds 5 --duration 8 --only ping:100,rss
 
 A and B are git revisions (each checked out into a temporary worktree, removed at the
 end) or directories holding a checkout. Both run on this environment's interpreter and
-packages, so only the service's own code differs; each round starts a fresh service
-process per scenario for A, then for B, and the order flips every round so neither
-side always runs first.
+packages, so only the service's own code differs; each round starts a fresh process
+per scenario for A, for B and for the picows echo ceiling (``bench/echo_ceiling.py``),
+in an order rotated every round so no side always runs first.
 
 Scenarios (``--only`` picks some):
 
-``ping:100``, ``ping:1000``, ``get_status:100``
-    closed-loop load from ``bench/loadgen.py`` in its own process; the figure is the
-    **server's CPU time per request** in the measured window (``/proc/PID/stat``),
-    steadier on a shared machine than req/s, which is printed beside it.
+``ping:100``, ``ping:1000``, ``get_camera_status:100``, ``get_status:100``, ``get_metrics:100``
+    closed-loop load from ``bench/loadgen.py`` in its own process (``bench/ceiling.py``:
+    the same runs as ``bench/run.py ceiling``, the service with ``--cameras`` test
+    cameras, server on CPU 0 and generator on CPU 1); the figure is the **server's CPU
+    time per request** in the measured window (``/proc/PID/stat``), steadier on a
+    shared machine than req/s, which is printed beside it.
 ``rss``
     VmRSS of a service that is ready and holds no connection, after a settle time.
 
 Prints each figure's median per side, the ratio of the medians B/A (below 1: B uses
-less) and the median of each round's own B/A (steadier when the machine drifts). The
-whole output is plain text meant to be pasted into ``docs/benchmarks.md``.
+less) and the median of each round's own B/A (steadier when the machine drifts), then
+the load scenarios as a markdown table with the ceiling's CPU per request and the
+ratios ceiling/A and ceiling/B.
 """
 
 from __future__ import annotations
@@ -38,13 +41,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+import ceiling
 from server import REPO, ServiceProcess, read_rss_kb
 
-LOADGEN = REPO / "bench" / "loadgen.py"
-TOKEN_ENV = "BENCH_TOKEN"
-SCENARIOS = ("ping:100", "ping:1000", "get_status:100", "rss")
+SCENARIOS = (*ceiling.ROWS_BY_KEY, "rss")
 
 
 @contextlib.contextmanager
@@ -70,50 +70,6 @@ def checkout(rev: str) -> Iterator[Path]:
             tmp.rmdir()
 
 
-def load(source: Path, method: str, conns: int, ns: argparse.Namespace) -> dict[str, Any]:
-    """One closed-loop run against a fresh service from ``source``."""
-    with (
-        ServiceProcess(max_connections=conns + 100, source=source) as srv,
-        tempfile.TemporaryDirectory(prefix="compare-lg-") as tmp,
-    ):
-        out = Path(tmp) / "result.json"
-        cmd = [
-            sys.executable,
-            str(LOADGEN),
-            "--host",
-            srv.host,
-            "--port",
-            str(srv.port),
-            "--token-env",
-            TOKEN_ENV,
-            "--mode",
-            "closed",
-            "--connections",
-            str(conns),
-            "--duration",
-            str(ns.duration),
-            "--warmup",
-            str(ns.warmup),
-            "--method",
-            method,
-            "--cpu-pid",
-            str(srv.pid),
-            "--json",
-            str(out),
-        ]
-        env = dict(os.environ, **{TOKEN_ENV: srv.mint_token()})
-        timeout = 120.0 + ns.duration + ns.warmup + conns / 100.0
-        proc = subprocess.run(
-            cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-        )
-        if proc.returncode != 0 or not out.exists():
-            raise RuntimeError(f"loadgen failed (rc={proc.returncode}):\n{proc.stderr[-2000:]}")
-        result: dict[str, Any] = orjson.loads(out.read_bytes())
-    if result.get("errors") or result.get("dropped") or result.get("connect_failures"):
-        raise RuntimeError(f"unclean run against {source}: {result.get('error_samples')}")
-    return {"cpu_us": result["server_cpu_us_per_request"], "rps": result["rps"]}
-
-
 def idle_rss(source: Path, ns: argparse.Namespace) -> dict[str, Any]:
     with ServiceProcess(source=source) as srv:
         time.sleep(ns.settle)  # a benchmark's settle time, not synchronization
@@ -121,15 +77,12 @@ def idle_rss(source: Path, ns: argparse.Namespace) -> dict[str, Any]:
     return {"rss_mb": None if kb is None else round(kb / 1024, 2)}
 
 
-def run_one(scenario: str, source: Path, ns: argparse.Namespace) -> dict[str, Any]:
+def run_one(
+    scenario: str, target: str, source: Path, bench: ceiling.Bench, ns: argparse.Namespace
+) -> dict[str, Any]:
     if scenario == "rss":
         return idle_rss(source, ns)
-    method, conns = scenario.split(":")
-    return load(source, method, int(conns), ns)
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
+    return bench.measure(ceiling.ROWS_BY_KEY[scenario], target, source)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,10 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("a", help="revision or checkout directory (the baseline)")
     p.add_argument("b", help="revision or checkout directory (the change)")
     p.add_argument("--rounds", type=int, default=3, help="A/B pairs per scenario (>= 3)")
-    p.add_argument("--duration", type=float, default=8.0, help="measured seconds a run")
+    p.add_argument("--duration", type=float, default=5.0, help="measured seconds a run")
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--settle", type=float, default=3.0, help="rss: seconds after ready")
     p.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
+    p.add_argument("--cameras", type=int, default=8, help="test cameras the service lists")
+    p.add_argument("--no-pin", action="store_true", help="do not taskset server/generator")
     ns = p.parse_args(argv)
     scenarios = [s for s in ns.only.split(",") if s]
     unknown = set(scenarios) - set(SCENARIOS)
@@ -148,31 +103,41 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown scenarios: {sorted(unknown)}; known: {', '.join(SCENARIOS)}")
     if ns.rounds < 3:
         p.error("--rounds must be at least 3")
+    bench = ceiling.Bench(
+        duration=ns.duration, warmup=ns.warmup, cameras=ns.cameras, pin=not ns.no_pin
+    )
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs")
     print(
-        f"# A = {ns.a}, B = {ns.b}; {ns.rounds} interleaved rounds; python {sys.version.split()[0]}"
+        f"# A = {ns.a}, B = {ns.b}; {ns.rounds} interleaved rounds; python "
+        f"{sys.version.split()[0]}; {bench.note}; {ns.cameras} test cameras; load average "
+        f"{os.getloadavg()[0]:.2f}"
     )
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {"A": {}, "B": {}, "ceiling": {}}
     with checkout(ns.a) as a, checkout(ns.b) as b:
         for scenario in scenarios:
-            figures: dict[str, dict[str, list[float]]] = {"A": {}, "B": {}}
+            sides = [("A", "service", a), ("B", "service", b)]
+            if scenario != "rss":
+                sides.append(("ceiling", "echo", REPO))
             for r in range(ns.rounds):
-                order = (("A", a), ("B", b)) if r % 2 == 0 else (("B", b), ("A", a))
-                for side, source in order:
-                    row = run_one(scenario, source, ns)
-                    for key, value in row.items():
-                        figures[side].setdefault(key, []).append(value)
+                for side, target, source in ceiling.rotated(sides, r):
+                    row = run_one(scenario, target, source, bench, ns)
+                    runs[side].setdefault(scenario, []).append(row)
                     print(f"  {scenario} round {r + 1} {side}: {row}", flush=True)
-            for key in figures["A"]:
-                a_runs, b_runs = figures["A"][key], figures["B"][key]
-                ma, mb = median(a_runs), median(b_runs)
-                # Each round's own B/A: the two ran minutes apart at most, so the drift
-                # of a shared machine between rounds cancels out of it.
-                paired = median([b / a for a, b in zip(a_runs, b_runs, strict=True)])
+            a_runs, b_runs = runs["A"][scenario], runs["B"][scenario]
+            for key in ("rss_mb",) if scenario == "rss" else ("cpu_us", "rps"):
+                av = [x[key] for x in a_runs]
+                bv = [x[key] for x in b_runs]
+                ma, mb = statistics.median(av), statistics.median(bv)
+                paired = ceiling.paired_ratio(bv, av) or float("nan")
                 print(
-                    f"{scenario:<16} {key:<7} A {ma:>10.2f}  B {mb:>10.2f}  B/A {mb / ma:.3f}"
-                    f"  paired B/A {paired:.3f}  (A {a_runs}, B {b_runs})",
+                    f"{scenario:<22} {key:<7} A {ma:>10.2f}  B {mb:>10.2f}  B/A {mb / ma:.3f}"
+                    f"  paired B/A {paired:.3f}  (A {av}, B {bv})",
                     flush=True,
                 )
+    rows = [ceiling.ROWS_BY_KEY[s] for s in scenarios if s != "rss"]
+    if rows:
+        print()
+        print(ceiling.table(rows, runs, ["A", "B"]))
     return 0
 
 
