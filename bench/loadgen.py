@@ -735,11 +735,12 @@ class LoadGen:
     async def run_hold(self) -> dict[str, Any]:
         args = self.args
         n = len(self.conns)
+        server0 = read_cpu_seconds(args.cpu_pid) if args.cpu_pid else None
+        t0 = _perf()
         if args.interval and args.interval > 0 and n:
             res = await self.run_scheduled(n / args.interval, 0.0, args.duration)
         else:
             cpu0 = self._rusage()
-            t0 = _perf()
             await asyncio.sleep(args.duration)
             window = _perf() - t0
             res = {
@@ -747,6 +748,10 @@ class LoadGen:
                 "requests": 0,
                 "generator_cpu_percent": round(100.0 * (self._rusage() - cpu0) / window, 1),
             }
+        server1 = read_cpu_seconds(args.cpu_pid) if args.cpu_pid else None
+        if server0 is not None and server1 is not None:
+            # How much of its one core the server used while the connections were held.
+            res["server_cpu_percent"] = round(100.0 * (server1 - server0) / (_perf() - t0), 1)
         res["alive_at_end"] = sum(1 for c in self.conns if c.state == OPEN)
         return res
 
@@ -840,6 +845,10 @@ def summary_line(r: dict[str, Any]) -> str:
         parts.append(f"connect_failures={r['connect_failures']}")
     if "generator_cpu_percent" in r:
         parts.append(f"gen_cpu={r['generator_cpu_percent']:.0f}%")
+    if "server_cpu_percent" in r:
+        parts.append(f"server_cpu={r['server_cpu_percent']:.0f}%")
+    if "server_cpu_us_per_request" in r:
+        parts.append(f"server_cpu_us/req={r['server_cpu_us_per_request']:.1f}")
     if "server_rss_kb" in r:
         parts.append(f"rss_kb={r['server_rss_kb']}")
     return " ".join(parts)
@@ -868,7 +877,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--drain", type=float, default=2.0, help="seconds to wait for stragglers")
     p.add_argument("--rss-pid", type=int, default=None, help="sample this PID's VmRSS")
     p.add_argument(
-        "--cpu-pid", type=int, default=None, help="closed mode: this PID's CPU per request"
+        "--cpu-pid",
+        type=int,
+        default=None,
+        help="this PID's CPU: per request (closed mode), share of a core (hold mode)",
     )
     p.add_argument("--settle", type=float, default=2.0, help="with --rss-pid: wait after ramp")
     p.add_argument("--json", dest="json_path", default=None, help="write figures here")

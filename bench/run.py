@@ -133,8 +133,10 @@ class Ctx:
     ) -> tuple[list[dict[str, Any]], list[str]]:
         """``self.runs`` generator runs against one service; (results, warnings)."""
         with self.service(max_connections=conns + 100) as srv:
+            with_cpu = [*args, "--cpu-pid", str(srv.pid)]
             runs = [
-                self.loadgen(srv, args, loadgen_timeout(conns, seconds)) for _ in range(self.runs)
+                self.loadgen(srv, with_cpu, loadgen_timeout(conns, seconds))
+                for _ in range(self.runs)
             ]
         return runs, [p for r in runs for p in warn_if_unclean(r)]
 
@@ -301,6 +303,7 @@ def scenario_hold(ctx: Ctx) -> dict[str, Any]:
         "p99_ms_median": median([r["latency_ms"]["p99"] for r in runs]),
         "max_ms_max": max((r["latency_ms"]["max"] or 0.0) for r in runs),
         "ramp_s_median": median([r.get("ramp_s") for r in runs]),
+        "server_cpu_percent_median": median([r.get("server_cpu_percent") for r in runs]),
         "errors_total": sum(r["errors"] for r in runs),
         "problems": problems,
         "runs": runs,
@@ -309,7 +312,8 @@ def scenario_hold(ctx: Ctx) -> dict[str, Any]:
         f"-> {row['alive_at_end_min']}/{conns} connections alive; "
         f"{fmt(row['rps_median'], ',.0f')} req/s; p50 {fmt(row['p50_ms_median'])} "
         f"p99 {fmt(row['p99_ms_median'])} ms, max {fmt(row['max_ms_max'])} ms; "
-        f"ramp {fmt(row['ramp_s_median'])} s; errors {row['errors_total']}",
+        f"ramp {fmt(row['ramp_s_median'])} s; server CPU "
+        f"{fmt(row['server_cpu_percent_median'], '.0f')} % of a core; errors {row['errors_total']}",
         flush=True,
     )
     return {"params": {"method": ns.method, "duration_s": ns.duration}, "results": [row]}
