@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """camera-service benchmark scenarios: one command each, median of >= 3 runs.
 
+    python bench/run.py ceiling        # issue 20's table: the service vs the echo ceiling
     python bench/run.py throughput --method ping --connections 100,1000
     python bench/run.py throughput --method get_server_info --connections 100
     python bench/run.py open-loop --connections 1000 --rate 20000
@@ -20,7 +21,10 @@ CPUs, which the output says. ``--cameras N`` configures N test-pattern sources
 (``cam00``...) so the camera methods have cameras to list; without a MediaMTX they
 are listed but not streamed. Figures are printed and written as JSON into
 ``bench/results/`` (gitignored). ``--target echo`` runs the same scenario against the
-aiohttp stand-in (``bench/_echo_server.py``) to check the harness itself.
+picows echo ceiling (``bench/echo_ceiling.py``). ``ceiling`` runs both in interleaved
+rounds (``bench/ceiling.py``), pinned, and prints the markdown table of CPU-µs per
+request, the ratio ceiling/service, req/s and p50/p99, then idle RSS, KB per idle
+connection and time to ready.
 """
 
 from __future__ import annotations
@@ -536,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--target",
         choices=("service", "echo"),
         default="service",
-        help="the real service, or the aiohttp echo stand-in (harness check)",
+        help="the real service, or the picows echo ceiling",
     )
     common.add_argument(
         "--set",
