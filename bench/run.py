@@ -652,7 +652,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         defaults = build_parser()
         for name in SCENARIOS:
             sub_ns = defaults.parse_args([name])
-            for key in ("runs", "target", "overrides", "pin", "results_dir", "cameras"):
+            shared = ("runs", "target", "overrides", "pin", "results_dir", "cameras")
+            # The ceiling table needs its cameras (get_camera_status) and its pinning.
+            for key in ("runs", "overrides", "results_dir") if name == "ceiling" else shared:
                 setattr(sub_ns, key, getattr(ns, key))
             sub_ctx = Ctx(sub_ns)
             run_one(name, sub_ns, sub_ctx, [name, *argv[1:]])
