@@ -198,8 +198,12 @@ class Connection(asyncio.Protocol):
             return  # failed: the stream can no longer be parsed
         payload = parser.single_text(data)
         if payload is not None:  # one request in this read: no event list to build
-            if not self.closing:
-                self._text(payload)
+            if self.closing:
+                pass
+            elif self._worker is None:
+                self._handle(payload)
+            else:
+                self._queue(payload)
             return
         try:
             events = parser.feed(data)
@@ -210,7 +214,10 @@ class Connection(asyncio.Protocol):
             if self.closing and opcode != OP_CLOSE:
                 continue
             if opcode == OP_TEXT:
-                self._text(payload)
+                if self._worker is None:
+                    self._handle(payload)
+                else:
+                    self._queue(payload)
             elif opcode == OP_PING:
                 self.write(control_frame(OP_PONG, payload))
             elif opcode == OP_CLOSE:
@@ -220,13 +227,11 @@ class Connection(asyncio.Protocol):
                 self.close(CLOSE_UNSUPPORTED_DATA, "binary frames not supported")
             # OP_PONG: receiving it already refreshed last_seen
 
-    def _text(self, payload: bytes) -> None:
-        if self._worker is None:
-            self._handle(payload)
-        else:
-            self._inbox.append(payload)
-            if len(self._inbox) >= INBOX_LIMIT:
-                self.transport.pause_reading()
+    def _queue(self, payload: bytes) -> None:
+        """Behind a request that waits; reading pauses once the inbox is full."""
+        self._inbox.append(payload)
+        if len(self._inbox) >= INBOX_LIMIT:
+            self.transport.pause_reading()
 
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection (RFC 6455 §7.1.7): send the close frame, then end TCP
