@@ -128,7 +128,7 @@ class Dispatcher:
         self.clock = clock
         self.limits = limits_of(ServerConfig()) if limits is None else limits
         self._reply_bytes = self.limits.reply_bytes
-        self._spec = registry.get
+        self._spec = registry.getter()
         # The tasks running a request that waits (whoever runs it): drain() counts
         # them and cancels them at its deadline.
         self._running: set[asyncio.Task[Any]] = set()
