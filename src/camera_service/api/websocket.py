@@ -199,8 +199,8 @@ class Connection(asyncio.Protocol):
         payload = parser.single_text(data)
         if payload is not None:  # one request in this read: no event list to build
             if self.closing:
-                pass
-            elif self._worker is None:
+                return
+            if self._worker is None:
                 self._handle(payload)
             else:
                 self._queue(payload)
