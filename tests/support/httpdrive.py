@@ -29,6 +29,10 @@ class FakeTransport(asyncio.Transport):
         self.closed = False
         self.paused = False
         self.late_writes = 0  # writes after close: a real transport would drop them
+        self.protocol: asyncio.BaseProtocol | None = None  # set on an upgrade
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.protocol = protocol
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self.closed:
@@ -60,7 +64,7 @@ class FakeTransport(asyncio.Transport):
         pass
 
 
-class Sink:
+class Sink(asyncio.Protocol):
     """The WebSocket side after an upgrade: keeps what it is given."""
 
     def __init__(self) -> None:
@@ -68,15 +72,6 @@ class Sink:
 
     def data_received(self, data: bytes) -> None:
         self.data += data
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        pass
-
-    def pause_writing(self) -> None:
-        pass
-
-    def resume_writing(self) -> None:
-        pass
 
 
 class Upgrader:
@@ -155,8 +150,11 @@ async def _drive(pieces: list[bytes], pauses: list[bool]) -> Outcome:
             assert not transport.paused or transport.closed, "reading stays paused"
         if transport.closed:
             break
+        # After an upgrade the transport hands its bytes to the new protocol.
+        switched = transport.protocol
+        receiver = switched if isinstance(switched, asyncio.Protocol) else protocol
         try:
-            protocol.data_received(piece)
+            receiver.data_received(piece)
         except Exception as exc:  # the property under test: nothing escapes
             errors.append(repr(exc))
             break

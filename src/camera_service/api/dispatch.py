@@ -41,7 +41,7 @@ from camera_service.api.jsonrpc import (
     RpcError,
     batch_reply,
     error_reply,
-    parse,
+    read_frame,
     result_reply,
 )
 from camera_service.api.methodtable import Call, MethodSpec, MethodTable
@@ -128,6 +128,7 @@ class Dispatcher:
         self.clock = clock
         self.limits = limits_of(ServerConfig()) if limits is None else limits
         self._reply_bytes = self.limits.reply_bytes
+        self._spec = registry.getter()
         # The tasks running a request that waits (whoever runs it): drain() counts
         # them and cancels them at its deadline.
         self._running: set[asyncio.Task[Any]] = set()
@@ -139,10 +140,10 @@ class Dispatcher:
 
     def handle(self, session: Session, payload: str | bytes) -> Outcome:
         """Process one frame as far as it goes without waiting."""
-        parsed = parse(payload, self.limits)
-        if parsed.is_batch:
-            return self._batch(session, parsed.messages)
-        return self._one(session, parsed.messages[0])
+        read = read_frame(payload, self.limits)
+        if isinstance(read, list):
+            return self._batch(session, read)
+        return self._one(session, read)
 
     # --- batches: elements run in order; the first that waits carries the rest -------
 
@@ -199,38 +200,39 @@ class Dispatcher:
             error = msg.error if session.bucket.allow(time.monotonic()) else _rate_limited()
             self.observer.request_done("invalid", error.code, time.perf_counter() - started)
             return None if msg.is_notification else error_reply(msg.id, error)
-        spec = self.registry.get(msg.method)
+        spec = self._spec(msg.method)
         label = spec.name if spec is not None else "unknown"  # bounded metric labels
         token = request_id.set(f"{session.conn_id}:{msg.id}")
         try:
-            outcome = self._start(session, msg, spec)
+            # Every step that needs no waiting (a coroutine is returned for the rest),
+            # in one frame: this is every request's path.
+            if not session.bucket.allow(time.monotonic()):
+                raise _rate_limited()
+            if spec is None:
+                raise RpcError(
+                    METHOD_NOT_FOUND,
+                    f"Method not found: {msg.method[:64]}",
+                    {"reason": "method_not_found"},
+                )
+            identity = session.identity
+            if spec.role is None:
+                outcome = self._invoke(session, msg, spec)
+            elif identity is None or (problem := self.auth.recheck(identity, self.clock())):
+                outcome = self._authenticate_then_call(
+                    session, msg, spec, None if identity is None else problem
+                )
+            else:
+                if identity.role < spec.role:
+                    self._deny(session, identity, spec)
+                outcome = self._invoke(session, msg, spec)
         except Exception as exc:
             return self._failed(session, msg, label, started, exc)
         finally:
             request_id.reset(token)
-        if isinstance(outcome, CoroutineType):
+        if type(outcome) is CoroutineType:
             assert spec is not None  # a coroutine comes only from a method's own steps
             return Pending(self._finish(session, msg, label, started, outcome), spec.concurrent)
         return self._done(session, msg, label, started, outcome)
-
-    def _start(self, session: Session, req: Request, spec: MethodSpec | None) -> Any:
-        """Run every step that needs no waiting; a coroutine is returned for the rest."""
-        if not session.bucket.allow(time.monotonic()):
-            raise _rate_limited()
-        if spec is None:
-            raise RpcError(
-                METHOD_NOT_FOUND,
-                f"Method not found: {req.method[:64]}",
-                {"reason": "method_not_found"},
-            )
-        if spec.role is not None:
-            identity = session.identity
-            problem = None if identity is None else self.auth.recheck(identity, self.clock())
-            if identity is None or problem is not None:
-                return self._authenticate_then_call(session, req, spec, problem)
-            if identity.role < spec.role:
-                self._deny(session, identity, spec)
-        return self._invoke(session, req, spec)
 
     def _invoke(self, session: Session, req: Request, spec: MethodSpec) -> Any:
         call = Call(spec.validate(req.params), session, self.registry.ctx)

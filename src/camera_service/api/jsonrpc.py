@@ -106,6 +106,13 @@ class Limits:
 
 def parse(payload: str | bytes, limits: Limits) -> Parsed:
     """Parse one frame. Never raises: bad input becomes an ``Invalid`` element."""
+    read = read_frame(payload, limits)
+    return Parsed(read, True) if isinstance(read, list) else Parsed([read], False)
+
+
+def read_frame(payload: str | bytes, limits: Limits) -> Message | list[Message]:
+    """:func:`parse` without the wrapper: one frame's message, or a batch's messages
+    (a list). The dispatcher's path, where a request's every step counts."""
     # A frame shorter than the bound cannot hold more values: the common case scans nothing.
     if len(payload) >= limits.message_values and _values_at_most(payload) > limits.message_values:
         return _refused(
@@ -117,18 +124,20 @@ def parse(payload: str | bytes, limits: Limits) -> Parsed:
         obj = orjson.loads(payload)
     except orjson.JSONDecodeError:
         return _parse_wide(payload, limits)
-    if isinstance(obj, list):
-        refused = _batch_refused(obj, limits)
-        if refused is not None:
-            return refused
-        parsed = Parsed([to_message(item) for item in obj], True)
-    else:
-        parsed = Parsed([to_message(obj)], False)
-    for message in parsed.messages:
+    if not isinstance(obj, list):
+        message = to_message(obj)
         if isinstance(message.id, float):  # maybe an integer past 64 bits: read it exactly
-            _exact_ids(payload, parsed)
-            break
-    return parsed
+            message.id = _read_literal(payload)["id"]
+        return message
+    refused = _batch_refused(obj, limits)
+    if refused is not None:
+        return refused
+    messages = [to_message(item) for item in obj]
+    if any(isinstance(m.id, float) for m in messages):
+        for message, item in zip(messages, _read_literal(payload), strict=True):
+            if isinstance(message.id, float):
+                message.id = item["id"]
+    return messages
 
 
 _NOT_SEPARATORS: Final = bytes(sorted(set(range(256)) - set(b"[{,:")))
@@ -142,15 +151,14 @@ def _values_at_most(payload: str | bytes) -> int:
     return len(raw.translate(None, _NOT_SEPARATORS)) + 1
 
 
-def _refused(message: str, reason: str, limit: int) -> Parsed:
-    error = RpcError(INVALID_REQUEST, message, {"reason": reason, "limit": limit})
-    return Parsed([Invalid(error)], False)
+def _refused(message: str, reason: str, limit: int) -> Invalid:
+    return Invalid(RpcError(INVALID_REQUEST, message, {"reason": reason, "limit": limit}))
 
 
-def _batch_refused(batch: list[Any], limits: Limits) -> Parsed | None:
+def _batch_refused(batch: list[Any], limits: Limits) -> Invalid | None:
     """The one error for a whole batch that is empty or past the cap; None if it runs."""
     if not batch:
-        return Parsed([Invalid(RpcError(INVALID_REQUEST, "Invalid Request: empty batch"))], False)
+        return Invalid(RpcError(INVALID_REQUEST, "Invalid Request: empty batch"))
     if len(batch) > limits.batch_requests:
         return _refused(
             f"Invalid Request: batch of {len(batch)} requests, limit {limits.batch_requests}",
@@ -176,26 +184,17 @@ def _read_literal(payload: str | bytes) -> Any:
     return json.loads(payload, parse_int=_literal, parse_float=_literal, parse_constant=_refuse)
 
 
-def _exact_ids(payload: str | bytes, parsed: Parsed) -> None:
-    """Replace float ids with the literal the client sent."""
-    exact = _read_literal(payload)
-    items = exact if parsed.is_batch else [exact]
-    for message, item in zip(parsed.messages, items, strict=True):
-        if isinstance(message.id, float):
-            message.id = item["id"]
-
-
-def _parse_wide(payload: str | bytes, limits: Limits) -> Parsed:
+def _parse_wide(payload: str | bytes, limits: Limits) -> Message | list[Message]:
     """A frame orjson refused: not JSON at all, or JSON with a number past a double's
     range. The latter's elements are read one by one, so the others run as usual and
     the one holding such a number is refused with its own id."""
     try:
         exact = _read_literal(payload)
     except (ValueError, RecursionError):
-        return Parsed([Invalid(RpcError(PARSE_ERROR, "Parse error: invalid JSON"))], False)
+        return Invalid(RpcError(PARSE_ERROR, "Parse error: invalid JSON"))
     if isinstance(exact, list):
-        return _batch_refused(exact, limits) or Parsed([_wide_message(i) for i in exact], True)
-    return Parsed([_wide_message(exact)], False)
+        return _batch_refused(exact, limits) or [_wide_message(i) for i in exact]
+    return _wide_message(exact)
 
 
 def _wide_message(item: Any) -> Message:
@@ -213,22 +212,25 @@ def _wide_message(item: Any) -> Message:
     return message
 
 
+_ID_TYPES: Final = (str, int, float)  # by exact type: a bool is no id
+
+
 def to_message(obj: Any) -> Message:
     """Validate the envelope of one request object."""
-    if not isinstance(obj, dict):
+    if type(obj) is not dict:
         return Invalid(RpcError(INVALID_REQUEST, "Invalid Request: expected an object"))
     rid = obj.get("id")
-    if rid is not None and (isinstance(rid, bool) or not isinstance(rid, str | int | float)):
+    if rid is not None and type(rid) not in _ID_TYPES:
         return Invalid(RpcError(INVALID_REQUEST, "Invalid Request: id must be a string or number"))
     if obj.get("jsonrpc") != "2.0":
         return Invalid(RpcError(INVALID_REQUEST, 'Invalid Request: jsonrpc must be "2.0"'), rid)
     method = obj.get("method")
-    if not isinstance(method, str):
+    if type(method) is not str:
         return Invalid(RpcError(INVALID_REQUEST, "Invalid Request: method must be a string"), rid)
     params = obj.get("params")
     if params is None:
         params = {}
-    elif not isinstance(params, dict):
+    elif type(params) is not dict:
         return Invalid(
             bad_param("params", "must be an object (named params)"),
             rid,

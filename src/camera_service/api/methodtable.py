@@ -195,6 +195,10 @@ class MethodTable:
     def get(self, name: str) -> MethodSpec[Any] | None:
         return self._methods.get(name)
 
+    def getter(self) -> Callable[[str], MethodSpec[Any] | None]:
+        """``get`` as the mapping's own method: one Python frame less per request."""
+        return self._methods.get
+
     def __iter__(self) -> Iterator[MethodSpec[Any]]:
         return iter(sorted(self._methods.values(), key=lambda s: s.name))
 

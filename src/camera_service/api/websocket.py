@@ -62,8 +62,11 @@ INBOX_LIMIT = 64  # frames queued behind a waiting request before reading pauses
 WRITE_HIGH_WATER = 65536  # transport bytes before frames wait in the backlog (asyncio's)
 
 
-class Connection:
+class Connection(asyncio.Protocol):
+    """The transport's protocol once the HTTP upgrade is done."""
+
     __slots__ = (
+        "__weakref__",  # the transport drops its protocol when closed: tests check it is freed
         "_backlog",
         "_backlog_bytes",
         "_close_timer",
@@ -130,7 +133,7 @@ class Connection:
             self._backlog.clear()
             self._backlog_bytes = 0
 
-    # --- flow control (the transport, through the HTTP protocol) -----------------------
+    # --- flow control (the transport's) -------------------------------------------------
 
     def pause_writing(self) -> None:
         self._paused = True
@@ -186,14 +189,24 @@ class Connection:
         self._close_timer = None
         self.transport.abort()
 
-    # --- incoming (called by the HTTP protocol after the upgrade) ----------------------------
+    # --- incoming (the transport's protocol after the upgrade) -------------------------------
 
     def data_received(self, data: bytes) -> None:
         self.last_seen = self.loop.time()
-        if self.parser is None:
+        parser = self.parser
+        if parser is None:
             return  # failed: the stream can no longer be parsed
+        payload = parser.single_text(data)
+        if payload is not None:  # one request in this read: no event list to build
+            if self.closing:
+                return
+            if self._worker is None:
+                self._handle(payload)
+            else:
+                self._queue(payload)
+            return
         try:
-            events = self.parser.feed(data)
+            events = parser.feed(data)
         except ProtocolError as exc:
             self._fail(exc.code, exc.reason)
             return
@@ -204,9 +217,7 @@ class Connection:
                 if self._worker is None:
                     self._handle(payload)
                 else:
-                    self._inbox.append(payload)
-                    if len(self._inbox) >= INBOX_LIMIT:
-                        self.transport.pause_reading()
+                    self._queue(payload)
             elif opcode == OP_PING:
                 self.write(control_frame(OP_PONG, payload))
             elif opcode == OP_CLOSE:
@@ -215,6 +226,12 @@ class Connection:
             elif opcode == OP_BINARY:
                 self.close(CLOSE_UNSUPPORTED_DATA, "binary frames not supported")
             # OP_PONG: receiving it already refreshed last_seen
+
+    def _queue(self, payload: bytes) -> None:
+        """Behind a request that waits; reading pauses once the inbox is full."""
+        self._inbox.append(payload)
+        if len(self._inbox) >= INBOX_LIMIT:
+            self.transport.pause_reading()
 
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection (RFC 6455 §7.1.7): send the close frame, then end TCP
@@ -250,22 +267,25 @@ class Connection:
 
     # --- requests ---------------------------------------------------------------------
 
-    def _decode(self, payload: bytes) -> str | None:
-        try:
-            return payload.decode()
-        except UnicodeDecodeError:
-            self.close(CLOSE_INVALID_DATA, "text frame is not valid UTF-8")
-            return None
-
     def _handle(self, payload: bytes) -> None:
-        text = self._decode(payload)
-        if text is None:
-            return
-        outcome = self.server.dispatcher.handle(self.session, text)
+        # The dispatcher reads the bytes as they are once they are known to be UTF-8
+        # (ASCII, the usual case, is checked far faster than decoded).
+        if not payload.isascii():
+            try:
+                payload.decode()
+            except UnicodeDecodeError:
+                self.close(CLOSE_INVALID_DATA, "text frame is not valid UTF-8")
+                return
+        outcome = self.server.dispatcher.handle(self.session, payload)
         if outcome is None:
             return
         if isinstance(outcome, bytes):
-            self.write(text_frame(outcome))
+            frame = text_frame(outcome)
+            t = self.transport
+            if self._backlog is None and not self.closing and not t.is_closing():
+                t.write(frame)  # write()'s common case, without the call
+            else:
+                self.write(frame)
         elif outcome.concurrent:
             self.server.run_beside(self._reply_later(outcome.reply))
         else:  # it has to wait: finish it, then what queued behind it, in order

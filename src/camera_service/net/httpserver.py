@@ -1,7 +1,8 @@
 """A small HTTP/1.1 server on asyncio (httptools parses), with WebSocket upgrades.
 
 Each connection speaks HTTP until a request to an upgrade route arrives; from then
-on its bytes go to the WebSocket layer. Requests on one connection are answered in
+on the WebSocket layer is the transport's protocol (``set_protocol``), so its bytes
+reach it with no HTTP hop in between. Requests on one connection are answered in
 order; headers, bodies and idle time are bounded so a slow or hostile client holds
 little.
 
@@ -147,23 +148,13 @@ def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = 
 Handler = Callable[[HttpRequest], Awaitable[Response]]
 
 
-class Sink(Protocol):
-    """An upgraded connection: its bytes, its end, and the transport's flow control."""
-
-    def data_received(self, data: bytes) -> None: ...
-
-    def connection_lost(self, exc: Exception | None) -> None: ...
-
-    def pause_writing(self) -> None: ...
-
-    def resume_writing(self) -> None: ...
-
-
 class Upgrader(Protocol):
-    """The WebSocket side: accepts an upgrade (returning the byte sink for the
-    connection) or refuses it with a response."""
+    """The WebSocket side: accepts an upgrade (returning the protocol the transport
+    switches to) or refuses it with a response."""
 
-    def upgrade(self, request: HttpRequest, transport: asyncio.Transport) -> Sink | Response: ...
+    def upgrade(
+        self, request: HttpRequest, transport: asyncio.Transport
+    ) -> asyncio.Protocol | Response: ...
 
 
 READ_ONLY = ("GET", "HEAD")
@@ -222,8 +213,7 @@ class HttpServer:
     def close_idle(self) -> None:
         """Close HTTP connections (upgraded ones belong to the WebSocket layer)."""
         for conn in list(self.connections):
-            if conn.sink is None:
-                conn.close()
+            conn.close()
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -231,7 +221,6 @@ class HttpProtocol(asyncio.Protocol):
         self.server = server
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.parser = httptools.HttpRequestParser(self)
-        self.sink: Sink | None = None  # after an upgrade: the WebSocket connection
         self._url = b""
         self._headers: dict[bytes, bytes] = {}
         self._header_bytes = 0
@@ -265,34 +254,24 @@ class HttpProtocol(asyncio.Protocol):
             self._timer.cancel()
         if self._task is not None:
             self._task.cancel()
-        if self.sink is not None:
-            self.sink.connection_lost(exc)
         self._release()
 
     def _release(self) -> None:
-        """Break the reference cycles (the parser calls our bound methods; the
-        WebSocket connection holds our transport, which holds us): a closed connection
-        is then freed at once by reference counting, not left for a full collection,
-        which walks every live object and showed as pauses with thousands of clients."""
-        self.sink = None
+        """Break the reference cycle (the parser calls our bound methods): a closed
+        connection is then freed at once by reference counting, not left for a full
+        collection, which walks every live object and showed as pauses with thousands
+        of clients."""
         self.__dict__.pop("parser", None)
 
     def pause_writing(self) -> None:
         self._write_paused = True
-        if self.sink is not None:
-            self.sink.pause_writing()
 
     def resume_writing(self) -> None:
         self._write_paused = False
-        if self.sink is not None:
-            self.sink.resume_writing()
-        elif self._writable is not None and not self._writable.done():
+        if self._writable is not None and not self._writable.done():
             self._writable.set_result(None)
 
     def data_received(self, data: bytes) -> None:
-        if self.sink is not None:
-            self.sink.data_received(data)
-            return
         if self._broken:
             return
         try:
@@ -438,13 +417,17 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.write(result.head(False) + result.body)
             self.transport.close()
             return
+        # A WebSocket now: the transport hands its bytes, flow control and end to the
+        # WebSocket connection directly, and this object is done with.
+        self._broken = True  # the rest of this chunk is the WebSocket's, not HTTP
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self.sink = result
-        del self.parser  # a WebSocket now: no more HTTP to parse (and no cycle to keep)
+        self.server.connections.discard(self)
+        self._release()
+        self.transport.set_protocol(result)
         if rest:
-            self.sink.data_received(rest)
+            result.data_received(rest)
 
     async def _serve_requests(self) -> None:
         while self._ready:
@@ -571,8 +554,6 @@ class HttpProtocol(asyncio.Protocol):
 
     def _expire(self) -> None:
         self._timer = None
-        if self.sink is not None:
-            return
         if self._busy:  # answering a request: look again once that is done
             self._arm(1.0)
         else:

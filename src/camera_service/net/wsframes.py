@@ -174,6 +174,21 @@ class FrameParser:
         self._have = 0
         self._need = 0  # bytes the frame in _parts needs in all (0: no frame waiting)
 
+    def single_text(self, data: bytes) -> bytes | None:
+        """The payload when ``data`` is exactly one whole, final, masked text frame of at
+        most 125 bytes and nothing is held from earlier reads (a request per read, the
+        usual case), taken without building events; None for anything else, which
+        ``feed`` then parses (and refuses, if it must)."""
+        if self._need or self._buf or self._frags or not self.masked:
+            return None
+        if len(data) < 6 or data[0] != 0x81:
+            return None
+        n = data[1] ^ 0x80  # > 125 unless the mask bit is set and the length is 7-bit
+        if n > 125 or len(data) != n + 6 or n > self.max_size:
+            return None
+        key = data[2:6]
+        return data[6:] if key == _ZERO_MASK else unmask(data[6:], key)
+
     def feed(self, data: bytes) -> list[Event]:
         if self._need:
             self._parts.append(data)

@@ -34,6 +34,7 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     10.0,
 )
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+_bisect_left = bisect.bisect_left
 
 
 class LogHistogram:
@@ -61,11 +62,14 @@ class LogHistogram:
         return (m + 16) << e
 
     def add(self, seconds: float) -> None:
-        idx = self.index(int(seconds * 1e6))
-        if idx < len(self.counts):
-            self.counts[idx] += 1
+        us = int(seconds * 1e6)
+        if us < 16:  # index(us), inline: this runs per request
+            idx = us if us > 0 else 0
         else:
-            self.counts[-1] += 1
+            e = us.bit_length() - 5
+            idx = 16 + e * 16 + ((us >> e) - 16)
+        counts = self.counts
+        counts[idx if idx < len(counts) else -1] += 1
         self.count += 1
 
     def percentile(self, q: float) -> float:
@@ -176,12 +180,13 @@ class Metrics:
 
     def request_done(self, method: str, code: int, seconds: float) -> None:
         key = (method, code)
-        self.requests[key] = self.requests.get(key, 0) + 1
+        requests = self.requests
+        requests[key] = requests.get(key, 0) + 1
         buckets = self.method_buckets.get(method)
         if buckets is None:
             buckets = self.method_buckets[method] = [0] * (len(LATENCY_BUCKETS) + 1)
             self.method_seconds[method] = 0.0
-        buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        buckets[_bisect_left(LATENCY_BUCKETS, seconds)] += 1
         self.method_seconds[method] += seconds
         self.latency.add(seconds)
         self.total_requests += 1
