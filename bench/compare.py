@@ -12,7 +12,8 @@ side always runs first.
 
 Scenarios (``--only`` picks some):
 
-``ping:100``, ``ping:1000``, ``get_status:100``
+``ping:100``, ``ping:1000``, ``get_status:100``, ``get_metrics:100``,
+``get_camera_status:100`` (16 test-pattern cameras, ``{"device": "cam00"}``)
     closed-loop load from ``bench/loadgen.py`` in its own process; the figure is the
     **server's CPU time per request** in the measured window (``/proc/PID/stat``),
     steadier on a shared machine than req/s, which is printed beside it.
@@ -44,7 +45,17 @@ from server import REPO, ServiceProcess, read_rss_kb
 
 LOADGEN = REPO / "bench" / "loadgen.py"
 TOKEN_ENV = "BENCH_TOKEN"
-SCENARIOS = ("ping:100", "ping:1000", "get_status:100", "rss")
+SCENARIOS = (
+    "ping:100",
+    "ping:1000",
+    "get_status:100",
+    "get_metrics:100",
+    "get_camera_status:100",
+    "rss",
+)
+# Methods about a camera: the service gets this many test-pattern sources (cam00...)
+# and each request names the first.
+CAMERA_METHODS = {"get_camera_status": 16}
 
 
 @contextlib.contextmanager
@@ -72,8 +83,13 @@ def checkout(rev: str) -> Iterator[Path]:
 
 def load(source: Path, method: str, conns: int, ns: argparse.Namespace) -> dict[str, Any]:
     """One closed-loop run against a fresh service from ``source``."""
+    cameras = CAMERA_METHODS.get(method, 0)
+    sources = [
+        {"type": "test", "id": f"cam{i:02d}", "resolution": "640x360"} for i in range(cameras)
+    ]
+    overrides = {"cameras.sources": sources} if cameras else {}
     with (
-        ServiceProcess(max_connections=conns + 100, source=source) as srv,
+        ServiceProcess(max_connections=conns + 100, source=source, overrides=overrides) as srv,
         tempfile.TemporaryDirectory(prefix="compare-lg-") as tmp,
     ):
         out = Path(tmp) / "result.json"
@@ -101,6 +117,8 @@ def load(source: Path, method: str, conns: int, ns: argparse.Namespace) -> dict[
             "--json",
             str(out),
         ]
+        if cameras:
+            cmd += ["--params", '{"device": "cam00"}']
         env = dict(os.environ, **{TOKEN_ENV: srv.mint_token()})
         timeout = 120.0 + ns.duration + ns.warmup + conns / 100.0
         proc = subprocess.run(
