@@ -198,7 +198,7 @@ def test_camera_status_uptime_moves_with_the_clock(monkeypatch: pytest.MonkeyPat
     svc = Service()
     svc.cameras.put(lab(connected_at=1.0))
     clock = Clock()
-    monkeypatch.setattr(camera_methods.time, "time", clock)
+    monkeypatch.setattr("time.time", clock)
     assert svc.call("get_camera_status", {"device": "lab"})["metrics"]["uptime"] == 999.0
     clock.now += 0.04  # within the tenth: the same reply
     assert svc.call("get_camera_status", {"device": "lab"})["metrics"]["uptime"] == 999.0
