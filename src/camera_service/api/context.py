@@ -134,8 +134,8 @@ class ApiContext:
         self.camera_list: Encoded[tuple[str, tuple[str, ...] | None], orjson.Fragment] = Encoded(
             limit=64
         )
-        # A status reply without its metrics, per (camera, client host): the JSON before
-        # and after "metrics", the part that changes by the second.
+        # get_camera_status per (camera, client host): the JSON around "metrics", the
+        # part that changes by the second, and the last reply (StatusParts).
         self.camera_status: Encoded[tuple[str, str], StatusParts] = Encoded(limit=256)
         # get_status: (what it was encoded from, the JSON before and after the uptime).
         self.status_parts: tuple[object, bytes, bytes] = (None, b"", b"")
