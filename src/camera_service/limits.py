@@ -24,7 +24,7 @@ part not running yet counts nothing in use.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Set
 from typing import Literal, Protocol
 
 from camera_service.config import Settings
@@ -83,6 +83,18 @@ def entry(limit: int, active: int) -> dict[str, int]:
     return {"limit": limit, "active": active, "free": max(0, limit - active)}
 
 
+def report_of(limits: tuple[int, ...], actives: tuple[int, ...]) -> dict[str, dict[str, int]]:
+    """The report of :meth:`Capacity.limits` and :meth:`Capacity.actives`."""
+    return {
+        name: entry(limit, active)
+        for name, limit, active in zip(RESOURCES, limits, actives, strict=True)
+    }
+
+
+def _none() -> int:
+    return 0  # a part not running yet: nothing in use
+
+
 class Capacity:
     def __init__(
         self, settings: Callable[[], Settings], clock: Callable[[], float] = time.monotonic
@@ -96,6 +108,8 @@ class Capacity:
         self._starting: dict[str, float] = {}
         self._limits_of: Settings | None = None
         self._limits: tuple[int, ...] = ()
+        self._readers: tuple[Callable[[], int], ...] = ()
+        self._read_in_order()
 
     # --- wiring ---------------------------------------------------------------------------
 
@@ -103,6 +117,7 @@ class Capacity:
         """Count ``resource``'s use with ``active`` (not for ``streams``: see
         :meth:`track_streams`)."""
         self._meters[resource] = active
+        self._read_in_order()
 
     def track_streams(self, up: Callable[[], Collection[str]]) -> None:
         """``up()``: the names (camera ids) of this service's streams up now."""
@@ -117,8 +132,11 @@ class Capacity:
 
     def report(self) -> dict[str, dict[str, int]]:
         """``{resource: {limit, active, free}}`` for every resource."""
-        # Asked on every get_status: the limits are read once per settings object (a
-        # reload replaces it), and the entries are built inline.
+        return report_of(self.limits(), self.actives())
+
+    def limits(self) -> tuple[int, ...]:
+        """Each resource's limit, in :data:`RESOURCES` order."""
+        # Asked on every get_status: read once per settings object (a reload replaces it).
         s = self.settings()
         if s is not self._limits_of:
             r = s.resources
@@ -130,11 +148,21 @@ class Capacity:
                 s.server.max_connections,
             )
             self._limits_of = s
-        out: dict[str, dict[str, int]] = {}
-        for name, limit in zip(RESOURCES, self._limits, strict=True):
-            active = self.active(name)
-            out[name] = {"limit": limit, "active": active, "free": max(0, limit - active)}
-        return out
+        return self._limits
+
+    def actives(self) -> tuple[int, ...]:
+        """What each resource has in use now, in :data:`RESOURCES` order."""
+        return tuple([read() for read in self._readers])
+
+    def _read_in_order(self) -> None:
+        """What :meth:`actives` calls, one per resource: get_status asks every call."""
+        self._readers = tuple(
+            self._stream_count if name == "streams" else self._meters.get(name, _none)
+            for name in RESOURCES
+        )
+
+    def _stream_count(self) -> int:
+        return len(self._streams())
 
     def active(self, resource: Resource) -> int:
         if resource == "streams":
@@ -142,12 +170,12 @@ class Capacity:
         meter = self._meters.get(resource)
         return meter() if meter is not None else 0
 
-    def _streams(self) -> set[str]:
+    def _streams(self) -> Set[str]:
         """Streams up, and those started by us and not seen up yet (within the time
         MediaMTX gives a publisher to start, plus one look of the controller)."""
         seen = self._streams_up()
         if not self._starting:  # the usual case: nothing to copy or expire
-            return seen if isinstance(seen, set) else set(seen)
+            return seen if isinstance(seen, set | frozenset) else set(seen)
         up = set(seen)
         now = self.clock()
         self._starting = {

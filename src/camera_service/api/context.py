@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 
@@ -105,6 +105,18 @@ class Encoded(Generic[K, V]):
 
 
 @dataclass(slots=True)
+class StatusParts:
+    """get_camera_status of one camera for one client host: the JSON before and after
+    the metrics, and the last reply with the figures it was made from."""
+
+    head: bytes
+    tail: bytes
+    figures: dict[str, Any] = field(default_factory=dict)  # MediaMTX's, of the stream
+    uptime: float = -1.0
+    reply: orjson.Fragment | None = None
+
+
+@dataclass(slots=True)
 class Discovery:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     devices: list[Device] = field(default_factory=list)
@@ -112,7 +124,7 @@ class Discovery:
 
 
 class ApiContext:
-    __slots__ = ("camera_list", "camera_status", "components", "discovery", "health_summary")
+    __slots__ = ("camera_list", "camera_status", "components", "discovery", "status_parts")
 
     def __init__(self, components: Components | None = None) -> None:
         if components is not None:
@@ -122,11 +134,11 @@ class ApiContext:
         self.camera_list: Encoded[tuple[str, tuple[str, ...] | None], orjson.Fragment] = Encoded(
             limit=64
         )
-        # A status reply without its metrics, per (camera, client host): the JSON before
-        # and after "metrics", the part that changes by the second.
-        self.camera_status: Encoded[tuple[str, str], tuple[bytes, bytes]] = Encoded(limit=256)
-        # get_status: (health version, overall, components), derived once per version.
-        self.health_summary: tuple[int, str, dict[str, str]] = (-1, "", {})
+        # get_camera_status per (camera, client host): the JSON around "metrics", the
+        # part that changes by the second, and the last reply (StatusParts).
+        self.camera_status: Encoded[tuple[str, str], StatusParts] = Encoded(limit=256)
+        # get_status: (what it was encoded from, the JSON before and after the uptime).
+        self.status_parts: tuple[object, bytes, bytes] = (None, b"", b"")
         # ONVIF: one discovery at a time, and what the last one found (Go-era reads).
         self.discovery = Discovery()
 

@@ -16,7 +16,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic
+from typing import Any, ClassVar, Generic
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from typing_extensions import TypeVar
@@ -32,6 +32,13 @@ class Params(BaseModel):
     ``auth_token`` with every call), values are validated strictly."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=False)
+    # True: validating reads nothing but the values (no clock, no settings), so the
+    # model of the same string params is validated once and reused (it is frozen).
+    memo: ClassVar[bool] = False
+
+
+# Distinct params a method keeps validated; past it they are forgotten and kept again.
+MEMO_LIMIT = 256
 
 
 class NoParams(Params):
@@ -78,11 +85,13 @@ class MethodSpec(Generic[P]):
     camera: CameraParam[P] | None = None
     is_async: bool = field(init=False)
     _fixed: P | None = field(init=False)  # the params of a method that takes none
+    _memo: dict[tuple[tuple[str, Any], ...], P] | None = field(init=False)
 
     def __post_init__(self) -> None:
         # Sync handlers run without creating a coroutine: cheaper on the hot path.
         self.is_async = inspect.iscoroutinefunction(self.handler)
         self._fixed = self.params() if self.params is NoParams else None
+        self._memo = {} if self.params.memo else None
 
     def unseen(self, call: Call[P]) -> Callable[[], object] | None:
         """When the call names a camera the caller may not see: the answer to give
@@ -98,10 +107,27 @@ class MethodSpec(Generic[P]):
     def validate(self, raw: dict[str, Any]) -> P:
         if self._fixed is not None:
             return self._fixed
+        memo = self._memo
+        key = None
+        if memo is not None:
+            try:
+                key = tuple(raw.items())
+                hit = memo.get(key)
+            except TypeError:  # a value that is a list or an object: not kept
+                key = hit = None
+            if hit is not None:
+                return hit
         try:
-            return self.params.model_validate(raw)
+            params = self.params.model_validate(raw)
         except ValidationError as exc:
             raise invalid_params(exc) from None
+        # Only string values: 1, 1.0 and True are equal keys that strict validation
+        # tells apart; a string equals nothing but the same string.
+        if memo is not None and key is not None and all(type(v) is str for v in raw.values()):
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            memo[key] = params
+        return params
 
 
 def invalid_params(exc: ValidationError) -> RpcError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from typing import ClassVar
 
 from camera_service.auth.identity import AuthError, Identity
 from camera_service.auth.ratelimit import TokenBucket
@@ -48,6 +49,10 @@ def control_identity(identity: Identity) -> Identity:
 
 
 class Session:
+    # Bumped whenever any session's identity or topics change: who hears which
+    # notification may differ from then on (``api/audience.py`` keeps audiences by it).
+    epoch: ClassVar[int] = 0
+
     __slots__ = (
         "_holds",
         "bucket",
@@ -81,11 +86,13 @@ class Session:
         """Bind ``identity`` to this connection; AuthError for a media token."""
         self.identity = control_identity(identity)
         self.session_id = str(uuid.uuid4())
+        Session.epoch += 1
         return self.session_id
 
     def forget_identity(self) -> None:
         self.identity = None
         self.session_id = None
+        Session.epoch += 1
 
     @property
     def cameras(self) -> tuple[str, ...] | None:
@@ -142,12 +149,14 @@ class Session:
         else:
             self.topics = (self.topics if self.narrowed else frozenset()) | topics
             self.narrowed = True
+        Session.epoch += 1
         return self.topics
 
     def unsubscribe(self, topics: frozenset[str] | None) -> frozenset[str]:
         """unsubscribe_events: stop receiving ``topics``; None: all of them."""
         self.topics = frozenset() if topics is None else self.topics - topics
         self.narrowed = True
+        Session.epoch += 1
         return self.topics
 
     def wants(self, topic: str, camera_id: str | None = None) -> bool:

@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from camera_service.api.audience import Audiences
 from camera_service.api.dispatch import Dispatcher
 from camera_service.api.session import Session
 from camera_service.config import ServerConfig
@@ -323,8 +324,9 @@ class WebSocketServer:
         self.dispatcher = dispatcher
         self.metrics = metrics
         self.connections: set[Connection] = set()
+        self.audiences: Audiences[Connection] = Audiences(lambda: self.connections)
         self.accepting = True
-        self.requests_per_minute = 120
+        self.requests_per_minute: int = 120
         self._keepalive: asyncio.Task[None] | None = None
         self._all_gone = asyncio.Event()
         # Concurrent requests run here, not owned by their connection: one that closes
@@ -381,6 +383,7 @@ class WebSocketServer:
         transport.write(handshake)
         conn = Connection(self, transport, request.host, request.peer)
         self.connections.add(conn)
+        self.audiences.changed()
         self.metrics.active_connections += 1
         self.metrics.connections_total += 1
         return conn
@@ -393,6 +396,7 @@ class WebSocketServer:
     def forget(self, conn: Connection) -> None:
         if conn in self.connections:
             self.connections.discard(conn)
+            self.audiences.changed()
             self.metrics.active_connections -= 1
             if not self.connections:
                 self._all_gone.set()
@@ -407,21 +411,14 @@ class WebSocketServer:
 
         ``frame`` may depend on the host a client connected to (stream URLs do); it is
         then built once per distinct host, never once per client."""
-        by_host: dict[str, bytes] = {}
-        sent = dropped = 0
-        for c in list(self.connections):
-            if not c.session.wants(topic, camera_id):
-                continue
-            if isinstance(frame, bytes):
-                data = frame
-            else:
-                host = c.session.host
-                data = by_host.get(host) or by_host.setdefault(host, frame(host))
-            if c.notify(data, camera_id):
-                sent += 1
-            else:
-                dropped += 1
-        return sent, dropped
+        queued = dropped = 0
+        for host, members in self.audiences.of(topic, camera_id):
+            data = frame if isinstance(frame, bytes) else frame(host)
+            queued += len(members)
+            for c in members:
+                if not c.notify(data, camera_id):
+                    dropped += 1
+        return queued - dropped, dropped
 
     async def _keepalive_loop(self) -> None:
         """One timer for all connections: ping each, drop those silent too long."""

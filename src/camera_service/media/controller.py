@@ -93,7 +93,11 @@ class MediaController:
         )
         self.sync: ComponentHealth = health.register("mediamtx_controller", critical=False)
         self.owned: set[str] = set()
-        self.streams: dict[str, PathState] = {}  # last snapshot of MediaMTX's paths
+        # The last snapshot of MediaMTX's paths: replaced by each check, never changed
+        # in place, so what is derived from it is valid while it is the same object.
+        self.streams: dict[str, PathState] = {}
+        self._owned_version = 0  # bumped on every change of ``owned``
+        self._up: tuple[dict[str, PathState], int, frozenset[str]] = ({}, -1, frozenset())
         self.up_since: dict[str, float] = {}  # path -> time.time() it was first seen available
         self.bitrates: dict[str, float] = {}  # path -> inbound bits/s between the last checks
         self._sampled: tuple[float, dict[str, PathState]] = (0.0, {})
@@ -118,6 +122,7 @@ class MediaController:
 
     async def start(self) -> None:
         self.owned = set(await self.db.run(_load_owned, self.db))
+        self._owned_version += 1
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._watch()), loop.create_task(self._reconcile_loop())]
         self._kick.set()
@@ -339,10 +344,12 @@ class MediaController:
             # and will correct, never one we created but think foreign.
             await self.db.run(_store_owned, self.db, name)
             self.owned.add(name)
+            self._owned_version += 1
 
     async def _disown(self, name: str) -> None:
         await self.db.run(_forget_owned, self.db, name)
         self.owned.discard(name)
+        self._owned_version += 1
 
     # --- what clients see ----------------------------------------------------------------------
 
@@ -368,11 +375,17 @@ class MediaController:
 
     @property
     def active_streams(self) -> int:
-        return sum(1 for name in self.owned if (s := self.streams.get(name)) and s.available)
+        return len(self.streams_up())
 
-    def streams_up(self) -> set[str]:
-        """Our paths MediaMTX reported available at its last check."""
-        return {name for name in self.owned if (s := self.streams.get(name)) and s.available}
+    def streams_up(self) -> frozenset[str]:
+        """Our paths MediaMTX reported available at its last check (get_status and
+        get_metrics ask on every call: derived once per snapshot and set of paths)."""
+        streams, version, up = self._up
+        if streams is not self.streams or version != self._owned_version:
+            streams, version = self.streams, self._owned_version
+            up = frozenset(n for n in self.owned if (s := streams.get(n)) and s.available)
+            self._up = streams, version, up
+        return up
 
 
 def _load_owned(db: AsyncDatabase) -> list[str]:

@@ -1,7 +1,11 @@
 """Request, connection and notification metrics, kept as plain counters.
 
 Recording a request is a few dict and list updates (it runs per request on the hot
-path); the Prometheus text is built only when scraped.
+path); the Prometheus text is built only when scraped. The process figures of the
+summary (memory, CPU, request rate) are taken by :meth:`Metrics.sample`, on the
+service's one-second timer, and the latency percentiles at most once per
+``PERCENTILE_MAX_AGE``: a summary asked for thousands of times a second costs a few
+divisions, not a ``/proc`` read and two histogram scans each.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 )
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _bisect_left = bisect.bisect_left
+# Seconds the summary's p50/p99 are reused while requests keep coming.
+PERCENTILE_MAX_AGE = 1.0
 
 
 class LogHistogram:
@@ -135,7 +141,8 @@ class _Rate:
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
         self.started = time.monotonic()
         self.requests: dict[tuple[str, int], int] = {}
         self.method_buckets: dict[str, list[int]] = {}
@@ -164,6 +171,10 @@ class Metrics:
         self._meters: dict[str, tuple[str, str, Callable[[], float]]] = {}
         self._collectors: list[Collector] = []
         self._rates: deque[_Rate] = deque(maxlen=11)
+        # The summary's sampled figures: memory MB, CPU %, requests/s (sample()).
+        self._process: tuple[float, float, float] = (0.0, 0.0, 0.0)
+        # (requests counted, when, p50 ms, p99 ms): the percentiles last computed.
+        self._percentiles: tuple[int, float, float, float] = (0, float("-inf"), 0.0, 0.0)
         self.sample()
 
     def meter(
@@ -221,16 +232,31 @@ class Metrics:
     # --- sampled figures -----------------------------------------------------------------
 
     def sample(self) -> None:
-        """Called about once a second: keeps the window for rates and CPU use."""
-        self._rates.append(_Rate(time.monotonic(), self.total_requests, time.process_time()))
-
-    def _window(self) -> tuple[float, float]:
+        """Called about once a second: keeps the window for rates and CPU use, and
+        takes the summary's process figures."""
+        now = _Rate(self.clock(), self.total_requests, time.process_time())
+        self._rates.append(now)
         first = self._rates[0]
-        now = _Rate(time.monotonic(), self.total_requests, time.process_time())
         span = now.at - first.at
-        if span <= 0:
-            return 0.0, 0.0
-        return (now.requests - first.requests) / span, 100.0 * (now.cpu - first.cpu) / span
+        rps, cpu = (0.0, 0.0) if span <= 0 else self._rates_over(first, now, span)
+        self._process = (round(self.rss_bytes() / 1048576, 1), round(cpu, 1), round(rps, 1))
+
+    @staticmethod
+    def _rates_over(first: _Rate, last: _Rate, span: float) -> tuple[float, float]:
+        return (last.requests - first.requests) / span, 100.0 * (last.cpu - first.cpu) / span
+
+    def percentiles(self) -> tuple[float, float]:
+        """p50 and p99 of every request's latency in ms, computed again once requests
+        came in and ``PERCENTILE_MAX_AGE`` passed since the last time."""
+        count, at, p50, p99 = self._percentiles
+        latency = self.latency
+        if latency.count != count:
+            now = self.clock()
+            if now - at >= PERCENTILE_MAX_AGE:
+                p50 = round(latency.percentile(0.50), 3)
+                p99 = round(latency.percentile(0.99), 3)
+                self._percentiles = (latency.count, now, p50, p99)
+        return p50, p99
 
     @staticmethod
     def rss_bytes() -> int:
@@ -241,18 +267,21 @@ class Metrics:
             return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
     def summary(self) -> dict[str, float | int]:
-        rps, cpu = self._window()
+        """get_metrics' figures: the counts as of now; memory, CPU and request rate as
+        of the last :meth:`sample`; the percentiles as :meth:`percentiles` says."""
         n = self.total_requests
+        memory, cpu, rps = self._process
+        p50, p99 = self.percentiles()
         return {
             "active_connections": self.active_connections,
             "total_requests": n,
             "average_response_time": round(1000.0 * self.total_seconds / n, 3) if n else 0.0,
             "error_rate": round(self.total_errors / n, 4) if n else 0.0,
-            "memory_usage": round(self.rss_bytes() / 1048576, 1),
-            "cpu_usage": round(cpu, 1),
-            "p50_ms": round(self.latency.percentile(0.50), 3),
-            "p99_ms": round(self.latency.percentile(0.99), 3),
-            "requests_per_second": round(rps, 1),
+            "memory_usage": memory,
+            "cpu_usage": cpu,
+            "p50_ms": p50,
+            "p99_ms": p99,
+            "requests_per_second": rps,
         }
 
     # --- Prometheus text exposition --------------------------------------------------------

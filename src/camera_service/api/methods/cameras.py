@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from pydantic import Field, field_validator
 
-from camera_service.api.context import ApiContext, Components
+from camera_service.api.context import ApiContext, Components, StatusParts
 from camera_service.api.contract import CameraInfo, CameraList, CameraStatusResult, Capabilities
 from camera_service.api.methodtable import Call, CameraParam, MethodSpec, NoParams, Params
 from camera_service.api.session import Session
@@ -35,6 +35,8 @@ _NO_RECORDING = (
 
 
 class DeviceParams(Params):
+    memo = True  # device_param reads the value only
+
     device: str = Field(
         description="/dev/videoN or a camera_id",
         json_schema_extra={"pattern": r"^(/dev/video[0-9]{1,4}|[A-Za-z0-9_-]{1,64})$"},
@@ -96,14 +98,16 @@ def get_camera_list(call: Call[NoParams]) -> orjson.Fragment:
     return cache.put(key, c.cameras.version, cfg, orjson.Fragment(orjson.dumps(result)))
 
 
-def metrics_of(c: Components, camera: Camera) -> dict[str, Any]:
-    uptime = time.time() - camera.connected_at if camera.connected and camera.connected_at else 0
-    return {
-        "bytes_sent": 0,
-        "readers": 0,
-        "uptime": round(uptime, 1),
-        **c.media.stream_metrics(camera.camera_id),
-    }
+def uptime_of(camera: Camera) -> float:
+    """Seconds the camera has been connected, to the tenth (0 when it is not)."""
+    if camera.connected and camera.connected_at:
+        return round(time.time() - camera.connected_at, 1)
+    return 0
+
+
+def metrics_of(figures: dict[str, Any], uptime: float) -> dict[str, Any]:
+    """The ``metrics`` of a status: MediaMTX's ``figures`` of the stream, and uptime."""
+    return {"bytes_sent": 0, "readers": 0, "uptime": uptime, **figures}
 
 
 def status_result(
@@ -119,7 +123,7 @@ def status_result(
     resumed_at = recording.resumed_at if recording else None
     return {
         **camera_info(camera, session, c.settings.mediamtx),
-        "metrics": metrics_of(c, camera),
+        "metrics": metrics_of(c.media.stream_metrics(camera.camera_id), uptime_of(camera)),
         "capabilities": {"formats": camera.formats, "resolutions": camera.resolutions},
         "recording_session": recording.session_id if recording else None,
         "current_file": recording.current_file if recording else None,
@@ -132,9 +136,9 @@ def status_result(
     }
 
 
-def encoded_parts(ctx: ApiContext, camera: Camera, session: Session) -> tuple[bytes, bytes]:
+def encoded_parts(ctx: ApiContext, camera: Camera, session: Session) -> StatusParts:
     """A status reply of a camera with no recording (on now, or ended), as the JSON
-    before and after its metrics."""
+    before and after its metrics, per camera and client host."""
     c = ctx.components
     cfg = c.settings.mediamtx
     key = (camera.camera_id, session.host)
@@ -147,19 +151,33 @@ def encoded_parts(ctx: ApiContext, camera: Camera, session: Session) -> tuple[by
         + orjson.dumps({"formats": camera.formats, "resolutions": camera.resolutions})
         + _NO_RECORDING
     )
-    return ctx.camera_status.put(key, c.cameras.version, cfg, (head, tail))
+    return ctx.camera_status.put(key, c.cameras.version, cfg, StatusParts(head, tail))
 
 
 def get_camera_status(call: Call[DeviceParams]) -> orjson.Fragment | CameraStatusResult:
     c = call.ctx.components
     camera_id = call.params.camera_id
     camera = c.cameras.get(camera_id)
-    recording = c.recordings.active.get(camera_id)
-    last = c.recordings.last.get(camera_id)
-    if camera is None or recording is not None or last is not None:  # rarer: build it
-        return status_result(c, camera or _placeholder(camera_id), call.session, recording, last)
-    head, tail = encoded_parts(call.ctx, camera, call.session)
-    return orjson.Fragment(head + orjson.dumps(metrics_of(c, camera)) + tail)
+    recordings = c.recordings
+    if camera is None or camera_id in recordings.active or camera_id in recordings.last:
+        return status_result(  # rarer: build it
+            c,
+            camera or _placeholder(camera_id),
+            call.session,
+            recordings.active.get(camera_id),
+            recordings.last.get(camera_id),
+        )
+    parts = encoded_parts(call.ctx, camera, call.session)
+    # The metrics change with MediaMTX's figures (bytes, readers: at each look) and the
+    # uptime's tenth of a second: the reply is encoded once for each, not per call.
+    figures = c.media.stream_metrics(camera_id)
+    uptime = uptime_of(camera)
+    reply = parts.reply
+    if reply is None or parts.figures != figures or parts.uptime != uptime:
+        metrics = orjson.dumps(metrics_of(figures, uptime))
+        reply = orjson.Fragment(parts.head + metrics + parts.tail)
+        parts.reply, parts.figures, parts.uptime = reply, dict(figures), uptime
+    return reply
 
 
 def unseen_status(call: Call[DeviceParams], camera_id: str) -> CameraStatusResult:

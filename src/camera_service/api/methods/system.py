@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from typing import Literal, cast
 
+import orjson
+
 from camera_service import __version__
 from camera_service.api.contract import (
     CapacityEntry,
@@ -22,7 +24,7 @@ from camera_service.api.methodtable import Call, MethodSpec, NoParams
 from camera_service.api.redact import redact
 from camera_service.api.session import NOTIFICATION_TOPICS
 from camera_service.auth.identity import Role
-from camera_service.limits import CapacityExceeded
+from camera_service.limits import CapacityExceeded, report_of
 from camera_service.observability.health import Status, iso
 
 CAPABILITIES = [
@@ -60,24 +62,23 @@ def get_server_info(call: Call[NoParams]) -> ServerInfo:
     }
 
 
-def get_status(call: Call[NoParams]) -> StatusResult:
+def get_status(call: Call[NoParams]) -> orjson.Fragment:
+    """Encoded once per state of what it reports (health, limits, resources in use):
+    only the uptime is put in per call. The reply is the same for every admin."""
     c = call.ctx.components
-    health = c.health
-    # The overall status and the components change rarely and get_status is asked
-    # often: derived once per health version.
-    version, overall, components = call.ctx.health_summary
-    if version != health.version:
-        version = health.version
-        overall = health.overall().value
+    health, capacity = c.health, c.capacity
+    limits, actives = capacity.limits(), capacity.actives()
+    key = (health.version, limits, actives)
+    cached, head, tail = call.ctx.status_parts
+    if key != cached:
         components = {n: s.status.value for n, s in sorted(health.components.items())}
-        call.ctx.health_summary = version, overall, components
-    return {
-        "status": overall,
-        "uptime": round(time.monotonic() - c.started, 3),
-        "version": __version__,
-        "components": dict(components),
-        "capacity": cast(dict[str, CapacityEntry], c.capacity.report()),
-    }
+        head = b'{"status":' + orjson.dumps(health.overall().value) + b',"uptime":'
+        capacity_now = report_of(limits, actives)
+        rest = {"version": __version__, "components": components, "capacity": capacity_now}
+        tail = b"," + orjson.dumps(rest)[1:]
+        call.ctx.status_parts = key, head, tail
+    uptime = round(time.monotonic() - c.started, 3)
+    return orjson.Fragment(head + orjson.dumps(uptime) + tail)
 
 
 def get_health(call: Call[NoParams]) -> HealthResult:
