@@ -69,3 +69,9 @@ def test_the_csp_names_the_api_and_media_ports_of_the_host_used() -> None:
     public = Endpoints(8002, True, "cams.example", 8888, 8889)
     csp = content_security_policy(request(b"hub.local"), public)
     assert "wss://hub.local:8002" in csp and "https://cams.example:8888" in csp
+
+
+def test_a_host_with_a_trailing_newline_adds_nothing_to_the_csp() -> None:
+    # `$` matches before a final newline: the header would have carried a line break.
+    csp = content_security_policy(request(b"hub.local\n"), ENDS)
+    assert "\n" not in csp and "connect-src 'self';" in csp

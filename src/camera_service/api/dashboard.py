@@ -44,7 +44,7 @@ CONTENT_TYPES = {
 # Types worth compressing; images are already compressed.
 _COMPRESSIBLE = (".html", ".js", ".mjs", ".css", ".svg", ".json", ".txt")
 # A Host header that may be put into the CSP as it is: a name, an IPv4 or a bracketed IPv6.
-_HOST_RE = re.compile(r"^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])$")
+_HOST_RE = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +102,11 @@ def content_security_policy(request: HttpRequest, ends: Endpoints) -> str:
     host name adds nothing: the page then can reach only its own origin)."""
     connect = ["'self'"]
     host = _bracketed(request.host)
-    if _HOST_RE.match(host):
+    if _HOST_RE.fullmatch(host):
         scheme = "wss" if ends.tls else "ws"
         connect.append(f"{scheme}://{host}:{ends.ws_port}")
         media = _bracketed(ends.media_host) if ends.media_host else host
-        if _HOST_RE.match(media):
+        if _HOST_RE.fullmatch(media):
             for port in (ends.hls_port, ends.webrtc_port):
                 connect += [f"http://{media}:{port}", f"https://{media}:{port}"]
     return "; ".join(
