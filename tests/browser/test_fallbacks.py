@@ -67,3 +67,29 @@ async def test_a_viewers_still_is_a_fresh_picture_and_refreshes(page: Page, stac
         assert (await client.call("list_snapshots", {}))["files"] == []
     finally:
         await client.close()
+
+
+async def test_a_missing_whep_endpoint_is_remembered_for_the_page(page: Page, stack: Stack) -> None:
+    stack.webrtc.enabled = False  # answers 404 as MediaMTX without a WebRTC path
+    await sign_in(page, stack, make_token("viewer"))
+    for camera in ("lab", "yard"):
+        tile = page.locator(f'.tile[data-camera="{camera}"]')
+        await expect(tile).to_have_attribute("data-state", "playing", timeout=WAIT_MS)
+        await expect(tile).to_have_attribute("data-transport", "hls")
+    asked = sum(stack.webrtc.requests.values())
+    assert 1 <= asked <= 2, stack.webrtc.requests  # the two tiles opened at once
+    # The camera page opens a new player, and going back opens the grid's tiles again:
+    # straight to HLS, WHEP is not asked again.
+    await page.locator(f"{LAB} h2 a").click()
+    live = page.locator("#camera-live")
+    await expect(live).to_have_attribute("data-state", "playing", timeout=WAIT_MS)
+    await expect(live).to_have_attribute("data-transport", "hls")
+    await page.go_back()
+    lab = page.locator(LAB)
+    await expect(lab).to_have_attribute("data-state", "playing", timeout=WAIT_MS)
+    await expect(lab).to_have_attribute("data-transport", "hls")
+    assert sum(stack.webrtc.requests.values()) == asked, stack.webrtc.requests
+    # A new page session asks again (WebRTC may be back).
+    await page.reload()
+    await expect(lab).to_have_attribute("data-state", "playing", timeout=WAIT_MS)
+    assert sum(stack.webrtc.requests.values()) > asked

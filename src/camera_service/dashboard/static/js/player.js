@@ -6,7 +6,7 @@
 // mediamtx-down, error, ...) and what carries the picture as `data-transport`
 // (webrtc, hls, still).
 import Hls from "/dashboard/vendor/hls.light.min.mjs";
-import { WhepSession, whepUrl } from "/dashboard/js/whep.js";
+import { WhepSession, whepOff, whepUrl } from "/dashboard/js/whep.js";
 
 const TOKEN_TTL = 300; // seconds a media token lives; renewed at 80 %
 // A tile that cannot play retries after RETRY_MS, doubling to RETRY_MAX_MS, reusing its
@@ -144,7 +144,10 @@ export class Player {
     }
     if (!this.wanted()) return;
     this.token = media.token;
-    if (!this.noPicture && media.streams.webrtc && typeof RTCPeerConnection === "function") {
+    const off = media.streams.webrtc ? whepOff(media.streams.webrtc) : "";
+    if (off) {
+      this.webrtcFailure = `WebRTC: ${off}`; // another tile found no WHEP server there
+    } else if (!this.noPicture && media.streams.webrtc && typeof RTCPeerConnection === "function") {
       const why = await this.playWebrtc(media.streams.webrtc);
       if (!why || !this.wanted()) return;
       this.webrtcFailure = why;
