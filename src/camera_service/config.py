@@ -295,6 +295,11 @@ class SnapshotsConfig(Section):
     timeout: PositiveSeconds = live(
         10.0, "Longest a capture may take, waiting for a free slot included; then FAILED."
     )
+    preview_max_age: PositiveSeconds = live(
+        5.0,
+        "get_preview: every caller of a camera gets the same image while it is younger than "
+        "this, so a camera costs at most one capture per this interval however many watch.",
+    )
 
 
 class StorageConfig(Section):

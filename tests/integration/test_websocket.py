@@ -57,6 +57,7 @@ ROLE_OF = {
 PARAMS: dict[str, dict[str, object]] = {
     "get_camera_status": {"device": "camera0"},
     "get_camera_capabilities": {"device": "camera0"},
+    "get_preview": {"device": "camera0"},
     "set_retention_policy": {"policy_type": "manual", "enabled": False},
     "get_recording_info": {"filename": "none.mp4"},
     "create_download_url": {"kind": "recording", "filename": "none.mp4"},

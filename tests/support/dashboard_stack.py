@@ -41,8 +41,9 @@ CHROMIUM_ARGS = [
     "--no-pings",
     "--metrics-recording-only",
     "--autoplay-policy=no-user-gesture-required",
-    # WebRTC on loopback, as the double offers it: host candidates on lo, not hidden
-    # behind mDNS names.
+    # WebRTC on loopback, as the double offers it and keeps to (its module says how):
+    # lo among the host candidates should a test grant a media permission, and no
+    # candidate hidden behind an mDNS name (no mDNS traffic on the machine's network).
     "--allow-loopback-in-peer-connection",
     "--disable-features=WebRtcHideLocalIpsWithMdns",
 ]

@@ -25,6 +25,7 @@ from camera_service.cameras.sources import CameraSources
 from camera_service.config import MediaMtxConfig, Settings
 from camera_service.limits import Capacity
 from camera_service.media.controller import MediaController
+from camera_service.media.preview import Previews
 from camera_service.media.snapshots import SnapshotService
 from camera_service.media.viewing import ViewingWindows
 from camera_service.observability.health import Health
@@ -71,6 +72,8 @@ class Components(Protocol):
     def recordings(self) -> RecordingManager: ...
     @property
     def snapshots(self) -> SnapshotService: ...
+    @property
+    def previews(self) -> Previews: ...  # get_preview's shared images
     @property
     def disk(self) -> DiskMonitor: ...
     @property

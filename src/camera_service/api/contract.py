@@ -409,6 +409,16 @@ class SnapshotResult(TypedDict):
     download_url: NotRequired[str]
 
 
+class PreviewResult(TypedDict):
+    device: str
+    camera_id: str
+    format: Literal["jpg"]
+    resolution: str
+    taken_at: str
+    source: Literal["warm", "stream", "device"]
+    image: str  # the JPEG, base64
+
+
 # --- cameras at run time: add_camera, update_camera, remove_camera, list_camera_sources ---------
 
 

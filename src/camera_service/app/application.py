@@ -22,6 +22,7 @@ from camera_service.events import EventBus
 from camera_service.media.controller import MediaController
 from camera_service.media.grabber import GrabberPool
 from camera_service.media.mediamtx.managed import ManagedMediaMtx
+from camera_service.media.preview import Previews
 from camera_service.media.snapshots import SnapshotService
 from camera_service.observability.health import Health, Status
 from camera_service.observability.metrics import Metrics
@@ -176,6 +177,10 @@ class Application:
     @property
     def snapshots(self) -> SnapshotService:
         return self.parts.media.snapshots
+
+    @property
+    def previews(self) -> Previews:
+        return self.parts.media.previews
 
 
 def run(settings: Settings, config_path: Path | None) -> int:

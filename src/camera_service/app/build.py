@@ -42,6 +42,7 @@ from camera_service.media.controller import MediaController
 from camera_service.media.desired import DesiredRecording
 from camera_service.media.grabber import GrabberPool
 from camera_service.media.mediamtx.managed import ManagedMediaMtx, find_binary
+from camera_service.media.preview import Previews
 from camera_service.media.snapshots import SnapshotService
 from camera_service.media.viewing import ViewingWindows
 from camera_service.net.httpserver import HttpServer, Router
@@ -131,6 +132,7 @@ class Media:
     snapshots: SnapshotService
     retention: Retention
     viewing: ViewingWindows  # streams start_streaming keeps up
+    previews: Previews  # get_preview's shared images
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +176,7 @@ class ApiParts:
     ws: WebSocketServer
     api_port: Port
     camera_sources: CameraSources
+    previews: Previews
 
     @property
     def settings(self) -> Settings:
@@ -193,6 +196,7 @@ class ApiParts:
             c.live, c.started, c.front.dispatcher, c.metrics, c.health, c.capacity, c.cameras,
             m.controller, m.recordings, m.snapshots, c.store.disk, m.retention, c.store.index,
             c.store.authenticator.jwt, m.viewing, c.front.ws, c.front.api_port, m.sources,
+            m.previews,
         )  # fmt: skip
 
 
@@ -383,7 +387,7 @@ def _media(
     )  # fmt: skip
     return Media(
         monitor, sources, assignments, managed, desired, controller, grabbers, recordings,
-        snapshots, retention, viewing,
+        snapshots, retention, viewing, Previews(snapshots, live.snapshots),
     )  # fmt: skip
 
 

@@ -265,6 +265,11 @@ class CameraClient:
         """The camera's RTSP URL, whether it can be read now, and its readers."""
         return cast(t.StreamUrl, await self.call("get_stream_url", {"device": device}))
 
+    async def get_preview(self, device: str) -> t.Preview:
+        """A recent JPEG of the camera (``image``, base64), shared by every caller for
+        a few seconds and never stored: a picture when no live stream plays."""
+        return cast(t.Preview, await self.call("get_preview", {"device": device}))
+
     async def get_stream_status(self, device: str) -> t.StreamStatus:
         return cast(t.StreamStatus, await self.call("get_stream_status", {"device": device}))
 

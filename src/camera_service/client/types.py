@@ -39,6 +39,7 @@ from camera_service.api.contract import HealthResult as Health
 from camera_service.api.contract import ListedFile as FileEntry
 from camera_service.api.contract import MediaTokenResult as MediaToken
 from camera_service.api.contract import MetricsResult as Metrics
+from camera_service.api.contract import PreviewResult as Preview
 from camera_service.api.contract import RetentionResult as RetentionPolicy
 from camera_service.api.contract import SnapshotResult as Snapshot
 from camera_service.api.contract import StartResult as RecordingStarted
@@ -78,6 +79,7 @@ __all__ = [
     "Health",
     "MediaToken",
     "Metrics",
+    "Preview",
     "RecordingStarted",
     "RecordingStopped",
     "RecordingSummary",

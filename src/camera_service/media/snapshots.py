@@ -321,6 +321,21 @@ class SnapshotService:
         )
         return capture
 
+    async def grab(self, camera_id: str, fmt: ImageFormat, quality: int) -> Shot:
+        """One image of the camera, from the same sources as :meth:`take`, kept in
+        memory only: no file, no listing, no event. Raises :class:`CameraUnavailable` or
+        :class:`CapacityExceeded` before capturing, :class:`CaptureFailed` (with a
+        client-fit reason) when the capture fails."""
+        camera = self.cameras.get(camera_id)
+        if camera is None or not camera.connected:
+            raise CameraUnavailable(camera_id)
+        timeout = self.settings().snapshots.timeout
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._capture(camera, fmt, quality, _Attempt())
+        except TimeoutError:
+            raise CaptureFailed(_why(TimeoutError(), timeout)) from None
+
     async def _capture(
         self, camera: Camera, fmt: ImageFormat, quality: int, attempt: _Attempt
     ) -> Shot:

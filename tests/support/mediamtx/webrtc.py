@@ -19,8 +19,13 @@ server: WebRTC"; "Authentication"), and how the double does it:
 The peer is aiortc's, reading the path's RTSP stream from the data plane (with the
 plane's muxer User-Agent, as the HLS muxer) through FFmpeg's demuxer and sending its
 H.264 as it is, not re-encoded (``MediaPlayer(..., decode=False)``), so the browser
-decodes the camera's own stream. ICE is loopback only: the one host candidate is
-127.0.0.1, no STUN server.
+decodes the camera's own stream. ICE is loopback only, both ways: the one host
+candidate it offers is 127.0.0.1, no STUN server; of an offer's candidates it keeps
+only those on 127.0.0.1, and it discards every packet from another address (each one
+counted in :data:`FOREIGN`). A browser that names other addresses (Chromium names its
+default route's when it may not enumerate interfaces) still connects, on the pair
+127.0.0.1 to 127.0.0.1: its checks to our 127.0.0.1 candidate come from 127.0.0.1
+and are answered, so it learns that address as its own (peer-reflexive).
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ from __future__ import annotations
 import asyncio
 import fractions
 import uuid
+from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import aioice.ice
 import av
@@ -48,15 +55,64 @@ from tests.support.system import require
 from .dataplane import DataPlane
 from .hls import LOOPBACK, authorize_read
 
+# Packets the double's ICE sockets discarded, by source address: none come from
+# anywhere but loopback when the browser keeps to it.
+FOREIGN: Counter[str] = Counter()
+
 
 def _loopback_only() -> None:
     """aioice offers every interface but loopback as a host candidate; the double offers
-    loopback alone (aioice has no option for it: its lookup is replaced)."""
+    loopback alone, and takes packets from loopback alone (aioice has no option for
+    either: its lookup and its sockets' receive are replaced, once)."""
 
     def loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
         return [LOOPBACK] if use_ipv4 else []
 
     aioice.ice.get_host_addresses = loopback
+    protocol = aioice.ice.StunProtocol
+    received = protocol.datagram_received
+    if getattr(received, "loopback_only", False):
+        return
+
+    def from_loopback(
+        self: aioice.ice.StunProtocol, data: bytes | str, addr: tuple[Any, ...]
+    ) -> None:
+        if addr[0] != LOOPBACK:
+            FOREIGN[str(addr[0])] += 1
+            return
+        received(self, data, addr)
+
+    setattr(from_loopback, "loopback_only", True)  # noqa: B010 - once per process
+    setattr(protocol, "datagram_received", from_loopback)  # noqa: B010
+
+
+def loopback_candidates(sdp: str) -> tuple[str, list[str]]:
+    """``sdp`` with only its ICE candidates on 127.0.0.1, and the addresses of those
+    dropped (RFC 8839 ``a=candidate:<foundation> <component> <transport> <priority>
+    <address> <port> typ ...``)."""
+    kept: list[str] = []
+    dropped: list[str] = []
+    for line in sdp.split("\r\n"):
+        fields = line.split()
+        if line.startswith("a=candidate:") and len(fields) > 5 and fields[4] != LOOPBACK:
+            dropped.append(fields[4])
+            continue
+        kept.append(line)
+    return "\r\n".join(kept), dropped
+
+
+def ice_pairs(pc: RTCPeerConnection) -> tuple[tuple[str, str] | None, set[tuple[str, str]]]:
+    """The (local, remote) addresses of the pair ICE nominated for ``pc`` (None before
+    one is) and of every pair it checked (aioice keeps both in its connection)."""
+    nominated: tuple[str, str] | None = None
+    checked: set[tuple[str, str]] = set()
+    for transceiver in pc.getTransceivers():
+        connection = transceiver.receiver.transport.transport._connection
+        for pair in getattr(connection, "_check_list", []):
+            checked.add((str(pair.local_candidate.host), str(pair.remote_candidate.host)))
+        for pair in getattr(connection, "_nominated", {}).values():
+            nominated = str(pair.local_candidate.host), str(pair.remote_candidate.host)
+    return nominated, checked
 
 
 @dataclass
@@ -71,7 +127,8 @@ class WebRtcServer(StartStop):
     """``WebRtcServer(plane)``: MediaMTX's WebRTC (WHEP) server for the paths of
     ``plane``; :attr:`port` after :meth:`start`. ``enabled = False`` answers every
     request but the preflight ``404`` (as for a path MediaMTX serves no WebRTC on), so
-    a page falls back; ``requests`` counts the WHEP offers per path."""
+    a page falls back; ``requests`` counts the WHEP offers per path, ``dropped`` lists
+    the addresses of the offers' candidates that were not loopback."""
 
     def __init__(self, plane: DataPlane, *, allow_origin: str = "*") -> None:
         self.plane = plane
@@ -79,6 +136,7 @@ class WebRtcServer(StartStop):
         self.enabled = True
         self.requests: dict[str, int] = {}
         self.sessions: dict[str, _Session] = {}
+        self.dropped: list[str] = []
         self._runner: web.AppRunner | None = None
         self._port = 0
 
@@ -160,7 +218,8 @@ class WebRtcServer(StartStop):
             return refused
         if request.content_type != "application/sdp":
             return web.Response(status=400, text="invalid Content-Type", headers=self._cors())
-        offer = await request.text()
+        offer, dropped = loopback_candidates(await request.text())
+        self.dropped.extend(dropped)
         try:
             session = await self._session(name, offer)
         except OSError:

@@ -10,6 +10,7 @@ from camera_service.api.methods import (
     cameras,
     files,
     onvif,
+    preview,
     recordings,
     session,
     snapshots,
@@ -38,6 +39,7 @@ def all_methods() -> list[MethodSpec[Any]]:
             *files.METHODS,
             *recordings.METHODS,
             *snapshots.METHODS,
+            *preview.METHODS,
             *sources.METHODS,
             *onvif.METHODS,
         ]

@@ -1,12 +1,12 @@
 // One camera's live picture in a page: a stream while wanted and playable, else the
-// reason in words beside the newest snapshot, refreshed (docs/api.md "Dashboard"). The
-// live stream is WebRTC through MediaMTX's WHEP endpoint first, HLS when WHEP fails or
-// shows no frame in time. The grid's tiles and the camera page each hold one; `host`
+// reason in words beside a fresh still picture (get_preview), refreshed (docs/api.md
+// "Dashboard"). The live stream is WebRTC through MediaMTX's WHEP endpoint first, HLS
+// when WHEP fails or shows no frame in time. The grid's tiles and the camera page each hold one; `host`
 // gets the state as `data-state` (loading, playing, paused, disconnected,
 // mediamtx-down, error, ...) and what carries the picture as `data-transport`
 // (webrtc, hls, still).
 import Hls from "/dashboard/vendor/hls.light.min.mjs";
-import { WhepSession, whepUrl } from "/dashboard/js/whep.js";
+import { WhepSession, whepOff, whepUrl } from "/dashboard/js/whep.js";
 
 const TOKEN_TTL = 300; // seconds a media token lives; renewed at 80 %
 // A tile that cannot play retries after RETRY_MS, doubling to RETRY_MAX_MS, reusing its
@@ -54,7 +54,6 @@ export class Player {
     this.stillTimer = null;
     this.renewTimer = null;
     this.retryTimer = null;
-    this.snapshotUrl = null;
     this.root = el("div", { class: "media" });
     this.video = el("video", { muted: "", playsinline: "", autoplay: "" });
     this.video.muted = true;
@@ -145,7 +144,10 @@ export class Player {
     }
     if (!this.wanted()) return;
     this.token = media.token;
-    if (!this.noPicture && media.streams.webrtc && typeof RTCPeerConnection === "function") {
+    const off = media.streams.webrtc ? whepOff(media.streams.webrtc) : "";
+    if (off) {
+      this.webrtcFailure = `WebRTC: ${off}`; // another tile found no WHEP server there
+    } else if (!this.noPicture && media.streams.webrtc && typeof RTCPeerConnection === "function") {
       const why = await this.playWebrtc(media.streams.webrtc);
       if (!why || !this.wanted()) return;
       this.webrtcFailure = why;
@@ -268,8 +270,9 @@ export class Player {
     this.video.load();
   }
 
-  // The newest snapshot of the camera (what a viewer may see: docs/api.md "Dashboard"),
-  // fetched now and every STILL_MS until a stream plays: a picture beside the reason.
+  // A fresh picture of the camera (get_preview: any role, shared by every viewer for a
+  // few seconds), fetched now and every STILL_MS until a stream plays: a picture
+  // beside the reason.
   showSnapshot() {
     this.setTransport("still");
     if (!this.stillTimer) this.stillTimer = setInterval(() => this.fetchStill(), STILL_MS);
@@ -279,25 +282,19 @@ export class Player {
   async fetchStill() {
     this.stillFetched = Date.now();
     try {
-      const listed = await this.session.rpc.call("list_snapshots", { device: this.id, limit: 1 });
-      const file = listed.files[0];
-      if (!file) return;
-      const response = await fetch(file.download_url, { headers: { Authorization: `Bearer ${this.session.credential}` } });
-      if (!response.ok) return;
-      if (this.snapshotUrl) URL.revokeObjectURL(this.snapshotUrl);
-      this.snapshotUrl = URL.createObjectURL(await response.blob());
-      this.image.src = this.snapshotUrl;
-      this.image.alt = `Latest snapshot of ${this.id}: ${file.filename} (${file.modified_time})`;
+      const shot = await this.session.rpc.call("get_preview", { device: this.id });
+      this.image.src = `data:image/jpeg;base64,${shot.image}`;
+      this.image.alt = `Picture of ${this.id} taken ${shot.taken_at}`;
+      this.image.dataset.takenAt = shot.taken_at;
       this.image.dataset.fetched = String(Date.now());
       this.image.hidden = false;
     } catch {
-      // no snapshot: the notice alone says why there is no picture
+      // no picture now: the notice alone says why, the last one (if any) stays
     }
   }
 
   destroy() {
     this.stop();
     this.stopStill();
-    if (this.snapshotUrl) URL.revokeObjectURL(this.snapshotUrl);
   }
 }

@@ -4,6 +4,22 @@
 // STUN server: MediaMTX's answer names its own candidates.
 const GATHER_MS = 2000;
 
+// A WHEP endpoint that is not there (MediaMTX without WebRTC, a proxy that does not pass
+// it) is remembered per origin for OFF_MS, so the page's other tiles go to HLS at once.
+const OFF_MS = 120000;
+const OFF_STATUS = [404, 405, 501];
+const off = new Map(); // origin -> { until, why }
+
+// Why WebRTC is known not to work for this stream URL's server now, or "".
+export function whepOff(streamUrl) {
+  const origin = new URL(streamUrl, location.href).origin;
+  const known = off.get(origin);
+  if (!known) return "";
+  if (Date.now() < known.until) return known.why;
+  off.delete(origin);
+  return "";
+}
+
 export class WhepError extends Error {
   constructor(message, status = 0) {
     super(message);
@@ -56,16 +72,22 @@ export class WhepSession {
         body: pc.localDescription.sdp,
       });
     } catch {
-      throw new WhepError("the WebRTC server cannot be reached");
+      throw this.unavailable(new WhepError("the WebRTC server cannot be reached"));
     }
     if (response.status !== 201) {
       const why = response.status === 401 ? "not authorized" : response.status === 404 ? "no WebRTC stream here" : `HTTP ${response.status}`;
-      throw new WhepError(why, response.status);
+      const err = new WhepError(why, response.status);
+      throw OFF_STATUS.includes(response.status) ? this.unavailable(err) : err;
     }
     const where = response.headers.get("Location");
     if (where) this.location = new URL(where, this.url).toString();
     await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
     return stream;
+  }
+
+  unavailable(err) {
+    off.set(new URL(this.url).origin, { until: Date.now() + OFF_MS, why: err.message });
+    return err;
   }
 
   end(reason) {
