@@ -9,9 +9,7 @@ the parts are given at construction when they exist, or bound once later.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 import orjson
@@ -19,7 +17,7 @@ import orjson
 from camera_service.api.session import Session
 from camera_service.auth.identity import Identity
 from camera_service.auth.jwt import JwtAuthenticator
-from camera_service.cameras.onvif import Device
+from camera_service.cameras.discovery import Discovery
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.cameras.sources import CameraSources
 from camera_service.config import MediaMtxConfig, Settings
@@ -81,6 +79,8 @@ class Components(Protocol):
     def viewing(self) -> ViewingWindows: ...  # streams start_streaming keeps up
     @property
     def camera_sources(self) -> CameraSources: ...  # cameras added through the API
+    @property
+    def discovery(self) -> Discovery: ...  # ONVIF: one at a time, the last one's devices
     def sessions(self) -> Iterable[Session]: ...  # every connection's
 
 
@@ -104,15 +104,8 @@ class Encoded(Generic[K, V]):
         return value
 
 
-@dataclass(slots=True)
-class Discovery:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    devices: list[Device] = field(default_factory=list)
-    at: float = 0.0
-
-
 class ApiContext:
-    __slots__ = ("camera_list", "camera_status", "components", "discovery", "health_summary")
+    __slots__ = ("camera_list", "camera_status", "components", "health_summary")
 
     def __init__(self, components: Components | None = None) -> None:
         if components is not None:
@@ -127,8 +120,6 @@ class ApiContext:
         self.camera_status: Encoded[tuple[str, str], tuple[bytes, bytes]] = Encoded(limit=256)
         # get_status: (health version, overall, components), derived once per version.
         self.health_summary: tuple[int, str, dict[str, str]] = (-1, "", {})
-        # ONVIF: one discovery at a time, and what the last one found (Go-era reads).
-        self.discovery = Discovery()
 
     def bind(self, components: Components) -> None:
         """Give the parts after construction: once, before the first call."""

@@ -29,6 +29,7 @@ from camera_service.auth.apikeys import ApiKeyStore
 from camera_service.auth.audit import AuditLog
 from camera_service.auth.authenticator import Authenticator
 from camera_service.auth.jwt import JwtAuthenticator
+from camera_service.cameras.discovery import Discovery
 from camera_service.cameras.monitor import CameraMonitor
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.cameras.sources import CameraSources
@@ -131,6 +132,7 @@ class Media:
     snapshots: SnapshotService
     retention: Retention
     viewing: ViewingWindows  # streams start_streaming keeps up
+    discovery: Discovery  # ONVIF: client discoveries and the periodic scan
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +176,7 @@ class ApiParts:
     ws: WebSocketServer
     api_port: Port
     camera_sources: CameraSources
+    discovery: Discovery
 
     @property
     def settings(self) -> Settings:
@@ -193,6 +196,7 @@ class ApiParts:
             c.live, c.started, c.front.dispatcher, c.metrics, c.health, c.capacity, c.cameras,
             m.controller, m.recordings, m.snapshots, c.store.disk, m.retention, c.store.index,
             c.store.authenticator.jwt, m.viewing, c.front.ws, c.front.api_port, m.sources,
+            m.discovery,
         )  # fmt: skip
 
 
@@ -381,9 +385,10 @@ def _media(
         live.mediamtx, cameras, events, controller, capacity,
         own_reader=grabbers.reading, internal=internal,
     )  # fmt: skip
+    discovery = Discovery(live.onvif, res.db, events)
     return Media(
         monitor, sources, assignments, managed, desired, controller, grabbers, recordings,
-        snapshots, retention, viewing,
+        snapshots, retention, viewing, discovery,
     )  # fmt: skip
 
 
