@@ -653,9 +653,12 @@ class OnvifConfig(Section):
 
 
 def check_scan_interval(v: float) -> float:
-    """0 (off) or MIN_SCAN_INTERVAL..MAX_SCAN_INTERVAL seconds."""
-    if 0 < v < MIN_SCAN_INTERVAL:
-        raise ValueError(f"must be 0 (off) or at least {MIN_SCAN_INTERVAL:g} seconds")
+    """0 (off) or MIN_SCAN_INTERVAL..MAX_SCAN_INTERVAL seconds (a stored value is
+    checked with this too)."""
+    if v != 0 and not MIN_SCAN_INTERVAL <= v <= MAX_SCAN_INTERVAL:  # NaN fails both
+        raise ValueError(
+            f"must be 0 (off) or {MIN_SCAN_INTERVAL:g} to {MAX_SCAN_INTERVAL:g} seconds"
+        )
     return v
 
 

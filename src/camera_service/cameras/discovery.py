@@ -156,6 +156,9 @@ class Discovery:
                     await self.run(periodic=True)
                 except Exception:  # the next one may succeed: say so, keep scanning
                     log.exception("periodic onvif discovery failed")
+            # Off: wait for an interval. On: until the next scan or a new interval.
+            # (asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancel that
+            # arrives as the event is set, and stop() would wait for ever.)
             with contextlib.suppress(TimeoutError):
-                # Off: wait for an interval. On: until the next scan or a new interval.
-                await asyncio.wait_for(self._changed.wait(), interval or None)
+                async with asyncio.timeout(interval or None):
+                    await self._changed.wait()

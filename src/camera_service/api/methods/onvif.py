@@ -149,7 +149,9 @@ class RemoveExternalParams(Params):
 
 
 class IntervalParams(Params):
-    scan_interval: float = Field(ge=0, le=MAX_SCAN_INTERVAL, description="Seconds; 0: off.")
+    scan_interval: float = Field(
+        ge=0, le=MAX_SCAN_INTERVAL, strict=True, allow_inf_nan=False, description="Seconds; 0: off."
+    )
 
 
 _EXTERNAL_PARAM = {"url": "stream_url", "id": "stream_name"}
