@@ -640,9 +640,9 @@ class OnvifConfig(Section):
         ge=0,
         le=MAX_SCAN_INTERVAL,
         description=(
-            "Seconds from one periodic discovery to the next (0: off; else at least"
-            f" {MIN_SCAN_INTERVAL:g}), until an admin sets another with"
-            " set_discovery_interval, which is kept across restarts."
+            "Seconds from the end of one periodic discovery to the start of the next"
+            f" (0: off; else at least {MIN_SCAN_INTERVAL:g}), until an admin sets another"
+            " with set_discovery_interval, which is kept across restarts."
         ),
     )
 
