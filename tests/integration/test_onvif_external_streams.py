@@ -22,6 +22,9 @@ pytestmark = pytest.mark.asyncio
 
 USER, PASSWORD = "admin", "correct-horse"
 WAIT = 20.0
+# A process's first discovery loads the SOAP libraries and WSDLs inside the device's
+# deadline; on a loaded machine that alone can take seconds.
+DEVICE_TIMEOUT = 20.0
 
 
 async def error(client: RpcClient, method: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -29,6 +32,15 @@ async def error(client: RpcClient, method: str, params: dict[str, Any]) -> dict[
     assert "error" in reply, reply
     err: dict[str, Any] = reply["error"]
     return err
+
+
+async def discover(client: RpcClient, method: str, params: dict[str, Any]) -> Any:
+    """A discovery call, waited for as long as discovery may take (probe_wait and the
+    device's deadline), not the 5 s of an ordinary call."""
+    msg = {"jsonrpc": "2.0", "method": method, "params": params, "id": "discovery"}
+    reply = await client.send_raw(json.dumps(msg), "discovery", timeout=DEVICE_TIMEOUT + 5)
+    assert "error" not in reply, reply
+    return reply["result"]
 
 
 async def sources(client: RpcClient) -> list[str]:
@@ -43,10 +55,16 @@ async def test_a_discovered_stream_is_added_streams_and_is_removed(
         RtspCamera(640, 360, 15, user=USER, password=PASSWORD) as camera,
         OnvifDevice(camera.url, user=USER, password=PASSWORD) as device,
     ):
-        stack = await media_stack(onvif={"probe_targets": [device.probe_target], "probe_wait": 0.5})
+        stack = await media_stack(
+            onvif={
+                "probe_targets": [device.probe_target],
+                "probe_wait": 0.5,
+                "device_timeout": DEVICE_TIMEOUT,
+            }
+        )
         admin, watcher = await stack.client("admin"), await stack.client("viewer")
-        found = await admin.call(
-            "discover_external_streams", {"username": USER, "password": PASSWORD}
+        found = await discover(
+            admin, "discover_external_streams", {"username": USER, "password": PASSWORD}
         )
         [stream] = found["generic_streams"]
         assert stream["url"] == camera.url
@@ -157,7 +175,12 @@ async def test_periodic_discovery_finds_the_device_and_is_kept_across_a_restart(
         RtspCamera(640, 360, 15) as camera,
         OnvifDevice(camera.url) as device,
     ):
-        onvif = {"probe_targets": [device.probe_target], "probe_wait": 0.3, "scan_interval": 3600}
+        onvif = {
+            "probe_targets": [device.probe_target],
+            "probe_wait": 0.3,
+            "device_timeout": DEVICE_TIMEOUT,
+            "scan_interval": 3600,
+        }
         stack = await media_stack(onvif=onvif)
         admin = await stack.client("admin")
         discovery = stack.app.parts.media.discovery
@@ -180,7 +203,7 @@ async def test_periodic_discovery_finds_the_device_and_is_kept_across_a_restart(
         # At once, then again a second after.
         await stack.app.media.wait_until(lambda: discovery.runs >= runs + 2, WAIT)
         # A client's discovery meanwhile waits its turn and answers the same.
-        found = await admin.call("discover_cameras")
+        found = await discover(admin, "discover_cameras", {})
         assert [d["endpoint"] for d in found["devices"]] == [device.endpoint]
 
         off = await admin.call("set_discovery_interval", {"scan_interval": 0})
