@@ -614,6 +614,10 @@ class WebhooksConfig(Section):
     )
 
 
+MIN_SCAN_INTERVAL = 1.0  # runs never overlap; below this a probe would follow a probe
+MAX_SCAN_INTERVAL = 86_400.0
+
+
 class OnvifConfig(Section):
     probe_targets: list[str] = Field(
         ["239.255.255.250:3702"],
@@ -636,6 +640,31 @@ class OnvifConfig(Section):
     max_answer_bytes: int = Field(
         16_384, ge=1024, le=65_507, description="A larger probe answer is dropped."
     )
+    scan_interval: float = Field(
+        0.0,
+        ge=0,
+        le=MAX_SCAN_INTERVAL,
+        description=(
+            "Seconds from the end of one periodic discovery to the start of the next"
+            f" (0: off; else at least {MIN_SCAN_INTERVAL:g}), until an admin sets another"
+            " with set_discovery_interval, which is kept across restarts."
+        ),
+    )
+
+    @field_validator("scan_interval")
+    @classmethod
+    def _scan_interval(cls, v: float) -> float:
+        return check_scan_interval(v)
+
+
+def check_scan_interval(v: float) -> float:
+    """0 (off) or MIN_SCAN_INTERVAL..MAX_SCAN_INTERVAL seconds (a stored value is
+    checked with this too)."""
+    if v != 0 and not MIN_SCAN_INTERVAL <= v <= MAX_SCAN_INTERVAL:  # NaN fails both
+        raise ValueError(
+            f"must be 0 (off) or {MIN_SCAN_INTERVAL:g} to {MAX_SCAN_INTERVAL:g} seconds"
+        )
+    return v
 
 
 class Settings(Section):

@@ -175,6 +175,20 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        9,
+        """
+        -- Settings an admin changed at run time, by dotted config key (value: JSON);
+        -- without a row the config's value is in effect. First: onvif.scan_interval
+        -- (set_discovery_interval, cameras/discovery.py).
+        CREATE TABLE runtime_settings (
+            key        TEXT PRIMARY KEY,
+            value      TEXT NOT NULL,
+            updated_at REAL NOT NULL,
+            updated_by TEXT
+        );
+        """,
+    ),
 ]
 
 

@@ -216,6 +216,9 @@ BASELINE = {
     "policy_type": "manual",
     "enabled": False,
     "source": {"type": "test"},
+    "stream_url": "rtsp://127.0.0.1:9/compat",
+    "stream_name": "lab",  # a config camera's: adding it is refused, nothing changes
+    "scan_interval": 0,
 }
 BAD_VALUES: tuple[Any, ...] = ({"x": 1}, [1], True, -1, "../no such", 2**64 - 1, 1.5, "gif")
 

@@ -75,6 +75,9 @@ PARAMS: dict[str, dict[str, object]] = {
     "add_camera": {"camera_id": "matrix", "source": {"type": "test"}},
     "update_camera": {"camera_id": "nope"},  # -1000: never added
     "remove_camera": {"camera_id": "nope"},
+    "add_external_stream": {"stream_url": "rtsp://127.0.0.1:9/matrix", "stream_name": "ext"},
+    "remove_external_stream": {"stream_url": "rtsp://127.0.0.1:9/none"},  # -1000
+    "set_discovery_interval": {"scan_interval": 0},
 }
 ROLES = ["viewer", "operator", "admin"]
 

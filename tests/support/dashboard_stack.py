@@ -86,10 +86,12 @@ class Stack:
 
 @asynccontextmanager
 async def dashboard_stack(
-    tmp_path: Path, cameras: list[dict[str, Any]] | None = None
+    tmp_path: Path,
+    cameras: list[dict[str, Any]] | None = None,
+    extra: dict[str, dict[str, Any]] | None = None,
 ) -> AsyncIterator[Stack]:
     """Everything started, and stopped again on exit (service first); fails on any
-    MediaMTX contract violation."""
+    MediaMTX contract violation. ``extra``: more config sections (``{"onvif": ...}``)."""
     plane = DataPlane(restart_pause=0.2, stop_timeout=5.0, work_dir=tmp_path)
     await plane.start()
     mtx = MediaMtxDouble(work_dir=tmp_path, data_plane=plane)
@@ -119,6 +121,8 @@ async def dashboard_stack(
             # restart of the service.
             "server": {"port": free_port()},
         }
+        for section, values in (extra or {}).items():
+            sections.setdefault(section, {}).update(values)
         config = write_config(tmp_path / "config.yaml", tmp_path / "data", **sections)
         stack = Stack(await ServiceProcess.start(config), mtx, plane, hls, webrtc, config, sections)
         yield stack

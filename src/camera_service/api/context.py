@@ -9,7 +9,6 @@ the parts are given at construction when they exist, or bound once later.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -19,7 +18,7 @@ import orjson
 from camera_service.api.session import Session
 from camera_service.auth.identity import Identity
 from camera_service.auth.jwt import JwtAuthenticator
-from camera_service.cameras.onvif import Device
+from camera_service.cameras.discovery import Discovery
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.cameras.sources import CameraSources
 from camera_service.config import MediaMtxConfig, Settings
@@ -84,6 +83,8 @@ class Components(Protocol):
     def viewing(self) -> ViewingWindows: ...  # streams start_streaming keeps up
     @property
     def camera_sources(self) -> CameraSources: ...  # cameras added through the API
+    @property
+    def discovery(self) -> Discovery: ...  # ONVIF: one at a time, the last one's devices
     def sessions(self) -> Iterable[Session]: ...  # every connection's
 
 
@@ -119,15 +120,8 @@ class StatusParts:
     reply: orjson.Fragment | None = None
 
 
-@dataclass(slots=True)
-class Discovery:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    devices: list[Device] = field(default_factory=list)
-    at: float = 0.0
-
-
 class ApiContext:
-    __slots__ = ("camera_list", "camera_status", "components", "discovery", "status_parts")
+    __slots__ = ("camera_list", "camera_status", "components", "status_parts")
 
     def __init__(self, components: Components | None = None) -> None:
         if components is not None:
@@ -142,8 +136,6 @@ class ApiContext:
         self.camera_status: Encoded[tuple[str, str], StatusParts] = Encoded(limit=256)
         # get_status: (what it was encoded from, the JSON before and after the uptime).
         self.status_parts: tuple[object, bytes, bytes] = (None, b"", b"")
-        # ONVIF: one discovery at a time, and what the last one found (Go-era reads).
-        self.discovery = Discovery()
 
     def bind(self, components: Components) -> None:
         """Give the parts after construction: once, before the first call."""

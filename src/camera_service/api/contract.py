@@ -510,3 +510,31 @@ class ExternalStreamsResult(TypedDict):
     generic_streams: list[ExternalStream]
     total_count: int
     timestamp: float
+
+
+class ExternalStreamAddResult(TypedDict):
+    stream_url: str  # without credentials
+    stream_name: str  # the camera id
+    stream_type: str  # "generic"
+    status: str  # "added"
+    timestamp: float
+    device: str
+    camera_id: str
+    camera: CameraSourceInfo  # as add_camera answers
+
+
+class ExternalStreamRemoveResult(TypedDict):
+    stream_url: str
+    stream_name: str
+    status: str  # "removed"
+    timestamp: float
+    device: str
+    camera_id: str
+    recording: StopResult | None  # as remove_camera answers
+
+
+class DiscoveryIntervalResult(TypedDict):
+    scan_interval: float  # seconds; 0: periodic discovery off
+    status: str  # "updated"
+    message: str
+    timestamp: float

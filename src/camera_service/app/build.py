@@ -29,6 +29,7 @@ from camera_service.auth.apikeys import ApiKeyStore
 from camera_service.auth.audit import AuditLog
 from camera_service.auth.authenticator import Authenticator
 from camera_service.auth.jwt import JwtAuthenticator
+from camera_service.cameras.discovery import Discovery
 from camera_service.cameras.monitor import CameraMonitor
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.cameras.sources import CameraSources
@@ -133,6 +134,7 @@ class Media:
     retention: Retention
     viewing: ViewingWindows  # streams start_streaming keeps up
     previews: Previews  # get_preview's shared images
+    discovery: Discovery  # ONVIF: client discoveries and the periodic scan
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +179,7 @@ class ApiParts:
     api_port: Port
     camera_sources: CameraSources
     previews: Previews
+    discovery: Discovery
 
     @property
     def settings(self) -> Settings:
@@ -197,6 +200,7 @@ class ApiParts:
             m.controller, m.recordings, m.snapshots, c.store.disk, m.retention, c.store.index,
             c.store.authenticator.jwt, m.viewing, c.front.ws, c.front.api_port, m.sources,
             m.previews,
+            m.discovery,
         )  # fmt: skip
 
 
@@ -385,9 +389,10 @@ def _media(
         live.mediamtx, cameras, events, controller, capacity,
         own_reader=grabbers.reading, internal=internal,
     )  # fmt: skip
+    discovery = Discovery(live.onvif, res.db, events)
     return Media(
         monitor, sources, assignments, managed, desired, controller, grabbers, recordings,
-        snapshots, retention, viewing, Previews(snapshots, live.snapshots),
+        snapshots, retention, viewing, Previews(snapshots, live.snapshots), discovery,
     )  # fmt: skip
 
 

@@ -101,6 +101,9 @@ async def start(c: Components, stack: AsyncExitStack) -> None:
     on_stop(stack, c.media.grabbers.stop)  # before the controller's
     on_stop(stack, c.media.viewing.stop)  # before the controller's
     background(stack, _housekeeping(c), "housekeeping")
+    # After the cameras: a scan's result can be added at once.
+    await c.media.discovery.start()
+    on_stop(stack, c.media.discovery.stop)
     # The last port: clients connect once everything they can ask about is running.
     await c.front.api_port.start(_tls_context(c.live()))
     on_stop(stack, c.front.api_port.close)

@@ -15,6 +15,7 @@ from camera_service.config import (
     CamerasConfig,
     ConfigError,
     MediaMtxConfig,
+    OnvifConfig,
     RecordingConfig,
     ResourcesConfig,
     RetentionConfig,
@@ -50,6 +51,9 @@ class LiveSettings:
 
     def mediamtx(self) -> MediaMtxConfig:
         return self.current.mediamtx
+
+    def onvif(self) -> OnvifConfig:
+        return self.current.onvif
 
     def recording(self) -> RecordingConfig:
         return self.current.recording

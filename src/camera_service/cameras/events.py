@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from camera_service.cameras.model import Camera
+from camera_service.cameras.onvif import Device
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,3 +51,13 @@ class CameraSourceUpdated:
 @dataclass(frozen=True, slots=True)
 class CameraSourceRemoved:
     camera_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CamerasDiscovered:
+    """An ONVIF discovery finished: every device it found (:mod:`.discovery`)."""
+
+    devices: tuple[Device, ...]
+    at: float  # epoch seconds
+    periodic: bool  # the periodic scan's, not a client's discover_cameras
+    new: tuple[str, ...]  # endpoints the discovery before this one did not find

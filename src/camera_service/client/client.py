@@ -300,6 +300,35 @@ class CameraClient:
     async def get_external_streams(self) -> t.ExternalStreams:
         return cast(t.ExternalStreams, await self.call("get_external_streams"))
 
+    async def add_external_stream(
+        self,
+        stream_url: str,
+        stream_name: str,
+        *,
+        name: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        transport: str | None = None,
+    ) -> t.ExternalStreamAdded:
+        """Go-era add_camera of an RTSP URL; ``stream_name`` is the camera id (admin)."""
+        params = {
+            "stream_url": stream_url,
+            "stream_name": stream_name,
+            **_given(name=name, username=username, password=password, transport=transport),
+        }
+        return cast(t.ExternalStreamAdded, await self.call("add_external_stream", params))
+
+    async def remove_external_stream(
+        self, stream_url: str, stream_name: str | None = None
+    ) -> t.ExternalStreamRemoved:
+        params = {"stream_url": stream_url, **_given(stream_name=stream_name)}
+        return cast(t.ExternalStreamRemoved, await self.call("remove_external_stream", params))
+
+    async def set_discovery_interval(self, scan_interval: float) -> t.DiscoveryInterval:
+        """Periodic ONVIF discovery every ``scan_interval`` seconds; 0: off (admin)."""
+        params = {"scan_interval": scan_interval}
+        return cast(t.DiscoveryInterval, await self.call("set_discovery_interval", params))
+
     async def subscribe_events(self, topics: list[str] | None = None) -> t.Subscription:
         """Receive ``topics`` too (none: every topic; a new connection hears
         camera_status_update and recording_status_update only); kept across reconnects."""

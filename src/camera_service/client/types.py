@@ -33,7 +33,10 @@ from camera_service.api.contract import CameraSourceInfo as CameraSource
 from camera_service.api.contract import CameraStatusResult as CameraStatus
 from camera_service.api.contract import DiscoverCamerasResult as Discovery
 from camera_service.api.contract import DiscoverExternalStreamsResult as ExternalDiscovery
+from camera_service.api.contract import DiscoveryIntervalResult as DiscoveryInterval
 from camera_service.api.contract import DownloadUrlResult as DownloadUrl
+from camera_service.api.contract import ExternalStreamAddResult as ExternalStreamAdded
+from camera_service.api.contract import ExternalStreamRemoveResult as ExternalStreamRemoved
 from camera_service.api.contract import ExternalStreamsResult as ExternalStreams
 from camera_service.api.contract import HealthResult as Health
 from camera_service.api.contract import ListedFile as FileEntry
@@ -69,8 +72,11 @@ __all__ = [
     "ComponentReport",
     "Deleted",
     "Discovery",
+    "DiscoveryInterval",
     "DownloadUrl",
     "ExternalDiscovery",
+    "ExternalStreamAdded",
+    "ExternalStreamRemoved",
     "ExternalStreams",
     "FileEntry",
     "FileInfo",

@@ -7,10 +7,12 @@ split out (the URL kept, shown and logged holds none); a password is shown maske
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import Field, ValidationError
 
+from camera_service.api.context import Components
 from camera_service.api.contract import (
     CameraRemoveResult,
     CameraSourceInfo,
@@ -68,18 +70,25 @@ class CameraIdParams(Params):
     camera_id: str = Field(pattern=CAMERA_ID_PATTERN)
 
 
-def build_source(camera_id: str, name: str | None, p: SourceParams) -> Source:
-    """The config model of ``p``; -32602 naming the ``source.<key>`` that is wrong."""
+def _source_key(key: str) -> str:
+    return f"source.{key}"
+
+
+def build_source(
+    camera_id: str, name: str | None, p: SourceParams, param: Callable[[str], str] = _source_key
+) -> Source:
+    """The config model of ``p``; -32602 naming the param (``param(key)``, by default
+    ``source.<key>``) that is wrong."""
     fields: dict[str, object] = {"id": camera_id, "name": name}
     if p.type == "rtsp":
         if p.url is None:
-            raise bad_param("source.url", "is required for an rtsp source")
+            raise bad_param(param("url"), "is required for an rtsp source")
         try:
             split = split_credentials(p.url)
         except ValueError as exc:
-            raise bad_param("source.url", str(exc)) from None
+            raise bad_param(param("url"), str(exc)) from None
         if split.username is not None and (p.username is not None or p.password is not None):
-            raise bad_param("source.url", "has credentials; do not also send username/password")
+            raise bad_param(param("url"), "has credentials; do not also send username/password")
         fields |= {
             "url": split.url,
             "username": split.username if split.username is not None else p.username,
@@ -99,7 +108,7 @@ def build_source(camera_id: str, name: str | None, p: SourceParams) -> Source:
         key = str(err["loc"][0]) if err["loc"] else "type"
         # Never echo a value back: it may be a password.
         reason = plain_reason(err["type"], err.get("ctx") or {}, None, key)
-        raise bad_param(f"source.{key}", reason) from None
+        raise bad_param(param(key), reason) from None
 
 
 def source_spec(source: Source) -> CameraSourceSpec:
@@ -133,21 +142,27 @@ def source_info(entry: SourceEntry) -> CameraSourceInfo:
     }
 
 
-def refused(exc: SourceRefused | CapacityExceeded) -> RpcError:
+def refused(exc: SourceRefused | CapacityExceeded, id_param: str = "camera_id") -> RpcError:
     if isinstance(exc, CapacityExceeded):
         return capacity_error(exc)
     if exc.refusal is Refusal.NOT_FOUND:
         return RpcError(CAMERA_NOT_FOUND, str(exc), {"reason": "camera_not_found"})
-    return bad_param("camera_id", str(exc))  # the message says which refusal
+    return bad_param(id_param, str(exc))  # the message says which refusal
+
+
+async def add_source(
+    components: Components, source: Source, id_param: str = "camera_id"
+) -> CameraSourceInfo:
+    """Store and serve ``source`` (add_camera, add_external_stream)."""
+    try:
+        return source_info(await components.camera_sources.add(source))
+    except (SourceRefused, CapacityExceeded) as exc:
+        raise refused(exc, id_param) from None
 
 
 async def add_camera(call: Call[AddParams]) -> CameraSourceInfo:
     p = call.params
-    source = build_source(p.camera_id, p.name, p.source)
-    try:
-        return source_info(await call.ctx.components.camera_sources.add(source))
-    except (SourceRefused, CapacityExceeded) as exc:
-        raise refused(exc) from None
+    return await add_source(call.ctx.components, build_source(p.camera_id, p.name, p.source))
 
 
 async def update_camera(call: Call[UpdateParams]) -> CameraSourceInfo:
@@ -180,8 +195,12 @@ async def update_camera(call: Call[UpdateParams]) -> CameraSourceInfo:
 
 
 async def remove_camera(call: Call[CameraIdParams]) -> CameraRemoveResult:
-    camera_id = call.params.camera_id
-    c = call.ctx.components
+    return await remove_source(call.ctx.components, call.params.camera_id)
+
+
+async def remove_source(c: Components, camera_id: str) -> CameraRemoveResult:
+    """Remove an added camera, its recording finalized first (remove_camera,
+    remove_external_stream)."""
     try:
         c.camera_sources.check_stored(camera_id)
     except SourceRefused as exc:

@@ -1,6 +1,7 @@
 // The System view: every component's health with its reason in words (get_health),
 // capacity bars, for admins the storage figures and the retention policy (editable),
 // and a live feed of the service's notifications, newest first.
+import { Discovery } from "/dashboard/js/discovery.js";
 import { el } from "/dashboard/js/player.js";
 
 const POLL_MS = 5000;
@@ -62,6 +63,7 @@ export class System {
     });
     $("retention-type").addEventListener("change", () => this.limitField());
     this.limitField();
+    this.discovery = new Discovery(session);
   }
 
   get isAdmin() {
@@ -80,6 +82,7 @@ export class System {
 
   load() {
     this.shown = true;
+    this.discovery.show(this.isAdmin);
     this.refresh();
   }
 
@@ -98,6 +101,7 @@ export class System {
     $("storage").replaceChildren();
     $("health-overall").textContent = "Loading…";
     this.form.hidden = true;
+    this.discovery.reset();
   }
 
   refresh() {
