@@ -249,8 +249,16 @@ async def describe(match: ProbeMatch, credentials: Credentials | None, timeout: 
     return device
 
 
+def _load_libraries() -> None:
+    import onvif  # noqa: F401
+    import wsdiscovery.message  # noqa: F401
+
+
 async def discover(config: OnvifConfig, credentials: Credentials | None = None) -> list[Device]:
     """Probe, then describe every device found, concurrently and each bounded."""
+    # The SOAP libraries take a noticeable while to import the first time: in a thread,
+    # so the loop keeps serving others and the time does not count against a device.
+    await asyncio.to_thread(_load_libraries)
     matches = await probe(config)
     return list(
         await asyncio.gather(*(describe(m, credentials, config.device_timeout) for m in matches))
