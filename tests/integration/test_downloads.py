@@ -29,6 +29,7 @@ from camera_service.net.httpserver import FileBody, HttpRequest, HttpServer, Res
 from tests.conftest import make_settings, make_token
 from tests.support.hostile_names import URL_NAMES, plant_symlinks
 from tests.support.system import require
+from tests.support.tls import self_signed
 
 WAIT = 60.0  # generous: other engineers' tests load the same two cores
 PORTS = ("api", "health")
@@ -678,19 +679,7 @@ def test_downloads_under_uvloop(tmp_path: Path, media: Media) -> None:
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    out = tmp_path_factory.mktemp("tls")
-    cert, key = out / "cert.pem", out / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
-            *("-keyout", str(key), "-out", str(cert)),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=WAIT,
-    )
-    return cert, key
+    return self_signed(tmp_path_factory.mktemp("tls"), WAIT)
 
 
 async def test_downloads_over_tls_go_in_chunks(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import subprocess
 from pathlib import Path
 
 import aiohttp
@@ -14,25 +13,14 @@ import uvloop
 
 from camera_service.app import Application
 from tests.conftest import make_settings, make_token
+from tests.support.tls import self_signed
 
 WAIT = 30.0
 
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    out = tmp_path_factory.mktemp("tls")
-    cert, key = out / "cert.pem", out / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
-            *("-keyout", str(key), "-out", str(cert)),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=WAIT,
-    )
-    return cert, key
+    return self_signed(tmp_path_factory.mktemp("tls"), WAIT)
 
 
 async def _pings_over_tls(tmp_path: Path, cert: Path, key: Path) -> None:
