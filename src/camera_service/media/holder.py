@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 HEALTHY_RUN = 5.0  # a run this long counts as success: the failure count restarts
 MAX_FAILURES = 5
 BACKOFF = (0.5, 8.0)  # first and longest pause between runs, seconds
+STOP_RECANCEL = 1.0  # seconds stop() gives a cancelled run before cancelling it again
 
 
 class StreamHolder:
@@ -67,10 +68,13 @@ class StreamHolder:
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
         # wait(), not ``suppress(CancelledError): await task``: that would also swallow
-        # a cancellation of the caller arriving meanwhile.
-        await asyncio.wait({task})
+        # a cancellation of the caller arriving meanwhile. Cancelled again until done:
+        # on 3.11 a wait_for deep in a run can swallow one cancel, and the run would go
+        # on restarting while a recording waits here to be finalized.
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=STOP_RECANCEL)
 
     async def _run(self) -> None:
         await keep_running(self._run_once, self.backoff, self.healthy_run, self._ended)

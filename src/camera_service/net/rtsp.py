@@ -356,8 +356,11 @@ class RtspSession:
         if writer is None:
             return
         writer.close()
+        # asyncio.timeout, not wait_for: on 3.11 wait_for returns normally when it is
+        # cancelled just as the socket closes, and the cancel of the run is lost.
         with contextlib.suppress(OSError, TimeoutError):
-            await asyncio.wait_for(writer.wait_closed(), _CLOSE_TIMEOUT)
+            async with asyncio.timeout(_CLOSE_TIMEOUT):
+                await writer.wait_closed()
 
     async def request(
         self, method: str, extra: list[tuple[str, str]] | None = None, uri: str | None = None
