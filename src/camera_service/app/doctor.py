@@ -53,7 +53,8 @@ async def _version(argv: list[str]) -> str | None:
     except OSError:
         return None
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), PROBE_TIMEOUT)
+        async with asyncio.timeout(PROBE_TIMEOUT):  # not wait_for: it can lose a cancel
+            out, _ = await proc.communicate()
     except TimeoutError:
         proc.kill()
         await proc.wait()

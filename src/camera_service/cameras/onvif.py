@@ -154,8 +154,11 @@ async def probe(config: OnvifConfig) -> list[ProbeMatch]:
                 transport.sendto(message, _target(target))
             except OSError as exc:  # no route to this network: the others still count
                 log.warning("onvif probe to %s failed: %s", target, exc)
+        # asyncio.timeout, not wait_for: 3.11's wait_for returns the answers when it is
+        # cancelled just as the last one arrives, and the caller's cancel is lost.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(collector.full.wait(), config.probe_wait)
+            async with asyncio.timeout(config.probe_wait):
+                await collector.full.wait()
         return list(collector.matches.values())
     finally:
         transport.close()

@@ -155,7 +155,8 @@ class WebSocket:
                     )
         self._abort(code)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._writer.wait_closed(), 1.0)
+            async with asyncio.timeout(1.0):  # not wait_for: on 3.11 it can lose a cancel
+                await self._writer.wait_closed()
 
     # -- internals ---------------------------------------------------------------
 

@@ -155,7 +155,8 @@ class MqttLink:
         if self._task is None:
             return
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), STOP_FLUSH)
+            async with asyncio.timeout(STOP_FLUSH):  # not wait_for: it can lose a cancel
+                await asyncio.shield(self._task)
         except TimeoutError:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -172,7 +173,8 @@ class MqttLink:
                 self._lost(str(exc) or type(exc).__name__)
             delay = self._schedule.next_delay(False)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop_requested(), delay)
+                async with asyncio.timeout(delay):
+                    await self._stop_requested()
 
     async def _stop_requested(self) -> None:
         while not self._stopping:

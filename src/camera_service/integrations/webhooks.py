@@ -179,7 +179,8 @@ class Webhooks:
         """Give queued deliveries a moment (bounded), then stop."""
         reachable = [t.idle.wait() for t in self.targets if not t.error]
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*reachable), STOP_FLUSH)
+            async with asyncio.timeout(STOP_FLUSH):  # not wait_for: it can lose a cancel
+                await asyncio.gather(*reachable)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -64,9 +64,13 @@ async def terminate(proc: asyncio.subprocess.Process) -> None:
     """SIGTERM the process group, SIGKILL it after :data:`STOP_TIMEOUT`."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        await asyncio.wait_for(asyncio.shield(proc.wait()), STOP_TIMEOUT)
-    except TimeoutError:
+    # asyncio.wait, neither wait_for nor asyncio.timeout: this runs in the finally of
+    # a cancelled run, where 3.11.2's asyncio.timeout raises CancelledError, not
+    # TimeoutError, at the deadline (so no SIGKILL); and wait_for loses a second cancel
+    # that lands just as the process exits. The wait for the exit outlives a cancel.
+    exited = asyncio.ensure_future(proc.wait())
+    done, _ = await asyncio.wait((exited,), timeout=STOP_TIMEOUT)
+    if not done:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         await proc.wait()

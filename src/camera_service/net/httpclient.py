@@ -323,7 +323,8 @@ class HttpClient:
             conn.writer.close()
         for conn in conns:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.writer.wait_closed(), 1.0)
+                async with asyncio.timeout(1.0):  # not wait_for: it can lose a cancel
+                    await conn.writer.wait_closed()
 
     # -- internals ---------------------------------------------------------------
 

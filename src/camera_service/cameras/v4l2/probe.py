@@ -116,7 +116,8 @@ class V4l2Prober:
             message = f"cannot run {self.v4l2_ctl}: {exc.strerror or exc}"
             raise ProbeError("failed", message, retryable=False) from None
         try:
-            stdout, stderr = await asyncio.wait_for(proc.communicate(), self.timeout)
+            async with asyncio.timeout(self.timeout):  # not wait_for: it can lose a cancel
+                stdout, stderr = await proc.communicate()
         except TimeoutError:
             await _kill(proc)
             raise ProbeError(
