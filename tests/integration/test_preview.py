@@ -104,3 +104,16 @@ async def test_scopes_and_refusals(media_stack: MediaStackFactory) -> None:
     anonymous = await stack.client(None)
     assert (await preview(anonymous))["error"]["code"] == -32001
     assert stack.app.previews.captures == 1
+
+
+async def test_a_removed_cameras_preview_is_dropped(media_stack: MediaStackFactory) -> None:
+    stack = await media_stack()
+    admin = await stack.client("admin")
+    added = {"camera_id": "porch", "source": {"type": "test", "resolution": "640x360"}}
+    await admin.call("add_camera", added)
+    await stack.path_ready("porch")
+    assert "result" in await preview(admin, "porch")
+    assert "porch" in stack.app.previews
+    await admin.call("remove_camera", {"camera_id": "porch"})
+    assert stack.app.parts.cameras.get("porch") is None
+    assert "porch" not in stack.app.previews

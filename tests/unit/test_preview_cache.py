@@ -27,6 +27,7 @@ class FakeSnapshots:
             "lab": Camera("lab", SourceType.TEST, "lab", CameraStatus.CONNECTED)
         }
         self.release = asyncio.Event()
+        self.releases: list[asyncio.Event] = []  # one per grab, in turn, before release
         self.started = asyncio.Event()  # a capture has begun
         self.grabs = 0
         self.fail = ""
@@ -35,7 +36,7 @@ class FakeSnapshots:
         assert (fmt, quality) == ("jpg", 85)
         self.grabs += 1
         self.started.set()
-        await self.release.wait()
+        await (self.releases.pop(0) if self.releases else self.release).wait()
         if self.fail:
             raise CaptureFailed(self.fail)
         return Shot(b"\xff\xd8jpeg-%d" % self.grabs, "stream", 0.0, 640, 360)
@@ -100,3 +101,46 @@ async def test_a_disconnected_camera_is_refused_whatever_is_kept() -> None:
     with pytest.raises(CameraUnavailable):
         await cache.get("nosuch")
     assert fake.grabs == 1
+
+
+async def test_a_forgotten_camera_keeps_nothing() -> None:
+    fake = FakeSnapshots()
+    fake.release.set()
+    cache = previews(fake, 3600.0)
+    await cache.get("lab")
+    assert "lab" in cache
+    cache.forget("lab")
+    assert "lab" not in cache
+    assert (await cache.get("lab")).data == b"\xff\xd8jpeg-2"  # taken anew
+
+
+async def test_a_capture_under_way_when_forgotten_is_answered_not_kept() -> None:
+    fake = FakeSnapshots()
+    cache = previews(fake, 3600.0)
+    waiting = asyncio.create_task(cache.get("lab"))
+    await fake.started.wait()
+    cache.forget("lab")
+    fake.release.set()
+    assert (await waiting).data == b"\xff\xd8jpeg-1"
+    assert "lab" not in cache
+
+
+async def test_a_camera_added_back_does_not_join_the_forgotten_capture() -> None:
+    fake = FakeSnapshots()
+    fake.release.set()  # any capture past the two below
+    first, second = asyncio.Event(), asyncio.Event()
+    fake.releases = [first, second]
+    cache = previews(fake, 3600.0)
+    old = asyncio.create_task(cache.get("lab"))
+    await fake.started.wait()
+    cache.forget("lab")
+    fake.started.clear()
+    new = asyncio.create_task(cache.get("lab"))  # the camera added back: a capture of its own
+    await fake.started.wait()
+    assert fake.grabs == 2
+    first.set()
+    await old  # the forgotten capture ends first
+    third = asyncio.create_task(cache.get("lab"))  # joins the new capture
+    second.set()
+    await asyncio.gather(new, third)
+    assert "lab" in cache and fake.grabs == cache.captures == 2

@@ -30,6 +30,7 @@ from camera_service.auth.audit import AuditLog
 from camera_service.auth.authenticator import Authenticator
 from camera_service.auth.jwt import JwtAuthenticator
 from camera_service.cameras.discovery import Discovery
+from camera_service.cameras.events import CameraRemoved
 from camera_service.cameras.monitor import CameraMonitor
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.cameras.sources import CameraSources
@@ -401,6 +402,8 @@ def _wire(c: Components) -> None:
     m = c.media
     for event_type in REGISTRY_EVENTS:
         c.events.subscribe(event_type, c.registration.changed)
+    # Else a removed camera's last preview stays in memory until its id is asked for.
+    c.events.subscribe(CameraRemoved, lambda e: m.previews.forget(e.camera.camera_id))
     c.live.listeners.extend(
         [
             apply_log_level,

@@ -7,7 +7,7 @@ directory nor listed. Each camera's latest preview is served to every caller whi
 is younger than ``snapshots.preview_max_age``; callers who ask while one is being taken
 wait for that one. So N viewers of a camera cost at most one capture per interval, and
 a failed capture is remembered as long, so a camera that cannot be captured is not
-asked again by each of them.
+asked again by each of them. A removed camera's preview is dropped (:meth:`forget`).
 """
 
 from __future__ import annotations
@@ -56,12 +56,26 @@ class Previews:
             if task is None:
                 task = loop.create_task(self._take(camera_id))
                 self._taking[camera_id] = task
-                task.add_done_callback(lambda _t: self._taking.pop(camera_id, None))
+                task.add_done_callback(lambda done: self._taken(camera_id, done))
             # One caller giving up (its connection closed) does not cancel the others'.
             entry = await asyncio.shield(task)
         if entry.shot is None:
             raise CaptureFailed(entry.error)
         return entry.shot
+
+    def forget(self, camera_id: str) -> None:
+        """Drop the camera's preview (it was removed); a capture under way for it is
+        answered to its callers but not kept."""
+        self._latest.pop(camera_id, None)
+        self._taking.pop(camera_id, None)
+
+    def __contains__(self, camera_id: str) -> bool:
+        """Whether a preview (or a failure) of the camera is kept."""
+        return camera_id in self._latest
+
+    def _taken(self, camera_id: str, task: asyncio.Task[_Entry]) -> None:
+        if self._taking.get(camera_id) is task:  # not one forgotten, then begun anew
+            del self._taking[camera_id]
 
     async def _take(self, camera_id: str) -> _Entry:
         self.captures += 1
@@ -74,5 +88,6 @@ class Previews:
             entry = _Entry(asyncio.get_running_loop().time(), None, str(exc))
         else:
             entry = _Entry(asyncio.get_running_loop().time(), shot, "")
-        self._latest[camera_id] = entry
+        if self._taking.get(camera_id) is asyncio.current_task():  # not forgotten meanwhile
+            self._latest[camera_id] = entry
         return entry
