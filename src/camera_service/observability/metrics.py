@@ -337,11 +337,11 @@ class Metrics:
         """p50 and p99 of every request's latency in ms, computed again once requests
         came in and ``PERCENTILE_MAX_AGE`` passed since the last time."""
         count, at, p50, p99 = self._percentiles
-        self._fold()
-        latency = self.latency
-        if latency.count != count:
-            now = self.clock()
-            if now - at >= PERCENTILE_MAX_AGE:
+        now = self.clock()
+        if now - at >= PERCENTILE_MAX_AGE:
+            self._fold()
+            latency = self.latency
+            if latency.count != count:
                 p50 = round(latency.percentile(0.50), 3)
                 p99 = round(latency.percentile(0.99), 3)
                 self._percentiles = (latency.count, now, p50, p99)
@@ -358,14 +358,22 @@ class Metrics:
     def summary(self) -> dict[str, float | int]:
         """get_metrics' figures: the counts as of now; memory, CPU and request rate as
         of the last :meth:`sample`; the percentiles as :meth:`percentiles` says."""
-        n = self.total_requests
-        memory, cpu, rps = self._process
         p50, p99 = self.percentiles()
+        n = self.latency.count
+        seconds = errors = 0.0
+        for meter in self.methods.values():  # what is pending counts, unfolded
+            seconds += meter.seconds
+            if meter.pending:
+                n += len(meter.pending)
+                seconds += sum(meter.pending)
+            if meter.errors:
+                errors += sum(meter.errors.values())
+        memory, cpu, rps = self._process
         return {
             "active_connections": self.active_connections,
             "total_requests": n,
-            "average_response_time": round(1000.0 * self.total_seconds / n, 3) if n else 0.0,
-            "error_rate": round(self.total_errors / n, 4) if n else 0.0,
+            "average_response_time": round(1000.0 * seconds / n, 3) if n else 0.0,
+            "error_rate": round(errors / n, 4) if n else 0.0,
             "memory_usage": memory,
             "cpu_usage": cpu,
             "p50_ms": p50,
