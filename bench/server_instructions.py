@@ -48,7 +48,9 @@ QUIET = {
 class ValgrindService(ServiceProcess):
     """The service under cachegrind; ``instructions`` is read from its log at exit."""
 
-    def __init__(self, source: Path, max_connections: int, cameras: int = 0) -> None:
+    def __init__(
+        self, source: Path, max_connections: int, cameras: int = 0, target: str = "service"
+    ) -> None:
         overrides: dict[str, Any] = dict(QUIET)
         if cameras:
             overrides["cameras.sources"] = test_sources(cameras)
@@ -56,6 +58,7 @@ class ValgrindService(ServiceProcess):
             source=source,
             max_connections=max_connections,
             overrides=overrides,
+            target=target,
             ready_timeout=600,
             stop_timeout=300,
         )
@@ -148,7 +151,7 @@ async def drive(
 
 
 def count(ns: argparse.Namespace, requests: int) -> int:
-    srv = ValgrindService(ns.src, ns.connections + 10, ns.cameras)
+    srv = ValgrindService(ns.src, ns.connections + 10, ns.cameras, ns.target)
     with srv:
         asyncio.run(drive(srv, ns.method, ns.params, ns.connections, requests))
     if srv.instructions is None:
@@ -163,6 +166,7 @@ def main() -> None:
     p.add_argument("--params", type=orjson.loads, default=None, help="JSON object sent as params")
     p.add_argument("--cameras", type=int, default=0, help="test-pattern cameras configured")
     p.add_argument("--connections", type=int, default=100)
+    p.add_argument("--target", choices=["service", "echo"], default="service")
     p.add_argument("--requests", type=int, default=4000)
     ns = p.parse_args()
     low = count(ns, ns.requests)
