@@ -3,6 +3,8 @@
 
     uv run python bench/server_instructions.py --method ping --connections 100
     uv run python bench/server_instructions.py --src ../other-checkout --method get_status
+    uv run python bench/server_instructions.py --method get_camera_status \
+        --params '{"device": "cam00"}' --cameras 8
 
 The service runs under ``valgrind --tool=cachegrind`` (started by ``bench/server.py``,
 ``--src`` picks the checkout whose ``src/`` runs) and is driven closed loop, one request
@@ -23,9 +25,11 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 
+from ceiling import test_sources
 from server import REPO, ServiceProcess
 
 # The periodic work (MediaMTX checks, rescans) runs by the clock, and the longer run
@@ -44,11 +48,17 @@ QUIET = {
 class ValgrindService(ServiceProcess):
     """The service under cachegrind; ``instructions`` is read from its log at exit."""
 
-    def __init__(self, source: Path, max_connections: int) -> None:
+    def __init__(
+        self, source: Path, max_connections: int, cameras: int = 0, target: str = "service"
+    ) -> None:
+        overrides: dict[str, Any] = dict(QUIET)
+        if cameras:
+            overrides["cameras.sources"] = test_sources(cameras)
         super().__init__(
             source=source,
             max_connections=max_connections,
-            overrides=QUIET,
+            overrides=overrides,
+            target=target,
             ready_timeout=600,
             stop_timeout=300,
         )
@@ -98,7 +108,9 @@ async def read_reply(reader: asyncio.StreamReader) -> dict[str, object]:
             return msg
 
 
-async def drive(srv: ServiceProcess, method: str, connections: int, requests: int) -> None:
+async def drive(
+    srv: ServiceProcess, method: str, params: Any, connections: int, requests: int
+) -> None:
     """``requests`` in all, one in flight per connection, after a warm-up of 10 each."""
     token = srv.mint_token()
     conns = []
@@ -119,7 +131,10 @@ async def drive(srv: ServiceProcess, method: str, connections: int, requests: in
             if "result" not in await read_reply(reader):
                 raise SystemExit("authenticate or unsubscribe_events failed")
         conns.append((reader, writer))
-    request = client_frame(orjson.dumps({"jsonrpc": "2.0", "method": method, "id": 1}))
+    body: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": 1}
+    if params is not None:
+        body["params"] = params
+    request = client_frame(orjson.dumps(body))
 
     async def loop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         for _ in range(n):
@@ -135,10 +150,10 @@ async def drive(srv: ServiceProcess, method: str, connections: int, requests: in
         writer.close()
 
 
-def count(source: Path, method: str, connections: int, requests: int) -> int:
-    srv = ValgrindService(source, connections + 10)
+def count(ns: argparse.Namespace, requests: int) -> int:
+    srv = ValgrindService(ns.src, ns.connections + 10, ns.cameras, ns.target)
     with srv:
-        asyncio.run(drive(srv, method, connections, requests))
+        asyncio.run(drive(srv, ns.method, ns.params, ns.connections, requests))
     if srv.instructions is None:
         raise SystemExit(f"no instruction count in the service's log:\n{srv.log_tail()}")
     return srv.instructions
@@ -147,12 +162,15 @@ def count(source: Path, method: str, connections: int, requests: int) -> int:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--src", type=Path, default=REPO, help="checkout whose src/ runs")
-    p.add_argument("--method", default="ping", help="a method without params: ping, get_status")
+    p.add_argument("--method", default="ping", help="ping, get_status, get_camera_status")
+    p.add_argument("--params", type=orjson.loads, default=None, help="JSON object sent as params")
+    p.add_argument("--cameras", type=int, default=0, help="test-pattern cameras configured")
     p.add_argument("--connections", type=int, default=100)
+    p.add_argument("--target", choices=["service", "echo"], default="service")
     p.add_argument("--requests", type=int, default=4000)
     ns = p.parse_args()
-    low = count(ns.src, ns.method, ns.connections, ns.requests)
-    high = count(ns.src, ns.method, ns.connections, 3 * ns.requests)
+    low = count(ns, ns.requests)
+    high = count(ns, 3 * ns.requests)
     per_request = (high - low) / (2 * ns.requests)
     print(f"{ns.method} x{ns.connections}: {per_request:,.0f} instructions/request ({ns.src})")
     sys.stdout.flush()

@@ -56,9 +56,12 @@ class NullTransport:
         self.set_write_buffer_limits = limits.update  # takes high=, low=
 
 
-class Quiet:
-    def request_done(self, method: str, code: int, seconds: float) -> None:
-        pass
+class Observer:
+    """The service's observer without its audit trail: requests go into a real
+    ``Metrics``, as the service's own do."""
+
+    def __init__(self, metrics: Any) -> None:
+        self.request_done = metrics.request_done
 
     def security_event(self, event: str, actor: str | None, **detail: Any) -> None:
         pass
@@ -102,8 +105,9 @@ async def run(ns: argparse.Namespace) -> float:
     from camera_service.observability.metrics import Metrics
 
     auth = Authenticator(JwtAuthenticator("x" * 32), None)
-    dispatcher = Dispatcher(method_table(), auth, Quiet(), 30.0)
-    server = WebSocketServer(ServerConfig(), dispatcher, Metrics())
+    metrics = Metrics()
+    dispatcher = Dispatcher(method_table(), auth, Observer(metrics), 30.0)
+    server = WebSocketServer(ServerConfig(), dispatcher, metrics)
     server.requests_per_minute = 1_000_000_000
     headers = {
         b"host": b"127.0.0.1",

@@ -23,6 +23,7 @@ part not running yet counts nothing in use.
 
 from __future__ import annotations
 
+import operator
 import time
 from collections.abc import Callable, Collection, Set
 from typing import Literal, Protocol
@@ -152,7 +153,7 @@ class Capacity:
 
     def actives(self) -> tuple[int, ...]:
         """What each resource has in use now, in :data:`RESOURCES` order."""
-        return tuple([read() for read in self._readers])
+        return tuple(map(operator.call, self._readers))
 
     def _read_in_order(self) -> None:
         """What :meth:`actives` calls, one per resource: get_status asks every call."""
@@ -162,6 +163,8 @@ class Capacity:
         )
 
     def _stream_count(self) -> int:
+        if not self._starting:  # _streams()'s usual case, without its frame
+            return len(self._streams_up())
         return len(self._streams())
 
     def active(self, resource: Resource) -> int:

@@ -31,7 +31,7 @@ def restore_root_logging() -> Iterator[None]:
 def test_json_lines_with_utc_time_and_request_id(restore_root_logging: None) -> None:
     stream = io.StringIO()
     setup_logging(LoggingConfig(level="INFO", format="auto"), stream)  # not a TTY: JSON
-    token = request_id.set("7:42")
+    token = request_id.set(("7", 42))
     try:
         logging.getLogger("camera_service.test").info("hello", extra={"camera": "cam1"})
     finally:

@@ -25,6 +25,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Coroutine
+from time import monotonic, perf_counter
 from types import CoroutineType
 from typing import Any, Protocol
 
@@ -44,7 +45,7 @@ from camera_service.api.jsonrpc import (
     read_frame,
     result_reply,
 )
-from camera_service.api.methodtable import Call, MethodSpec, MethodTable
+from camera_service.api.methodtable import NO_PARAMS, Call, MethodSpec, MethodTable, NoParams
 from camera_service.api.session import Session
 from camera_service.auth.identity import AuthError, Identity
 from camera_service.config import ServerConfig
@@ -195,18 +196,19 @@ class Dispatcher:
     # --- one request ---------------------------------------------------------------------
 
     def _one(self, session: Session, msg: Message) -> Outcome:
-        started = time.perf_counter()
-        if isinstance(msg, Invalid):  # costs a token like any request: it costs the service
-            error = msg.error if session.bucket.allow(time.monotonic()) else _rate_limited()
-            self.observer.request_done("invalid", error.code, time.perf_counter() - started)
+        started = perf_counter()
+        if type(msg) is Invalid:  # costs a token like any request: it costs the service
+            error = msg.error if session.bucket.allow(monotonic()) else _rate_limited()
+            self.observer.request_done("invalid", error.code, perf_counter() - started)
             return None if msg.is_notification else error_reply(msg.id, error)
+        assert type(msg) is Request
         spec = self._spec(msg.method)
         label = spec.name if spec is not None else "unknown"  # bounded metric labels
-        token = request_id.set(f"{session.conn_id}:{msg.id}")
+        token = request_id.set((session.conn_id, msg.id))
         try:
             # Every step that needs no waiting (a coroutine is returned for the rest),
             # in one frame: this is every request's path.
-            if not session.bucket.allow(time.monotonic()):
+            if not session.bucket.allow(monotonic()):
                 raise _rate_limited()
             if spec is None:
                 raise RpcError(
@@ -232,10 +234,24 @@ class Dispatcher:
         if type(outcome) is CoroutineType:
             assert spec is not None  # a coroutine comes only from a method's own steps
             return Pending(self._finish(session, msg, label, started, outcome), spec.concurrent)
-        return self._done(session, msg, label, started, outcome)
+        if msg.is_notification:
+            self._record(session, msg, label, 0, started)
+            return None
+        reply = result_reply(msg.id, outcome)
+        if len(reply) > self._reply_bytes:
+            return self._too_large(session, msg, label, started, reply)
+        # _record, inline: this is every request's path
+        seconds = perf_counter() - started
+        self.observer.request_done(label, 0, seconds)
+        if log.isEnabledFor(logging.DEBUG):  # a cached check: the hot path pays no more
+            self._log_done(session, msg, label, 0, seconds)
+        return reply
 
     def _invoke(self, session: Session, req: Request, spec: MethodSpec) -> Any:
-        call = Call(spec.validate(req.params), session, self.registry.ctx)
+        if spec.takes_params:
+            call = Call(spec.validate(req.params), session, self.registry.ctx)
+        else:  # params ignored (extra="ignore"): the same call every time
+            call = session.bare_call or self._bare_call(session)
         if spec.camera is not None and (unseen := spec.unseen(call)) is not None:
             return unseen()  # a camera the caller may not see: as one that does not exist
         if not spec.is_async:
@@ -244,6 +260,10 @@ class Dispatcher:
         if camera_id is None:
             return self._timed(spec.handler(call))
         return self._held(session, camera_id, spec.handler(call))
+
+    def _bare_call(self, session: Session) -> Call[NoParams]:
+        call = session.bare_call = Call(NO_PARAMS, session, self.registry.ctx)
+        return call
 
     async def _timed(self, awaitable: Any) -> Any:
         async with asyncio.timeout(self.request_timeout):
@@ -265,7 +285,7 @@ class Dispatcher:
         assert task is not None
         self._running.add(task)
         self._idle.clear()
-        token = request_id.set(f"{session.conn_id}:{msg.id}")
+        token = request_id.set((session.conn_id, msg.id))
         try:
             result = await pending
         except Exception as exc:
@@ -291,9 +311,14 @@ class Dispatcher:
             self._record(session, msg, label, 0, started)
             return None
         reply = result_reply(msg.id, result)
-        if len(reply) <= self._reply_bytes:
-            self._record(session, msg, label, 0, started)
-            return reply
+        if len(reply) > self._reply_bytes:
+            return self._too_large(session, msg, label, started, reply)
+        self._record(session, msg, label, 0, started)
+        return reply
+
+    def _too_large(
+        self, session: Session, msg: Request, label: str, started: float, reply: bytes
+    ) -> bytes:
         log.warning(
             "reply too large",
             extra={"method": label, "bytes": len(reply), "limit": self._reply_bytes},
@@ -304,18 +329,22 @@ class Dispatcher:
     def _record(
         self, session: Session, msg: Request, label: str, code: int, started: float
     ) -> None:
-        seconds = time.perf_counter() - started
+        seconds = perf_counter() - started
         self.observer.request_done(label, code, seconds)
-        if log.isEnabledFor(logging.DEBUG):  # a cached check: the hot path pays no more
-            log.debug(
-                "request done",
-                extra={
-                    "request_id": f"{session.conn_id}:{msg.id}",
-                    "method": label,
-                    "code": code,
-                    "duration_ms": round(seconds * 1000, 3),
-                },
-            )
+        if log.isEnabledFor(logging.DEBUG):
+            self._log_done(session, msg, label, code, seconds)
+
+    @staticmethod
+    def _log_done(session: Session, msg: Request, label: str, code: int, seconds: float) -> None:
+        log.debug(
+            "request done",
+            extra={
+                "request_id": f"{session.conn_id}:{msg.id}",
+                "method": label,
+                "code": code,
+                "duration_ms": round(seconds * 1000, 3),
+            },
+        )
 
     def _failed(
         self, session: Session, msg: Request, label: str, started: float, exc: Exception

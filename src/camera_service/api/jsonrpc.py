@@ -124,9 +124,20 @@ def read_frame(payload: str | bytes, limits: Limits) -> Message | list[Message]:
         obj = orjson.loads(payload)
     except orjson.JSONDecodeError:
         return _parse_wide(payload, limits)
-    if not isinstance(obj, list):
+    if type(obj) is dict:  # to_message's usual case, inline: every request's path
+        method = obj.get("method")
+        params = obj.get("params")
+        rid = obj.get("id")
+        if (
+            type(method) is str
+            and type(params) in _PARAMS_OR_NONE
+            and type(rid) in _ID_OR_INT
+            and obj.get("jsonrpc") == "2.0"
+        ):
+            return Request(method, {} if params is None else params, rid, "id" not in obj)
+    if type(obj) is not list:
         message = to_message(obj)
-        if isinstance(message.id, float):  # maybe an integer past 64 bits: read it exactly
+        if type(message.id) is float:  # maybe an integer past 64 bits: read it exactly
             message.id = _read_literal(payload)["id"]
         return message
     refused = _batch_refused(obj, limits)
@@ -213,10 +224,29 @@ def _wide_message(item: Any) -> Message:
 
 
 _ID_TYPES: Final = (str, int, float)  # by exact type: a bool is no id
+_ID_OR_NONE: Final = frozenset((str, int, float, type(None)))
+_PARAMS_OR_NONE: Final = frozenset((dict, type(None)))
+_ID_OR_INT: Final = frozenset((str, int, type(None)))  # no float: it may need reading exactly
 
 
 def to_message(obj: Any) -> Message:
     """Validate the envelope of one request object."""
+    if type(obj) is dict:  # a well-formed request, the usual case, in one test
+        method = obj.get("method")
+        params = obj.get("params")
+        rid = obj.get("id")
+        if (
+            type(method) is str
+            and type(params) in _PARAMS_OR_NONE
+            and type(rid) in _ID_OR_NONE
+            and obj.get("jsonrpc") == "2.0"
+        ):
+            return Request(method, {} if params is None else params, rid, "id" not in obj)
+    return _refused_envelope(obj)
+
+
+def _refused_envelope(obj: Any) -> Message:
+    """What is wrong with an envelope, the first problem in the order clients see it."""
     if type(obj) is not dict:
         return Invalid(RpcError(INVALID_REQUEST, "Invalid Request: expected an object"))
     rid = obj.get("id")
@@ -224,19 +254,13 @@ def to_message(obj: Any) -> Message:
         return Invalid(RpcError(INVALID_REQUEST, "Invalid Request: id must be a string or number"))
     if obj.get("jsonrpc") != "2.0":
         return Invalid(RpcError(INVALID_REQUEST, 'Invalid Request: jsonrpc must be "2.0"'), rid)
-    method = obj.get("method")
-    if type(method) is not str:
+    if type(obj.get("method")) is not str:
         return Invalid(RpcError(INVALID_REQUEST, "Invalid Request: method must be a string"), rid)
-    params = obj.get("params")
-    if params is None:
-        params = {}
-    elif type(params) is not dict:
-        return Invalid(
-            bad_param("params", "must be an object (named params)"),
-            rid,
-            "id" not in obj,
-        )
-    return Request(method, params, rid, "id" not in obj)
+    return Invalid(
+        bad_param("params", "must be an object (named params)"),
+        rid,
+        "id" not in obj,
+    )
 
 
 def result_reply(rid: Id, result: Any) -> bytes:

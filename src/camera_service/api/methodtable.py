@@ -16,7 +16,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic
+from typing import Any, ClassVar, Generic, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from typing_extensions import TypeVar
@@ -43,6 +43,10 @@ MEMO_LIMIT = 256
 
 class NoParams(Params):
     pass
+
+
+# The params of every method that takes none: one frozen instance, shared.
+NO_PARAMS = NoParams()
 
 
 # A bare MethodSpec (the table's view: any params model) is MethodSpec[Any].
@@ -84,13 +88,13 @@ class MethodSpec(Generic[P]):
     # The camera the params name, checked against the caller's camera scope first.
     camera: CameraParam[P] | None = None
     is_async: bool = field(init=False)
-    _fixed: P | None = field(init=False)  # the params of a method that takes none
+    takes_params: bool = field(init=False)  # False: its params are always NO_PARAMS
     _memo: dict[tuple[tuple[str, Any], ...], P] | None = field(init=False)
 
     def __post_init__(self) -> None:
         # Sync handlers run without creating a coroutine: cheaper on the hot path.
         self.is_async = inspect.iscoroutinefunction(self.handler)
-        self._fixed = self.params() if self.params is NoParams else None
+        self.takes_params = self.params is not NoParams
         self._memo = {} if self.params.memo else None
 
     def unseen(self, call: Call[P]) -> Callable[[], object] | None:
@@ -105,8 +109,8 @@ class MethodSpec(Generic[P]):
         return functools.partial(scoped.unseen, call, camera_id)
 
     def validate(self, raw: dict[str, Any]) -> P:
-        if self._fixed is not None:
-            return self._fixed
+        if not self.takes_params:
+            return cast(P, NO_PARAMS)
         memo = self._memo
         key = None
         if memo is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from camera_service.auth.identity import AuthError, Identity
 from camera_service.auth.ratelimit import TokenBucket
@@ -55,6 +55,7 @@ class Session:
 
     __slots__ = (
         "_holds",
+        "bare_call",
         "bucket",
         "conn_id",
         "host",
@@ -81,6 +82,8 @@ class Session:
         # naming a camera is unanswered, notifications about that camera wait here.
         self._holds: dict[str, int] = {}  # camera id -> its requests unanswered
         self.kept: list[tuple[str, bytes]] = []
+        # The dispatcher's Call for this session's methods without params, made once.
+        self.bare_call: Any = None
 
     def authenticate(self, identity: Identity) -> str:
         """Bind ``identity`` to this connection; AuthError for a media token."""

@@ -411,14 +411,15 @@ def _wire(c: Components) -> None:
             functools.partial(apply_sources, m.monitor, m.controller),
         ]
     )
-    # A meter reads a count the part keeps as a plain attribute, hence the lambdas.
+    # A meter reads a count the part keeps; get_status reads every meter on every call,
+    # so they are C callables (partials of len and getattr) where the part allows.
     monitor, recordings, snapshots, ws = m.monitor, m.recordings, m.snapshots, c.front.ws
     c.capacity.meter("usb_cameras", lambda: monitor.usb_cameras)
     c.capacity.track_devices(monitor.over_limit)
     c.capacity.track_streams(m.controller.streams_up)
-    c.capacity.meter("recordings", lambda: len(recordings.active))
-    c.capacity.meter("snapshots", lambda: snapshots.in_flight)
-    c.capacity.meter("connections", lambda: len(ws.connections))
+    c.capacity.meter("recordings", functools.partial(len, recordings.active))
+    c.capacity.meter("snapshots", functools.partial(getattr, snapshots, "in_flight"))
+    c.capacity.meter("connections", functools.partial(len, ws.connections))
     c.metrics.meter(
         "camera_service_recordings_degraded",
         "gauge",

@@ -54,6 +54,28 @@ class _Node:
     kind: str  # camera | metadata | unassigned | over_limit | unprobed
 
 
+class _Decisions(dict[str, _Node]):
+    """camera_id -> decision, counting the claimed cameras as entries are set and
+    deleted (get_status asks the count on every call). Changed by ``[]=`` and ``del``
+    only."""
+
+    __slots__ = ("claimed",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.claimed = 0
+
+    def __setitem__(self, camera_id: str, node: _Node) -> None:
+        old = self.get(camera_id)
+        super().__setitem__(camera_id, node)
+        self.claimed += (node.kind == "camera") - (old is not None and old.kind == "camera")
+
+    def __delitem__(self, camera_id: str) -> None:
+        old = self[camera_id]
+        super().__delitem__(camera_id)
+        self.claimed -= old.kind == "camera"
+
+
 class CameraMonitor:
     def __init__(
         self,
@@ -74,7 +96,7 @@ class CameraMonitor:
         self.watcher = DeviceWatcher(
             c.device_root, c.poll_interval, use_udev=c.hotplug, use_inotify=c.hotplug
         )
-        self._nodes: dict[str, _Node] = {}  # camera_id -> decision
+        self._nodes = _Decisions()
         self._probes: dict[str, asyncio.Task[None]] = {}
         self._sources: dict[str, Source] = {}
         self._source_tasks: dict[str, asyncio.Task[None]] = {}
@@ -127,7 +149,7 @@ class CameraMonitor:
     @property
     def usb_cameras(self) -> int:
         """USB cameras claimed (what ``resources.max_usb_cameras`` bounds)."""
-        return self._usb_count()
+        return self._nodes.claimed
 
     def over_limit(self, camera_id: str) -> bool:
         """A capture device present but not claimed: the USB camera limit was reached."""
@@ -228,7 +250,7 @@ class CameraMonitor:
         return self._assignments.claims(device, node.usb_vid, node.usb_pid, node.serial)
 
     def _usb_count(self) -> int:
-        return sum(1 for n in self._nodes.values() if n.kind == "camera")
+        return self._nodes.claimed
 
     def _free_waiting(self) -> None:
         """Devices left out by the USB limit are decided afresh, lowest first, as far as
@@ -270,7 +292,9 @@ class CameraMonitor:
         )
 
     def _unplugged(self, camera_id: str) -> None:
-        seen = self._nodes.pop(camera_id, None)
+        seen = self._nodes.get(camera_id)
+        if seen is not None:
+            del self._nodes[camera_id]
         task = self._probes.pop(camera_id, None)
         if task is not None:
             task.cancel()

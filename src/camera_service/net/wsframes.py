@@ -87,11 +87,15 @@ def accept_upgrade(method: bytes, headers: Mapping[bytes, bytes]) -> bytes:
 # --- server frames -----------------------------------------------------------------------
 
 
+# The two header bytes of every final text frame with a 7-bit length (§5.2), made once.
+_SHORT_TEXT: Final = tuple(bytes((0x81, n)) for n in range(126))
+
+
 def text_frame(payload: bytes) -> bytes:
     """An unmasked, final text frame (server frames are never masked, §5.1)."""
     n = len(payload)
     if n < 126:
-        return bytes((0x81, n)) + payload
+        return _SHORT_TEXT[n] + payload
     if n < 65536:
         return b"\x81\x7e" + n.to_bytes(2, "big") + payload
     return b"\x81\x7f" + n.to_bytes(8, "big") + payload

@@ -15,8 +15,9 @@ import orjson
 
 from camera_service.config import LoggingConfig
 
-# "<connection>:<request id>" of the request being handled, for every log line it causes.
-request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+# (connection, request id) of the request being handled, for every log line it causes:
+# formatted "<connection>:<request id>" only when a line is logged.
+request_id: ContextVar[tuple[object, object] | None] = ContextVar("request_id", default=None)
 
 # JWTs, our API keys and user:password@ in URLs are cut out of any message.
 _SECRETS = re.compile(
@@ -77,7 +78,8 @@ class RequestFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            record.request_id = request_id.get()
+            current = request_id.get()
+            record.request_id = None if current is None else f"{current[0]}:{current[1]}"
         return True
 
 

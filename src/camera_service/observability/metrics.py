@@ -78,6 +78,23 @@ class LogHistogram:
         counts[idx if idx < len(counts) else -1] += 1
         self.count += 1
 
+    def add_sorted(self, samples: list[float]) -> None:
+        """``add`` each of ``samples`` (ascending): a bisection per bucket they fall in,
+        not Python arithmetic per sample."""
+        counts = self.counts
+        last = len(counts) - 1
+        lo, n = 0, len(samples)
+        while lo < n:
+            idx = min(self.index(int(samples[lo] * 1e6)), last)
+            if idx == last:
+                hi = n
+            else:  # the first sample of a later bucket, by the same int() as add()
+                bound = self.lower_bound(idx + 1)
+                hi = bisect.bisect_left(samples, bound, lo, key=_micros)
+            counts[idx] += hi - lo
+            lo = hi
+        self.count += n
+
     def percentile(self, q: float) -> float:
         """Value in milliseconds below which a fraction ``q`` of samples fall."""
         if not self.count:
@@ -90,6 +107,10 @@ class LogHistogram:
                 lo, hi = self.lower_bound(idx), self.lower_bound(idx + 1)
                 return (lo + hi) / 2 / 1000.0
         return self.lower_bound(len(self.counts)) / 1000.0
+
+
+def _micros(seconds: float) -> int:
+    return int(seconds * 1e6)
 
 
 class Histogram:
@@ -133,6 +154,51 @@ def _label_text(labels: Labels) -> str:
     return ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
 
 
+# Request durations a method keeps unsorted before they go into its histograms.
+FOLD_AT = 256
+
+
+class _MethodMeter:
+    """One method's requests: its latency histogram, and errors by code.
+
+    A request's duration is only appended; every ``FOLD_AT`` of them, and before any
+    figure is read, they are sorted once and counted into the histograms by bisection
+    (C work per sample instead of Python arithmetic: about a tenth of a ping's cost,
+    docs/benchmarks.md)."""
+
+    __slots__ = ("buckets", "count", "errors", "pending", "seconds")
+
+    def __init__(self) -> None:
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.seconds = 0.0
+        self.count = 0  # requests folded into the histograms
+        self.errors: dict[int, int] = {}
+        self.pending: list[float] = []
+
+    def fold(self, latency: LogHistogram) -> None:
+        samples = self.pending
+        if not samples:
+            return
+        self.pending = []
+        samples.sort()
+        buckets = self.buckets
+        lo, n = 0, len(samples)
+        for i, bound in enumerate(LATENCY_BUCKETS):  # bucket i: bound[i-1] < s <= bound[i]
+            hi = bisect.bisect_right(samples, bound, lo)
+            buckets[i] += hi - lo
+            lo = hi
+            if lo == n:
+                break
+        buckets[-1] += n - lo
+        self.seconds += sum(samples)
+        self.count += n
+        latency.add_sorted(samples)
+
+    @property
+    def ok(self) -> int:
+        return self.count - sum(self.errors.values())
+
+
 @dataclass(slots=True)
 class _Rate:
     at: float
@@ -144,13 +210,9 @@ class Metrics:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.started = time.monotonic()
-        self.requests: dict[tuple[str, int], int] = {}
-        self.method_buckets: dict[str, list[int]] = {}
-        self.method_seconds: dict[str, float] = {}
+        # Per method: its latency histogram and count per code; totals are summed when read.
+        self.methods: dict[str, _MethodMeter] = {}
         self.latency = LogHistogram()
-        self.total_requests = 0
-        self.total_errors = 0
-        self.total_seconds = 0.0
         self.active_connections = 0
         self.connections_total = 0
         self.connections_rejected = 0
@@ -190,20 +252,46 @@ class Metrics:
     # --- hot path ----------------------------------------------------------------------
 
     def request_done(self, method: str, code: int, seconds: float) -> None:
-        key = (method, code)
-        requests = self.requests
-        requests[key] = requests.get(key, 0) + 1
-        buckets = self.method_buckets.get(method)
-        if buckets is None:
-            buckets = self.method_buckets[method] = [0] * (len(LATENCY_BUCKETS) + 1)
-            self.method_seconds[method] = 0.0
-        buckets[_bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        self.method_seconds[method] += seconds
-        self.latency.add(seconds)
-        self.total_requests += 1
-        self.total_seconds += seconds
+        meter = self.methods.get(method)
+        if meter is None:
+            meter = self.methods[method] = _MethodMeter()
+        pending = meter.pending
+        pending.append(seconds)
         if code:
-            self.total_errors += 1
+            meter.errors[code] = meter.errors.get(code, 0) + 1
+        if len(pending) >= FOLD_AT:
+            meter.fold(self.latency)
+
+    def _fold(self) -> None:
+        """Count every pending duration: before any figure is read."""
+        for meter in self.methods.values():
+            if meter.pending:
+                meter.fold(self.latency)
+
+    @property
+    def total_requests(self) -> int:
+        return self.latency.count + sum(len(m.pending) for m in self.methods.values())
+
+    @property
+    def total_errors(self) -> int:
+        return sum(sum(m.errors.values()) for m in self.methods.values())
+
+    @property
+    def total_seconds(self) -> float:
+        self._fold()
+        return sum(m.seconds for m in self.methods.values())
+
+    @property
+    def requests(self) -> dict[tuple[str, int], int]:
+        """Requests by (method, code)."""
+        self._fold()
+        out: dict[tuple[str, int], int] = {}
+        for method, meter in self.methods.items():
+            if meter.ok:
+                out[method, 0] = meter.ok
+            for code, n in meter.errors.items():
+                out[method, code] = n
+        return out
 
     def notification_done(self, seconds: float, sent: int, dropped: int) -> None:
         """One notification fanned out: ``seconds`` from its event to its frame queued
@@ -249,10 +337,11 @@ class Metrics:
         """p50 and p99 of every request's latency in ms, computed again once requests
         came in and ``PERCENTILE_MAX_AGE`` passed since the last time."""
         count, at, p50, p99 = self._percentiles
-        latency = self.latency
-        if latency.count != count:
-            now = self.clock()
-            if now - at >= PERCENTILE_MAX_AGE:
+        now = self.clock()
+        if now - at >= PERCENTILE_MAX_AGE:
+            self._fold()
+            latency = self.latency
+            if latency.count != count:
                 p50 = round(latency.percentile(0.50), 3)
                 p99 = round(latency.percentile(0.99), 3)
                 self._percentiles = (latency.count, now, p50, p99)
@@ -269,14 +358,22 @@ class Metrics:
     def summary(self) -> dict[str, float | int]:
         """get_metrics' figures: the counts as of now; memory, CPU and request rate as
         of the last :meth:`sample`; the percentiles as :meth:`percentiles` says."""
-        n = self.total_requests
-        memory, cpu, rps = self._process
         p50, p99 = self.percentiles()
+        n = self.latency.count
+        seconds = errors = 0.0
+        for meter in self.methods.values():  # what is pending counts, unfolded
+            seconds += meter.seconds
+            if meter.pending:
+                n += len(meter.pending)
+                seconds += sum(meter.pending)
+            if meter.errors:
+                errors += sum(meter.errors.values())
+        memory, cpu, rps = self._process
         return {
             "active_connections": self.active_connections,
             "total_requests": n,
-            "average_response_time": round(1000.0 * self.total_seconds / n, 3) if n else 0.0,
-            "error_rate": round(self.total_errors / n, 4) if n else 0.0,
+            "average_response_time": round(1000.0 * seconds / n, 3) if n else 0.0,
+            "error_rate": round(errors / n, 4) if n else 0.0,
             "memory_usage": memory,
             "cpu_usage": cpu,
             "p50_ms": p50,
@@ -299,12 +396,13 @@ class Metrics:
         family(
             "camera_service_rpc_request_duration_seconds", "histogram", "JSON-RPC handling time."
         )
-        for method, buckets in sorted(self.method_buckets.items()):
+        self._fold()
+        for method, meter in sorted(self.methods.items()):
             out += _histogram(
                 "camera_service_rpc_request_duration_seconds",
                 f'method="{method}"',
-                buckets,
-                self.method_seconds[method],
+                meter.buckets,
+                meter.seconds,
             )
         family(
             "camera_service_notification_fanout_seconds",

@@ -101,7 +101,8 @@ def get_camera_list(call: Call[NoParams]) -> orjson.Fragment:
 def uptime_of(camera: Camera) -> float:
     """Seconds the camera has been connected, to the tenth (0 when it is not)."""
     if camera.connected and camera.connected_at:
-        return round(time.time() - camera.connected_at, 1)
+        # round(x, 1)'s result, a few times faster (it is asked on every call)
+        return int((time.time() - camera.connected_at) * 10 + 0.5) / 10
     return 0
 
 

@@ -77,7 +77,7 @@ def get_status(call: Call[NoParams]) -> orjson.Fragment:
         rest = {"version": __version__, "components": components, "capacity": capacity_now}
         tail = b"," + orjson.dumps(rest)[1:]
         call.ctx.status_parts = key, head, tail
-    uptime = round(time.monotonic() - c.started, 3)
+    uptime = int((time.monotonic() - c.started) * 1000 + 0.5) / 1000  # round(x, 3), faster
     return orjson.Fragment(head + orjson.dumps(uptime) + tail)
 
 
