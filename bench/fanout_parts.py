@@ -60,7 +60,7 @@ from camera_service.cameras.model import Camera, CameraStatus, SourceType  # noq
 from camera_service.config import MediaMtxConfig, ServerConfig  # noqa: E402
 from camera_service.events import EventBus  # noqa: E402
 from camera_service.observability.metrics import Metrics  # noqa: E402
-from cameras import percentile  # noqa: E402
+from fanout import summary  # noqa: E402
 
 VIEWER = Identity("bench", Role.VIEWER, "jwt", None)
 # Events not counted: a fresh TCP connection's receiver acknowledges its first 16
@@ -224,8 +224,8 @@ async def run(mode: str, n: int, events: int, spawn: bool, profile: bool) -> dic
         "clients": n,
         "events": events,
         "spawn": spawn,
-        "wall_ms": stats(wall),
-        "cpu_ms": stats(cpu),
+        "wall_ms": summary(wall),
+        "cpu_ms": summary(cpu),
         "page_faults_p50": statistics.median(faults),
     }
 
@@ -245,14 +245,6 @@ def _frame_of(event: CameraAdded) -> bytes:
     Notifier(Keep(), Metrics(), MediaMtxConfig).attach(bus)
     bus.publish(event)
     return out[0]
-
-
-def stats(values: list[float]) -> dict[str, float]:
-    return {
-        "p50": round(statistics.median(values), 3),
-        "p99": round(percentile(values, 0.99), 3),
-        "max": round(max(values), 3),
-    }
 
 
 def main() -> None:
