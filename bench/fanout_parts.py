@@ -1,7 +1,7 @@
 """Where a fan-out's time goes: the service's own notifier and WebSocket server in this
 process, no service process and no hot-plug.
 
-    python bench/fanout_parts.py [--clients 1000] [--events 200] [--profile]
+    python bench/fanout_parts.py [--clients 1000] [--events 200] [--spawn fork|vfork]
 
 N connections, each a real :class:`Connection` of a :class:`WebSocketServer` with an
 authenticated viewer session, hear ``camera_status_update`` about a camera that is
@@ -20,12 +20,12 @@ and this thread's CPU time), with the connections' transports three ways:
   with a reader that the writes wake.
 
 The first ``WARMUP`` events of each mode are not counted (see there). uvloop, as the
-service runs. ``--spawn`` starts and reaps ``true`` before each event
-the way the service starts ``v4l2-ctl`` or FFmpeg (``asyncio.create_subprocess_exec``:
-uvloop forks), to show what a fork leaves behind: every page of the process is
-write-protected for copy-on-write, and the fan-out's first write to each page it
-touches takes a page fault (``minflt``). ``--profile`` runs cProfile over the
-``loopback`` events.
+service runs. ``--spawn fork`` starts and reaps ``true`` before each event as
+``asyncio.create_subprocess_exec`` does under uvloop (a fork), to show what a fork
+leaves behind: every page of the process is write-protected for copy-on-write, and
+the fan-out's first write to each page it touches takes a page fault (``minflt``);
+``--spawn vfork`` starts it with ``subprocess`` (vfork), as the V4L2 prober does.
+``--profile`` runs cProfile over the ``loopback`` events.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import resource
 import selectors
 import socket
 import statistics
+import subprocess
 import sys
 import time
 from multiprocessing.connection import Connection as Pipe
@@ -148,7 +149,7 @@ def _drain(socks: list[socket.socket]) -> None:
             pass
 
 
-async def run(mode: str, n: int, events: int, spawn: bool, profile: bool) -> dict[str, Any]:
+async def run(mode: str, n: int, events: int, spawn: str, profile: bool) -> dict[str, Any]:
     metrics = Metrics()
     server = WebSocketServer(ServerConfig(), cast(Dispatcher, None), metrics)
     bus = EventBus()
@@ -190,9 +191,11 @@ async def run(mode: str, n: int, events: int, spawn: bool, profile: bool) -> dic
             await asyncio.sleep(0.005)  # the loop idle between events, as between plugs
             if mode in ("loopback", "raw"):
                 _drain(clients)
-            if spawn:
+            if spawn == "fork":
                 child = await asyncio.create_subprocess_exec("true")
                 await child.wait()
+            elif spawn == "vfork":
+                subprocess.run(["true"], check=True)  # noqa: ASYNC221
             if profiler is not None and i >= WARMUP:
                 profiler.enable()
             f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -254,13 +257,17 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--events", type=int, default=200)
     parser.add_argument("--modes", default="stub,raw,loopback,loopback-read")
-    parser.add_argument("--spawn", action="store_true", help="a child process before each")
+    parser.add_argument(
+        "--spawn",
+        choices=("fork", "vfork"),
+        help="start a child before each event: with uvloop's subprocess or subprocess.Popen",
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile the loopback events")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 2 * args.clients + 100:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 2 * args.clients + 1000), hard))
-    spawned = ", a child process spawned before each" if args.spawn else ""
+    spawned = f", a child started before each ({args.spawn})" if args.spawn else ""
     print(
         f"   {os.cpu_count()} CPUs, {args.clients} connections, {args.events} events a mode"
         f"{spawned}; event -> frame handed to every connection's transport:"
