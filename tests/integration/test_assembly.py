@@ -7,20 +7,24 @@ from __future__ import annotations
 import asyncio
 import inspect
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import pytest
 
 from camera_service.api.dispatch import Dispatcher
+from camera_service.api.notifications import Notifier
 from camera_service.api.websocket import WebSocketServer
 from camera_service.app import Application
 from camera_service.app.parts import Port
 from camera_service.app.registration import Registration
 from camera_service.cameras.monitor import CameraMonitor
+from camera_service.config import MediaMtxConfig
 from camera_service.db import AsyncDatabase
+from camera_service.events import EventBus
 from camera_service.media.controller import MediaController
 from camera_service.media.grabber import GrabberPool
+from camera_service.observability.metrics import Metrics
 from camera_service.record.manager import RecordingManager
 from camera_service.storage.disk import DiskMonitor
 from camera_service.storage.index import MediaIndex
@@ -190,3 +194,19 @@ async def test_a_failed_start_stops_what_had_started(
     with pytest.raises(ConnectionRefusedError):
         await asyncio.open_connection("127.0.0.1", health_port)
     assert app.phase == "stopped"
+
+
+async def test_the_notifier_hears_each_event_before_any_other_part(tmp_path: Path) -> None:
+    """The fan-out histogram starts where the notifier is called: first, so its time
+    runs from the event's publication and no other part's work is in it."""
+    noted = EventBus()
+    Notifier(cast(WebSocketServer, None), Metrics(), MediaMtxConfig).attach(noted)
+    app = Application(make_settings(tmp_path))
+    await app.start()
+    try:
+        handlers = app.parts.events._handlers
+        for event_type in noted._handlers:
+            first = handlers[event_type][0]
+            assert first.__qualname__.startswith("Notifier."), (event_type, first)
+    finally:
+        await app.stop()

@@ -210,20 +210,28 @@ async def test_websocket_client_close_cancelled_as_the_socket_closes() -> None:
     await assert_cancel_never_lost(start)
 
 
+class FakePopen(FakeProcess):
+    """``subprocess.Popen``'s side of FakeProcess: the prober reads it through
+    ``asyncio.to_thread(proc.communicate)``, replaced here by a plain await."""
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def kill(self) -> None:
+        self.exit()
+
+
 async def test_v4l2_probe_cancelled_as_v4l2_ctl_exits(monkeypatch: pytest.MonkeyPatch) -> None:
     from camera_service.cameras.v4l2 import probe
 
     no_signals(monkeypatch, probe)
-    procs: list[FakeProcess] = []
-
-    async def spawn(*argv: str, **kwargs: object) -> FakeProcess:
-        return procs[-1]
-
-    monkeypatch.setattr(asyncio, "create_subprocess_exec", spawn)
+    procs: list[FakePopen] = []
+    monkeypatch.setattr(probe.subprocess, "Popen", lambda *argv, **kwargs: procs[-1])
+    monkeypatch.setattr(asyncio, "to_thread", lambda fn, *args: fn(*args))
     prober = V4l2Prober("v4l2-ctl", timeout=30.0, retries=0)
 
     async def start() -> tuple[Task, Callable[[], None]]:
-        proc = FakeProcess(b"Driver Info:\n")
+        proc = FakePopen(b"Driver Info:\n")
         procs.append(proc)
         task = await running(
             prober._run_once(Path("/dev/video0"), ("--info",)), proc.running.entered

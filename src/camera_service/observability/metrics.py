@@ -37,6 +37,30 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     5.0,
     10.0,
 )
+# The fan-out's own: api.md budgets 20 ms and issue 20 aims at 10 ms, so 1 ms steps up
+# to 10 ms and 2.5 ms ones to 20 ms tell a p99 against either; the tail is coarse.
+FANOUT_BUCKETS: tuple[float, ...] = (
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.004,
+    0.005,
+    0.006,
+    0.007,
+    0.008,
+    0.009,
+    0.01,
+    0.0125,
+    0.015,
+    0.0175,
+    0.02,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    1.0,
+)
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _bisect_left = bisect.bisect_left
 # Seconds the summary's p50/p99 are reused while requests keep coming.
@@ -219,7 +243,7 @@ class Metrics:
         self.slow_consumers_closed = 0
         self.notifications_sent = 0
         self.notifications_dropped = 0
-        self.fanout_buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.fanout_buckets = [0] * (len(FANOUT_BUCKETS) + 1)
         self.fanout_seconds = 0.0
         self.security_events: dict[str, int] = {}
         # MediaMTX authorizations: (outcome, action, protocol) -> count
@@ -296,7 +320,7 @@ class Metrics:
     def notification_done(self, seconds: float, sent: int, dropped: int) -> None:
         """One notification fanned out: ``seconds`` from its event to its frame queued
         on every subscribed connection (api.md §5 budgets 20 ms)."""
-        self.fanout_buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.fanout_buckets[_bisect_left(FANOUT_BUCKETS, seconds)] += 1
         self.fanout_seconds += seconds
         self.notifications_sent += sent
         self.notifications_dropped += dropped
@@ -414,6 +438,7 @@ class Metrics:
             "",
             self.fanout_buckets,
             self.fanout_seconds,
+            FANOUT_BUCKETS,
         )
         gauges = {
             # Not "..._connections": OpenMetrics names the counter below that family.
@@ -505,12 +530,18 @@ class Metrics:
         return "\n".join(out) + "\n"
 
 
-def _histogram(name: str, labels: str, buckets: list[int], total: float) -> list[str]:
-    """Prometheus histogram lines over :data:`LATENCY_BUCKETS` (``labels`` without braces)."""
+def _histogram(
+    name: str,
+    labels: str,
+    buckets: list[int],
+    total: float,
+    bounds: tuple[float, ...] = LATENCY_BUCKETS,
+) -> list[str]:
+    """Prometheus histogram lines over ``bounds`` (``labels`` without braces)."""
     out = []
     cumulative = 0
     sep = "," if labels else ""
-    for bound, n in zip((*LATENCY_BUCKETS, float("inf")), buckets, strict=True):
+    for bound, n in zip((*bounds, float("inf")), buckets, strict=True):
         cumulative += n
         le = "+Inf" if bound == float("inf") else repr(bound)
         out.append(f'{name}_bucket{{{labels}{sep}le="{le}"}} {cumulative}')
