@@ -226,7 +226,7 @@ async def test_v4l2_probe_cancelled_as_v4l2_ctl_exits(monkeypatch: pytest.Monkey
 
     no_signals(monkeypatch, probe)
     procs: list[FakePopen] = []
-    monkeypatch.setattr(probe.subprocess, "Popen", lambda *argv, **kwargs: procs[-1])
+    monkeypatch.setattr("subprocess.Popen", lambda *argv, **kwargs: procs[-1])
     monkeypatch.setattr(asyncio, "to_thread", lambda fn, *args: fn(*args))
     prober = V4l2Prober("v4l2-ctl", timeout=30.0, retries=0)
 
