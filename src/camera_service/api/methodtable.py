@@ -103,6 +103,9 @@ class MethodSpec(Generic[P]):
         scoped = self.camera
         if scoped is None:
             return None
+        identity = call.session.identity
+        if identity is not None and identity.cameras is None:
+            return None  # sees every camera (Session.sees), asked first: the usual case
         camera_id = scoped.of(call.params)
         if camera_id is None or call.session.sees(camera_id):
             return None
