@@ -1,6 +1,7 @@
 """Notification fan-out: one camera event -> the frame at every one of N clients.
 
     python bench/fanout.py [--clients 1000] [--cycles 20] [--runs 3] [--procs 2] [--warmup 0]
+                           [--no-pin]
 
 The service runs in its own process (``bench/server.py``) on the tests' fake V4L2 tree
 with the shell stand-in for ``v4l2-ctl`` (``bench/cameras.py``). N authenticated
@@ -33,6 +34,11 @@ new, and Linux acknowledges the first 16 segments a connection receives one by o
 (quick-ACK mode); on loopback the sender's ``send`` runs that, which adds about 2 ms to
 each of the first 8 cycles' fan-outs to 1,000 clients (``bench/fanout_parts.py``).
 With ``--warmup 10`` the figures are those of connections that have been open a while.
+
+Pinned like ``bench/run.py ceiling`` (``--no-pin`` to leave it to the scheduler): the
+service on CPU 0, the receivers and this driver on CPU 1. Unpinned, on two CPUs, the
+receivers woken by the fan-out's first writes take the service's core from it while it
+still writes to the others, and the in-service figure measures the scheduler.
 
 The Control API of MediaMTX is the tests' double, in this process: without one the
 service's failing checks would broadcast health changes in the middle of cycles.
@@ -71,6 +77,12 @@ from server import ServiceProcess  # noqa: E402
 _perf = time.perf_counter
 ZERO_MASK = b"\x00\x00\x00\x00"
 UPDATE = b"camera_status_update"
+
+
+# As bench/run.py ceiling pins: the service on CPU 0, the receivers (and this driver,
+# see main) on CPU 1, so the clients never take the service's core from it while it
+# writes the fan-out. With one CPU nothing is pinned.
+PINNING: tuple[str | None, str | None] = ("0", "1") if (os.cpu_count() or 1) >= 2 else (None, None)
 
 
 def client_text_frame(payload: bytes) -> bytes:
@@ -237,11 +249,15 @@ class Receivers:
         self.procs = procs
 
     @classmethod
-    async def start(cls, srv: ServiceProcess, n: int, count: int) -> Receivers:
+    async def start(
+        cls, srv: ServiceProcess, n: int, count: int, cpus: str | None = None
+    ) -> Receivers:
         token = srv.mint_token("viewer")
         shares = [n // count + (1 if i < n % count else 0) for i in range(count)]
+        pin = ["taskset", "-c", cpus] if cpus else []
         procs = [
             await asyncio.create_subprocess_exec(
+                *pin,
                 sys.executable,
                 __file__,
                 "--receive",
@@ -329,7 +345,9 @@ def bucket_quantile(before: dict[str, int], after: dict[str, int], q: float) -> 
     return float("inf"), float("inf")
 
 
-async def one_run(n: int, cycles: int, procs: int, warmup: int = 0) -> dict[str, Any]:
+async def one_run(
+    n: int, cycles: int, procs: int, warmup: int = 0, pin: bool = True
+) -> dict[str, Any]:
     event_ms: list[float] = []
     unplug_ms: list[float] = []
     fanout_ms: list[float] = []
@@ -359,8 +377,11 @@ async def one_run(n: int, cycles: int, procs: int, warmup: int = 0) -> dict[str,
         # the service's failing checks broadcast health changes in the middle of cycles.
         async with MediaMtxDouble(work_dir=tmp) as mtx:
             overrides = {**camera_overrides(tree), "mediamtx.api_url": mtx.api_url}
-            with ServiceProcess(overrides=overrides, max_connections=n + 100) as srv:
-                receivers = await Receivers.start(srv, n, procs)
+            service_cpu, receiver_cpus = PINNING if pin else (None, None)
+            with ServiceProcess(
+                overrides=overrides, max_connections=n + 100, cpu_list=service_cpu
+            ) as srv:
+                receivers = await Receivers.start(srv, n, procs, receiver_cpus)
                 try:
                     rss_kb = srv.rss_kb()
                     for _ in range(warmup):
@@ -378,6 +399,7 @@ async def one_run(n: int, cycles: int, procs: int, warmup: int = 0) -> dict[str,
         "cycles": cycles,
         "warmup_cycles": warmup,
         "receiver_processes": procs,
+        "pinned": pin,
         "service_rss_kb_with_clients": rss_kb,
         "plug_to_frame_ms": summary(event_ms),
         "unplug_to_frame_ms": summary(unplug_ms),
@@ -418,6 +440,9 @@ def main() -> None:
     parser.add_argument(
         "--warmup", type=int, default=0, help="cycles run first and not counted (see above)"
     )
+    parser.add_argument(
+        "--no-pin", dest="pin", action="store_false", help="do not taskset (see above)"
+    )
     # A receiver process (started by the driver).
     parser.add_argument("--receive", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--host", help=argparse.SUPPRESS)
@@ -430,9 +455,11 @@ def main() -> None:
     if args.receive is not None:
         uvloop.run(receive(args.host, args.port, args.token, args.receive))
         return
+    if args.pin and PINNING[1] is not None:
+        os.sched_setaffinity(0, {int(PINNING[1])})  # the driver and the MediaMTX double
     runs = []
     for i in range(args.runs):
-        res = uvloop.run(one_run(args.clients, args.cycles, args.procs, args.warmup))
+        res = uvloop.run(one_run(args.clients, args.cycles, args.procs, args.warmup, args.pin))
         u, e, s = res["unplug_to_frame_ms"], res["plug_to_frame_ms"], res["server_fanout_ms"]
         print(
             f"   run {i + 1}: {args.clients} clients: unplug -> frame p50 {u['p50']:.1f} p99 "
@@ -450,6 +477,7 @@ def main() -> None:
     result = {
         "clients": args.clients,
         "warmup_cycles": args.warmup,
+        "pinned": args.pin,
         "receiver_processes": args.procs,
         "unplug_to_frame_p50_ms_median": median("unplug_to_frame_ms", "p50"),
         "unplug_to_frame_p99_ms_median": median("unplug_to_frame_ms", "p99"),
