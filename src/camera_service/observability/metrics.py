@@ -199,12 +199,10 @@ class _MethodMeter:
         self.errors: dict[int, int] = {}
         self.pending: list[float] = []
 
-    def fold(self, latency: LogHistogram) -> None:
-        samples = self.pending
-        if not samples:
-            return
-        self.pending = []
-        samples.sort()
+    def fold(self, latency: LogHistogram) -> float:
+        """Count what is pending; the seconds it held."""
+        samples = sorted(self.pending)
+        self.pending.clear()  # the same list: Metrics reads every meter's pending ones
         buckets = self.buckets
         lo, n = 0, len(samples)
         for i, bound in enumerate(LATENCY_BUCKETS):  # bucket i: bound[i-1] < s <= bound[i]
@@ -214,9 +212,11 @@ class _MethodMeter:
             if lo == n:
                 break
         buckets[-1] += n - lo
-        self.seconds += sum(samples)
+        seconds = sum(samples)
+        self.seconds += seconds
         self.count += n
         latency.add_sorted(samples)
+        return seconds
 
     @property
     def ok(self) -> int:
@@ -236,6 +236,9 @@ class Metrics:
         self.started = time.monotonic()
         # Per method: its latency histogram and count per code; totals are summed when read.
         self.methods: dict[str, _MethodMeter] = {}
+        self._pending: list[list[float]] = []  # each meter's pending durations
+        self._folded_seconds = 0.0  # of every request folded
+        self.total_errors = 0
         self.latency = LogHistogram()
         self.active_connections = 0
         self.connections_total = 0
@@ -278,32 +281,33 @@ class Metrics:
     def request_done(self, method: str, code: int, seconds: float) -> None:
         meter = self.methods.get(method)
         if meter is None:
-            meter = self.methods[method] = _MethodMeter()
+            meter = self._meter(method)
         pending = meter.pending
         pending.append(seconds)
         if code:
             meter.errors[code] = meter.errors.get(code, 0) + 1
+            self.total_errors += 1
         if len(pending) >= FOLD_AT:
-            meter.fold(self.latency)
+            self._folded_seconds += meter.fold(self.latency)
+
+    def _meter(self, method: str) -> _MethodMeter:
+        meter = self.methods[method] = _MethodMeter()
+        self._pending.append(meter.pending)
+        return meter
 
     def _fold(self) -> None:
-        """Count every pending duration: before any figure is read."""
+        """Count every pending duration: before a histogram is read."""
         for meter in self.methods.values():
             if meter.pending:
-                meter.fold(self.latency)
+                self._folded_seconds += meter.fold(self.latency)
 
     @property
     def total_requests(self) -> int:
-        return self.latency.count + sum(len(m.pending) for m in self.methods.values())
-
-    @property
-    def total_errors(self) -> int:
-        return sum(sum(m.errors.values()) for m in self.methods.values())
+        return self.latency.count + sum(map(len, self._pending))
 
     @property
     def total_seconds(self) -> float:
-        self._fold()
-        return sum(m.seconds for m in self.methods.values())
+        return self._folded_seconds + sum(map(sum, self._pending))
 
     @property
     def requests(self) -> dict[tuple[str, int], int]:
@@ -383,21 +387,14 @@ class Metrics:
         """get_metrics' figures: the counts as of now; memory, CPU and request rate as
         of the last :meth:`sample`; the percentiles as :meth:`percentiles` says."""
         p50, p99 = self.percentiles()
-        n = self.latency.count
-        seconds = errors = 0.0
-        for meter in self.methods.values():  # what is pending counts, unfolded
-            seconds += meter.seconds
-            if meter.pending:
-                n += len(meter.pending)
-                seconds += sum(meter.pending)
-            if meter.errors:
-                errors += sum(meter.errors.values())
+        n, seconds, errors = self.total_requests, self.total_seconds, self.total_errors
         memory, cpu, rps = self._process
         return {
             "active_connections": self.active_connections,
             "total_requests": n,
-            "average_response_time": round(1000.0 * seconds / n, 3) if n else 0.0,
-            "error_rate": round(errors / n, 4) if n else 0.0,
+            # round(x, 3) and round(x, 4) of these non-negative figures, a few times faster
+            "average_response_time": int(1e6 * seconds / n + 0.5) / 1000 if n else 0.0,
+            "error_rate": int(1e4 * errors / n + 0.5) / 1e4 if n else 0.0,
             "memory_usage": memory,
             "cpu_usage": cpu,
             "p50_ms": p50,
