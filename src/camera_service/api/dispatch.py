@@ -49,7 +49,7 @@ from camera_service.api.methodtable import NO_PARAMS, Call, MethodSpec, MethodTa
 from camera_service.api.session import Session
 from camera_service.auth.identity import AuthError, Identity
 from camera_service.config import ServerConfig
-from camera_service.observability.logging import request_id
+from camera_service.observability.logging import current_request, request_id
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +136,8 @@ class Dispatcher:
         self._idle = asyncio.Event()
         self._idle.set()
         self._stopped = False  # drain() passed its deadline and cancelled what ran
+        self._current = current_request
+        current_request.bind()
 
     # --- the entry point ------------------------------------------------------------
 
@@ -204,7 +206,8 @@ class Dispatcher:
         assert type(msg) is Request
         spec = self._spec(msg.method)
         label = spec.name if spec is not None else "unknown"  # bounded metric labels
-        token = request_id.set((session.conn_id, msg.id))
+        current = self._current
+        current.id = (session.conn_id, msg.id)
         try:
             # Every step that needs no waiting (a coroutine is returned for the rest),
             # in one frame: this is every request's path.
@@ -218,7 +221,11 @@ class Dispatcher:
                 )
             identity = session.identity
             if spec.role is None:
-                outcome = self._invoke(session, msg, spec)
+                outcome = (
+                    spec.handler(session.bare_call or self._bare_call(session))
+                    if spec.plain  # _invoke's first case, without its frame
+                    else self._invoke(session, msg, spec)
+                )
             elif identity is None or (problem := self.auth.recheck(identity, self.clock())):
                 outcome = self._authenticate_then_call(
                     session, msg, spec, None if identity is None else problem
@@ -226,11 +233,15 @@ class Dispatcher:
             else:
                 if identity.role < spec.role:
                     self._deny(session, identity, spec)
-                outcome = self._invoke(session, msg, spec)
+                outcome = (
+                    spec.handler(session.bare_call or self._bare_call(session))
+                    if spec.plain
+                    else self._invoke(session, msg, spec)
+                )
         except Exception as exc:
             return self._failed(session, msg, label, started, exc)
         finally:
-            request_id.reset(token)
+            current.id = None
         if type(outcome) is CoroutineType:
             assert spec is not None  # a coroutine comes only from a method's own steps
             return Pending(self._finish(session, msg, label, started, outcome), spec.concurrent)

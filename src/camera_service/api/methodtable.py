@@ -89,12 +89,15 @@ class MethodSpec(Generic[P]):
     camera: CameraParam[P] | None = None
     is_async: bool = field(init=False)
     takes_params: bool = field(init=False)  # False: its params are always NO_PARAMS
+    # Sync, no params, no camera: the dispatcher calls the handler at once.
+    plain: bool = field(init=False)
     _memo: dict[tuple[tuple[str, Any], ...], P] | None = field(init=False)
 
     def __post_init__(self) -> None:
         # Sync handlers run without creating a coroutine: cheaper on the hot path.
         self.is_async = inspect.iscoroutinefunction(self.handler)
         self.takes_params = self.params is not NoParams
+        self.plain = not (self.is_async or self.takes_params or self.camera is not None)
         self._memo = {} if self.params.memo else None
 
     def unseen(self, call: Call[P]) -> Callable[[], object] | None:
