@@ -20,6 +20,11 @@ reads its own ``VmRSS`` from ``/proc/self/status``:
   pydantic-core's Rust allocations are not traced; its cost shows in ``stages``.
 * ``importtime``: ``python -X importtime -c "import camera_service.app"``: modules per
   top-level package and the slowest imports (self time).
+* ``marginal``: what a group of modules costs on top of everything else the started
+  service holds (what making it lazy would save): one process imports the started
+  service's modules, in their order, with the group's modules replaced by empty stand-ins,
+  collects and trims (gc + ``malloc_trim``), then imports the real group and does the
+  same; the RSS difference. A group that something else still needs shows as 0.
 """
 
 from __future__ import annotations
@@ -162,12 +167,15 @@ print(json.dumps({
 )
 
 
-def python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+def python(code: str, *args: str, args_after: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter; ``args`` are interpreter options, or with
+    ``args_after`` the script's own arguments (``sys.argv[1:]``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAMERA_SERVICE_")}
+    argv = ["-c", code, *args] if args_after else [*args, "-c", code]
     with tempfile.TemporaryDirectory() as home:
         env["HOME"] = home  # no user config or state leaks in
         return subprocess.run(
-            [sys.executable, *args, "-c", code],
+            [sys.executable, *argv],
             capture_output=True,
             text=True,
             env=env,
@@ -240,6 +248,118 @@ def importtime(top: int) -> dict[str, Any]:
     }
 
 
+# The modules a started service holds, in the order they were imported.
+HELD = (
+    STAGES.split("async def main():")[0]
+    + """
+async def main():
+    app = Application(settings)
+    await app.start()
+    print(json.dumps(list(sys.modules)))
+    await app.stop()
+uvloop.run(main())
+"""
+)
+
+MARGINAL = (
+    PRELUDE
+    + """
+import ctypes, gc, importlib, importlib.machinery, json, types
+order, group = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+def ours(name):
+    return any(name == g or name.startswith(g + ".") for g in group)
+class Anything:  # what an importer of a stand-in gets for every name
+    def __init__(self, *a, **k): pass
+    def __call__(self, *a, **k): return Anything()
+    def __getattr__(self, name): return Anything()
+    def __getitem__(self, key): return Anything()
+    def __or__(self, other): return self
+    __ror__ = __or__
+    def __mro_entries__(self, bases): return (object,)
+class StandIn(types.ModuleType):
+    __path__ = []
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Anything()
+class StandIns:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        return importlib.machinery.ModuleSpec(name, StandIns) if ours(name) else None
+    @staticmethod
+    def create_module(spec): return StandIn(spec.name)
+    @staticmethod
+    def exec_module(module): pass
+def load(names):
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+def settle():
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return rss()
+sys.meta_path.insert(0, StandIns)
+load(m for m in order if not ours(m))
+sys.meta_path.remove(StandIns)
+for name in [m for m in sys.modules if ours(m)]:
+    del sys.modules[name]
+before = settle()
+load(m for m in order if ours(m))
+print(json.dumps(settle() - before))
+"""
+)
+
+# Groups for ``marginal``: what stays (needed at idle, by us or a library) and, for
+# comparison, what the service imports on first use only.
+GROUPS = {
+    "yaml (the config file)": ["yaml", "_yaml"],
+    "sqlite3 (the database)": ["sqlite3", "_sqlite3"],
+    "the API methods, OpenRPC and the contract": [
+        "camera_service.api.methods",
+        "camera_service.api.openrpc",
+        "camera_service.api.contract",
+    ],
+    "hashlib + hmac (pydantic.types imports secrets)": ["hmac", "hashlib", "_hashlib", "secrets"],
+    "decimal (pydantic-core)": ["decimal", "_decimal", "fractions", "numbers"],
+    "argparse (the CLI)": ["argparse"],
+    "lazy: the RTSP client": [
+        "camera_service.net.rtsp",
+        "camera_service.net.h264",
+        "camera_service.net.rtsp_reader",
+    ],
+    "lazy: MQTT and webhooks": [
+        "camera_service.integrations.mqtt",
+        "camera_service.integrations.webhooks",
+        "camera_service.integrations.signing",
+    ],
+    "lazy: the dashboard's importlib.resources, zipfile, gzip": [
+        "importlib.resources",
+        "importlib.readers",
+        "zipfile",
+        "gzip",
+    ],
+    "lazy: email.utils (Last-Modified)": ["email", "calendar"],
+}
+
+
+def marginal(runs: int) -> dict[str, float]:
+    held = last_json(python(HELD))
+    skip = ("__main__", "camera_service.__main__")
+    order = [m for m in held if m not in skip]
+    out = {}
+    for name, group in GROUPS.items():
+        # A lazy group is not held: imported last, it shows what it would cost.
+        names = order + [m for m in group if m not in order]
+        rows = [
+            last_json(python(MARGINAL, json.dumps(names), json.dumps(group), args_after=True))
+            for _ in range(runs)
+        ]
+        out[name] = statistics.median(rows)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -274,6 +394,10 @@ def main() -> int:
         print(f"    {pkg:<24} {kib / 1024:5.2f} MB")
     it = importtime(ns.top)
     print(f"  modules imported by camera_service.app: {it['modules']}")
+    margins = marginal(ns.runs)
+    print("  marginal RSS of a group over the rest of the started service:")
+    for name, kib in margins.items():
+        print(f"    {name:<58} {kib / 1024:5.2f} MB")
     out = write_result(
         "rss-breakdown",
         {
@@ -283,6 +407,7 @@ def main() -> int:
             "stages": st,
             "heap": heap,
             "importtime": it,
+            "marginal_kib": margins,
         },
     )
     print(f"-> {out.relative_to(REPO)}")

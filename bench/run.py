@@ -10,6 +10,7 @@
         --cameras 16 --connections 100
     python bench/run.py hold --connections 10000 --interval 1
     python bench/run.py rss --connections 1000
+    python bench/run.py rss --connections 0      # idle RSS only, no load generator
     python bench/run.py startup --cameras 8
     python bench/run.py rss --connections 10 --cameras 10
     python bench/run.py all
@@ -326,6 +327,8 @@ def scenario_hold(ctx: Ctx) -> dict[str, Any]:
 def scenario_rss(ctx: Ctx) -> dict[str, Any]:
     ns = ctx.ns
     conns = ns.connections
+    if conns == 0:
+        return scenario_idle_rss(ctx)
     print(f"== rss: idle, then {conns} idle authenticated connections ({ctx.runs} runs)")
     runs = []
     for _ in range(ctx.runs):
@@ -387,6 +390,23 @@ def scenario_rss(ctx: Ctx) -> dict[str, Any]:
         flush=True,
     )
     return {"params": {"hold_s": ns.hold, "settle_s": ns.settle}, "results": [row]}
+
+
+def scenario_idle_rss(ctx: Ctx) -> dict[str, Any]:
+    """``rss --connections 0``: idle RSS only (``--settle`` s after ready), no generator."""
+    ns = ctx.ns
+    print(f"== rss: idle, {ns.settle:g} s after ready ({ctx.runs} runs)")
+    idle = []
+    for _ in range(ctx.runs):
+        with ctx.service(max_connections=100) as srv:
+            time.sleep(ns.settle)  # a benchmark's settle time, not synchronization
+            kb = srv.rss_kb()
+        idle.append(kb)
+        print(f"   idle {fmt(kb and kb / 1024, '.1f')} MB", flush=True)
+    idle_mb = median([kb and kb / 1024 for kb in idle])
+    row = {"connections": 0, "idle_mb_median": idle_mb, "runs": [{"idle_kb": kb} for kb in idle]}
+    print(f"-> RSS idle {fmt(idle_mb, '.1f')} MB (median)", flush=True)
+    return {"params": {"settle_s": ns.settle}, "results": [row]}
 
 
 def scenario_startup(ctx: Ctx) -> dict[str, Any]:

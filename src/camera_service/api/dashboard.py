@@ -1,10 +1,11 @@
 """The web dashboard: static files shipped inside the package, served at ``/`` on the
 health port and on the API port (api.md "Dashboard").
 
-The files are read once, at startup, into memory with a gzip copy of each and a strong
-ETag of its bytes: a few hundred KB, so every request is answered without disk I/O and
-a revalidation costs one 304. ``Cache-Control: no-cache`` makes browsers revalidate on
-every load, so an upgraded service is seen at once.
+The files are read once, on the first request for the page (in a thread), into memory
+with a gzip copy of each and a strong ETag of its bytes: a few hundred KB, so every
+later request is answered without disk I/O and a revalidation costs one 304; a service
+nobody opens the dashboard of never holds them. ``Cache-Control: no-cache`` makes
+browsers revalidate on every load, so an upgraded service is seen at once.
 
 Every answer carries the page's security headers: a Content-Security-Policy without
 inline script (``script-src 'self'``) whose ``connect-src`` names only this service's
@@ -16,18 +17,20 @@ listens, which it cannot know when served from the health port.
 
 from __future__ import annotations
 
-import gzip
+import asyncio
 import hashlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from importlib.resources import files
-from importlib.resources.abc import Traversable
+from typing import TYPE_CHECKING
 
 import orjson
 
 from camera_service.net.httpserver import HttpRequest, Response, Router, json_response
 from camera_service.net.ranges import etag_matches
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 ASSET_PREFIX = "/dashboard/"
 CONFIG_PATH = "/dashboard/config.json"
@@ -68,11 +71,16 @@ class Asset:
 
 
 def static_root() -> Traversable:
+    # importlib.resources (and the zipfile it brings) only when the files are read
+    from importlib.resources import files
+
     return files("camera_service").joinpath("dashboard", "static")
 
 
 def load_assets(root: Traversable) -> dict[str, Asset]:
     """Every file under ``root`` by its path relative to it (``"js/app.js"``)."""
+    import gzip
+
     assets: dict[str, Asset] = {}
     for name, entry in _walk(root, ""):
         body = entry.read_bytes()
@@ -94,6 +102,36 @@ def _walk(entry: Traversable, prefix: str) -> Iterator[tuple[str, Traversable]]:
             yield from _walk(child, f"{prefix}{child.name}/")
         elif child.is_file():
             yield f"{prefix}{child.name}", child
+
+
+class Assets:
+    """The files, loaded by the first request that needs them (in a thread: reading and
+    compressing them takes tens of ms) and kept; requests meanwhile wait for that load."""
+
+    def __init__(self, load: Callable[[], dict[str, Asset]] | None = None) -> None:
+        self._load = load or (lambda: load_assets(static_root()))
+        self._table: dict[str, Asset] | None = None
+        self._loading: asyncio.Task[dict[str, Asset]] | None = None
+
+    @classmethod
+    def of(cls, table: dict[str, Asset]) -> Assets:
+        assets = cls(lambda: table)
+        assets._table = table
+        return assets
+
+    async def table(self) -> dict[str, Asset]:
+        if self._table is not None:
+            return self._table
+        if self._loading is None:
+            self._loading = asyncio.get_running_loop().create_task(asyncio.to_thread(self._load))
+        try:
+            # Shielded: a client that goes away does not cancel the load for the others.
+            table = await asyncio.shield(self._loading)
+        except Exception:
+            self._loading = None  # unreadable files: the next request tries again
+            raise
+        self._table = table
+        return table
 
 
 def content_security_policy(request: HttpRequest, ends: Endpoints) -> str:
@@ -143,17 +181,18 @@ def security_headers(request: HttpRequest, ends: Endpoints) -> dict[str, str]:
 def add_dashboard_routes(
     router: Router,
     endpoints: Callable[[], Endpoints],
-    assets: dict[str, Asset] | None = None,
+    assets: Assets | dict[str, Asset] | None = None,
 ) -> None:
     """``/`` (the page), ``/dashboard/<file>`` (its assets) and ``/dashboard/config.json``.
-    ``endpoints`` is read per request: ports are known once the service listens."""
-    table = load_assets(static_root()) if assets is None else assets
+    ``endpoints`` is read per request: ports are known once the service listens.
+    ``assets``: shared by the routers that serve the same files (None: the package's)."""
+    files = Assets.of(assets) if isinstance(assets, dict) else assets or Assets()
 
     async def page(request: HttpRequest) -> Response:
-        return _serve(request, table["index.html"], endpoints())
+        return _serve(request, (await files.table())["index.html"], endpoints())
 
     async def asset(request: HttpRequest) -> Response:
-        found = table.get(request.path.removeprefix(ASSET_PREFIX))
+        found = (await files.table()).get(request.path.removeprefix(ASSET_PREFIX))
         if found is None or request.path == ASSET_PREFIX + "index.html":
             return json_response({"error": "not found"}, 404, {"X-Content-Type-Options": "nosniff"})
         return _serve(request, found, endpoints())

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from camera_service.api.context import ApiContext
-from camera_service.api.dashboard import Endpoints, add_dashboard_routes, load_assets, static_root
+from camera_service.api.dashboard import Assets, Endpoints, add_dashboard_routes
 from camera_service.api.dispatch import Dispatcher, limits_of
 from camera_service.api.files import add_file_routes
 from camera_service.api.health import add_health_routes
@@ -323,9 +323,7 @@ def _front(
         )
 
     # The dashboard, the same on both ports (one set of assets in memory).
-    dashboard = functools.partial(
-        add_dashboard_routes, endpoints=endpoints, assets=load_assets(static_root())
-    )
+    dashboard = functools.partial(add_dashboard_routes, endpoints=endpoints, assets=Assets())
     dashboard(probes)
     dashboard(api)
     return Front(

@@ -15,6 +15,7 @@ import re
 import socket
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -25,11 +26,13 @@ from camera_service.config import MqttConfig, Settings
 from camera_service.events import EventBus
 from camera_service.integrations import events, wire
 from camera_service.integrations.events import Sink
-from camera_service.integrations.mqtt import CommandResult, MqttLink
-from camera_service.integrations.webhooks import Webhooks
 from camera_service.observability.health import Health, Status
 from camera_service.observability.metrics import Metrics
 from camera_service.storage.disk import DiskMonitor
+
+if TYPE_CHECKING:  # imported when configured: an idle service without them loads neither
+    from camera_service.integrations.mqtt import CommandResult, MqttLink
+    from camera_service.integrations.webhooks import Webhooks
 
 
 def node_id(cfg: MqttConfig, hostname: str | None = None) -> str:
@@ -50,6 +53,8 @@ class RpcCommands:
         self._ids = itertools.count(1)
 
     async def set_recording(self, camera_id: str, on: bool) -> CommandResult:
+        from camera_service.integrations.mqtt import CommandResult  # loaded with MQTT
+
         method = "start_recording" if on else "stop_recording"
         frame = orjson.dumps(
             {
@@ -87,6 +92,8 @@ class EventsOut:
         sinks: list[Sink] = []
         m = settings.mqtt
         if m.enabled:
+            from camera_service.integrations.mqtt import MqttLink
+
             key = m.command_api_key
             commands = (
                 None
@@ -112,6 +119,8 @@ class EventsOut:
             sinks.append(self.mqtt)
             _mqtt_meters(metrics, self.mqtt)
         if settings.webhooks.targets:
+            from camera_service.integrations.webhooks import Webhooks
+
             self.webhooks = Webhooks(
                 settings.webhooks, self.node, health.register("webhooks", critical=False)
             )

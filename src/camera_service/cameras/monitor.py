@@ -35,10 +35,11 @@ from camera_service.cameras.v4l2.hotplug import DeviceWatcher
 from camera_service.cameras.v4l2.probe import ProbeError, V4l2Prober
 from camera_service.cameras.v4l2.sysfs import V4l2Node, identity, scan
 from camera_service.config import CamerasConfig, ResourcesConfig, RtspSource, TestPatternSource
-from camera_service.net import rtsp
+from camera_service.lazy import import_off_loop
 from camera_service.observability.health import ComponentHealth, Status
 from camera_service.retry import RetrySchedule
 
+RTSP = "camera_service.net.rtsp"
 log = logging.getLogger(__name__)
 
 Source = RtspSource | TestPatternSource
@@ -443,6 +444,7 @@ class CameraMonitor:
         self.registry.remove(camera_id)
 
     async def _watch_rtsp(self, source: RtspSource) -> None:
+        await import_off_loop(RTSP)  # a service without RTSP cameras never loads it
         c = self.cfg()
         schedule = RetrySchedule(c.rtsp_check_interval, c.rtsp_max_backoff)
         password = source.password.get_secret_value() if source.password else None
@@ -452,6 +454,8 @@ class CameraMonitor:
             await asyncio.sleep(schedule.next_delay(ok))
 
     async def _check_rtsp(self, source: RtspSource, password: str | None) -> bool:
+        from camera_service.net import rtsp  # imported by _watch_rtsp
+
         camera = self.registry.get(source.id)
         if camera is None:
             return False

@@ -15,9 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from camera_service.lazy import import_off_loop
 from camera_service.media.supervise import keep_running
-from camera_service.net.rtsp_reader import IO_TIMEOUT, KEEPALIVE, RtspReader
+
+if TYPE_CHECKING:
+    from camera_service.net.rtsp_reader import RtspReader
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +29,8 @@ HEALTHY_RUN = 5.0  # a run this long counts as success: the failure count restar
 MAX_FAILURES = 5
 BACKOFF = (0.5, 8.0)  # first and longest pause between runs, seconds
 STOP_RECANCEL = 1.0  # seconds stop() gives a cancelled run before cancelling it again
+# Loaded by the first run: a service that holds no stream never imports the RTSP code.
+READER = "camera_service.net.rtsp_reader"
 
 
 class StreamHolder:
@@ -37,8 +43,8 @@ class StreamHolder:
         max_failures: int = MAX_FAILURES,
         backoff: tuple[float, float] = BACKOFF,
         healthy_run: float = HEALTHY_RUN,
-        io_timeout: float = IO_TIMEOUT,
-        keepalive: float = KEEPALIVE,
+        io_timeout: float | None = None,  # None: the reader's own IO_TIMEOUT
+        keepalive: float | None = None,  # None: the reader's own KEEPALIVE
         credentials: tuple[str, str] | None = None,
     ) -> None:
         self.url = url
@@ -92,10 +98,14 @@ class StreamHolder:
         return True
 
     async def _run_once(self) -> str:
-        self.reader = RtspReader(
+        await import_off_loop(READER)
+        from camera_service.net import rtsp_reader
+
+        io_timeout, keepalive = self.io_timeout, self.keepalive
+        self.reader = rtsp_reader.RtspReader(
             self.url,
-            io_timeout=self.io_timeout,
-            keepalive=self.keepalive,
+            io_timeout=rtsp_reader.IO_TIMEOUT if io_timeout is None else io_timeout,
+            keepalive=rtsp_reader.KEEPALIVE if keepalive is None else keepalive,
             credentials=self.credentials,
         )
         self.runs += 1
