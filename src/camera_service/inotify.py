@@ -4,7 +4,6 @@ the flag values, the event record parser and libc with the calls typed."""
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import struct
 from typing import Any
@@ -47,7 +46,9 @@ def libc() -> Any:
     global _LIBC
     if _LIBC is None:
         try:
-            lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            # The process's own symbols, libc's among them: find_library("c") would run
+            # ldconfig in a child process at start and import shutil, tempfile, lzma.
+            lib = ctypes.CDLL(None, use_errno=True)
             lib.inotify_init1.argtypes = [ctypes.c_int]
             lib.inotify_init1.restype = ctypes.c_int
             lib.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]

@@ -41,13 +41,19 @@ LAZY = (
     "importlib.resources",
     "gzip",
     "email.utils",
+    # Not used at all: find_library runs ldconfig in a child process (inotify.libc).
+    "ctypes.util",
+    # Resolving a name only: the listening sockets of numeric addresses are bound without
+    # the loop's getaddrinfo, which loads the IDNA codec (httpserver.listening_socket).
+    "encodings.idna",
 )
 
 # The service as `camera-service run` builds it (the CLI and the app imported, settings
-# validated), started with 8 test cameras on loopback, MediaMTX unreachable; then the
+# validated, uvloop), started with 8 test cameras on loopback, MediaMTX unreachable; then the
 # modules of both lists it holds.
 STARTED = """
 import asyncio, sys, tempfile
+import uvloop
 import camera_service.cli
 from camera_service.app import Application
 from camera_service.config import validate
@@ -72,7 +78,7 @@ async def main():
         finally:
             await app.stop()
 
-asyncio.run(main())
+uvloop.run(main())  # the service's loop (app.run)
 """
 
 

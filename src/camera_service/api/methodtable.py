@@ -31,7 +31,11 @@ class Params(BaseModel):
     """Base of every params model: unknown params are ignored (old clients send
     ``auth_token`` with every call), values are validated strictly."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=False)
+    # defer_build: a method's validator is built at its first call, not at import; most
+    # methods of an idle service are never called (issue 20: idle RSS).
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, str_strip_whitespace=False, defer_build=True
+    )
     # True: validating reads nothing but the values (no clock, no settings), so the
     # model of the same string params is validated once and reused (it is frozen).
     memo: ClassVar[bool] = False
