@@ -38,6 +38,8 @@ LAZY = (
     "camera_service.net.rtsp_reader",
     "camera_service.integrations.mqtt",
     "camera_service.integrations.webhooks",
+    "camera_service.integrations.events",
+    "camera_service.integrations.wire",
     "importlib.resources",
     "gzip",
     "email.utils",

@@ -191,5 +191,6 @@ def run(settings: Settings, config_path: Path | None) -> int:
         runner: Callable[[Any], int] = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         runner = asyncio.run
+    lifecycle.one_malloc_arena()
     app = Application(settings, config_path, os.environ)
     return runner(app.run_until_signal())

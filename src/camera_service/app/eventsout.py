@@ -24,15 +24,15 @@ from camera_service.api.dispatch import Dispatcher, Pending
 from camera_service.api.session import Session
 from camera_service.config import MqttConfig, Settings
 from camera_service.events import EventBus
-from camera_service.integrations import events, wire
-from camera_service.integrations.events import Sink
 from camera_service.observability.health import Health, Status
 from camera_service.observability.metrics import Metrics
 from camera_service.storage.disk import DiskMonitor
 
-if TYPE_CHECKING:  # imported when configured: an idle service without them loads neither
+if TYPE_CHECKING:  # imported when configured: an idle service without them loads none
+    from camera_service.integrations.events import Sink
     from camera_service.integrations.mqtt import CommandResult, MqttLink
     from camera_service.integrations.webhooks import Webhooks
+    from camera_service.integrations.wire import Outgoing
 
 
 def node_id(cfg: MqttConfig, hostname: str | None = None) -> str:
@@ -73,6 +73,12 @@ class RpcCommands:
         if error is None:
             return CommandResult(True)
         return CommandResult(False, str(error.get("message", "")), error.get("code"))
+
+
+def availability(node: str, online: bool) -> Outgoing:
+    from camera_service.integrations import wire  # loaded with the webhooks
+
+    return wire.availability(node, online, time.time())
 
 
 class EventsOut:
@@ -127,6 +133,8 @@ class EventsOut:
             sinks.append(self.webhooks)
             _webhook_meters(metrics, self.webhooks)
         if sinks:
+            from camera_service.integrations import events
+
             events.attach(bus, sinks)
 
     def start(self) -> None:
@@ -134,11 +142,11 @@ class EventsOut:
             self.mqtt.start()
         if self.webhooks is not None:
             self.webhooks.start()
-            self.webhooks.put(wire.availability(self.node, True, time.time()))
+            self.webhooks.put(availability(self.node, True))
 
     async def stop(self) -> None:
         if self.webhooks is not None:
-            self.webhooks.put(wire.availability(self.node, False, time.time()))
+            self.webhooks.put(availability(self.node, False))
             await self.webhooks.stop()
         if self.mqtt is not None:
             await self.mqtt.stop()
