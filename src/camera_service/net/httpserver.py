@@ -57,6 +57,7 @@ SENDFILE_CHUNK = 16 * 1024 * 1024  # per sendfile call: the stop flag is seen be
 SENDFILE_STALL_TIMEOUT = 60.0  # a client that takes no byte for this long is dropped
 POLL_SECONDS = 0.2
 TLS_CHUNK = 64 * 1024
+BACKLOG = 2048  # connections the kernel queues before accept: room for a reconnect storm
 
 REASONS = {
     200: "OK",
@@ -203,9 +204,13 @@ class HttpServer:
         loop = asyncio.get_running_loop()
         sock = listening_socket(host, port)
         if sock is not None:
-            self._server = await loop.create_server(
-                lambda: HttpProtocol(self), sock=sock, ssl=tls, backlog=BACKLOG
-            )
+            try:
+                self._server = await loop.create_server(
+                    lambda: HttpProtocol(self), sock=sock, ssl=tls, backlog=BACKLOG
+                )
+            except BaseException:
+                sock.close()
+                raise
         else:
             self._server = await loop.create_server(
                 lambda: HttpProtocol(self), host, port, ssl=tls, backlog=BACKLOG, reuse_address=True
@@ -220,9 +225,6 @@ class HttpServer:
         """Close HTTP connections (upgraded ones belong to the WebSocket layer)."""
         for conn in list(self.connections):
             conn.close()
-
-
-BACKLOG = 2048
 
 
 def listening_socket(host: str, port: int) -> socket.socket | None:
