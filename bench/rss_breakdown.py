@@ -14,7 +14,8 @@ reads its own ``VmRSS`` from ``/proc/self/status``:
   ``camera_service.config`` (the config models) -> settings validated ->
   ``camera_service.app`` + ``.cli`` (every params model and the rest of the service) ->
   ``Application.start()`` with default settings (loopback ports 0, a temp data dir, no
-  MediaMTX reachable) -> the service's own post-start trim (gc + ``malloc_trim``).
+  MediaMTX reachable; one malloc arena, as ``run`` sets) -> the service's own post-start
+  trim (gc + ``malloc_trim``).
 * ``heap``: the same startup under ``tracemalloc`` (a separate process: tracing costs
   memory itself), top allocating files and packages after ``Application.start()``.
   pydantic-core's Rust allocations are not traced; its cost shows in ``stages``.
@@ -119,6 +120,8 @@ async def main():
     release_startup_garbage()
     out["started"] = rss()
     await app.stop()
+from camera_service.app.lifecycle import one_malloc_arena
+one_malloc_arena()  # as `camera-service run` does before its loop starts
 uvloop.run(main())
 print(json.dumps(out))
 """
