@@ -1,7 +1,7 @@
 """Notification fan-out: one camera event -> the frame at every one of N clients.
 
     python bench/fanout.py [--clients 1000] [--cycles 20] [--runs 3] [--procs 2] [--warmup 0]
-                           [--no-pin]
+                           [--gap 0] [--no-pin]
 
 The service runs in its own process (``bench/server.py``) on the tests' fake V4L2 tree
 with the shell stand-in for ``v4l2-ctl`` (``bench/cameras.py``). N authenticated
@@ -33,7 +33,25 @@ Figures, over all clients and cycles:
 new, and Linux acknowledges the first 16 segments a connection receives one by one
 (quick-ACK mode); on loopback the sender's ``send`` runs that, which adds about 2 ms to
 each of the first 8 cycles' fan-outs to 1,000 clients (``bench/fanout_parts.py``).
-With ``--warmup 10`` the figures are those of connections that have been open a while.
+With ``--warmup 10`` the figures are those of connections that have been open a while
+and hear events less than 200 ms apart (``--gap`` below).
+
+``--gap SECONDS`` pauses that long before each counted cycle: pacing, so that events
+come seconds apart as hot-plugs do (nothing waits on it; each cycle still waits for
+every client's frame). Linux also puts a receiver back in quick-ACK mode when data
+comes after an idle gap longer than the retransmission timeout (200 ms minimum,
+loopback's), so with any gap past that each event's first frames are acknowledged
+one by one again, as on fresh connections. Each run also prints the share of the
+clients' sockets left in quick-ACK mode after a counted cycle (``/proc/net/tcp``), and
+the CPU time of the service's event loop thread (``/proc/PID/schedstat``) per counted
+cycle, pauses not included: a plug, an unplug and their notifications.
+
+Hot-plug events seconds apart are modelled by ``--warmup 10 --gap 2``, not by
+``--warmup 10`` alone. On the 2-core machine of docs/benchmarks.md (``--clients 1000
+--cycles 20 --runs 1 --warmup 10``, nine interleaved rounds, medians) the in-service
+p50 / p99 were 7.2 / 12.0 ms with ``--gap 0`` and 11.7 / 19.7 ms with ``--gap 2``
+(11.8 / 19.8 ms with ``--gap 0.5``), unplug -> frame p99 12.0 and 23.7 ms, with
+0-4 % and 63-75 % of the clients' sockets in quick-ACK mode after a cycle.
 
 Pinned like ``bench/run.py ceiling`` (``--no-pin`` to leave it to the scheduler): the
 service on CPU 0, the receivers and this driver on CPU 1. Unpinned, on two CPUs, the
@@ -311,6 +329,29 @@ class Receivers:
                 await p.wait()
 
 
+def quick_ack_share(port: int) -> float:
+    """Of the established IPv4 sockets connected to ``port`` (the clients' ends), the
+    share in quick-ACK mode: ``/proc/net/tcp``'s column after ``ato`` is the socket's
+    quick-ACKs left (``icsk_ack.quick``) shifted left by one, or'ed with its pingpong
+    (interactive) flag, which the kernel lets override them."""
+    peer = f":{port:04X}"
+    clients = quick = 0
+    with open("/proc/net/tcp", encoding="ascii") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if fields[3] == "01" and fields[2].endswith(peer):
+                clients += 1
+                state = int(fields[14])
+                quick += state > 1 and not state & 1
+    return quick / clients if clients else float("nan")
+
+
+def main_thread_cpu_ns(pid: int) -> int:
+    """CPU time the process' main thread (its event loop) has run, in ns."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+
+
 def fanout_buckets(srv: ServiceProcess) -> dict[str, int]:
     """The cumulative buckets of the service's fan-out histogram, by ``le``."""
     url = f"http://{srv.host}:{srv.health_port}/metrics"
@@ -346,7 +387,12 @@ def bucket_quantile(before: dict[str, int], after: dict[str, int], q: float) -> 
 
 
 async def one_run(
-    n: int, cycles: int, procs: int, warmup: int = 0, pin: bool = True
+    n: int,
+    cycles: int,
+    procs: int,
+    warmup: int = 0,
+    pin: bool = True,
+    gap: float = 0.0,
 ) -> dict[str, Any]:
     event_ms: list[float] = []
     unplug_ms: list[float] = []
@@ -387,8 +433,15 @@ async def one_run(
                     for _ in range(warmup):
                         await cycle(receivers, counted=False)
                     before = await asyncio.to_thread(fanout_buckets, srv)
+                    cpu_ns = 0
+                    quick: list[float] = []
                     for _ in range(cycles):
+                        if gap:
+                            await asyncio.sleep(gap)  # pacing (see above), not a wait
+                        cpu0 = main_thread_cpu_ns(srv.pid)
                         await cycle(receivers, counted=True)
+                        cpu_ns += main_thread_cpu_ns(srv.pid) - cpu0
+                        quick.append(quick_ack_share(srv.port))
                     after = await asyncio.to_thread(fanout_buckets, srv)
                 finally:
                     await receivers.stop()
@@ -398,9 +451,12 @@ async def one_run(
         "clients": n,
         "cycles": cycles,
         "warmup_cycles": warmup,
+        "gap_s": gap,
         "receiver_processes": procs,
         "pinned": pin,
         "service_rss_kb_with_clients": rss_kb,
+        "clients_in_quick_ack_mode_after_a_cycle": round(statistics.mean(quick), 3),
+        "service_cpu_ms_per_cycle": round(cpu_ns / 1e6 / cycles, 2),
         "plug_to_frame_ms": summary(event_ms),
         "unplug_to_frame_ms": summary(unplug_ms),
         "fanout_ms": summary(fanout_ms),
@@ -441,6 +497,9 @@ def main() -> None:
         "--warmup", type=int, default=0, help="cycles run first and not counted (see above)"
     )
     parser.add_argument(
+        "--gap", type=float, default=0.0, help="seconds paused before each counted cycle"
+    )
+    parser.add_argument(
         "--no-pin", dest="pin", action="store_false", help="do not taskset (see above)"
     )
     # A receiver process (started by the driver).
@@ -459,14 +518,18 @@ def main() -> None:
         os.sched_setaffinity(0, {int(PINNING[1])})  # the driver and the MediaMTX double
     runs = []
     for i in range(args.runs):
-        res = uvloop.run(one_run(args.clients, args.cycles, args.procs, args.warmup, args.pin))
+        res = uvloop.run(
+            one_run(args.clients, args.cycles, args.procs, args.warmup, args.pin, args.gap)
+        )
         u, e, s = res["unplug_to_frame_ms"], res["plug_to_frame_ms"], res["server_fanout_ms"]
         print(
             f"   run {i + 1}: {args.clients} clients: unplug -> frame p50 {u['p50']:.1f} p99 "
             f"{u['p99']:.1f} max {u['max']:.1f} ms; plug -> frame p50 {e['p50']:.1f} p99 "
             f"{e['p99']:.1f} ms; in the service p50 {s['p50_interpolated']:.1f} (<= "
             f"{s['p50_at_most']:g}), p99 {s['p99_interpolated']:.1f} (<= {s['p99_at_most']:g}) "
-            f"ms interpolated (bucket bound) ({s['notifications']} notifications)",
+            f"ms interpolated (bucket bound) ({s['notifications']} notifications); "
+            f"service CPU {res['service_cpu_ms_per_cycle']:.1f} ms a cycle; clients in "
+            f"quick-ACK mode after a cycle {res['clients_in_quick_ack_mode_after_a_cycle']:.0%}",
             flush=True,
         )
         runs.append(res)
@@ -477,6 +540,7 @@ def main() -> None:
     result = {
         "clients": args.clients,
         "warmup_cycles": args.warmup,
+        "gap_s": args.gap,
         "pinned": args.pin,
         "receiver_processes": args.procs,
         "unplug_to_frame_p50_ms_median": median("unplug_to_frame_ms", "p50"),

@@ -13,6 +13,8 @@ and this thread's CPU time), with the connections' transports three ways:
   notifier, the audience, ``broadcast``, ``notify``, ``write``).
 * ``raw``: no service code at all: the frame ``socket.send`` to each accepted TCP
   loopback socket in a Python loop, the floor the kernel sets.
+* ``transport``: no service code either: the frame ``transport.write`` to the uvloop
+  transport of each accepted socket, what uvloop adds to ``raw``.
 * ``loopback``: uvloop transports of accepted TCP loopback sockets, the clients' ends
   read only between events: the above plus the kernel's ``send`` of each frame.
 * ``loopback-read``: the same with a child process reading every client socket as
@@ -26,6 +28,13 @@ leaves behind: every page of the process is write-protected for copy-on-write, a
 the fan-out's first write to each page it touches takes a page fault (``minflt``);
 ``--spawn vfork`` starts it with ``subprocess`` (vfork), as the V4L2 prober does.
 ``--profile`` runs cProfile over the ``loopback`` events.
+
+``--gap SECONDS`` is how long the loop idles before each event (5 ms by default):
+past the retransmission timeout (200 ms on loopback) each client's end is back in
+quick-ACK mode when the event's frame comes, and acknowledges it at once, inside the
+sender's ``send`` on loopback. ``--hold-acks`` turns ``TCP_QUICKACK`` off on the
+clients' ends before each event, which keeps them delaying their ACKs: it shows what
+those quick-ACKs cost, and is nothing a service can do about its clients' kernels.
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any, cast
@@ -89,6 +99,10 @@ class StubTransport:
         pass
 
 
+class _Bare(asyncio.Protocol):
+    """A transport's protocol that does nothing."""
+
+
 class _Accepted(asyncio.Protocol):
     """Hands the accepted socket's transport to the WebSocket server as a connection."""
 
@@ -118,10 +132,14 @@ def _read_all(socks: list[socket.socket], stop: Pipe) -> None:
 
 
 async def _connect(
-    server: WebSocketServer, n: int, raw: list[socket.socket] | None = None
+    server: WebSocketServer,
+    n: int,
+    raw: list[socket.socket] | None = None,
+    bare: list[asyncio.Transport] | None = None,
 ) -> list[socket.socket]:
     """``n`` loopback connections: the clients' ends; the server's become connections
-    of ``server``, or are put in ``raw`` as they are."""
+    of ``server``, or are put in ``raw`` as they are, or their bare transports in
+    ``bare``."""
     loop = asyncio.get_running_loop()
     listener = socket.create_server(("127.0.0.1", 0), backlog=n)
     port = listener.getsockname()[1]
@@ -129,7 +147,10 @@ async def _connect(
     for _ in range(n):
         c = socket.create_connection(("127.0.0.1", port))
         s, _ = listener.accept()
-        if raw is None:
+        if bare is not None:
+            transport, _ = await loop.connect_accepted_socket(_Bare, s)
+            bare.append(transport)
+        elif raw is None:
             await loop.connect_accepted_socket(lambda: _Accepted(server), s)
         else:
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as uvloop's
@@ -149,13 +170,22 @@ def _drain(socks: list[socket.socket]) -> None:
             pass
 
 
-async def run(mode: str, n: int, events: int, spawn: str, profile: bool) -> dict[str, Any]:
+async def run(
+    mode: str,
+    n: int,
+    events: int,
+    spawn: str,
+    profile: bool,
+    gap: float = 0.005,
+    hold_acks: bool = False,
+) -> dict[str, Any]:
     metrics = Metrics()
     server = WebSocketServer(ServerConfig(), cast(Dispatcher, None), metrics)
     bus = EventBus()
     Notifier(server, metrics, MediaMtxConfig).attach(bus)
     clients: list[socket.socket] = []
     raw: list[socket.socket] = []
+    bare: list[asyncio.Transport] = []
     reader: multiprocessing.Process | None = None
     stop: Pipe | None = None
     if mode == "stub":
@@ -171,9 +201,16 @@ async def run(mode: str, n: int, events: int, spawn: str, profile: bool) -> dict
             for s in raw:
                 s.send(data)
 
-        bus = EventBus()
-        for t in (CameraAdded, CameraRemoved):
-            bus.subscribe(t, send_raw)
+        bus = _bus_calling(send_raw)
+    elif mode == "transport":
+        clients = await _connect(server, n, bare=bare)
+        frame = _frame_of(CameraAdded(PLUGGED))
+
+        def write_bare(event: object) -> None:
+            for transport in bare:
+                transport.write(frame)
+
+        bus = _bus_calling(write_bare)
     else:
         clients = await _connect(server, n)
         if mode == "loopback-read":
@@ -188,9 +225,12 @@ async def run(mode: str, n: int, events: int, spawn: str, profile: bool) -> dict
     try:
         for i in range(events + WARMUP):
             event: object = CameraAdded(PLUGGED) if i % 2 == 0 else CameraRemoved(PLUGGED)
-            await asyncio.sleep(0.005)  # the loop idle between events, as between plugs
-            if mode in ("loopback", "raw"):
+            await asyncio.sleep(gap)  # the loop idle between events, as between plugs
+            if mode in ("loopback", "raw", "transport"):
                 _drain(clients)
+            if hold_acks:
+                for c in clients:
+                    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
             if spawn == "fork":
                 child = await asyncio.create_subprocess_exec("true")
                 await child.wait()
@@ -217,9 +257,11 @@ async def run(mode: str, n: int, events: int, spawn: str, profile: bool) -> dict
             c.close()
         for conn in list(server.connections):
             conn.transport.close()
+        for transport in bare:
+            transport.close()
     if profiler is not None:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
-    if mode != "raw":
+    if mode not in ("raw", "transport"):
         sent = metrics.notifications_sent
         assert sent == n * (events + WARMUP), f"{sent} frames queued, not {n * (events + WARMUP)}"
     return {
@@ -227,10 +269,20 @@ async def run(mode: str, n: int, events: int, spawn: str, profile: bool) -> dict
         "clients": n,
         "events": events,
         "spawn": spawn,
+        "gap_s": gap,
+        "hold_acks": hold_acks,
         "wall_ms": summary(wall),
         "cpu_ms": summary(cpu),
         "page_faults_p50": statistics.median(faults),
     }
+
+
+def _bus_calling(handler: Callable[[object], None]) -> EventBus:
+    """A bus on which the plug and unplug events call ``handler`` and nothing else."""
+    bus = EventBus()
+    for t in (CameraAdded, CameraRemoved):
+        bus.subscribe(t, handler)
+    return bus
 
 
 def _frame_of(event: CameraAdded) -> bytes:
@@ -256,25 +308,35 @@ def main() -> None:
     )
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--events", type=int, default=200)
-    parser.add_argument("--modes", default="stub,raw,loopback,loopback-read")
+    parser.add_argument("--modes", default="stub,raw,transport,loopback,loopback-read")
     parser.add_argument(
         "--spawn",
         choices=("fork", "vfork"),
         help="start a child before each event: with uvloop's subprocess or subprocess.Popen",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile the loopback events")
+    parser.add_argument(
+        "--gap", type=float, default=0.005, help="seconds the loop idles before each event"
+    )
+    parser.add_argument(
+        "--hold-acks", action="store_true", help="TCP_QUICKACK off on the clients' ends"
+    )
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 2 * args.clients + 100:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 2 * args.clients + 1000), hard))
     spawned = f", a child started before each ({args.spawn})" if args.spawn else ""
+    held = ", clients' quick-ACKs held off" if args.hold_acks else ""
     print(
         f"   {os.cpu_count()} CPUs, {args.clients} connections, {args.events} events a mode"
-        f"{spawned}; event -> frame handed to every connection's transport:"
+        f" {args.gap:g} s apart{spawned}{held}; event -> frame handed to every connection's"
+        " transport:"
     )
     for mode in args.modes.split(","):
         profile = args.profile and mode == "loopback"
-        res = uvloop.run(run(mode, args.clients, args.events, args.spawn, profile))
+        res = uvloop.run(
+            run(mode, args.clients, args.events, args.spawn, profile, args.gap, args.hold_acks)
+        )
         w, c = res["wall_ms"], res["cpu_ms"]
         print(
             f"   {mode:>13}: p50 {w['p50']:.2f} p99 {w['p99']:.2f} max {w['max']:.2f} ms; "
