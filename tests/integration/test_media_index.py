@@ -8,12 +8,10 @@ import asyncio
 import dataclasses
 import os
 import shutil
-import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -40,6 +38,7 @@ from camera_service.storage.probe import (
 )
 from tests.support.hostile_names import plant_symlinks
 from tests.support.media_samples import ffmpeg, samples
+from tests.support.processes import children, state, until
 
 WAIT = 60.0  # generous: other test runs share the machine's two cores
 __all__ = ["samples"]  # a fixture
@@ -191,40 +190,20 @@ def test_ffprobe_output_parsing() -> None:
 
 
 @pytest.mark.needs("ffprobe")
-async def test_a_cancelled_probe_kills_and_waits_for_ffprobe_even_if_cancelled_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_cancelled_probe_kills_and_reaps_ffprobe(tmp_path: Path) -> None:
     # A FIFO nobody writes to: the real ffprobe opens it and waits for data for ever.
     fifo = tmp_path / "stalled.mp4"
     os.mkfifo(fifo)
     fd = os.open(fifo, os.O_RDWR)  # a writer end too, so ffprobe's open does not block
-    spawn = asyncio.create_subprocess_exec
-    started: asyncio.Future[asyncio.subprocess.Process] = asyncio.Future()
-    killed = asyncio.Event()
-
-    async def spawn_and_tell(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
-        proc = await spawn(*args, **kwargs)
-        kill = proc.kill
-
-        def kill_and_tell() -> None:
-            kill()
-            killed.set()
-
-        monkeypatch.setattr(proc, "kill", kill_and_tell)
-        started.set_result(proc)
-        return proc
-
-    monkeypatch.setattr(asyncio, "create_subprocess_exec", spawn_and_tell)
     try:
         probe = asyncio.create_task(probe_video(fd, timeout=WAIT))
-        proc = await asyncio.wait_for(started, WAIT)
+        await until(lambda: bool(children("ffprobe")), WAIT)
+        pids = children("ffprobe")
+        assert len(pids) == 1
         probe.cancel()
-        await asyncio.wait_for(killed.wait(), WAIT)
-        assert not probe.done()  # waiting for the killed process
-        probe.cancel()  # again, as an event loop shutting down does
         await asyncio.wait({probe}, timeout=WAIT)
         assert probe.cancelled()
-        assert proc.returncode == -signal.SIGKILL  # waited for: nothing outlives the loop
+        assert state(pids[0]) is None  # killed and reaped before the probe ended
     finally:
         os.close(fd)
 

@@ -1,17 +1,24 @@
 """Snapshot parts without the service: FFmpeg argv builders (and what real FFmpeg makes
-of them), the image stream splitter, names, the atomic writer, the grabber rule."""
+of them), the capture's process, the image stream splitter, names, the atomic writer, the
+grabber rule."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
-from camera_service.config import MediaMtxConfig
+from camera_service.cameras.model import Camera, CameraStatus, SourceType
+from camera_service.cameras.registry import CameraRegistry
+from camera_service.config import MediaMtxConfig, Settings
+from camera_service.events import EventBus
 from camera_service.media.ffmpeg import (
     CommandError,
     grabber_argv,
@@ -20,20 +27,23 @@ from camera_service.media.ffmpeg import (
     snapshot_device_argv,
     snapshot_stream_argv,
 )
-from camera_service.media.grabber import redact, wants_grabber
+from camera_service.media.grabber import GrabberPool, redact, wants_grabber
 from camera_service.media.imagestream import PNG_SIGNATURE, ImageSplitter
 from camera_service.media.mediamtx.models import PathState
 from camera_service.media.pathconf import reader_url
 from camera_service.media.snapshots import (
     CaptureFailed,
+    SnapshotService,
     candidates,
     default_name,
     failure_reason,
     resolve_name,
     write_new,
 )
+from camera_service.storage.disk import StorageLevel
 from camera_service.storage.names import BadName
 from camera_service.storage.probe import image_info
+from tests.support.processes import dead, state, until
 from tests.support.system import require
 from tests.support.tmpfs import Tmpfs, write_file
 
@@ -176,6 +186,67 @@ async def test_grabber_output_splits_into_one_image_per_keyframe(clip: Path, fmt
         pieces += splitter.feed(out[i : i + n])
         i += n
     assert pieces == whole and splitter.buffered == 0 and splitter.dropped == 0
+
+
+# --- the capture's process -----------------------------------------------------------------------
+
+
+class NoGrabbers:
+    """No warm keyframes: every capture runs FFmpeg."""
+
+    async def fresh_frame(self, camera_id: str, fmt: str, quality: int, max_age: float) -> None:
+        return None
+
+    @contextlib.contextmanager
+    def capturing(self, camera_id: str) -> Iterator[None]:
+        yield
+
+
+class Reachable:
+    reachable = True
+
+
+def snapshot_service(tmp_path: Path, ffmpeg: Path, timeout: float) -> SnapshotService:
+    settings = Settings(mediamtx={"ffmpeg": str(ffmpeg)}, snapshots={"timeout": timeout})
+    bus = EventBus()
+    cameras = CameraRegistry(bus)
+    cameras.put(Camera("lab", SourceType.TEST, "lab", CameraStatus.CONNECTED))
+    (tmp_path / "snapshots").mkdir()
+    return SnapshotService(
+        lambda: settings,
+        cameras,
+        bus,
+        Reachable(),
+        cast(GrabberPool, NoGrabbers()),
+        tmp_path / "snapshots",
+        lambda: StorageLevel.OK,
+        lambda camera_id: None,
+        lambda camera_id: None,
+    )
+
+
+async def test_a_capture_past_its_timeout_kills_ffmpeg_and_what_it_started(
+    tmp_path: Path,
+) -> None:
+    pids = tmp_path / "pids"
+    ffmpeg = tmp_path / "ffmpeg"  # hangs, with a process of its own holding the pipes
+    ffmpeg.write_text(f'#!/bin/sh\nsleep 60 & echo $$ $! > "{pids}"; wait\n')
+    ffmpeg.chmod(0o755)
+    service = snapshot_service(tmp_path, ffmpeg, timeout=2.0)
+    capture = await service.take("lab", None, "jpg", 85)
+    assert capture.path is None and capture.error == "no image within 2 s"
+    assert capture.source == "stream" and service.processes == 1 and service.in_flight == 0
+    child, grandchild = (int(p) for p in pids.read_text().split())
+    assert state(child) is None  # killed and reaped before take returned
+    await until(lambda: dead(grandchild), 20)
+    assert os.listdir(tmp_path / "snapshots") == []
+
+
+async def test_a_capture_without_ffmpeg_fails_and_starts_nothing(tmp_path: Path) -> None:
+    service = snapshot_service(tmp_path, tmp_path / "no-such-ffmpeg", timeout=10.0)
+    with pytest.raises(CaptureFailed, match=r"^cannot run FFmpeg \(No such file or directory\)$"):
+        await service.grab("lab", "jpg", 85)
+    assert service.processes == 0 and service.in_flight == 0
 
 
 # --- the splitter on crafted streams --------------------------------------------------------

@@ -1,5 +1,6 @@
 """Run a client process (ffprobe, ffmpeg) to its end, in its own process group, killed
-with that group when it outlives its timeout; stop a server process a test started."""
+with that group when it outlives its timeout; stop a server process a test started;
+what /proc says of a process."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Callable
+from pathlib import Path
+
+POLL = 0.01  # /proc and a child's files: looked at this often
 
 
 async def run(*argv: str, timeout: float = 20.0) -> tuple[int, str, str]:
@@ -42,3 +47,45 @@ async def stop(process: asyncio.subprocess.Process, timeout: float, kill: bool =
     except TimeoutError:
         process.kill()
         await process.wait()
+
+
+def state(pid: int) -> str | None:
+    """The process's state letter (``Z``: exited, not reaped), None once reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return stat.rpartition(")")[2].split()[0]
+
+
+def dead(pid: int) -> bool:
+    """Exited: reaped, or a zombie of a parent that is not us (an orphan's reaper is
+    PID 1, which in a container may never reap)."""
+    return state(pid) in (None, "Z")
+
+
+def children(name: str) -> list[int]:
+    """This process's children running ``name`` (its first 15 bytes, as /proc has it)."""
+    found = []
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        comm, _, rest = stat.partition(" (")[2].rpartition(") ")
+        if comm == name[:15] and int(rest.split()[1]) == me:
+            found.append(int(entry.name))
+    return found
+
+
+async def until(condition: Callable[[], bool], timeout: float) -> None:
+    """A bounded poll of what another process changes, where no event says when."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise TimeoutError(f"still not so after {timeout:g} s")
+        await asyncio.sleep(POLL)

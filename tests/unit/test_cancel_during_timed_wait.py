@@ -14,6 +14,7 @@ from typing import cast
 
 import pytest
 
+from camera_service import childproc
 from camera_service.cameras import onvif
 from camera_service.cameras.v4l2.probe import V4l2Prober
 from camera_service.client.websocket import WebSocket
@@ -211,8 +212,9 @@ async def test_websocket_client_close_cancelled_as_the_socket_closes() -> None:
 
 
 class FakePopen(FakeProcess):
-    """``subprocess.Popen``'s side of FakeProcess: the prober reads it through
-    ``asyncio.to_thread(proc.communicate)``, replaced here by a plain await."""
+    """``subprocess.Popen``'s side of FakeProcess: childproc reads it with
+    ``proc.communicate`` in a thread (``childproc._collect``), replaced here by a plain
+    await."""
 
     def poll(self) -> int | None:
         return self.returncode
@@ -222,12 +224,12 @@ class FakePopen(FakeProcess):
 
 
 async def test_v4l2_probe_cancelled_as_v4l2_ctl_exits(monkeypatch: pytest.MonkeyPatch) -> None:
-    from camera_service.cameras.v4l2 import probe
-
-    no_signals(monkeypatch, probe)
+    no_signals(monkeypatch, childproc)
     procs: list[FakePopen] = []
     monkeypatch.setattr("subprocess.Popen", lambda *argv, **kwargs: procs[-1])
-    monkeypatch.setattr(asyncio, "to_thread", lambda fn, *args: fn(*args))
+    monkeypatch.setattr(
+        childproc, "_collect", lambda proc: asyncio.ensure_future(proc.communicate())
+    )
     prober = V4l2Prober("v4l2-ctl", timeout=30.0, retries=0)
 
     async def start() -> tuple[Task, Callable[[], None]]:

@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePath
 from typing import Protocol
 
+from camera_service import childproc
 from camera_service.cameras.model import Camera, SourceType
 from camera_service.cameras.registry import CameraRegistry
 from camera_service.config import RtspSource, Settings, TestPatternSource
@@ -53,7 +54,6 @@ from camera_service.media.ffmpeg import (
 )
 from camera_service.media.grabber import GrabberPool, redact
 from camera_service.media.pathconf import reader_url, source_url
-from camera_service.media.supervise import terminate
 from camera_service.storage.disk import StorageLevel
 from camera_service.storage.events import SnapshotSaved
 from camera_service.storage.names import MAX_NAME_BYTES, BadName, check_basename
@@ -386,28 +386,21 @@ class SnapshotService:
         raise CaptureFailed("MediaMTX is unavailable")
 
     async def _run(self, argv: list[str]) -> bytes:
-        """FFmpeg's stdout; stopped (its whole group) if the caller gives up."""
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise CaptureFailed(f"cannot run FFmpeg ({exc.strerror})") from None
+        """FFmpeg's stdout; killed (its whole group) if the caller gives up (no timeout
+        of its own: :meth:`take`'s and :meth:`grab`'s cancel it)."""
+        # Counted as started: run starts it before its first await, and raises
+        # OSError only when it could not.
         self.processes += 1
         try:
-            out, err = await proc.communicate()
-        finally:
-            if proc.returncode is None:
-                await terminate(proc)
-        if proc.returncode != 0 or not out:
-            text = err.decode(errors="replace")
+            done = await childproc.run(argv, timeout=None)
+        except OSError as exc:
+            self.processes -= 1
+            raise CaptureFailed(f"cannot run FFmpeg ({exc.strerror})") from None
+        if done.returncode != 0 or not done.stdout:
+            text = done.stderr.decode(errors="replace")
             log.info("snapshot FFmpeg failed", extra={"output": redact(text[-500:])})
-            raise CaptureFailed(failure_reason(text, proc.returncode))
-        return out
+            raise CaptureFailed(failure_reason(text, done.returncode))
+        return done.stdout
 
 
 def _shot(data: bytes, source: str, wall: float) -> Shot:

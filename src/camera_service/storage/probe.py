@@ -8,8 +8,6 @@ even if the name is replaced meanwhile.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import struct
@@ -19,10 +17,11 @@ from pathlib import Path
 
 import orjson
 
+from camera_service import childproc
+
 log = logging.getLogger(__name__)
 
 ReadAt = Callable[[int, int], bytes]  # (offset, size) -> at most size bytes
-KILL_WAIT = 5.0  # seconds to wait for a killed ffprobe to be gone
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Start-of-frame markers carry the frame size; C4 (DHT), C8 (JPG), CC (DAC) do not.
@@ -144,51 +143,16 @@ async def probe_video(fd: int, ffprobe: str = "ffprobe", timeout: float = 15.0) 
         f"file:/proc/self/fd/{fd}",
     ]
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-            pass_fds=(fd,),
-        )
+        done = await childproc.run(argv, timeout=timeout, pass_fds=(fd,), stderr=False)
     except OSError as exc:
         log.warning("cannot run ffprobe", extra={"error": exc.strerror})
         return None
-    try:
-        async with asyncio.timeout(timeout):
-            out, _ = await proc.communicate()
-    except TimeoutError:
+    except childproc.ChildTimeout:
         log.warning("ffprobe timed out", extra={"timeout": timeout})
         return None
-    finally:
-        if proc.returncode is None:
-            await _kill(proc)
-    if proc.returncode != 0:
+    if done.returncode != 0:
         return None
     try:
-        return parse_ffprobe(out)
+        return parse_ffprobe(done.stdout)
     except (orjson.JSONDecodeError, AttributeError):
         return None
-
-
-async def _kill(proc: asyncio.subprocess.Process) -> None:
-    """Kill ffprobe and wait until it is gone, at most :data:`KILL_WAIT` seconds, even if
-    cancelled again meanwhile (an event loop shutting down cancels what is left): a
-    process not waited for outlives its event loop, and its transport then fails at
-    garbage collection ("Event loop is closed"). A cancellation is passed on after."""
-    with contextlib.suppress(ProcessLookupError):
-        proc.kill()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + KILL_WAIT
-    exited = loop.create_task(proc.wait())
-    cancelled = False
-    while not exited.done() and (left := deadline - loop.time()) > 0:
-        try:
-            await asyncio.wait({exited}, timeout=left)
-        except asyncio.CancelledError:
-            cancelled = True
-    if not exited.done():
-        exited.cancel()
-        log.warning("ffprobe did not exit when killed", extra={"pid": proc.pid})
-    if cancelled:
-        raise asyncio.CancelledError

@@ -8,16 +8,14 @@ probe ends it with ``ProbeError("unplugged")``: an unplug is news, not a failure
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
-import signal
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from camera_service import childproc
 from camera_service.cameras.v4l2.formats import (
     Capabilities,
     DeviceInfo,
@@ -105,54 +103,24 @@ class V4l2Prober:
     async def _run_once(self, device: Path, options: tuple[str, ...]) -> str:
         argv = [self.v4l2_ctl, "--device", str(device), *options]
         try:
-            # subprocess.Popen starts it with vfork. The loop's create_subprocess_exec
-            # (uvloop's) forks, which leaves every page of the service copy-on-write:
-            # the camera's notification that follows a probe then takes a page fault
-            # per page it touches, ~0.7 per connection (docs/benchmarks.md, fan-out).
-            # It returns once the child has exec'd: sooner than a fork of this process.
-            proc = subprocess.Popen(  # noqa: ASYNC220
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,  # so a timeout can kill its whole group
-            )
+            # Not the loop's subprocess: childproc starts it with vfork (the fan-out
+            # after a hot-plug would pay for a fork of the service).
+            done = await childproc.run(argv, timeout=self.timeout)
         except OSError as exc:
             # Missing or non-executable v4l2-ctl: no retry will fix that.
             message = f"cannot run {self.v4l2_ctl}: {exc.strerror or exc}"
             raise ProbeError("failed", message, retryable=False) from None
-        # Read and reaped in a thread; it ends once the child's pipes close.
-        output = asyncio.ensure_future(asyncio.to_thread(proc.communicate))
-        try:
-            async with asyncio.timeout(self.timeout):  # not wait_for: it can lose a cancel
-                stdout, stderr = await asyncio.shield(output)
-        except TimeoutError:
-            await _kill(proc, output)
+        except childproc.ChildTimeout:
             raise ProbeError(
                 "timeout", f"{' '.join(options)} on {device} took over {self.timeout:g}s"
             ) from None
-        except BaseException:
-            await _kill(proc, output)  # cancelled: never leave the child behind
-            raise
-        if proc.returncode != 0:
-            lines = stderr.decode(errors="replace").strip().splitlines()
-            detail = lines[-1] if lines else f"exit status {proc.returncode}"
+        if done.returncode != 0:
+            lines = done.stderr.decode(errors="replace").strip().splitlines()
+            detail = lines[-1] if lines else f"exit status {done.returncode}"
             raise ProbeError("failed", detail)
-        return stdout.decode(errors="replace")
+        return done.stdout.decode(errors="replace")
 
 
 def _check_present(device: Path) -> None:
     if not os.path.exists(device):
         raise ProbeError("unplugged", f"{device} no longer exists")
-
-
-async def _kill(proc: subprocess.Popen[bytes], output: asyncio.Future[tuple[bytes, bytes]]) -> None:
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-    # Shielded: a cancellation must still reap the child, or it lingers as a zombie
-    # (communicate reaps it once its pipes close).
-    with contextlib.suppress(Exception):
-        await asyncio.shield(output)
