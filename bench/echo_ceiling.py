@@ -9,6 +9,12 @@ when ``CAMERA_SERVICE_JWT_SECRET`` is set). Nothing else: no routing table, no
 permission check, no metrics. ``bench/run.py ceiling`` runs it beside the service with
 the same generator and pinning; the ratio ceiling/service is the figure to report.
 
+It is the fan-out ceiling too (``bench/fanout.py --ceiling``): ``GET /fanout/STATUS`` on
+the health port sends every authenticated connection one ``camera_status_update`` frame
+of the service's shape with that status, built once, and answers with the seconds that
+took, from the request to the frame handed to the last connection's transport (what the
+service's ``camera_service_notification_fanout_seconds`` measures from its event).
+
 It reads the same YAML keys as the service (``server.host/port``, ``health.host/port``)
 and answers ``GET /health/ready`` on the health port, so ``bench/server.py`` drives it
 as ``target="echo"``.
@@ -21,8 +27,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import signal
+import time
 from typing import Any
 
 import jwt
@@ -44,6 +52,7 @@ from picows import (
 PARSE_ERROR = orjson.dumps(
     {"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}, "id": None}
 )
+AUTHENTICATED = b'{"jsonrpc":"2.0","result":{"authenticated":true'
 INVALID = orjson.dumps(
     {"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid Request"}, "id": None}
 )
@@ -77,9 +86,51 @@ def reply(req: Any, secret: str | None) -> bytes | None:
     return orjson.dumps({"jsonrpc": "2.0", "error": error, "id": rid})
 
 
+# The authenticated connections, which hear /fanout's frames.
+AUDIENCE: set[WSTransport] = set()
+
+
+def status_frame(status: str, host: str) -> bytes:
+    """A ``camera_status_update`` as the service sends on a hot-plug."""
+    connected = status == "CONNECTED"
+    streams = (
+        {
+            "rtsp": f"rtsp://{host}:8554/camera0",
+            "webrtc": f"http://{host}:8889/camera0/",
+            "hls": f"http://{host}:8888/camera0/",
+        }
+        if connected
+        else {}
+    )
+    params = {
+        "device": "/dev/video0",
+        "status": status,
+        "name": "HD Pro Webcam C920",
+        "resolution": "",
+        "fps": 0,
+        "streams": streams,
+        "camera_id": "camera0",
+        "device_path": "/dev/video0",
+        "stream_url": streams.get("rtsp"),
+    }
+    return orjson.dumps({"jsonrpc": "2.0", "method": "camera_status_update", "params": params})
+
+
+def fan_out(status: str, host: str) -> float:
+    """Send every authenticated connection the frame; the seconds it took."""
+    t0 = time.perf_counter()
+    frame = status_frame(status, host)
+    for transport in AUDIENCE:
+        transport.send(WSMsgType.TEXT, frame)
+    return time.perf_counter() - t0
+
+
 class Echo(WSListener):
     def __init__(self, secret: str | None) -> None:
         self.secret = secret
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        AUDIENCE.discard(transport)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type == WSMsgType.TEXT:
@@ -89,6 +140,8 @@ class Echo(WSListener):
                 out: bytes | None = PARSE_ERROR
             else:
                 out = reply(req, self.secret)
+                if out is not None and out.startswith(AUTHENTICATED):
+                    AUDIENCE.add(transport)
             if out is not None:
                 transport.send(WSMsgType.TEXT, out)
         elif frame.msg_type == WSMsgType.CLOSE:
@@ -99,10 +152,15 @@ class Echo(WSListener):
             transport.disconnect()
 
 
-def health(request: WSUpgradeRequest) -> WSUpgradeResponseWithListener:
-    """The health port: 200 for ``/health/*``, 404 otherwise, never an upgrade."""
+def health(ws_host: str, request: WSUpgradeRequest) -> WSUpgradeResponseWithListener:
+    """The health port: 200 for ``/health/*`` and ``/fanout/STATUS`` (see above; the
+    frame's stream URLs name ``ws_host``), 404 otherwise, never an upgrade."""
     if request.path.startswith(b"/health/"):
         response = WSUpgradeResponse.create_ok_response(b'{"status":"ready"}')
+    elif request.path.startswith(b"/fanout/"):
+        status = request.path.removeprefix(b"/fanout/").decode()
+        seconds = fan_out(status, ws_host)
+        response = WSUpgradeResponse.create_ok_response(orjson.dumps({"seconds": seconds}))
     else:
         response = WSUpgradeResponse.create_error_response(404)
     return WSUpgradeResponseWithListener(response, None)
@@ -111,7 +169,7 @@ def health(request: WSUpgradeRequest) -> WSUpgradeResponseWithListener:
 async def serve(host: str, port: int, health_host: str, health_port: int) -> None:
     secret = os.environ.get("CAMERA_SERVICE_JWT_SECRET") or None
     ws = await ws_create_server(lambda _request: Echo(secret), host, port, backlog=4096)
-    hs = await ws_create_server(health, health_host, health_port)
+    hs = await ws_create_server(functools.partial(health, host), health_host, health_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,7 +1,7 @@
 """Notification fan-out: one camera event -> the frame at every one of N clients.
 
     python bench/fanout.py [--clients 1000] [--cycles 20] [--runs 3] [--procs 2] [--warmup 0]
-                           [--gap 0] [--no-pin]
+                           [--gap 0] [--net loopback|veth] [--no-pin]
 
 The service runs in its own process (``bench/server.py``) on the tests' fake V4L2 tree
 with the shell stand-in for ``v4l2-ctl`` (``bench/cameras.py``). N authenticated
@@ -53,6 +53,16 @@ p50 / p99 were 7.2 / 12.0 ms with ``--gap 0`` and 11.7 / 19.7 ms with ``--gap 2`
 (11.8 / 19.8 ms with ``--gap 0.5``), unplug -> frame p99 12.0 and 23.7 ms, with
 0-4 % and 63-75 % of the clients' sockets in quick-ACK mode after a cycle.
 
+``--net veth`` (root, ``ip`` from iproute2) puts the receivers in a network namespace
+of their own, joined to the service's by a veth pair (both the bench's own, removed
+after the run), and steers the clients' end's receive processing (RPS) to the
+receivers' CPU: the clients' half of TCP (taking in each frame, waking the reader, the
+quick-ACKs after a pause) runs there, as it would on the clients' own machines, and the
+service's ``send`` only transmits. The ACKs the clients send are then taken in on
+their CPU too, where on a hub the NIC's interrupt would bring them to one of its own.
+On loopback (the default) the sender's ``send`` runs the receiver's half of TCP inline:
+the clients' work is charged to the service's fan-out.
+
 Pinned like ``bench/run.py ceiling`` (``--no-pin`` to leave it to the scheduler): the
 service on CPU 0, the receivers and this driver on CPU 1. Unpinned, on two CPUs, the
 receivers woken by the fan-out's first writes take the service's core from it while it
@@ -67,6 +77,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
+import ipaddress
 import os
 import resource
 import statistics
@@ -75,7 +87,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -257,6 +270,65 @@ async def receive(host: str, port: int, token: str, n: int) -> None:
             c.transport.close()
 
 
+# --- clients behind a veth pair (--net veth) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientNet:
+    """Where the receivers run: ``prefix`` starts a command there, and the service
+    listens on ``service_host``, which the clients connect to."""
+
+    service_host: str
+    prefix: tuple[str, ...] = ()
+
+
+LOOPBACK = ClientNet("127.0.0.1")
+# RFC 2544's benchmarking range: never a real network's. One /30 per driver process.
+BENCH_NET = ipaddress.IPv4Network("198.18.0.0/15")
+
+
+def ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def rps_cpus(device: str, cpu: str | None, netns: str) -> None:
+    """Steer ``device``'s receive processing to ``cpu`` (Receive Packet Steering)."""
+    if cpu is None:
+        return
+    mask = format(1 << int(cpu), "x")
+    path = f"/sys/class/net/{device}/queues/rx-0/rps_cpus"
+    # The namespace's own sysfs: ``ip netns exec`` mounts it for the command it runs.
+    subprocess.run(["ip", "netns", "exec", netns, "sh", "-c", f"echo {mask} > {path}"], check=True)
+
+
+@contextlib.contextmanager
+def veth_clients(client_cpu: str | None) -> Iterator[ClientNet]:
+    """A network namespace for the receivers, joined to this one by a veth pair whose
+    clients' end processes what it receives on ``client_cpu``; removed on exit (the pair
+    goes with the namespace)."""
+    if os.geteuid() != 0:
+        raise SystemExit("--net veth needs root (it creates a network namespace)")
+    pid = os.getpid()
+    name, host_end, client_end = f"camera-fanout-{pid}", f"cfo{pid}h", f"cfo{pid}c"
+    first = BENCH_NET.network_address + 4 * (pid % (BENCH_NET.num_addresses // 4))
+    service_addr, client_addr = str(first + 1), str(first + 2)
+    ip("netns", "add", name)
+    try:
+        ip("link", "add", host_end, "type", "veth", "peer", "name", client_end, "netns", name)
+        ip("addr", "add", f"{service_addr}/30", "dev", host_end)
+        ip("link", "set", host_end, "up")
+        ip("-n", name, "addr", "add", f"{client_addr}/30", "dev", client_end)
+        ip("-n", name, "link", "set", client_end, "up")
+        ip("-n", name, "link", "set", "lo", "up")
+        # Only the clients' end: steering the service's end to its own CPU as well
+        # costs that CPU an interrupt per ACK on a VM (docs/benchmarks.md).
+        rps_cpus(client_end, client_cpu, netns=name)
+        yield ClientNet(service_addr, ("ip", "netns", "exec", name))
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+        subprocess.run(["ip", "link", "del", host_end], check=False, stderr=subprocess.DEVNULL)
+
+
 # --- the driver -----------------------------------------------------------------------------
 
 
@@ -268,20 +340,27 @@ class Receivers:
 
     @classmethod
     async def start(
-        cls, srv: ServiceProcess, n: int, count: int, cpus: str | None = None
+        cls,
+        srv: ServiceProcess,
+        n: int,
+        count: int,
+        cpus: str | None = None,
+        net: ClientNet = LOOPBACK,
     ) -> Receivers:
         token = srv.mint_token("viewer")
         shares = [n // count + (1 if i < n % count else 0) for i in range(count)]
         pin = ["taskset", "-c", cpus] if cpus else []
         procs = [
+            # ip netns exec and taskset exec: the PID is the receiver's.
             await asyncio.create_subprocess_exec(
+                *net.prefix,
                 *pin,
                 sys.executable,
                 __file__,
                 "--receive",
                 str(share),
                 "--host",
-                srv.host,
+                net.service_host,
                 "--port",
                 str(srv.port),
                 "--token",
@@ -329,14 +408,15 @@ class Receivers:
                 await p.wait()
 
 
-def quick_ack_share(port: int) -> float:
-    """Of the established IPv4 sockets connected to ``port`` (the clients' ends), the
-    share in quick-ACK mode: ``/proc/net/tcp``'s column after ``ato`` is the socket's
-    quick-ACKs left (``icsk_ack.quick``) shifted left by one, or'ed with its pingpong
-    (interactive) flag, which the kernel lets override them."""
+def quick_ack_share(port: int, pid: int) -> float:
+    """Of the established IPv4 sockets connected to ``port`` (the clients' ends) in the
+    network namespace of process ``pid``, the share in quick-ACK mode:
+    ``/proc/PID/net/tcp``'s column after ``ato`` is the socket's quick-ACKs left
+    (``icsk_ack.quick``) shifted left by one, or'ed with its pingpong (interactive)
+    flag, which the kernel lets override them."""
     peer = f":{port:04X}"
     clients = quick = 0
-    with open("/proc/net/tcp", encoding="ascii") as f:
+    with open(f"/proc/{pid}/net/tcp", encoding="ascii") as f:
         next(f)
         for line in f:
             fields = line.split()
@@ -393,6 +473,7 @@ async def one_run(
     warmup: int = 0,
     pin: bool = True,
     gap: float = 0.0,
+    net: str = "loopback",
 ) -> dict[str, Any]:
     event_ms: list[float] = []
     unplug_ms: list[float] = []
@@ -424,10 +505,17 @@ async def one_run(
         async with MediaMtxDouble(work_dir=tmp) as mtx:
             overrides = {**camera_overrides(tree), "mediamtx.api_url": mtx.api_url}
             service_cpu, receiver_cpus = PINNING if pin else (None, None)
-            with ServiceProcess(
-                overrides=overrides, max_connections=n + 100, cpu_list=service_cpu
-            ) as srv:
-                receivers = await Receivers.start(srv, n, procs, receiver_cpus)
+            with contextlib.ExitStack() as stack:
+                clients = (
+                    stack.enter_context(veth_clients(receiver_cpus)) if net == "veth" else LOOPBACK
+                )
+                overrides["server.host"] = clients.service_host
+                srv = stack.enter_context(
+                    ServiceProcess(
+                        overrides=overrides, max_connections=n + 100, cpu_list=service_cpu
+                    )
+                )
+                receivers = await Receivers.start(srv, n, procs, receiver_cpus, clients)
                 try:
                     rss_kb = srv.rss_kb()
                     for _ in range(warmup):
@@ -441,7 +529,7 @@ async def one_run(
                         cpu0 = main_thread_cpu_ns(srv.pid)
                         await cycle(receivers, counted=True)
                         cpu_ns += main_thread_cpu_ns(srv.pid) - cpu0
-                        quick.append(quick_ack_share(srv.port))
+                        quick.append(quick_ack_share(srv.port, receivers.procs[0].pid))
                     after = await asyncio.to_thread(fanout_buckets, srv)
                 finally:
                     await receivers.stop()
@@ -452,6 +540,7 @@ async def one_run(
         "cycles": cycles,
         "warmup_cycles": warmup,
         "gap_s": gap,
+        "net": net,
         "receiver_processes": procs,
         "pinned": pin,
         "service_rss_kb_with_clients": rss_kb,
@@ -462,6 +551,72 @@ async def one_run(
         "fanout_ms": summary(fanout_ms),
         "first_and_last_client_ms_per_cycle": per_cycle,
         "server_fanout_ms": server_fanout(before, after),
+    }
+
+
+def trigger_fanout(srv: ServiceProcess, status: str) -> float:
+    """Have the echo ceiling fan ``status`` out; the ms it took in the ceiling."""
+    url = f"http://{srv.host}:{srv.health_port}/fanout/{status}"
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return float(orjson.loads(r.read())["seconds"]) * 1000
+
+
+async def ceiling_run(
+    n: int,
+    cycles: int,
+    procs: int,
+    warmup: int = 0,
+    pin: bool = True,
+    gap: float = 0.0,
+    net: str = "loopback",
+) -> dict[str, Any]:
+    """The same cycles against the echo ceiling, which sends the frames itself when
+    asked (``bench/echo_ceiling.py``): the floor of a fan-out to these clients."""
+    inside_ms: list[float] = []
+    frame_ms: list[float] = []
+    service_cpu, receiver_cpus = PINNING if pin else (None, None)
+    with contextlib.ExitStack() as stack:
+        clients = stack.enter_context(veth_clients(receiver_cpus)) if net == "veth" else LOOPBACK
+        srv = stack.enter_context(
+            ServiceProcess(
+                target="echo",
+                overrides={"server.host": clients.service_host},
+                max_connections=n + 100,
+                cpu_list=service_cpu,
+            )
+        )
+        receivers = await Receivers.start(srv, n, procs, receiver_cpus, clients)
+
+        async def cycle(counted: bool) -> None:
+            for status in ("CONNECTED", "DISCONNECTED"):
+                await receivers.arm(f'"{status}"'.encode())
+                t0 = _perf()
+                took = await asyncio.to_thread(trigger_fanout, srv, status)
+                stamps = await receivers.stamps()
+                if counted:
+                    inside_ms.append(took)
+                    frame_ms.extend((t - t0) * 1000 for t in stamps)
+
+        try:
+            for _ in range(warmup):
+                await cycle(counted=False)
+            cpu_ns = 0
+            for _ in range(cycles):
+                if gap:
+                    await asyncio.sleep(gap)  # pacing, as one_run
+                cpu0 = main_thread_cpu_ns(srv.pid)
+                await cycle(counted=True)
+                cpu_ns += main_thread_cpu_ns(srv.pid) - cpu0
+        finally:
+            await receivers.stop()
+    return {
+        "clients": n,
+        "cycles": cycles,
+        "gap_s": gap,
+        "net": net,
+        "ceiling_cpu_ms_per_cycle": round(cpu_ns / 1e6 / cycles, 2),
+        "ceiling_fanout_ms": summary(inside_ms),
+        "request_to_frame_ms": summary(frame_ms),
     }
 
 
@@ -485,6 +640,20 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
+def print_run(i: int, clients: int, res: dict[str, Any]) -> None:
+    u, e, s = res["unplug_to_frame_ms"], res["plug_to_frame_ms"], res["server_fanout_ms"]
+    print(
+        f"   run {i + 1}: {clients} clients: unplug -> frame p50 {u['p50']:.1f} p99 "
+        f"{u['p99']:.1f} max {u['max']:.1f} ms; plug -> frame p50 {e['p50']:.1f} p99 "
+        f"{e['p99']:.1f} ms; in the service p50 {s['p50_interpolated']:.1f} (<= "
+        f"{s['p50_at_most']:g}), p99 {s['p99_interpolated']:.1f} (<= {s['p99_at_most']:g}) "
+        f"ms interpolated (bucket bound) ({s['notifications']} notifications); "
+        f"service CPU {res['service_cpu_ms_per_cycle']:.1f} ms a cycle; clients in "
+        f"quick-ACK mode after a cycle {res['clients_in_quick_ack_mode_after_a_cycle']:.0%}",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -498,6 +667,17 @@ def main() -> None:
     )
     parser.add_argument(
         "--gap", type=float, default=0.0, help="seconds paused before each counted cycle"
+    )
+    parser.add_argument(
+        "--net",
+        choices=("loopback", "veth"),
+        default="loopback",
+        help="where the clients are: loopback, or a namespace behind a veth pair (see above)",
+    )
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="run the echo ceiling's fan-out too, in every round (see above)",
     )
     parser.add_argument(
         "--no-pin", dest="pin", action="store_false", help="do not taskset (see above)"
@@ -516,23 +696,26 @@ def main() -> None:
         return
     if args.pin and PINNING[1] is not None:
         os.sched_setaffinity(0, {int(PINNING[1])})  # the driver and the MediaMTX double
-    runs = []
+    runs: list[dict[str, Any]] = []
+    ceilings: list[dict[str, Any]] = []
+    shape = (args.clients, args.cycles, args.procs, args.warmup, args.pin, args.gap, args.net)
     for i in range(args.runs):
-        res = uvloop.run(
-            one_run(args.clients, args.cycles, args.procs, args.warmup, args.pin, args.gap)
-        )
-        u, e, s = res["unplug_to_frame_ms"], res["plug_to_frame_ms"], res["server_fanout_ms"]
-        print(
-            f"   run {i + 1}: {args.clients} clients: unplug -> frame p50 {u['p50']:.1f} p99 "
-            f"{u['p99']:.1f} max {u['max']:.1f} ms; plug -> frame p50 {e['p50']:.1f} p99 "
-            f"{e['p99']:.1f} ms; in the service p50 {s['p50_interpolated']:.1f} (<= "
-            f"{s['p50_at_most']:g}), p99 {s['p99_interpolated']:.1f} (<= {s['p99_at_most']:g}) "
-            f"ms interpolated (bucket bound) ({s['notifications']} notifications); "
-            f"service CPU {res['service_cpu_ms_per_cycle']:.1f} ms a cycle; clients in "
-            f"quick-ACK mode after a cycle {res['clients_in_quick_ack_mode_after_a_cycle']:.0%}",
-            flush=True,
-        )
-        runs.append(res)
+        # The ceiling first in every other round: neither always has the warmer machine.
+        for which in ("ceiling", "service")[:: -1 if i % 2 == 0 else 1]:
+            if which == "ceiling" and args.ceiling:
+                c = uvloop.run(ceiling_run(*shape))
+                ceilings.append(c)
+                f, r = c["ceiling_fanout_ms"], c["request_to_frame_ms"]
+                print(
+                    f"   run {i + 1}, echo ceiling: fan-out p50 {f['p50']:.1f} p99 {f['p99']:.1f}"
+                    f" ms; request -> frame p50 {r['p50']:.1f} p99 {r['p99']:.1f} ms; CPU "
+                    f"{c['ceiling_cpu_ms_per_cycle']:.1f} ms a cycle",
+                    flush=True,
+                )
+            if which == "service":
+                res = uvloop.run(one_run(*shape))
+                runs.append(res)
+                print_run(i, args.clients, res)
 
     def median(figure: str, key: str) -> float:
         return float(statistics.median(r[figure][key] for r in runs))
@@ -541,6 +724,7 @@ def main() -> None:
         "clients": args.clients,
         "warmup_cycles": args.warmup,
         "gap_s": args.gap,
+        "net": args.net,
         "pinned": args.pin,
         "receiver_processes": args.procs,
         "unplug_to_frame_p50_ms_median": median("unplug_to_frame_ms", "p50"),
@@ -552,6 +736,21 @@ def main() -> None:
         "server_fanout_p99_interpolated_ms_median": median("server_fanout_ms", "p99_interpolated"),
         "runs": runs,
     }
+    if ceilings:
+        # Each round's own ratio, then their median: steadier than a ratio of medians
+        # when the machine drifts between rounds.
+        for q in ("p50", "p99"):
+            result[f"ceiling_fanout_{q}_ms_median"] = float(
+                statistics.median(c["ceiling_fanout_ms"][q] for c in ceilings)
+            )
+            result[f"ceiling_over_service_fanout_{q}"] = round(
+                statistics.median(
+                    c["ceiling_fanout_ms"][q] / r["server_fanout_ms"][f"{q}_interpolated"]
+                    for c, r in zip(ceilings, runs, strict=True)
+                ),
+                2,
+            )
+        result["ceilings"] = ceilings
     print(
         f"-> notification to {args.clients} clients (medians of {args.runs} runs): unplug -> "
         f"frame p99 {result['unplug_to_frame_p99_ms_median']:.1f} ms (p50 "
@@ -561,6 +760,14 @@ def main() -> None:
         f"{result['server_fanout_p99_interpolated_ms_median']:.1f} ms interpolated in its "
         f"bucket (<= {result['server_fanout_p99_at_most_ms_median']:g} ms, the bucket bound)"
     )
+    if ceilings:
+        print(
+            f"-> echo ceiling's fan-out (medians of {args.runs} runs): p50 "
+            f"{result['ceiling_fanout_p50_ms_median']:.1f} p99 "
+            f"{result['ceiling_fanout_p99_ms_median']:.1f} ms; ceiling/service in the service "
+            f"p50 {result['ceiling_over_service_fanout_p50']:.2f}, p99 "
+            f"{result['ceiling_over_service_fanout_p99']:.2f} (median of each round's ratio)"
+        )
     out = write_result("fanout", result)
     print(f"   written {out.relative_to(ROOT)}")
 
