@@ -8,6 +8,8 @@ import os
 import struct
 from typing import Any
 
+from camera_service.libc import process_libc
+
 IN_ATTRIB = 0x00000004
 IN_CLOSE_WRITE = 0x00000008
 IN_MOVED_FROM = 0x00000040
@@ -46,9 +48,7 @@ def libc() -> Any:
     global _LIBC
     if _LIBC is None:
         try:
-            # The process's own symbols, libc's among them: find_library("c") would run
-            # ldconfig in a child process at start and import shutil, tempfile, lzma.
-            lib = ctypes.CDLL(None, use_errno=True)
+            lib = process_libc()
             lib.inotify_init1.argtypes = [ctypes.c_int]
             lib.inotify_init1.restype = ctypes.c_int
             lib.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]

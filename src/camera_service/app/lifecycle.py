@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import gc
 import inspect
 import logging
@@ -27,6 +26,7 @@ from camera_service.auth.jwt import load_or_create_secret
 from camera_service.config import Settings
 from camera_service.db import AsyncDatabase
 from camera_service.dirs import DataDirs
+from camera_service.libc import process_libc
 from camera_service.media.access import InternalCredential
 from camera_service.observability.health import Status
 from camera_service.record.hooks import new_token
@@ -208,7 +208,7 @@ def release_startup_garbage() -> None:
     gc.collect()
     gc.freeze()
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        process_libc().malloc_trim(0)
 
 
 M_ARENA_MAX = -8  # glibc's malloc.h
@@ -223,7 +223,7 @@ def one_malloc_arena() -> None:
     if "MALLOC_ARENA_MAX" in os.environ:
         return
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1)
+        process_libc().mallopt(M_ARENA_MAX, 1)
 
 
 def _raise_fd_limit() -> None:

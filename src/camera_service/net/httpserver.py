@@ -202,18 +202,22 @@ class HttpServer:
 
     async def start(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> int:
         loop = asyncio.get_running_loop()
+
+        def protocol() -> HttpProtocol:
+            return HttpProtocol(self)
+
         sock = listening_socket(host, port)
         if sock is not None:
             try:
                 self._server = await loop.create_server(
-                    lambda: HttpProtocol(self), sock=sock, ssl=tls, backlog=BACKLOG
+                    protocol, sock=sock, ssl=tls, backlog=BACKLOG
                 )
             except BaseException:
                 sock.close()
                 raise
         else:
             self._server = await loop.create_server(
-                lambda: HttpProtocol(self), host, port, ssl=tls, backlog=BACKLOG, reuse_address=True
+                protocol, host, port, ssl=tls, backlog=BACKLOG, reuse_address=True
             )
         return int(self._server.sockets[0].getsockname()[1])
 
