@@ -553,7 +553,10 @@ def parse_ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError("expected integers like 100,1000") from exc
 
 
-def build_parser() -> argparse.ArgumentParser:
+def common_options() -> argparse.ArgumentParser:
+    """The options every scenario takes, as a new parent parser each call: subparsers
+    built from one parent share its actions, so one scenario's ``set_defaults`` (the
+    ceiling's cameras and pinning) would become every scenario's default."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--runs", type=int, default=3, help="runs per figure (median; >= 3)")
     common.add_argument(
@@ -578,7 +581,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--cameras", type=int, default=0, help="configure N test-pattern sources cam00..."
     )
+    return common
 
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description=(__doc__ or "").split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -586,14 +592,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="scenario", required=True)
 
-    t = sub.add_parser("throughput", parents=[common], help="closed loop req/s and p99")
+    t = sub.add_parser("throughput", parents=[common_options()], help="closed loop req/s and p99")
     t.add_argument("--method", default="ping", help="ping, get_server_info, ...")
     t.add_argument("--params", default=None, help="JSON object sent as params")
     t.add_argument("--connections", type=parse_ints, default=[100, 1000])
     t.add_argument("--duration", type=float, default=10.0)
     t.add_argument("--warmup", type=float, default=2.0)
 
-    o = sub.add_parser("open-loop", parents=[common], help="fixed offered rate, latency")
+    o = sub.add_parser("open-loop", parents=[common_options()], help="fixed offered rate, latency")
     o.add_argument("--method", default="ping")
     o.add_argument("--params", default=None, help="JSON object sent as params")
     o.add_argument("--connections", type=int, default=1000)
@@ -601,20 +607,24 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--duration", type=float, default=10.0)
     o.add_argument("--warmup", type=float, default=2.0)
 
-    h = sub.add_parser("hold", parents=[common], help="N connections, one request each/interval")
+    h = sub.add_parser(
+        "hold", parents=[common_options()], help="N connections, one request each/interval"
+    )
     h.add_argument("--method", default="ping")
     h.add_argument("--connections", type=int, default=10_000)
     h.add_argument("--interval", type=float, default=1.0, help="seconds between requests")
     h.add_argument("--duration", type=float, default=10.0)
 
-    r = sub.add_parser("rss", parents=[common], help="server RSS idle and per connection")
+    r = sub.add_parser("rss", parents=[common_options()], help="server RSS idle and per connection")
     r.add_argument("--connections", type=int, default=1000)
     r.add_argument("--hold", type=float, default=5.0, help="seconds the connections are held")
     r.add_argument("--settle", type=float, default=2.0, help="seconds before each RSS sample")
 
-    sub.add_parser("startup", parents=[common], help="spawn -> /health/ready 200")
+    sub.add_parser("startup", parents=[common_options()], help="spawn -> /health/ready 200")
     c = sub.add_parser(
-        "ceiling", parents=[common], help="service vs picows echo ceiling, interleaved rounds"
+        "ceiling",
+        parents=[common_options()],
+        help="service vs picows echo ceiling, interleaved rounds",
     )
     c.add_argument(
         "--rows",
@@ -628,7 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--rss-connections", type=int, default=1000)
     c.add_argument("--no-keeps", action="store_true", help="skip the RSS runs")
     c.set_defaults(pin=True, cameras=8)
-    sub.add_parser("all", parents=[common], help="every scenario with its defaults")
+    sub.add_parser("all", parents=[common_options()], help="every scenario with its defaults")
     return p
 
 
