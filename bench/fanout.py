@@ -47,11 +47,14 @@ the CPU time of the service's event loop thread (``/proc/PID/schedstat``) per co
 cycle, pauses not included: a plug, an unplug and their notifications.
 
 Hot-plug events seconds apart are modelled by ``--warmup 10 --gap 2``, not by
-``--warmup 10`` alone. On the 2-core machine of docs/benchmarks.md (``--clients 1000
---cycles 20 --runs 1 --warmup 10``, nine interleaved rounds, medians) the in-service
-p50 / p99 were 7.2 / 12.0 ms with ``--gap 0`` and 11.7 / 19.7 ms with ``--gap 2``
-(11.8 / 19.8 ms with ``--gap 0.5``), unplug -> frame p99 12.0 and 23.7 ms, with
-0-4 % and 63-75 % of the clients' sockets in quick-ACK mode after a cycle.
+``--warmup 10`` alone; docs/benchmarks.md has the figures of both.
+
+``--ceiling`` runs the same cycles against the echo ceiling too, in every round (which
+of the two goes first alternates): ``bench/echo_ceiling.py``, asked on its health port,
+sends a ``camera_status_update`` of the service's shape to every authenticated
+connection and answers with the time that took, the floor of the in-service figure.
+It prints that time's p50 and p99 beside the service's and their ratio
+ceiling/service, the median of each round's own.
 
 ``--net veth`` (root, ``ip`` from iproute2) puts the receivers in a network namespace
 of their own, joined to the service's by a veth pair (both the bench's own, removed
