@@ -91,7 +91,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -469,15 +469,21 @@ def bucket_quantile(before: dict[str, int], after: dict[str, int], q: float) -> 
     return float("inf"), float("inf")
 
 
-async def one_run(
-    n: int,
-    cycles: int,
-    procs: int,
-    warmup: int = 0,
-    pin: bool = True,
-    gap: float = 0.0,
-    net: str = "loopback",
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Shape:
+    """What the service's run and the ceiling's of one round share."""
+
+    clients: int
+    cycles: int
+    procs: int
+    warmup: int = 0
+    pin: bool = True
+    gap: float = 0.0
+    net: str = "loopback"
+
+
+async def one_run(shape: Shape) -> dict[str, Any]:
+    n, cycles, procs, warmup, pin, gap, net = astuple(shape)
     event_ms: list[float] = []
     unplug_ms: list[float] = []
     fanout_ms: list[float] = []
@@ -564,17 +570,10 @@ def trigger_fanout(srv: ServiceProcess, status: str) -> float:
         return float(orjson.loads(r.read())["seconds"]) * 1000
 
 
-async def ceiling_run(
-    n: int,
-    cycles: int,
-    procs: int,
-    warmup: int = 0,
-    pin: bool = True,
-    gap: float = 0.0,
-    net: str = "loopback",
-) -> dict[str, Any]:
+async def ceiling_run(shape: Shape) -> dict[str, Any]:
     """The same cycles against the echo ceiling, which sends the frames itself when
     asked (``bench/echo_ceiling.py``): the floor of a fan-out to these clients."""
+    n, cycles, procs, warmup, pin, gap, net = astuple(shape)
     inside_ms: list[float] = []
     frame_ms: list[float] = []
     service_cpu, receiver_cpus = PINNING if pin else (None, None)
@@ -701,12 +700,12 @@ def main() -> None:
         os.sched_setaffinity(0, {int(PINNING[1])})  # the driver and the MediaMTX double
     runs: list[dict[str, Any]] = []
     ceilings: list[dict[str, Any]] = []
-    shape = (args.clients, args.cycles, args.procs, args.warmup, args.pin, args.gap, args.net)
+    shape = Shape(args.clients, args.cycles, args.procs, args.warmup, args.pin, args.gap, args.net)
     for i in range(args.runs):
         # The ceiling first in every other round: neither always has the warmer machine.
         for which in ("ceiling", "service")[:: -1 if i % 2 == 0 else 1]:
             if which == "ceiling" and args.ceiling:
-                c = uvloop.run(ceiling_run(*shape))
+                c = uvloop.run(ceiling_run(shape))
                 ceilings.append(c)
                 f, r = c["ceiling_fanout_ms"], c["request_to_frame_ms"]
                 print(
@@ -716,7 +715,7 @@ def main() -> None:
                     flush=True,
                 )
             if which == "service":
-                res = uvloop.run(one_run(*shape))
+                res = uvloop.run(one_run(shape))
                 runs.append(res)
                 print_run(i, args.clients, res)
 

@@ -6,17 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import resource
 import signal
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
 
 import pytest
-import uvloop
 
 from camera_service import childproc
-from tests.support.processes import dead, state, until
+from tests.support.processes import dead, faults_after, state, until
 
 WAIT = 20.0  # generous: other test runs share the two cores
 
@@ -183,26 +179,6 @@ async def test_the_wait_for_a_killed_child_is_bounded(
 
 
 # --- no fork of the service -----------------------------------------------------------------------
-
-
-def faults_after(spawn: Callable[[], Coroutine[Any, Any, object]]) -> int:
-    """Minor page faults writing 2,000 pages of this process after ``spawn``, under
-    uvloop as the service runs: a fork leaves each of them copy-on-write."""
-    pages = [bytearray(4096) for _ in range(2000)]
-
-    def faults_writing_each_page() -> int:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        for page in pages:
-            page[0] ^= 1
-        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-
-    async def spawn_then_write() -> int:
-        await spawn()  # a first one: the reader thread's own pages
-        faults_writing_each_page()  # each page present and writable
-        await spawn()
-        return faults_writing_each_page()
-
-    return uvloop.run(spawn_then_write())
 
 
 def test_running_a_child_does_not_fork_the_service() -> None:

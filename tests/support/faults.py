@@ -32,6 +32,7 @@ import pytest_asyncio
 
 from tests.conftest import make_token
 from tests.rpc import RpcClient
+from tests.support import processes
 from tests.support.media_stack import LAB
 from tests.support.mediamtx.dataplane import DataPlane
 from tests.support.mediamtx.double import MediaMtxDouble
@@ -52,12 +53,7 @@ MEDIA_SUFFIXES = (".mp4", ".ts")
 async def until(condition: Callable[[], bool], timeout: float = WAIT) -> None:
     """A bounded poll of what another process changes (its files, MediaMTX's state as
     it patches it), where no event says when."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise TimeoutError(f"still not so after {timeout:g} s")
-        await asyncio.sleep(POLL)
+    await processes.until(condition, timeout, poll=POLL)
 
 
 class Heard:

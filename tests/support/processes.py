@@ -7,9 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
+
+import uvloop
 
 POLL = 0.01  # /proc and a child's files: looked at this often
 
@@ -81,11 +85,31 @@ def children(name: str) -> list[int]:
     return found
 
 
-async def until(condition: Callable[[], bool], timeout: float) -> None:
+async def until(condition: Callable[[], bool], timeout: float, poll: float = POLL) -> None:
     """A bounded poll of what another process changes, where no event says when."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not condition():
         if loop.time() > deadline:
             raise TimeoutError(f"still not so after {timeout:g} s")
-        await asyncio.sleep(POLL)
+        await asyncio.sleep(poll)
+
+
+def faults_after(spawn: Callable[[], Coroutine[Any, Any, object]]) -> int:
+    """Minor page faults writing 2,000 pages of this process after ``spawn``, under
+    uvloop as the service runs: a fork leaves each of them copy-on-write."""
+    pages = [bytearray(4096) for _ in range(2000)]
+
+    def faults_writing_each_page() -> int:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for page in pages:
+            page[0] ^= 1
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+    async def spawn_then_write() -> int:
+        await spawn()  # a first one: the reader thread's own pages
+        faults_writing_each_page()  # each page present and writable
+        await spawn()
+        return faults_writing_each_page()
+
+    return uvloop.run(spawn_then_write())
