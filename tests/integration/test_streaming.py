@@ -151,7 +151,9 @@ async def test_start_streaming_brings_the_stream_up_and_stop_streaming_ends_it(
 async def test_stream_continues_while_another_reader_holds_it(
     media_stack: MediaStackFactory,
 ) -> None:
-    stack = await media_stack()
+    # Without a warm-snapshot grabber: the other reader watching would start one, a
+    # reader of the stream too, and the counts below would race its start.
+    stack = await media_stack(snapshots={"warm_when_watched": False})
     app, client = stack.app, await stack.client("operator")
     await stack.path_ready()
     await call(client, "start_streaming", device="lab")
