@@ -90,8 +90,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import astuple, dataclass
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -482,8 +482,32 @@ class Shape:
     net: str = "loopback"
 
 
+def client_net(stack: contextlib.ExitStack, shape: Shape, receiver_cpus: str | None) -> ClientNet:
+    """Where this run's receivers are (a veth pair lives as long as ``stack``)."""
+    return stack.enter_context(veth_clients(receiver_cpus)) if shape.net == "veth" else LOOPBACK
+
+
+async def paced(
+    shape: Shape,
+    pid: int,
+    cycle: Callable[[bool], Awaitable[None]],
+    after_each: Callable[[], None] = lambda: None,
+) -> int:
+    """The counted cycles, each after ``shape.gap`` seconds; the CPU time of process
+    ``pid``'s event loop over them (the pauses not included), in ns."""
+    cpu_ns = 0
+    for _ in range(shape.cycles):
+        if shape.gap:
+            await asyncio.sleep(shape.gap)  # pacing (see above), not a wait
+        cpu0 = main_thread_cpu_ns(pid)
+        await cycle(True)
+        cpu_ns += main_thread_cpu_ns(pid) - cpu0
+        after_each()
+    return cpu_ns
+
+
 async def one_run(shape: Shape) -> dict[str, Any]:
-    n, cycles, procs, warmup, pin, gap, net = astuple(shape)
+    n, cycles = shape.clients, shape.cycles
     event_ms: list[float] = []
     unplug_ms: list[float] = []
     fanout_ms: list[float] = []
@@ -491,7 +515,7 @@ async def one_run(shape: Shape) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         tree = FakeV4l2Tree(Path(tmp) / "v4l2")
 
-        async def cycle(receivers: Receivers, counted: bool) -> None:
+        async def cycle(counted: bool) -> None:
             await receivers.arm(b'"CONNECTED"')
             t0 = _perf()
             plug(tree, 0)
@@ -513,32 +537,28 @@ async def one_run(shape: Shape) -> dict[str, Any]:
         # the service's failing checks broadcast health changes in the middle of cycles.
         async with MediaMtxDouble(work_dir=tmp) as mtx:
             overrides = {**camera_overrides(tree), "mediamtx.api_url": mtx.api_url}
-            service_cpu, receiver_cpus = PINNING if pin else (None, None)
+            service_cpu, receiver_cpus = PINNING if shape.pin else (None, None)
             with contextlib.ExitStack() as stack:
-                clients = (
-                    stack.enter_context(veth_clients(receiver_cpus)) if net == "veth" else LOOPBACK
-                )
+                clients = client_net(stack, shape, receiver_cpus)
                 overrides["server.host"] = clients.service_host
                 srv = stack.enter_context(
                     ServiceProcess(
                         overrides=overrides, max_connections=n + 100, cpu_list=service_cpu
                     )
                 )
-                receivers = await Receivers.start(srv, n, procs, receiver_cpus, clients)
+                receivers = await Receivers.start(srv, n, shape.procs, receiver_cpus, clients)
+                quick: list[float] = []
                 try:
                     rss_kb = srv.rss_kb()
-                    for _ in range(warmup):
-                        await cycle(receivers, counted=False)
+                    for _ in range(shape.warmup):
+                        await cycle(False)
                     before = await asyncio.to_thread(fanout_buckets, srv)
-                    cpu_ns = 0
-                    quick: list[float] = []
-                    for _ in range(cycles):
-                        if gap:
-                            await asyncio.sleep(gap)  # pacing (see above), not a wait
-                        cpu0 = main_thread_cpu_ns(srv.pid)
-                        await cycle(receivers, counted=True)
-                        cpu_ns += main_thread_cpu_ns(srv.pid) - cpu0
-                        quick.append(quick_ack_share(srv.port, receivers.procs[0].pid))
+                    cpu_ns = await paced(
+                        shape,
+                        srv.pid,
+                        cycle,
+                        lambda: quick.append(quick_ack_share(srv.port, receivers.procs[0].pid)),
+                    )
                     after = await asyncio.to_thread(fanout_buckets, srv)
                 finally:
                     await receivers.stop()
@@ -547,11 +567,11 @@ async def one_run(shape: Shape) -> dict[str, Any]:
     return {
         "clients": n,
         "cycles": cycles,
-        "warmup_cycles": warmup,
-        "gap_s": gap,
-        "net": net,
-        "receiver_processes": procs,
-        "pinned": pin,
+        "warmup_cycles": shape.warmup,
+        "gap_s": shape.gap,
+        "net": shape.net,
+        "receiver_processes": shape.procs,
+        "pinned": shape.pin,
         "service_rss_kb_with_clients": rss_kb,
         "clients_in_quick_ack_mode_after_a_cycle": round(statistics.mean(quick), 3),
         "service_cpu_ms_per_cycle": round(cpu_ns / 1e6 / cycles, 2),
@@ -573,21 +593,20 @@ def trigger_fanout(srv: ServiceProcess, status: str) -> float:
 async def ceiling_run(shape: Shape) -> dict[str, Any]:
     """The same cycles against the echo ceiling, which sends the frames itself when
     asked (``bench/echo_ceiling.py``): the floor of a fan-out to these clients."""
-    n, cycles, procs, warmup, pin, gap, net = astuple(shape)
     inside_ms: list[float] = []
     frame_ms: list[float] = []
-    service_cpu, receiver_cpus = PINNING if pin else (None, None)
+    service_cpu, receiver_cpus = PINNING if shape.pin else (None, None)
     with contextlib.ExitStack() as stack:
-        clients = stack.enter_context(veth_clients(receiver_cpus)) if net == "veth" else LOOPBACK
+        clients = client_net(stack, shape, receiver_cpus)
         srv = stack.enter_context(
             ServiceProcess(
                 target="echo",
                 overrides={"server.host": clients.service_host},
-                max_connections=n + 100,
+                max_connections=shape.clients + 100,
                 cpu_list=service_cpu,
             )
         )
-        receivers = await Receivers.start(srv, n, procs, receiver_cpus, clients)
+        receivers = await Receivers.start(srv, shape.clients, shape.procs, receiver_cpus, clients)
 
         async def cycle(counted: bool) -> None:
             for status in ("CONNECTED", "DISCONNECTED"):
@@ -600,23 +619,17 @@ async def ceiling_run(shape: Shape) -> dict[str, Any]:
                     frame_ms.extend((t - t0) * 1000 for t in stamps)
 
         try:
-            for _ in range(warmup):
-                await cycle(counted=False)
-            cpu_ns = 0
-            for _ in range(cycles):
-                if gap:
-                    await asyncio.sleep(gap)  # pacing, as one_run
-                cpu0 = main_thread_cpu_ns(srv.pid)
-                await cycle(counted=True)
-                cpu_ns += main_thread_cpu_ns(srv.pid) - cpu0
+            for _ in range(shape.warmup):
+                await cycle(False)
+            cpu_ns = await paced(shape, srv.pid, cycle)
         finally:
             await receivers.stop()
     return {
-        "clients": n,
-        "cycles": cycles,
-        "gap_s": gap,
-        "net": net,
-        "ceiling_cpu_ms_per_cycle": round(cpu_ns / 1e6 / cycles, 2),
+        "clients": shape.clients,
+        "cycles": shape.cycles,
+        "gap_s": shape.gap,
+        "net": shape.net,
+        "ceiling_cpu_ms_per_cycle": round(cpu_ns / 1e6 / shape.cycles, 2),
         "ceiling_fanout_ms": summary(inside_ms),
         "request_to_frame_ms": summary(frame_ms),
     }
