@@ -13,7 +13,7 @@ import uuid
 from typing import Any, ClassVar
 
 from camera_service.auth.identity import AuthError, Identity
-from camera_service.auth.ratelimit import TokenBucket
+from camera_service.auth.ratelimit import FULL, RateLimit
 
 NOTIFICATION_TOPICS: tuple[str, ...] = (
     "camera_status_update",
@@ -56,23 +56,27 @@ class Session:
     __slots__ = (
         "_holds",
         "bare_call",
-        "bucket",
         "conn_id",
         "host",
         "identity",
         "kept",
         "narrowed",
         "peer",
+        "rate",
         "session_id",
+        "tat",
         "topics",
     )
 
-    def __init__(self, requests_per_minute: int, host: str = "", peer: str = "") -> None:
+    def __init__(self, rate: RateLimit | int, host: str = "", peer: str = "") -> None:
+        """``rate``: the limit it shares with other connections, or requests per minute
+        for one of its own."""
         self.conn_id = next(_ids)
         self.peer = peer  # the client's address, for the log of a refused credential
         self.session_id: str | None = None
         self.identity: Identity | None = None
-        self.bucket = TokenBucket(requests_per_minute)
+        self.rate = rate if isinstance(rate, RateLimit) else RateLimit(rate)
+        self.tat = FULL  # its rate limit's state (auth/ratelimit.py)
         self.host = host  # the host the client connected to (for stream URLs)
         self.topics = DEFAULT_TOPICS  # what it receives
         # False until it names topics: the first subscribe_events with topics then

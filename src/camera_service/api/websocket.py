@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -31,6 +32,7 @@ from typing import Any
 from camera_service.api.audience import Audiences
 from camera_service.api.dispatch import Dispatcher
 from camera_service.api.session import Session
+from camera_service.auth.ratelimit import RateLimit
 from camera_service.config import ServerConfig
 from camera_service.net.httpserver import HttpRequest, Response, json_response
 from camera_service.net.wsframes import (
@@ -91,7 +93,7 @@ class Connection(asyncio.Protocol):
         self.transport = transport
         self.loop = asyncio.get_running_loop()
         self.parser: FrameParser | None = FrameParser(server.cfg.max_message_bytes)
-        self.session = Session(server.requests_per_minute, host, peer)
+        self.session = Session(server.rate, host, peer)
         self.last_seen = self.loop.time()
         self.closing = False
         self._inbox: deque[bytes] = deque()
@@ -326,7 +328,7 @@ class WebSocketServer:
         self.connections: set[Connection] = set()
         self.audiences: Audiences[Connection] = Audiences(lambda: self.connections)
         self.accepting = True
-        self.requests_per_minute: int = 120
+        self.rate: RateLimit = RateLimit(120)  # every connection's: one change applies to all
         self._keepalive: asyncio.Task[None] | None = None
         self._all_gone = asyncio.Event()
         # Concurrent requests run here, not owned by their connection: one that closes
@@ -357,11 +359,22 @@ class WebSocketServer:
             for c in list(self.connections):
                 c.transport.abort()
 
+    @property
+    def requests_per_minute(self) -> int:
+        return self.rate.requests_per_minute
+
+    @requests_per_minute.setter
+    def requests_per_minute(self, value: int) -> None:
+        self.set_rate_limit(value)
+
     def set_rate_limit(self, requests_per_minute: int) -> None:
-        """SIGHUP: new budget for new and existing connections."""
-        self.requests_per_minute = requests_per_minute
+        """SIGHUP: new budget for new and existing connections; what each has left
+        stays (up to the new burst)."""
+        old = RateLimit(self.rate.requests_per_minute)
+        self.rate.set_rate(requests_per_minute)
+        now = time.perf_counter()
         for c in self.connections:
-            c.session.bucket.set_rate(requests_per_minute)
+            c.session.tat = self.rate.carried(c.session.tat, now, old)
 
     # --- the upgrade ------------------------------------------------------------------
 

@@ -1,34 +1,39 @@
-"""Per-connection request rate limit (``security.rate_limit.requests_per_minute``)."""
+"""Per-connection request rate limit (``security.rate_limit.requests_per_minute``).
+
+A token bucket whose burst is one minute's budget, refilled continuously at rpm/60 per
+second: a client may spend its whole minute at once (a page load firing many calls)
+but cannot sustain more than the rate. It is kept as the generic cell rate algorithm
+(GCRA, ITU-T I.371 §4.4.2, "virtual scheduling"), which admits exactly what that
+bucket admits with one figure per connection: the *theoretical arrival time*, the
+moment the client's spending would be paid back at the rate if it paid one request
+per ``interval``. The rate itself is one :class:`RateLimit` every connection shares.
+
+It runs on every request, so a connection's state is one float in its session and the
+dispatcher applies :meth:`RateLimit.admit` inline (see its docstring).
+"""
 
 from __future__ import annotations
 
 import math
 
 
-class TokenBucket:
-    """Burst = one minute's budget, refilled continuously at rpm/60 per second.
+class RateLimit:
+    """``requests_per_minute`` for every connection that holds it; :meth:`set_rate`
+    changes it for all of them at once (SIGHUP)."""
 
-    A client may spend its whole minute at once (a page load firing many calls) but
-    cannot sustain more than the rate. Runs per request, so: slots, plain float
-    arithmetic, no clock call (the caller passes a monotonic ``now`` it already has).
-    """
-
-    __slots__ = ("_capacity", "_last", "_per_second", "_tokens")
+    __slots__ = ("_rpm", "interval", "tolerance")
 
     def __init__(self, requests_per_minute: int) -> None:
-        self._capacity = 0.0
-        self._per_second = 0.0
-        self._tokens = 0.0
-        self._last = -math.inf  # first allow() fills the bucket
+        self._rpm = 0
+        self.interval = 0.0  # seconds one request costs
+        self.tolerance = 0.0  # how far ahead of now a client may have spent
         self.set_rate(requests_per_minute)
-        self._tokens = self._capacity
 
     @property
     def requests_per_minute(self) -> int:
-        return int(self._capacity)
+        return self._rpm
 
     def set_rate(self, requests_per_minute: int) -> None:
-        """Apply a new rate (SIGHUP) without resetting what the client has spent."""
         if (
             isinstance(requests_per_minute, bool)
             or not isinstance(requests_per_minute, int)
@@ -37,21 +42,36 @@ class TokenBucket:
             raise ValueError(
                 f"requests_per_minute must be an integer >= 1 (got {requests_per_minute!r})"
             )
-        self._capacity = float(requests_per_minute)
-        self._per_second = requests_per_minute / 60.0
-        if self._tokens > self._capacity:
-            self._tokens = self._capacity
+        self._rpm = requests_per_minute
+        self.interval = 60.0 / requests_per_minute
+        # A full bucket admits rpm requests at one instant: the last of them is admitted
+        # when the client is (rpm - 1) intervals ahead.
+        self.tolerance = (requests_per_minute - 1) * self.interval
 
-    def allow(self, now: float) -> bool:
-        """Take one token if there is one. ``now`` is monotonic seconds."""
-        tokens = self._tokens
-        if now > self._last:
-            tokens += (now - self._last) * self._per_second
-            if tokens > self._capacity:
-                tokens = self._capacity
-            self._last = now
-        if tokens >= 1.0:
-            self._tokens = tokens - 1.0
-            return True
-        self._tokens = tokens
-        return False
+    def admit(self, tat: float, now: float) -> float | None:
+        """The connection's next theoretical arrival time if a request at ``now`` is
+        admitted, None if it is refused (its state unchanged). ``now`` is
+        ``time.perf_counter`` seconds: monotonic, and the clock the dispatcher already
+        reads per request. A new connection's ``tat`` is :data:`FULL`.
+
+        The dispatcher runs these lines inline, keep them the same there::
+
+            if tat < now: tat = now                      # paid back: a full bucket
+            elif tat - now > tolerance: refuse
+            tat += interval
+        """
+        if tat < now:
+            return now + self.interval
+        if tat - now > self.tolerance:
+            return None
+        return tat + self.interval
+
+    def carried(self, tat: float, now: float, old: RateLimit) -> float:
+        """``tat`` under this rate, for a connection that spent it under ``old``: what
+        it has left stays what it had (at most the new burst), as tokens would."""
+        spent = max(tat - now, 0.0) / old.interval  # requests not yet paid back
+        left = min(old.requests_per_minute - spent, float(self._rpm))
+        return now + (self._rpm - left) * self.interval
+
+
+FULL = -math.inf  # the theoretical arrival time of a connection that spent nothing
