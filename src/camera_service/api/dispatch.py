@@ -201,9 +201,10 @@ class Dispatcher:
         started = perf_counter()
         if type(msg) is Invalid:  # costs a token like any request: it costs the service
             admitted = session.rate.admit(session.tat, started)
-            if admitted is not None:
-                session.tat = admitted
-            error = msg.error if admitted is not None else _rate_limited()
+            if admitted is None:
+                error = _rate_limited()
+            else:
+                session.tat, error = admitted, msg.error
             self.observer.request_done("invalid", error.code, perf_counter() - started)
             return None if msg.is_notification else error_reply(msg.id, error)
         assert type(msg) is Request
