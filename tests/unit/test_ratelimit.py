@@ -84,7 +84,7 @@ def test_connections_sharing_a_limit_spend_their_own_budget() -> None:
 
 def carry(rate: RateLimit, clients: list[Client], rpm: int, now: float) -> None:
     """What the WebSocket server does on SIGHUP."""
-    old = RateLimit(rate.requests_per_minute)
+    old = rate.requests_per_minute
     rate.set_rate(rpm)
     for c in clients:
         c.tat = rate.carried(c.tat, now, old)

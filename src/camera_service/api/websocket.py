@@ -370,7 +370,7 @@ class WebSocketServer:
     def set_rate_limit(self, requests_per_minute: int) -> None:
         """SIGHUP: new budget for new and existing connections; what each has left
         stays (up to the new burst)."""
-        old = RateLimit(self.rate.requests_per_minute)
+        old = self.rate.requests_per_minute
         self.rate.set_rate(requests_per_minute)
         now = time.perf_counter()
         for c in self.connections:

@@ -66,11 +66,12 @@ class RateLimit:
             return None
         return tat + self.interval
 
-    def carried(self, tat: float, now: float, old: RateLimit) -> float:
-        """``tat`` under this rate, for a connection that spent it under ``old``: what
-        it has left stays what it had (at most the new burst), as tokens would."""
-        spent = max(tat - now, 0.0) / old.interval  # requests not yet paid back
-        left = min(old.requests_per_minute - spent, float(self._rpm))
+    def carried(self, tat: float, now: float, old_rpm: int) -> float:
+        """``tat`` under this rate, for a connection that spent it at ``old_rpm``
+        requests per minute: what it has left stays what it had (at most the new
+        burst), as tokens would."""
+        spent = max(tat - now, 0.0) * old_rpm / 60.0  # requests not yet paid back
+        left = min(old_rpm - spent, float(self._rpm))
         return now + (self._rpm - left) * self.interval
 
 
